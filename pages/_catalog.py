@@ -1,0 +1,23 @@
+"""Which pages the app has, where they sit in the navigation, and what each teaches.
+
+Only pages that work are listed: app.py registers exactly these, and the home page links them.
+"""
+from typing import NamedTuple
+
+
+class PageInfo(NamedTuple):
+    path: str
+    title: str
+    section: str
+    teaches: str
+
+
+PAGES = [
+    PageInfo(
+        "pages/kernel_playground.py", "Kernel playground", "Convolution basics",
+        "Slide a kernel over a photo or a small number matrix: presets (blur, Sobel, Gabor...), "
+        "stride, padding, dilation, colour kernels, and the arithmetic of every output cell.",
+    ),
+]
+
+SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]

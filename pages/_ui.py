@@ -1,0 +1,120 @@
+"""Page building blocks written once: image input, figures with downloads, array downloads.
+
+Not a page itself (the leading underscore keeps it out of navigation).
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from vizcore import images
+
+SOURCES = ("Sample", "Upload", "Camera")
+WORKING_SIZES = (128, 256, 512, 768, 1024)
+PLOTLY_CONFIG = {
+    "displaylogo": False,
+    "toImageButtonOptions": {"format": "png", "scale": 2},
+}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _sample(name: str, max_side: int) -> tuple[Image.Image, bool]:
+    return images.reduce_to_working_size(images.sample_image(name), max_side)
+
+
+@st.cache_data(max_entries=16, max_size="200MB", show_spinner=False)
+def _decode(data: bytes, max_side: int) -> tuple[Image.Image, bool]:
+    # Keyed on the full bytes: two uploads that differ anywhere never share an entry.
+    return images.reduce_to_working_size(images.load_image(data), max_side)
+
+
+def image_input(
+    key: str,
+    *,
+    mode: str = "RGB",
+    max_side: int = images.DEFAULT_MAX_SIDE,
+    default_sample: str | None = None,
+) -> Image.Image | None:
+    """Let the user pick a sample, upload a photo or take one with the camera.
+
+    Returns the image in `mode` ("RGB" or "L") reduced to the working size, or None when
+    nothing usable is chosen yet; any problem is shown on the page as a message.
+    """
+    source = st.radio("Image source", SOURCES, horizontal=True, key=f"{key}_source")
+    with st.expander("Image size"):
+        size_options = sorted(set(WORKING_SIZES) | {max_side})
+        side = st.select_slider(
+            "Working size (longest side, pixels)", size_options, value=max_side, key=f"{key}_side"
+        )
+    if source == "Sample":
+        names = list(images.SAMPLES)
+        index = names.index(default_sample) if default_sample in names else 0
+        name = st.selectbox(
+            "Sample image", names, index=index, key=f"{key}_sample",
+            format_func=lambda n: f"{n} — {images.SAMPLES[n]}",
+        )
+        img, reduced = _sample(name, side)
+    else:
+        if source == "Upload":
+            upload = st.file_uploader(
+                "Upload an image (PNG, JPEG, GIF, BMP, WebP, TIFF)",
+                type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
+                key=f"{key}_upload",
+            )
+        else:
+            upload = st.camera_input("Take a photo", key=f"{key}_camera")
+        if upload is None:
+            st.info("Choose an image to see the result.")
+            return None
+        try:
+            # The uploader's size limit is only enforced in the browser: check here too.
+            if upload.size > images.MAX_UPLOAD_BYTES:
+                raise images.ImageInputError(
+                    f"The file is {upload.size / 2**20:.1f} MB; the limit is "
+                    f"{images.MAX_UPLOAD_BYTES // 2**20} MB."
+                )
+            img, reduced = _decode(upload.getvalue(), side)
+        except images.ImageInputError as err:
+            st.error(f"Could not use this file: {err}")
+            return None
+    if reduced:
+        st.caption(f"Reduced to {img.width}×{img.height} pixels (working size {side}) to keep it fast.")
+    return img.convert(mode) if img.mode != mode else img
+
+
+def show_figure(fig, *, key: str | None = None, **kwargs) -> None:
+    """Show a plotly figure; its camera button downloads a PNG (made in the browser, offline)."""
+    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)
+
+
+def download_array(arr: np.ndarray, name: str, *, key: str) -> None:
+    """Buttons that download `arr` as CSV (2D only, as a table) and as NPY.
+
+    The files are made only when a button is clicked, so reruns stay fast.
+    """
+    arr = np.asarray(arr)
+    left, right = st.columns(2)
+    if arr.ndim <= 2:
+        left.download_button(
+            "Download CSV", lambda: _csv(arr), file_name=f"{name}.csv", mime="text/csv",
+            key=f"{key}_csv", on_click="ignore",
+        )
+    right.download_button(
+        "Download NPY", lambda: _npy(arr), file_name=f"{name}.npy",
+        mime="application/octet-stream", key=f"{key}_npy", on_click="ignore",
+    )
+
+
+def _csv(arr: np.ndarray) -> str:
+    buf = io.StringIO()
+    np.savetxt(buf, np.atleast_2d(arr), delimiter=",", fmt="%.6g")
+    return buf.getvalue()
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr)
+    return buf.getvalue()

@@ -1,0 +1,19 @@
+"""Home: what the app is and what each page teaches."""
+import streamlit as st
+
+from pages._catalog import PAGES, SECTION_ORDER
+
+st.title("Seeing convolutions")
+st.markdown(
+    "An interactive companion to the lectures on convolutional neural networks. "
+    "Every number on these pages is computed by real operations (numpy, PyTorch), "
+    "so you can check the slides, try your own photos and practise until the arithmetic is easy."
+)
+for section in SECTION_ORDER:
+    pages = [p for p in PAGES if p.section == section]
+    if not pages:
+        continue
+    st.header(section)
+    for page in pages:
+        st.page_link(page.path, label=page.title)
+        st.caption(page.teaches)
