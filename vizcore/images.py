@@ -56,7 +56,10 @@ def load_image(data: bytes) -> Image.Image:
             raise ImageInputError(
                 "This file is not an image we can read. Use PNG, JPEG, GIF, BMP, WebP or TIFF."
             ) from None
-        raise ImageInputError("The image claims to be far too large to open safely.") from None
+        raise ImageInputError(
+            "The image claims to be far too large to open safely; "
+            f"the limit is {MAX_PIXELS / 1e6:.0f} megapixels."
+        ) from None
     except Exception:  # noqa: BLE001 - any decoder failure is a broken file to the user
         raise ImageInputError(
             "The image file is damaged or incomplete (it could not be decoded)."
