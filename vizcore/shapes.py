@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
 
 # Larger than any image a student will type in, small enough to keep the arithmetic meaningful.
 MAX_SIZE = 100_000
@@ -274,3 +277,674 @@ def receptive_field(kernel_sizes, strides=None, dilations=None) -> int:
     if not kernel_sizes:
         return 1
     return receptive_field_stack(kernel_sizes, strides, dilations)[-1][0]
+
+
+def padding_stride_options(
+    n: int, kernel_size: int, wanted: int, dilation: int = 1, max_stride: int | None = None,
+) -> list[PaddingStride]:
+    """Every (padding, stride) that turns ``n`` inputs into ``wanted`` outputs with kernel ``k``.
+
+    Paddings run from 0 to ``d(k - 1)``: one more zero on each side would only add windows that
+    see nothing but zeros. Strides run up to ``max_stride`` (default ``n``): once a single window
+    is left, every larger stride gives the same answer. ``exact`` says whether the windows fit
+    the padded input exactly (the floor drops nothing).
+    """
+    n = _whole(n, "input size", 1)
+    kernel_size = _whole(kernel_size, "kernel size", 1)
+    wanted = _whole(wanted, "wanted output size", 1)
+    dilation = _whole(dilation, "dilation", 1)
+    max_stride = n if max_stride is None else _whole(max_stride, "largest stride", 1)
+    span = effective_kernel_size(kernel_size, dilation)
+    options = []
+    for padding in range(span):
+        room = n + 2 * padding - span
+        if room < 0:
+            continue
+        for stride in range(1, max_stride + 1):
+            if room // stride + 1 == wanted:
+                options.append(PaddingStride(padding, stride, room % stride == 0))
+    return options
+
+
+class PaddingStride(NamedTuple):
+    """One answer of :func:`padding_stride_options`."""
+
+    padding: int
+    stride: int
+    exact: bool
+
+
+# ----------------------------------------------------------------------------------------------
+# Layer stacks: simple layer descriptions, their summary, and the real torch module.
+# Shapes are per sample: (C, H, W) for feature maps, (F,) for flat vectors.
+# ----------------------------------------------------------------------------------------------
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What a windowed layer does along one dimension: kernel span, stride, padding before."""
+
+    span: int
+    stride: int
+    pad_before: int
+
+
+class Layer:
+    """Base of the layer descriptions. Subclasses say what they do to a shape."""
+
+    prefix: ClassVar[str] = "layer"
+    name: str | None
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__
+
+    def output_shape(self, shape: Shape) -> Shape:
+        return shape
+
+    def param_counts(self, shape: Shape) -> tuple[int, int]:
+        """(trainable, non-trainable) numbers for an input of ``shape``."""
+        return 0, 0
+
+    def macs(self, shape: Shape, out: Shape) -> int:
+        """Multiply-adds per sample (only convolutions and linear layers count)."""
+        return 0
+
+    def windows(self, shape: Shape) -> tuple[_Window, _Window] | None:
+        """The (rows, cols) windows for receptive fields; None: element-wise, field unchanged."""
+        return None
+
+    def mixes_everything(self) -> bool:
+        """True when every output depends on the whole input (Flatten + Linear, global pooling)."""
+        return False
+
+    def torch_module(self, shape: Shape):
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.kind
+
+
+def _spatial(shape: Shape, what: str) -> Shape:
+    if len(shape) != 3:
+        raise ShapeError(
+            f"{what} needs a (channels, height, width) input but gets a flat vector of "
+            f"{shape[0]} numbers: it cannot come after Flatten, Linear or global pooling."
+        )
+    return shape
+
+
+def _flat(shape: Shape, what: str) -> Shape:
+    if len(shape) != 1:
+        raise ShapeError(
+            f"{what} needs a flat vector but gets a {'x'.join(map(str, shape))} feature map: "
+            "put a Flatten (or global average pooling) before it."
+        )
+    return shape
+
+
+class _Windowed(Layer):
+    """Shared arithmetic of convolutions and pooling layers (kernel, stride, padding, dilation)."""
+
+    def _pairs(self):
+        kernel = tuple(_whole(k, "kernel size", 1) for k in _pair(self.kernel_size, "kernel size"))
+        stride = kernel if self.stride is None else tuple(
+            _whole(s, "stride", 1) for s in _pair(self.stride, "stride"))
+        dilation = tuple(_whole(d, "dilation", 1) for d in _pair(getattr(self, "dilation", 1), "dilation"))
+        return kernel, stride, dilation
+
+    def paddings(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((top, bottom), (left, right)) zeros for an input of ``shape``."""
+        kernel, stride, dilation = self._pairs()
+        padding = self.padding if isinstance(self.padding, str) else _pair(self.padding, "padding")
+        if isinstance(padding, str):
+            padding = (padding, padding)
+        return tuple(
+            _resolve_padding(p, n, k, s, d)
+            for p, n, k, s, d in zip(padding, shape[1:], kernel, stride, dilation)
+        )
+
+    def spatial_output(self, shape: Shape) -> tuple[int, int]:
+        kernel, stride, dilation = self._pairs()
+        pads = self.paddings(shape)
+        sizes = []
+        for axis, n, k, s, d, (before, after) in zip(("rows", "columns"), shape[1:], kernel,
+                                                     stride, dilation, pads):
+            padding = "same" if isinstance(self.padding, str) and self.padding.lower() == "same" else before
+            try:
+                sizes.append(conv_output_size(n, k, s, padding, d, getattr(self, "ceil_mode", False)))
+            except ShapeError as exc:
+                raise ShapeError(f"{axis}: {exc}") from None
+        return tuple(sizes)
+
+    def windows(self, shape: Shape):
+        kernel, stride, dilation = self._pairs()
+        pads = self.paddings(shape)
+        return tuple(_Window(effective_kernel_size(k, d), s, before)
+                     for k, s, d, (before, _) in zip(kernel, stride, dilation, pads))
+
+    def _torch_padding(self, shape: Shape):
+        """(padding argument, optional explicit pad module) reproducing these paddings in torch."""
+        from torch import nn
+
+        (top, bottom), (left, right) = self.paddings(shape)
+        if top == bottom and left == right:
+            return (top, left), None
+        return 0, nn.ZeroPad2d((left, right, top, bottom))
+
+    def _geometry_text(self) -> str:
+        kernel, stride, dilation = self._pairs()
+        text = f"{kernel[0]}x{kernel[1]}"
+        if stride != (1, 1):
+            text += f", stride {stride[0] if stride[0] == stride[1] else stride}"
+        padding = self.padding
+        if padding not in (0, (0, 0), "valid"):
+            text += f", padding {padding}"
+        if dilation != (1, 1):
+            text += f", dilation {dilation[0] if dilation[0] == dilation[1] else dilation}"
+        return text
+
+
+@dataclass(frozen=True)
+class Conv2d(_Windowed):
+    """A 2D convolution with ``out_channels`` filters (PyTorch ``nn.Conv2d``, Keras ``Conv2D``).
+
+    ``padding`` is a number (zeros on each side), a (rows, cols) pair, "valid" or "same"
+    (Keras' rule, see :func:`same_padding`; any stride).
+    """
+
+    out_channels: int
+    kernel_size: int | tuple[int, int]
+    stride: int | tuple[int, int] = 1
+    padding: int | tuple[int, int] | str = 0
+    dilation: int | tuple[int, int] = 1
+    bias: bool = True
+    groups: int = 1
+    name: str | None = None
+    prefix: ClassVar[str] = "conv"
+
+    def output_shape(self, shape):
+        c, _, _ = _spatial(shape, "Conv2d")
+        self.param_counts(shape)  # checks channels and groups
+        return (self.out_channels, *self.spatial_output(shape))
+
+    def param_counts(self, shape):
+        return conv_params(shape[0], self.out_channels, self.kernel_size, self.bias, self.groups), 0
+
+    def macs(self, shape, out):
+        kernel, _, _ = self._pairs()
+        return out[0] * out[1] * out[2] * (shape[0] // self.groups) * kernel[0] * kernel[1]
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        kernel, stride, dilation = self._pairs()
+        padding, pad = self._torch_padding(shape)
+        conv = nn.Conv2d(shape[0], self.out_channels, kernel, stride, padding, dilation,
+                         self.groups, self.bias)
+        return conv if pad is None else nn.Sequential(OrderedDict(pad=pad, conv=conv))
+
+    def describe(self):
+        return f"Conv2d {self.out_channels} filters {self._geometry_text()}"
+
+
+@dataclass(frozen=True)
+class MaxPool2d(_Windowed):
+    """Max pooling: the largest value of each window, per channel. Stride defaults to the kernel."""
+
+    kernel_size: int | tuple[int, int] = 2
+    stride: int | tuple[int, int] | None = None
+    padding: int | tuple[int, int] | str = 0
+    ceil_mode: bool = False
+    name: str | None = None
+    prefix: ClassVar[str] = "pool"
+
+    def output_shape(self, shape):
+        c, _, _ = _spatial(shape, self.kind)
+        self._check_padding()
+        return (c, *self.spatial_output(shape))
+
+    def _check_padding(self):
+        if isinstance(self.padding, str):
+            if self.padding.lower() == "same" and self.kind == "AvgPool2d":
+                raise ShapeError('AvgPool2d: give the padding as a number ("same" averages '
+                                 "differently in Keras and PyTorch).")
+            return
+        kernel, _, _ = self._pairs()
+        for p, k in zip(_pair(self.padding, "padding"), kernel):
+            if _whole(p, "padding", 0) * 2 > k:
+                raise ShapeError(f"pooling padding ({p}) can be at most half the window ({k}): "
+                                 "a window must not see only padding.")
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        kernel, stride, _ = self._pairs()
+        (top, bottom), (left, right) = self.paddings(shape)
+        if (top, left) == (bottom, right):
+            return nn.MaxPool2d(kernel, stride, (top, left), ceil_mode=self.ceil_mode)
+        # Keras "same" max pooling pads with -inf so that padding never wins.
+        pad = nn.ConstantPad2d((left, right, top, bottom), float("-inf"))
+        return nn.Sequential(OrderedDict(pad=pad, pool=nn.MaxPool2d(kernel, stride, ceil_mode=self.ceil_mode)))
+
+    def describe(self):
+        return f"{self.kind} {self._geometry_text()}" + (", ceil_mode" if self.ceil_mode else "")
+
+
+@dataclass(frozen=True)
+class AvgPool2d(MaxPool2d):
+    """Average pooling: the mean of each window (zeros of the padding count, as in PyTorch)."""
+
+    prefix: ClassVar[str] = "avgpool"
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        kernel, stride, _ = self._pairs()
+        (top, _), (left, _) = self.paddings(shape)
+        return nn.AvgPool2d(kernel, stride, (top, left), ceil_mode=self.ceil_mode)
+
+
+@dataclass(frozen=True)
+class GlobalAvgPool(Layer):
+    """Global average pooling: one number per channel, (C, H, W) -> (C,)."""
+
+    name: str | None = None
+    prefix: ClassVar[str] = "gap"
+
+    def output_shape(self, shape):
+        return (_spatial(shape, "Global average pooling")[0],)
+
+    def mixes_everything(self):
+        return True
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        return nn.Sequential(OrderedDict(pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten()))
+
+    def describe(self):
+        return "Global average pooling"
+
+
+@dataclass(frozen=True)
+class BatchNorm2d(Layer):
+    """Batch normalisation per channel of a feature map: 2C learnable, 2C running statistics."""
+
+    name: str | None = None
+    prefix: ClassVar[str] = "bn"
+
+    def output_shape(self, shape):
+        return _spatial(shape, "BatchNorm2d")
+
+    def param_counts(self, shape):
+        return batchnorm_params(shape[0])
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        return nn.BatchNorm2d(shape[0])
+
+
+@dataclass(frozen=True)
+class BatchNorm1d(BatchNorm2d):
+    """Batch normalisation of a flat vector (after Linear): 2F learnable, 2F running statistics."""
+
+    def output_shape(self, shape):
+        return _flat(shape, "BatchNorm1d")
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        return nn.BatchNorm1d(shape[0])
+
+
+@dataclass(frozen=True)
+class ReLU(Layer):
+    """max(0, x) element-wise."""
+
+    name: str | None = None
+    prefix: ClassVar[str] = "relu"
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        return nn.ReLU()
+
+
+@dataclass(frozen=True)
+class Tanh(Layer):
+    """tanh element-wise (LeNet-5's activation)."""
+
+    name: str | None = None
+    prefix: ClassVar[str] = "tanh"
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        return nn.Tanh()
+
+
+@dataclass(frozen=True)
+class Dropout(Layer):
+    """Zeroes a fraction ``p`` of the values during training; nothing to learn, shape unchanged."""
+
+    p: float = 0.5
+    name: str | None = None
+    prefix: ClassVar[str] = "dropout"
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        return nn.Dropout(self.p)
+
+    def describe(self):
+        return f"Dropout p={self.p:g}"
+
+
+@dataclass(frozen=True)
+class Flatten(Layer):
+    """(C, H, W) -> (C*H*W,): the feature maps laid out as one vector for the dense layers."""
+
+    name: str | None = None
+    prefix: ClassVar[str] = "flatten"
+
+    def output_shape(self, shape):
+        return (math.prod(shape),)
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        return nn.Flatten()
+
+
+@dataclass(frozen=True)
+class Linear(Layer):
+    """A dense (fully connected) layer: every output sees every input (``nn.Linear``, ``Dense``)."""
+
+    out_features: int
+    bias: bool = True
+    name: str | None = None
+    prefix: ClassVar[str] = "fc"
+
+    def output_shape(self, shape):
+        _flat(shape, "Linear")
+        self.param_counts(shape)
+        return (self.out_features,)
+
+    def param_counts(self, shape):
+        return linear_params(shape[0], self.out_features, self.bias), 0
+
+    def macs(self, shape, out):
+        return shape[0] * self.out_features
+
+    def mixes_everything(self):
+        return True
+
+    def torch_module(self, shape):
+        from torch import nn
+
+        return nn.Linear(shape[0], self.out_features, self.bias)
+
+    def describe(self):
+        return f"Linear {self.out_features} units"
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {
+    cls.__name__: cls
+    for cls in (Conv2d, MaxPool2d, AvgPool2d, BatchNorm2d, BatchNorm1d, ReLU, Tanh, Dropout,
+                Flatten, Linear, GlobalAvgPool)
+}
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One layer of a :class:`Summary` (shapes per sample, without the batch)."""
+
+    index: int
+    name: str
+    layer: Layer
+    input_shape: Shape
+    output_shape: Shape
+    params: int  # learnable (PyTorch's ``sum(p.numel() for p in layer.parameters())``)
+    non_trainable_params: int  # batch norm's running mean and variance
+    macs: int
+    receptive_field: tuple[int, int] | None  # (rows, cols) of input pixels; None: whole input
+    jump: tuple[int, int] | None  # input pixels between neighbouring units
+    start: tuple[float, float] | None  # centre of the first unit's field, in input coordinates
+
+    @property
+    def kind(self) -> str:
+        return self.layer.kind
+
+    @property
+    def activations(self) -> int:
+        return math.prod(self.output_shape)
+
+    @property
+    def nchw(self) -> tuple:
+        """PyTorch layout with the batch: (None, C, H, W) or (None, F)."""
+        return (None, *self.output_shape)
+
+    @property
+    def nhwc(self) -> tuple:
+        """Keras layout as ``model.summary()`` prints it: (None, H, W, C) or (None, F)."""
+        shape = self.output_shape
+        return (None, *shape[1:], shape[0]) if len(shape) == 3 else (None, *shape)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What :func:`summarize` finds: one row per layer, and the totals."""
+
+    input_shape: Shape
+    rows: tuple[LayerRow, ...]
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.rows[-1].output_shape if self.rows else self.input_shape
+
+    @property
+    def total_params(self) -> int:
+        """Learnable parameters (what PyTorch counts)."""
+        return sum(row.params for row in self.rows)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return sum(row.non_trainable_params for row in self.rows)
+
+    @property
+    def keras_total_params(self) -> int:
+        """Keras' "Total params": learnable plus batch norm's running statistics."""
+        return self.total_params + self.non_trainable_params
+
+    @property
+    def total_macs(self) -> int:
+        return sum(row.macs for row in self.rows)
+
+    @property
+    def activation_count(self) -> int:
+        """Numbers every layer outputs for one sample (kept for the backward pass in training)."""
+        return sum(row.activations for row in self.rows)
+
+    def activation_bytes(self, bytes_per_number: int = 4) -> int:
+        """Memory of all layer outputs for one sample (float32: 4 bytes per number)."""
+        return self.activation_count * bytes_per_number
+
+    def param_bytes(self, bytes_per_number: int = 4) -> int:
+        return self.keras_total_params * bytes_per_number
+
+    def table(self, layout: str = "NCHW") -> list[dict]:
+        """Rows as dicts for a table: layer, type, output shape (NCHW or NHWC), params, field."""
+        rows = []
+        for row in self.rows:
+            shape = row.nchw if layout == "NCHW" else row.nhwc
+            field = "whole input" if row.receptive_field is None else "x".join(map(str, row.receptive_field))
+            rows.append({
+                "layer": row.name,
+                "type": row.layer.describe(),
+                "output shape": "(" + ", ".join("None" if v is None else str(v) for v in shape) + ")",
+                "params": row.params,
+                "non-trainable": row.non_trainable_params,
+                "receptive field": field,
+                "jump": "" if row.jump is None else "x".join(map(str, row.jump)),
+                "multiply-adds": row.macs,
+            })
+        return rows
+
+
+def _check_input_shape(input_shape) -> Shape:
+    shape = tuple(input_shape)
+    if len(shape) not in (1, 3):
+        raise ShapeError(f"the input shape must be (channels, height, width) or (features,), got {shape}.")
+    names = ("channels", "height", "width") if len(shape) == 3 else ("features",)
+    limits = (MAX_CHANNELS, MAX_SIZE, MAX_SIZE) if len(shape) == 3 else (10**9,)
+    return tuple(_whole(v, f"input {name}", 1, limit) for v, name, limit in zip(shape, names, limits))
+
+
+def layer_names(layers) -> list[str]:
+    """Names as in the app's models: conv1, relu1, pool1, ..., flatten, fc1 (given names win)."""
+    counts: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        counts[layer.prefix] = counts.get(layer.prefix, 0) + 1
+        if layer.name:
+            names.append(layer.name)
+        elif layer.prefix == "flatten" and counts["flatten"] == 1:
+            names.append("flatten")
+        else:
+            names.append(f"{layer.prefix}{counts[layer.prefix]}")
+    if len(set(names)) != len(names):
+        raise ShapeError("two layers have the same name.")
+    return names
+
+
+def summarize(layers, input_shape) -> Summary:
+    """Follow one sample of ``input_shape`` through ``layers``: shapes, parameters, fields.
+
+    ``input_shape`` is (C, H, W) (PyTorch order, without the batch) or (F,). Receptive fields
+    are per dimension (rows, cols), counted in input pixels including padding; after a layer that
+    mixes everything (Linear, global pooling) the field is the whole input.
+
+    Raises ShapeError naming the first layer that cannot work (e.g. a size that collapses below
+    1, a Linear layer on a feature map) and why.
+    """
+    shape = _check_input_shape(input_shape)
+    rows = []
+    field = [(1, 1, 0.0), (1, 1, 0.0)] if len(shape) == 3 else None
+    for index, (name, layer) in enumerate(zip(layer_names(layers), layers), start=1):
+        if not isinstance(layer, Layer):
+            raise ShapeError(f"layer {index} is not a layer description: {layer!r}")
+        try:
+            out = layer.output_shape(shape)
+            trainable, frozen = layer.param_counts(shape)
+            windows = layer.windows(shape)
+        except ShapeError as exc:
+            size = "x".join(map(str, shape))
+            raise ShapeError(f"Layer {index} ({name}, {layer.describe()}) on a {size} input: {exc}") from None
+        if layer.mixes_everything():
+            field = None
+        elif field is not None and windows is not None:
+            field = [receptive_field_step(*f, w.span, w.stride, w.pad_before) for f, w in zip(field, windows)]
+        rows.append(LayerRow(
+            index, name, layer, shape, out, trainable, frozen, layer.macs(shape, out),
+            None if field is None else (field[0][0], field[1][0]),
+            None if field is None else (field[0][1], field[1][1]),
+            None if field is None else (field[0][2], field[1][2]),
+        ))
+        shape = out
+    return Summary(_check_input_shape(input_shape), tuple(rows))
+
+
+def to_torch(layers, input_shape, device=None):
+    """The real ``nn.Sequential`` of these layers, named as in :func:`summarize`.
+
+    ``input_shape`` as in :func:`summarize` (a bare int is taken as the channels of a
+    feature-map input, for stacks without Linear layers). ``device="meta"`` builds it without
+    allocating weights (fast, for shape and parameter checks of VGG-sized stacks).
+    """
+    import torch
+    from torch import nn
+
+    if isinstance(input_shape, numbers.Integral):
+        if any(isinstance(layer, (Linear, BatchNorm1d)) for layer in layers):
+            raise ShapeError("Linear layers need the full input shape (C, H, W), not only channels.")
+        if any(isinstance(layer, _Windowed) and isinstance(layer.padding, str)
+               and layer.padding.lower() == "same" and layer._pairs()[1] != (1, 1) for layer in layers):
+            raise ShapeError('"same" padding with a stride depends on the input size: give (C, H, W).')
+        input_shape = (input_shape, MAX_SIZE, MAX_SIZE)
+    summary = summarize(layers, input_shape)
+    with torch.device(device or "cpu"):
+        return nn.Sequential(OrderedDict(
+            (row.name, row.layer.torch_module(row.input_shape)) for row in summary.rows))
+
+
+# ----------------------------------------------------------------------------------------------
+# Well-known networks. Parameter counts come from summarize (and the tests check them against
+# torch), never from a slide.
+# ----------------------------------------------------------------------------------------------
+
+def _vgg(config: list) -> list[Layer]:
+    """VGG (Simonyan & Zisserman 2015, Table 1): 3x3 convs (padding 1) + ReLU, 2x2 max pools,
+    then FC-4096, FC-4096, FC-1000 with ReLU and dropout 0.5, on 224x224 RGB input."""
+    layers: list[Layer] = []
+    for item in config:
+        layers += [MaxPool2d(2)] if item == "M" else [Conv2d(item, 3, padding=1), ReLU()]
+    return layers + [Flatten(), Linear(4096), ReLU(), Dropout(0.5), Linear(4096), ReLU(),
+                     Dropout(0.5), Linear(1000)]
+
+
+VGG_CONFIGS = {
+    "VGG-11 (A)": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "VGG-13 (B)": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "VGG-16 (D)": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+                   512, 512, 512, "M"],
+    "VGG-19 (E)": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M",
+                   512, 512, 512, 512, "M"],
+}
+
+PRESETS: dict[str, list[Layer]] = {
+    # LeNet-5 as usually taught today: average pooling without trainable coefficients, C3 fully
+    # connected to all 6 maps (the paper's sparse table had fewer weights), C5 a 5x5 convolution.
+    "LeNet-5": [
+        Conv2d(6, 5), Tanh(), AvgPool2d(2), Conv2d(16, 5), Tanh(), AvgPool2d(2),
+        Conv2d(120, 5), Tanh(), Flatten(), Linear(84), Tanh(), Linear(10),
+    ],
+    # AlexNet (Krizhevsky et al. 2012) as one tower (the paper split it over two GPUs), on the
+    # 227x227 input that makes its 11x11 stride-4 first layer give 55x55.
+    "AlexNet": [
+        Conv2d(96, 11, stride=4), ReLU(), MaxPool2d(3, 2),
+        Conv2d(256, 5, padding=2), ReLU(), MaxPool2d(3, 2),
+        Conv2d(384, 3, padding=1), ReLU(), Conv2d(384, 3, padding=1), ReLU(),
+        Conv2d(256, 3, padding=1), ReLU(), MaxPool2d(3, 2),
+        Flatten(), Dropout(0.5), Linear(4096), ReLU(), Dropout(0.5), Linear(4096), ReLU(),
+        Linear(1000),
+    ],
+    **{name: _vgg(config) for name, config in VGG_CONFIGS.items()},
+    # The Keras example CNN from the lecture (28x28x1 Fashion-MNIST/MNIST).
+    "Fashion-MNIST CNN": [
+        Conv2d(32, 3), ReLU(), Conv2d(64, 3), ReLU(), MaxPool2d(2), Dropout(0.25), Flatten(),
+        Linear(128), ReLU(), Dropout(0.5), Linear(10),
+    ],
+    # The app's own models (vizcore.models, default options): same layers and names.
+    "digits (app model)": [
+        Conv2d(6, 5, padding=2), ReLU(), MaxPool2d(2), Conv2d(16, 5), ReLU(), MaxPool2d(2),
+        Flatten(), Linear(120), ReLU(), Linear(84), ReLU(), Linear(10),
+    ],
+    "shapes (app model)": [
+        Conv2d(16, 3), ReLU(), Conv2d(16, 3), ReLU(), MaxPool2d(2),
+        Conv2d(32, 3), ReLU(), Conv2d(32, 3), ReLU(), MaxPool2d(2),
+        Flatten(), Linear(8, name="fc"),
+    ],
+}
+
+PRESET_INPUTS: dict[str, Shape] = {
+    "LeNet-5": (1, 32, 32),
+    "AlexNet": (3, 227, 227),
+    **{name: (3, 224, 224) for name in VGG_CONFIGS},
+    "Fashion-MNIST CNN": (1, 28, 28),
+    "digits (app model)": (1, 28, 28),
+    "shapes (app model)": (3, 64, 64),
+}
