@@ -1,0 +1,57 @@
+"""The app frame: navigation, the home page, every registered page, and vizcore's independence."""
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import vizcore
+from pages._catalog import PAGES, SECTION_ORDER
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_home_page_links_every_registered_page():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Seeing convolutions"
+    shown_sections = [h.value for h in at.header]
+    assert shown_sections == [s for s in SECTION_ORDER if any(p.section == s for p in PAGES)]
+    captions = " ".join(c.value for c in at.caption)
+    for page in PAGES:
+        assert page.teaches in captions
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.path)
+def test_registered_page_exists_and_runs_on_its_own(page):
+    assert (ROOT / page.path).is_file()
+    assert page.section in SECTION_ORDER
+    at = AppTest.from_file(str(ROOT / page.path), default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]  # shipped defaults show no error
+
+
+def test_vizcore_never_imports_streamlit():
+    modules = [f"vizcore.{m.name}" for m in pkgutil.iter_modules(vizcore.__path__)]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "print('streamlit' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_shipped_config_hides_tracebacks_and_stays_fast():
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["client"]["showErrorDetails"] == "none"
+    assert cfg["browser"]["gatherUsageStats"] is False
+    assert cfg["server"]["fileWatcherType"] == "none"
+    assert cfg["runner"]["postScriptGC"] is False
+    from vizcore.images import MAX_UPLOAD_BYTES
+
+    assert cfg["server"]["maxUploadSize"] * 2**20 >= MAX_UPLOAD_BYTES  # code limit is the binding one

@@ -1,0 +1,148 @@
+"""The real app in headless Chromium: a fresh `streamlit run app.py`, driven like a user.
+
+Uses Debian's chromium (never a downloaded browser) through Playwright. Every request the page
+makes to a non-loopback address is blocked and recorded: the app must work offline.
+Set SCREENSHOT_DIR to keep screenshots of what the browser showed.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+TIMEOUT_MS = 60_000
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        pytest.fail("Debian's chromium is missing (.ci/run installs it)", pytrace=False)
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.address", "127.0.0.1", "--server.port", str(port)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def outside_requests():
+    return []
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, outside_requests):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+
+    def guard(route):
+        host = urlparse(route.request.url).hostname or ""
+        if host in ("127.0.0.1", "localhost", "::1") or route.request.url.startswith(("data:", "blob:")):
+            route.continue_()
+        else:
+            outside_requests.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", guard)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+def settle(page) -> None:
+    """Wait until the script run finished (the running indicator is gone)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)
+
+
+def shot(page, name: str) -> None:
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def test_cold_deep_link_renders_the_page(server, page):
+    """The first request on a fresh server is a deep link: it must render inside the app's navigation."""
+    page.goto(f"{server}/kernel_playground")
+    page.get_by_role("heading", name="Kernel playground").wait_for()
+    settle(page)
+    shot(page, "cold_deep_link")
+    body = page.inner_text("body")
+    assert "Page not found" not in body
+    nav = page.get_by_test_id("stSidebarNav").inner_text()
+    assert "Home" in nav and "Convolution basics" in nav
+    assert "_ui" not in nav and "catalog" not in nav  # no legacy pages/ listing
+
+
+def test_home_lists_pages_and_links_work(server, page):
+    page.goto(server)
+    page.get_by_role("heading", name="Seeing convolutions").wait_for()
+    settle(page)
+    shot(page, "home")
+    page.get_by_test_id("stMain").get_by_role("link", name="Kernel playground").click()
+    page.get_by_role("heading", name="Kernel playground").wait_for()
+
+
+def photo_bytes() -> bytes:
+    rng = np.random.default_rng(3)
+    rows, cols = np.mgrid[0:300, 0:400]
+    arr = np.stack([(cols * 0.6) % 256, (rows * 0.8) % 256, rng.integers(0, 256, (300, 400))], axis=2)
+    arr[100:200, 150:250] = 255  # a bright square: strong edges
+    buf = io.BytesIO()
+    Image.fromarray(arr.astype(np.uint8)).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_no_request_leaves_the_machine(outside_requests):
+    """Runs after the page tests (file order): no fonts, icons or scripts from the internet."""
+    assert outside_requests == []
