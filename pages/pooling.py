@@ -1,0 +1,236 @@
+"""Pooling: max, average and global pooling on a number matrix or an image, with the
+output-size formula, where every output value comes from, translation invariance and
+receptive-field growth."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages._ui import download_array, image_input, show_figure
+from vizcore import images, pooling
+
+MODES = {
+    "Max pooling": ("max", False),
+    "Average pooling": ("avg", False),
+    "Global max pooling": ("max", True),
+    "Global average pooling": ("avg", True),
+}
+# Matrices from the lecture decks; the results are always computed, never copied.
+PRESETS = {
+    "Lecture 7: 4×4 max-pooling example": [[0, 0, 1, 3], [0, 2, 2, 0], [1, 0, 5, 1], [0, 0, 0, 0]],
+    "Convolution result 4×4 (6×6 image, 3×3 edge filter)": [
+        [2, 7, 4, -7], [13, 17, -3, -6], [13, 14, -5, -5], [12, 8, -5, -1]],
+    "Max vs. average pooling 4×4": [[1, 4, 2, 11], [6, 13, 8, 3], [10, 0, 17, 7], [9, 2, 3, 5]],
+    "Feature map after ReLU 4×4": [
+        [32.5, 0, 185.5, 54], [0, 104, 217.5, 31], [0, 224, 38.5, 0], [0, 213.5, 52.5, 37.5]],
+    "Random integers": None,
+}
+VIEWS = ("Number matrix", "Image / feature map", "Translation invariance", "Receptive field growth")
+SHIFTS = {"right": (0, 1), "down": (1, 0), "left": (0, -1), "up": (-1, 0)}
+
+st.title("Pooling")
+st.caption(
+    "A pooling layer slides a window over every channel and keeps one number per window: the "
+    "largest (max) or the mean (average). It learns nothing, shrinks the map and makes the "
+    "network less sensitive to small shifts."
+)
+
+mode_name = st.selectbox("Pooling", list(MODES), key="pool_mode")
+mode, is_global = MODES[mode_name]
+if is_global:
+    st.caption("Global pooling uses one window as large as the whole map: one number per channel.")
+    kernel, stride, padding, ceil_mode = None, 1, 0, False
+else:
+    c1, c2, c3, c4 = st.columns(4)
+    kernel = c1.number_input("Window size", 1, 16, 2, key="pool_kernel")
+    stride = c2.number_input("Stride", 1, 16, 2, key="pool_stride",
+                             help="PyTorch and Keras default: stride = window size.")
+    padding = c3.number_input("Padding", 0, 8, 0, key="pool_padding",
+                              help="At most half the window size (PyTorch's rule).")
+    ceil_mode = c4.checkbox("ceil_mode", key="pool_ceil", help="Round the output size up instead of down.")
+count_include_pad = True
+if mode == "avg" and not is_global:
+    count_include_pad = st.checkbox(
+        "Padded zeros count in the average (count_include_pad, PyTorch's default)", value=True,
+        key="pool_count_pad")
+
+view = st.radio("Show", VIEWS, horizontal=True, key="pool_view")
+
+
+def window_of(shape: tuple[int, int]):
+    """(kernel, stride, padding) for an (H, W) map: global pooling takes the whole map."""
+    return (tuple(shape), 1, 0) if is_global else (int(kernel), int(stride), int(padding))
+
+
+def explain_size(shape: tuple[int, int]) -> pooling.PoolSettings | None:
+    """Output-size formula with the numbers, parameters: 0; a clear message on bad settings."""
+    k, s, p = window_of(shape)
+    try:
+        settings = pooling.check_settings(shape, k, s, p, ceil_mode)
+    except pooling.PoolError as err:
+        st.error(f"These settings do not work: {err}")
+        return None
+    st.markdown(
+        f"**Output size** — rows: `{pooling.output_size_formula(settings, 0)}`, "
+        f"columns: `{pooling.output_size_formula(settings, 1)}` → "
+        f"**{settings.output_size[0]}×{settings.output_size[1]}** per channel  \n"
+        f"**Parameters: 0** — pooling has no weights: it only "
+        f"{'picks the largest value' if mode == 'max' else 'averages the values'} in each window, "
+        f"channel by channel."
+    )
+    return settings
+
+
+def matrix_view() -> None:
+    preset = st.selectbox("Matrix", list(PRESETS), key="pool_preset")
+    values = PRESETS[preset]
+    if values is None:
+        c1, c2, c3 = st.columns(3)
+        rows = c1.number_input("Rows", 1, 16, 6, key="pool_rows")
+        cols = c2.number_input("Columns", 1, 16, 6, key="pool_cols")
+        seed = c3.number_input("Seed", 0, 10_000, 0, key="pool_seed")
+        values = np.random.default_rng(int(seed)).integers(0, 10, (int(rows), int(cols)))
+        editor_key = f"pool_matrix_random_{rows}x{cols}_{seed}"
+    else:
+        editor_key = f"pool_matrix_{list(PRESETS).index(preset)}"
+    values = np.asarray(values, dtype=np.float64)
+    st.caption("Edit any number in the table; the results follow.")
+    table = pd.DataFrame(values, columns=[str(c) for c in range(values.shape[1])])
+    edited = st.data_editor(table, key=editor_key, width="content")
+    x = edited.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        st.error("Every cell needs a number: fill in the empty cells.")
+        return
+    settings = explain_size(x.shape)
+    if settings is None:
+        return
+    k, s, p = window_of(x.shape)
+    windows = pooling.pool_windows(x, k, s, p, mode, ceil_mode, count_include_pad)
+    out = np.array([c.value for c in windows]).reshape(settings.output_size)
+    labels = [f"out[{c.out_row}, {c.out_col}]" for c in windows]
+    choice = st.selectbox("Output cell to trace", labels, key="pool_cell")
+    cell = windows[labels.index(choice)]
+    st.markdown(f"**{choice}** = `{cell.describe(mode)}`")
+    left, right = st.columns([3, 2])
+    with left:
+        show_figure(pooling.matrix_figure(x, windows, mode, (cell.out_row, cell.out_col),
+                                          settings.padding, title="Input"), key="pool_input_fig")
+    with right:
+        show_figure(pooling.output_figure(out, (cell.out_row, cell.out_col),
+                                          title=f"{mode_name} output"), key="pool_output_fig")
+    st.subheader("Where every output value comes from")
+    st.dataframe(pd.DataFrame({
+        "output cell": labels,
+        "computed as": [c.describe(mode) for c in windows],
+    }), hide_index=True)
+    download_array(out, "pooled", key="pool_matrix_download")
+
+
+def picture(key: str) -> np.ndarray | None:
+    """The chosen image as (3, H, W), or an edge feature map (H, W)."""
+    kind = st.radio("Input", ["Photo", "Feature map (vertical edges + ReLU)"], horizontal=True,
+                    key=f"{key}_kind")
+    img = image_input(key, mode="RGB", max_side=256)
+    if img is None:
+        return None
+    if kind == "Photo":
+        return images.to_array(img, "RGB")
+    return pooling.edge_feature_map(images.to_array(img, "L"))
+
+
+def image_view() -> None:
+    x = picture("pool_img")
+    if x is None:
+        return
+    settings = explain_size(x.shape[-2:])
+    if settings is None:
+        return
+    k, s, p = window_of(x.shape[-2:])
+    out = pooling.pool2d(x, k, s, p, mode, ceil_mode, count_include_pad)
+    channels = f"×{x.shape[0]}" if x.ndim == 3 else ""
+    if is_global:
+        names = ["red", "green", "blue"] if x.ndim == 3 else ["map"]
+        values = np.atleast_1d(out.reshape(-1))
+        st.markdown(f"**{mode_name}**: {x.shape[-2]}×{x.shape[-1]}{channels} → "
+                    f"{len(values)} number{'s' if len(values) > 1 else ''}")
+        cols = st.columns(len(values))
+        for col, name, value in zip(cols, names, values):
+            col.metric(f"{name} channel", f"{value:.2f}")
+        show_figure(pooling.map_figure(x, title="Input"), key="pool_image_in")
+        return
+    left, right = st.columns(2)
+    with left:
+        show_figure(pooling.map_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}{channels}",
+                                       height=430), key="pool_image_in")
+    with right:
+        show_figure(pooling.map_figure(out, title=f"Output {out.shape[-2]}×{out.shape[-1]}{channels}",
+                                       height=430), key="pool_image_out")
+    download_array(out, "pooled", key="pool_image_download")
+
+
+def translation_view() -> None:
+    st.caption(
+        "Shift the input a little and compare: max pooling keeps an output as long as the "
+        "window's largest value stays inside the window; the average changes almost everywhere."
+    )
+    x = picture("pool_shift")
+    if x is None:
+        return
+    c1, c2 = st.columns(2)
+    direction = c1.selectbox("Shift direction", list(SHIFTS), key="pool_shift_dir")
+    amount = c2.slider("Shift by (pixels)", 1, 4, 1, key="pool_shift_px")
+    settings = explain_size(x.shape[-2:])
+    if settings is None:
+        return
+    k, s, p = window_of(x.shape[-2:])
+    dy, dx = (amount * d for d in SHIFTS[direction])
+    effects = pooling.translation_effect(x, k, s, p, ceil_mode, dy, dx)
+    labels = {"input": "Input itself", "max": "Max pooling", "avg": "Average pooling"}
+    cols = st.columns(3)
+    for col, (name, effect) in zip(cols, effects.items()):
+        col.metric(f"{labels[name]}: unchanged", f"{effect.unchanged_fraction:.0%}")
+        col.caption(f"mean |change| = {effect.relative_change:.1%} of the mean |value|")
+    show_figure(pooling.translation_figure(effects), key="pool_shift_fig")
+
+
+def receptive_field_view() -> None:
+    st.caption(
+        "Each convolution adds (kernel − 1) × jump pixels to the field; each pooling layer "
+        "multiplies the jump by its stride, so the next 3×3 convolution sees twice as far."
+    )
+    x = picture("pool_rf")
+    if x is None:
+        return
+    c1, c2, c3, c4 = st.columns(4)
+    blocks = c1.number_input("conv → pool blocks", 1, 6, 3, key="pool_rf_blocks")
+    convs = c2.number_input("convs per block", 1, 3, 1, key="pool_rf_convs")
+    conv_k = c3.number_input("conv kernel", 1, 11, 3, key="pool_rf_kernel")
+    conv_p = c4.number_input("conv padding", 0, 5, 1, key="pool_rf_padding")
+    if is_global:
+        st.info("Global pooling sees the whole map at once; pick max or average pooling to "
+                "follow the field grow window by window.")
+        return
+    st.caption(f"Pooling layers use the settings above: window {kernel}, stride {stride}.")
+    layers = pooling.conv_pool_stack(int(blocks), int(conv_k), int(conv_p), int(convs),
+                                     int(kernel), int(stride))
+    try:
+        rows = pooling.receptive_field_growth(x.shape[-2:], layers)
+    except pooling.PoolError as err:
+        st.error(f"This stack does not fit the image: {err}")
+        return
+    show_figure(pooling.receptive_field_figure(x, rows), key="pool_rf_fig")
+    st.dataframe(pd.DataFrame({
+        "layer": [r.name for r in rows],
+        "output size": [f"{r.output_size[0]}×{r.output_size[1]}" for r in rows],
+        "receptive field (px)": [f"{r.size}×{r.size}" for r in rows],
+        "jump (px)": [r.jump for r in rows],
+    }), hide_index=True)
+
+
+{
+    "Number matrix": matrix_view,
+    "Image / feature map": image_view,
+    "Translation invariance": translation_view,
+    "Receptive field growth": receptive_field_view,
+}[view]()
