@@ -948,3 +948,389 @@ PRESET_INPUTS: dict[str, Shape] = {
     "digits (app model)": (1, 28, 28),
     "shapes (app model)": (3, 64, 64),
 }
+
+
+# ----------------------------------------------------------------------------------------------
+# Words for one layer: the formula with the numbers in, and the PyTorch / Keras calls.
+# ----------------------------------------------------------------------------------------------
+
+def explain_output_size(
+    n: int, kernel_size: int, stride: int = 1, padding: int | str = 0, dilation: int = 1,
+    ceil_mode: bool = False, transposed: bool = False, output_padding: int = 0,
+) -> str:
+    """The output-size formula with the numbers substituted, ending in the result.
+
+    >>> explain_output_size(7, 3, 2, 1)
+    'floor((7 + 2·1 − 1·(3 − 1) − 1) / 2) + 1 = floor(6 / 2) + 1 = 4'
+    """
+    out = conv_output_size(n, kernel_size, stride, padding, dilation, ceil_mode, transposed,
+                           output_padding)
+    if transposed:
+        p = _resolve_padding(padding, n, kernel_size, stride, dilation)[0]
+        return (f"(n − 1)·s − 2p + d·(k − 1) + output_padding + 1 = ({n} − 1)·{stride} − 2·{p} + "
+                f"{dilation}·({kernel_size} − 1) + {output_padding} + 1 = {out}")
+    if isinstance(padding, str) and padding.strip().lower() == "same":
+        before, after = same_padding(n, kernel_size, stride, dilation)
+        return (f"'same': ceil(n / s) = ceil({n} / {stride}) = {out}  (zeros: {before} before, "
+                f"{after} after)")
+    p = _resolve_padding(padding, n, kernel_size, stride, dilation)[0]
+    rounding = "ceil" if ceil_mode else "floor"
+    inside = n + 2 * p - dilation * (kernel_size - 1) - 1
+    return (f"{rounding}(({n} + 2·{p} − {dilation}·({kernel_size} − 1) − 1) / {stride}) + 1 = "
+            f"{rounding}({inside} / {stride}) + 1 = {out}"
+            + ("  (a last window starting in the padding is dropped)"
+               if ceil_mode and out != -(-inside // stride) + 1 else ""))
+
+
+def _pair_text(rows: int, cols: int) -> str:
+    return str(rows) if rows == cols else f"({rows}, {cols})"
+
+
+def pytorch_call(in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, transposed=False, output_padding=0, bias=True,
+                 input_size: tuple[int, int] | None = None) -> str:
+    """The ``torch.nn`` line for this layer.
+
+    Keras' "same" with a stride has no PyTorch argument: with ``input_size`` (rows, cols) the
+    line gets the explicit ``nn.ZeroPad2d`` that reproduces it.
+    """
+    kh, kw = _pair(kernel_size, "kernel size")
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    name = "ConvTranspose2d" if transposed else "Conv2d"
+    args = [str(in_channels), str(out_channels), f"kernel_size={_pair_text(kh, kw)}"]
+    if (sh, sw) != (1, 1):
+        args.append(f"stride={_pair_text(sh, sw)}")
+    prefix = ""
+    if isinstance(padding, str):
+        if padding.lower() == "same" and (sh, sw) != (1, 1) and input_size is not None:
+            (top, bottom), (left, right) = (
+                same_padding(n, k, s, d) for n, k, s, d in zip(input_size, (kh, kw), (sh, sw), (dh, dw)))
+            prefix = (f"nn.ZeroPad2d(({left}, {right}, {top}, {bottom}))  # Keras 'same': "
+                      "(left, right, top, bottom)\n")
+        elif padding.lower() == "same" and (sh, sw) != (1, 1):
+            return ("# PyTorch allows padding='same' only with stride 1: pad explicitly with the\n"
+                    "# Keras rule (extra zero bottom/right), e.g. nn.ZeroPad2d((left, right, top, bottom))\n"
+                    f"nn.{name}(" + ", ".join(args) + (
+                        f", dilation={_pair_text(dh, dw)}" if (dh, dw) != (1, 1) else "") + ")")
+        if padding.lower() == "same" and not prefix:
+            args.append("padding='same'")
+    else:
+        ph, pw = _pair(padding, "padding")
+        if (ph, pw) != (0, 0):
+            args.append(f"padding={_pair_text(ph, pw)}")
+    if transposed and output_padding:
+        args.append(f"output_padding={output_padding}")
+    if (dh, dw) != (1, 1):
+        args.append(f"dilation={_pair_text(dh, dw)}")
+    if not bias:
+        args.append("bias=False")
+    return prefix + f"nn.{name}(" + ", ".join(args) + ")"
+
+
+def keras_call(out_channels: int, kernel_size, stride=1, padding=0, dilation=1, transposed=False,
+               output_padding=0, bias=True) -> str:
+    """The ``keras.layers`` line(s). Keras has only "valid" and "same"; other paddings need a
+    ZeroPadding2D before (or a Cropping2D after a transposed convolution)."""
+    kh, kw = _pair(kernel_size, "kernel size")
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    lines = []
+    mode = "valid"
+    if isinstance(padding, str):
+        mode = padding.lower()
+    else:
+        ph, pw = _pair(padding, "padding")
+        if (ph, pw) != (0, 0) and not transposed:
+            lines.append(f"layers.ZeroPadding2D(padding={_pair_text(ph, pw)})")
+    args = [str(out_channels), f"kernel_size={_pair_text(kh, kw)}"]
+    if (sh, sw) != (1, 1):
+        args.append(f"strides={_pair_text(sh, sw)}")
+    args.append(f"padding='{mode}'")
+    if transposed:
+        # Without output_padding Keras picks its own output size; this pins PyTorch's.
+        args.append(f"output_padding={output_padding}")
+    if (dh, dw) != (1, 1):
+        args.append(f"dilation_rate={_pair_text(dh, dw)}")
+    if not bias:
+        args.append("use_bias=False")
+    lines.append(f"layers.{'Conv2DTranspose' if transposed else 'Conv2D'}(" + ", ".join(args) + ")")
+    if transposed and not isinstance(padding, str) and _pair(padding, "padding") != (0, 0):
+        lines.append(f"layers.Cropping2D(cropping={_pair_text(*_pair(padding, 'padding'))})")
+    if (sh, sw) != (1, 1) and (dh, dw) != (1, 1):
+        lines.append("# note: Keras refuses strides > 1 together with dilation_rate > 1")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Layer stacks as table rows (the page's editable table).
+# ----------------------------------------------------------------------------------------------
+
+TABLE_COLUMNS = ("layer", "size", "kernel", "stride", "padding", "dilation")
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, str) and not value.strip())
+
+
+def _cell_number(value, what: str, default=None):
+    if _blank(value):
+        if default is None:
+            raise ShapeError(f"{what} is missing.")
+        return default
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ShapeError(f"{what} must be a whole number, got {value!r}.") from None
+    return _whole(value, what, 0, MAX_CHANNELS)
+
+
+def layer_from_row(row: dict) -> Layer:
+    """One layer from a table row {layer, size, kernel, stride, padding, dilation}.
+
+    ``size`` is the number of filters (Conv2d) or units (Linear); blanks take the usual defaults
+    (kernel 3 for Conv2d and 2 for pooling, stride 1 for Conv2d and the kernel for pooling).
+    """
+    kind = row.get("layer")
+    kind = "" if _blank(kind) else str(kind).strip()
+    if kind not in LAYER_TYPES:
+        raise ShapeError(f"unknown layer type {kind!r}; choose one of {', '.join(LAYER_TYPES)}.")
+    cls = LAYER_TYPES[kind]
+    if cls is Linear:
+        return Linear(_cell_number(row.get("size"), "units (size)"))
+    if not issubclass(cls, _Windowed):
+        return cls()
+    padding = row.get("padding")
+    if _blank(padding):
+        padding = 0
+    elif isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
+        padding = padding.strip().lower()
+    else:
+        padding = _cell_number(padding, "padding")
+    if cls is Conv2d:
+        return Conv2d(_cell_number(row.get("size"), "filters (size)"),
+                      _cell_number(row.get("kernel"), "kernel", 3),
+                      _cell_number(row.get("stride"), "stride", 1), padding,
+                      _cell_number(row.get("dilation"), "dilation", 1))
+    kernel = _cell_number(row.get("kernel"), "kernel", 2)
+    stride = None if _blank(row.get("stride")) else _cell_number(row.get("stride"), "stride")
+    return cls(kernel, stride, padding)
+
+
+def layers_from_table(rows) -> list[Layer]:
+    """Layers from table rows; a ShapeError names the row that is wrong. Empty rows are skipped."""
+    layers = []
+    for number, row in enumerate(rows, start=1):
+        if all(_blank(row.get(column)) for column in TABLE_COLUMNS):
+            continue
+        try:
+            layers.append(layer_from_row(row))
+        except ShapeError as exc:
+            raise ShapeError(f"Row {number}: {exc}") from None
+    return layers
+
+
+def table_from_layers(layers) -> list[dict]:
+    """Table rows describing ``layers`` (the inverse of :func:`layers_from_table`)."""
+    rows = []
+    for layer in layers:
+        row = dict.fromkeys(TABLE_COLUMNS)
+        row["layer"] = layer.kind
+        if isinstance(layer, Conv2d):
+            row["size"] = layer.out_channels
+        if isinstance(layer, Linear):
+            row["size"] = layer.out_features
+        if isinstance(layer, _Windowed):
+            kernel, stride, dilation = layer._pairs()
+            row["kernel"] = kernel[0]
+            row["stride"] = None if layer.stride is None else stride[0]
+            row["padding"] = str(_pair(layer.padding, "padding")[0]) if not isinstance(layer.padding, str) else layer.padding
+            row["dilation"] = dilation[0]
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Pictures (plotly): the kernel positions over the padded input, parameters per layer.
+# ----------------------------------------------------------------------------------------------
+
+MAX_DRAWN_SIDE = 64  # a bigger grid has cells too small to see on a projector
+PADDING_COLOUR, INPUT_COLOUR, UNSEEN_COLOUR, WINDOW_COLOUR, FIRST_COLOUR = (
+    "#d9d9d9", "#9ecae1", "#ef6548", "#08306b", "#e6550d")
+
+
+@dataclass(frozen=True)
+class AxisLayout:
+    """One dimension of the picture: what each drawn cell is and where the windows start."""
+
+    kinds: tuple[str, ...]  # "pad", "input" or "inserted" (zeros between inputs, transposed)
+    input_index: tuple[int, ...]  # input row/col of each cell, -1 for zeros
+    starts: tuple[int, ...]  # first cell of every window
+    taps: tuple[int, ...]  # offsets of the kernel taps inside a window (dilation spreads them)
+
+    @property
+    def covered(self) -> tuple[bool, ...]:
+        hit = [False] * len(self.kinds)
+        for start in self.starts:
+            for tap in self.taps:
+                hit[start + tap] = True
+        return tuple(hit)
+
+    def unseen_inputs(self) -> list[int]:
+        """Input rows/cols that no kernel tap ever touches."""
+        return [i for i, c in zip(self.input_index, self.covered) if i >= 0 and not c]
+
+    def dropped_by_floor(self) -> list[int]:
+        """Unseen inputs after the last window: the rows/cols the floor of the formula drops."""
+        end = self.starts[-1] + self.taps[-1]
+        return [i for pos, i in enumerate(self.input_index) if i >= 0 and pos > end]
+
+
+def axis_layout(n: int, kernel_size: int, stride: int = 1, padding: int | str = 0,
+                dilation: int = 1, transposed: bool = False, output_padding: int = 0) -> AxisLayout:
+    """The cells and window positions of one dimension, as in the convolution-arithmetic figures.
+
+    A transposed convolution is drawn as the direct convolution it equals: ``s - 1`` zeros
+    inserted between the inputs, ``d(k - 1) - p`` zeros on each side (plus ``output_padding``
+    at the end), then a stride-1 convolution.
+    """
+    out = conv_output_size(n, kernel_size, stride, padding, dilation, False, transposed, output_padding)
+    span = effective_kernel_size(kernel_size, dilation)
+    taps = tuple(j * dilation for j in range(kernel_size))
+    if transposed:
+        pad = span - 1 - _resolve_padding(padding, n, kernel_size, stride, dilation)[0]
+        if pad < 0:
+            raise ShapeError("the padding is larger than d(k - 1): the transposed convolution "
+                             "crops its output, which this picture does not show.")
+        inner: list[tuple[str, int]] = []
+        for i in range(n):
+            if i:
+                inner += [("inserted", -1)] * (stride - 1)
+            inner.append(("input", i))
+        cells = [("pad", -1)] * pad + inner + [("pad", -1)] * (pad + output_padding)
+        starts = tuple(range(out))
+    else:
+        before, after = _resolve_padding(padding, n, kernel_size, stride, dilation)
+        cells = [("pad", -1)] * before + [("input", i) for i in range(n)] + [("pad", -1)] * after
+        starts = tuple(i * stride for i in range(out))
+    return AxisLayout(tuple(k for k, _ in cells), tuple(i for _, i in cells), starts, taps)
+
+
+def _rectangles(windows, inset: float) -> tuple[list, list]:
+    """x, y of closed outlines (None between them) for (row, col, height, width) windows."""
+    xs, ys = [], []
+    for r, c, h, w in windows:
+        x0, x1, y0, y1 = c - 0.5 + inset, c + w - 0.5 - inset, r - 0.5 + inset, r + h - 0.5 - inset
+        xs += [x0, x1, x1, x0, x0, None]
+        ys += [y0, y0, y1, y1, y0, None]
+    return xs, ys
+
+
+def kernel_positions_figure(
+    n_rows: int, n_cols: int, kernel_size, stride=1, padding=0, dilation=1,
+    transposed: bool = False, output_padding: int = 0, max_outlines: int = 36,
+):
+    """The (padded) input grid with every kernel position, like the convolution-arithmetic figures.
+
+    Grey: padding (or zeros inserted by a transposed convolution); blue: input; red: input cells
+    no kernel tap ever touches (rows/cols the floor drops, or skipped by a large stride/dilation).
+    The first window is drawn with its taps. With more than ``max_outlines`` positions only the
+    first row and the first column of positions are outlined (the rest repeat the pattern).
+    """
+    import plotly.graph_objects as go
+
+    from vizcore.plots import style
+
+    kh, kw = _pair(kernel_size, "kernel size")
+    sh, sw = _pair(stride, "stride")
+    dh, dw = _pair(dilation, "dilation")
+    ph, pw = (padding, padding) if isinstance(padding, str) else _pair(padding, "padding")
+    rows = axis_layout(n_rows, kh, sh, ph, dh, transposed, output_padding)
+    cols = axis_layout(n_cols, kw, sw, pw, dw, transposed, output_padding)
+    if max(len(rows.kinds), len(cols.kinds)) > MAX_DRAWN_SIDE:
+        raise ShapeError(f"the picture is drawn for grids up to {MAX_DRAWN_SIDE} cells a side "
+                         f"(this one is {len(rows.kinds)}x{len(cols.kinds)}).")
+
+    row_seen, col_seen = rows.covered, cols.covered
+    code = {"pad": 0, "inserted": 0, "input": 1}
+    z, text = [], []
+    for r, (rk, ri) in enumerate(zip(rows.kinds, rows.input_index)):
+        z_row, text_row = [], []
+        for c, (ck, ci) in enumerate(zip(cols.kinds, cols.input_index)):
+            if rk == "input" and ck == "input":
+                seen = row_seen[r] and col_seen[c]
+                z_row.append(1 if seen else 2)
+                text_row.append(f"input row {ri}, col {ci}" + ("" if seen else " (never seen)"))
+            else:
+                z_row.append(code["pad"])
+                text_row.append("inserted zero" if "inserted" in (rk, ck) else "padding (zero)")
+        z.append(z_row)
+        text.append(text_row)
+    scale = [[0, PADDING_COLOUR], [1 / 3, PADDING_COLOUR], [1 / 3, INPUT_COLOUR],
+             [2 / 3, INPUT_COLOUR], [2 / 3, UNSEEN_COLOUR], [1, UNSEEN_COLOUR]]
+    fig = go.Figure(go.Heatmap(z=z, text=text, zmin=0, zmax=2, colorscale=scale, showscale=False,
+                               xgap=1, ygap=1, hovertemplate="%{text}<extra></extra>"))
+
+    span_h, span_w = rows.taps[-1] + 1, cols.taps[-1] + 1
+    positions = [(r, c) for r in rows.starts for c in cols.starts]
+    outlined = positions if len(positions) <= max_outlines else sorted(
+        {(rows.starts[0], c) for c in cols.starts} | {(r, cols.starts[0]) for r in rows.starts})
+    xs, ys = _rectangles([(r, c, span_h, span_w) for r, c in outlined], 0.12)
+    label = "kernel positions" if len(outlined) == len(positions) else \
+        "kernel positions (first row and column)"
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=label, hoverinfo="skip",
+                             line=dict(color=WINDOW_COLOUR, width=2)))
+    xs, ys = _rectangles([(rows.starts[0], cols.starts[0], span_h, span_w)], 0.05)
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="first window", hoverinfo="skip",
+                             line=dict(color=FIRST_COLOUR, width=4)))
+    tap_x = [cols.starts[0] + t for r in rows.taps for t in cols.taps]
+    tap_y = [rows.starts[0] + r for r in rows.taps for _ in cols.taps]
+    fig.add_trace(go.Scatter(x=tap_x, y=tap_y, mode="markers", name="kernel taps",
+                             hoverinfo="skip", marker=dict(color=FIRST_COLOUR, size=9)))
+    legend = [(PADDING_COLOUR, "zeros inserted / padding" if transposed else "padding"),
+              (INPUT_COLOUR, "input")]
+    if any(v == 2 for row in z for v in row):
+        legend.append((UNSEEN_COLOUR, "never seen by the kernel"))
+    for colour, name in legend:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(symbol="square", size=16, color=colour)))
+    out_h, out_w = len(rows.starts), len(cols.starts)
+    fig.update_layout(
+        title=f"{len(positions)} kernel positions → {out_h}x{out_w} output",
+        legend=dict(orientation="h", yanchor="top", y=-0.02, x=0),
+        plot_bgcolor="white",
+    )
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False,
+                     zeroline=False, showticklabels=False)
+    fig.update_xaxes(constrain="domain", showgrid=False, zeroline=False, showticklabels=False)
+    return style(fig, height=max(360, min(720, 24 * len(rows.kinds) + 140)))
+
+
+def params_figure(summary: Summary, log_scale: bool = False):
+    """Bar chart of the learnable parameters per layer (layers without parameters left out)."""
+    import plotly.graph_objects as go
+
+    from vizcore.plots import style
+
+    rows = [row for row in summary.rows if row.params]
+    colours = {"Conv2d": "#3182bd", "Linear": "#e6550d"}
+    fig = go.Figure()
+    for kind in dict.fromkeys(row.kind for row in rows):
+        chosen = [row for row in rows if row.kind == kind]
+        fig.add_trace(go.Bar(
+            x=[row.name for row in chosen], y=[row.params for row in chosen], name=kind,
+            marker_color=colours.get(kind, "#31a354"),
+            text=[f"{row.params:,}" for row in chosen], textposition="outside",
+            hovertemplate="%{x}: %{y:,} parameters<extra></extra>",
+        ))
+    fig.update_layout(
+        title=f"Learnable parameters per layer (total {summary.total_params:,})",
+        yaxis_title="parameters", xaxis=dict(categoryorder="array",
+                                             categoryarray=[row.name for row in rows]),
+        legend_title_text="layer type", uniformtext_minsize=10, uniformtext_mode="hide",
+    )
+    if log_scale:
+        fig.update_yaxes(type="log")
+    return style(fig, height=420)
