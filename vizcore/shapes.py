@@ -164,6 +164,16 @@ def conv_output_size(
         raise ShapeError("output padding only exists for transposed convolutions.")
     before, after = _resolve_padding(padding, n, kernel_size, stride, dilation)
     padded = n + before + after
+    if ceil_mode:
+        # Rounding up lets the last window hang over the end, so it may even be larger than the
+        # padded input; PyTorch only drops a last window that would start in the right padding.
+        out = -(-(padded - span) // stride) + 1
+        if (out - 1) * stride >= n + before:
+            out -= 1
+        if out < 1:
+            raise ShapeError(f"the window ({span}) leaves no output even when rounding up "
+                             f"({n} inputs + {before + after} padding).")
+        return out
     if span > padded:
         what = f"kernel ({kernel_size})" if dilation == 1 else (
             f"dilated kernel (k={kernel_size}, d={dilation} spans {span})")
@@ -171,12 +181,6 @@ def conv_output_size(
             f"the {what} is bigger than the padded input ({n} + {before + after} padding = "
             f"{padded}): not even one window fits."
         )
-    if ceil_mode:
-        out = -(-(padded - span) // stride) + 1
-        # PyTorch drops a last window that would start in the right-hand padding.
-        if (out - 1) * stride >= n + before:
-            out -= 1
-        return out
     return (padded - span) // stride + 1
 
 
@@ -435,15 +439,16 @@ class _Windowed(Layer):
         return 0, nn.ZeroPad2d((left, right, top, bottom))
 
     def _geometry_text(self) -> str:
-        kernel, stride, dilation = self._pairs()
+        # Raw values, not _pairs(): this also describes layers whose values are wrong.
+        kernel = _pair(self.kernel_size, "kernel size")
         text = f"{kernel[0]}x{kernel[1]}"
-        if stride != (1, 1):
-            text += f", stride {stride[0] if stride[0] == stride[1] else stride}"
-        padding = self.padding
-        if padding not in (0, (0, 0), "valid"):
-            text += f", padding {padding}"
-        if dilation != (1, 1):
-            text += f", dilation {dilation[0] if dilation[0] == dilation[1] else dilation}"
+        if self.stride not in (None, 1, (1, 1)):
+            text += f", stride {self.stride}"
+        if self.padding not in (0, (0, 0), "valid"):
+            text += f", padding {self.padding}"
+        dilation = getattr(self, "dilation", 1)
+        if dilation not in (1, (1, 1)):
+            text += f", dilation {dilation}"
         return text
 
 
@@ -1074,7 +1079,7 @@ def _blank(value) -> bool:
         isinstance(value, str) and not value.strip())
 
 
-def _cell_number(value, what: str, default=None):
+def _cell_number(value, what: str, default=None, minimum: int = 1):
     if _blank(value):
         if default is None:
             raise ShapeError(f"{what} is missing.")
@@ -1084,7 +1089,7 @@ def _cell_number(value, what: str, default=None):
             value = float(value.strip())
         except ValueError:
             raise ShapeError(f"{what} must be a whole number, got {value!r}.") from None
-    return _whole(value, what, 0, MAX_CHANNELS)
+    return _whole(value, what, minimum, MAX_CHANNELS)
 
 
 def layer_from_row(row: dict) -> Layer:
@@ -1108,7 +1113,7 @@ def layer_from_row(row: dict) -> Layer:
     elif isinstance(padding, str) and padding.strip().lower() in ("same", "valid"):
         padding = padding.strip().lower()
     else:
-        padding = _cell_number(padding, "padding")
+        padding = _cell_number(padding, "padding", minimum=0)
     if cls is Conv2d:
         return Conv2d(_cell_number(row.get("size"), "filters (size)"),
                       _cell_number(row.get("kernel"), "kernel", 3),
