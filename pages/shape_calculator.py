@@ -1,0 +1,215 @@
+"""Shape calculator: what comes out of a layer or a stack of layers, and how many parameters."""
+import pandas as pd
+import streamlit as st
+
+from pages._ui import show_figure
+from vizcore import shapes
+from vizcore.shapes import ShapeError
+
+OWN_STACK = "Own stack"
+# A first stack to edit: a small CNN for 28x28 gray images.
+OWN_LAYERS = [
+    shapes.Conv2d(8, 3, padding="same"), shapes.ReLU(), shapes.MaxPool2d(2),
+    shapes.Conv2d(16, 3), shapes.ReLU(), shapes.MaxPool2d(2), shapes.Flatten(), shapes.Linear(10),
+]
+PADDING_MODES = ("number", "valid", "same")
+# Starting values of the widgets (kept in session state, so no widget gets a second default).
+DEFAULTS = {
+    "sc_rows": 7,
+    "sc_cols": 7,
+    "sc_in_channels": 3,
+    "sc_filters": 4,
+    "sc_kernel": 3,
+    "sc_stride": 2,
+    "sc_padding": 1,
+    "sc_dilation": 1,
+    "sc_inv_n": 32,
+    "sc_inv_kernel": 7,
+    "sc_inv_wanted": 32,
+    "sc_inv_dilation": 1,
+    "sc_output_padding": 0,
+    "sc_padding_mode": "number",
+    "sc_transposed": False,
+}
+
+st.title("Shape calculator")
+st.caption(
+    "Output sizes, parameters and receptive fields, computed the way PyTorch and Keras compute "
+    "them. Use it to check a slide or your own answer."
+)
+# Only the open tab runs (on_change="rerun"), so a rerun pays for one tab's widgets and figure.
+# Widgets of closed tabs are not rendered and Streamlit would forget their values: writing them
+# back keeps them.
+for key in list(st.session_state):
+    if isinstance(key, str) and key.startswith("sc_"):
+        st.session_state[key] = st.session_state[key]
+for key, value in DEFAULTS.items():
+    st.session_state.setdefault(key, value)
+one_layer, inverse, stack = st.tabs(["One layer", "Which padding and stride?", "Layer stack"],
+                                    key="section", on_change="rerun")
+
+
+def one_layer_tab() -> None:
+    left, right = st.columns(2)
+    with left:
+        rows = st.number_input("Input rows (height)", 1, 4096, key="sc_rows")
+        cols = st.number_input("Input columns (width)", 1, 4096, key="sc_cols")
+        in_channels = st.number_input("Input channels", 1, 4096, key="sc_in_channels")
+        filters = st.number_input("Filters (output channels)", 1, 4096, key="sc_filters")
+        transposed = st.toggle("Transposed convolution", key="sc_transposed")
+    with right:
+        kernel = st.number_input("Kernel size", 1, 64, key="sc_kernel")
+        stride = st.number_input("Stride", 1, 64, key="sc_stride")
+        mode = st.radio("Padding", PADDING_MODES, horizontal=True, key="sc_padding_mode",
+                        help='"same" follows Keras: ceil(n / stride) outputs, the extra zero at '
+                             "the bottom/right. PyTorch accepts padding='same' for stride 1 only.")
+        padding = st.number_input("Zeros on each side", 0, 64, key="sc_padding",
+                                  disabled=mode != "number")
+        dilation = st.number_input("Dilation", 1, 16, key="sc_dilation")
+        output_padding = st.number_input("Output padding (transposed only)", 0, 63,
+                                         key="sc_output_padding", disabled=not transposed)
+    pad = padding if mode == "number" else mode
+    op = output_padding if transposed else 0
+    try:
+        out_rows = shapes.conv_output_size(rows, kernel, stride, pad, dilation, False, transposed, op)
+        out_cols = shapes.conv_output_size(cols, kernel, stride, pad, dilation, False, transposed, op)
+        params = shapes.explain_conv_params(in_channels, filters, kernel)
+    except ShapeError as exc:
+        st.error(f"This layer cannot work: {exc}")
+        return
+
+    shape, keras, count = st.columns(3)
+    shape.metric("Output (PyTorch NCHW)", f"(N, {filters}, {out_rows}, {out_cols})")
+    keras.metric("Output (Keras NHWC)", f"(None, {out_rows}, {out_cols}, {filters})")
+    count.metric("Parameters", f"{shapes.conv_params(in_channels, filters, kernel):,}")
+    st.markdown("**Rows:** `" + shapes.explain_output_size(rows, kernel, stride, pad, dilation,
+                                                           transposed=transposed, output_padding=op) + "`")
+    st.markdown("**Columns:** `" + shapes.explain_output_size(cols, kernel, stride, pad, dilation,
+                                                              transposed=transposed, output_padding=op) + "`")
+    st.markdown(f"**Parameters:** `{params}` — the same for every image size (the filters are shared "
+                "by all positions)" + (", and the same for the transposed layer." if transposed else "."))
+
+    try:
+        figure = shapes.kernel_positions_figure(rows, cols, kernel, stride, pad, dilation, transposed, op)
+    except ShapeError as exc:
+        st.info(f"No picture: {exc}")
+    else:
+        show_figure(figure, key="kernel_positions")
+        if not transposed:
+            lost = shapes.axis_layout(rows, kernel, stride, pad, dilation).dropped_by_floor()
+            lost_cols = shapes.axis_layout(cols, kernel, stride, pad, dilation).dropped_by_floor()
+            if lost or lost_cols:
+                st.warning(
+                    "The floor in the formula drops input "
+                    + " and ".join(part for part in (
+                        f"rows {', '.join(map(str, lost))}" if lost else "",
+                        f"columns {', '.join(map(str, lost_cols))}" if lost_cols else "") if part)
+                    + ": no window reaches them (shown in red)."
+                )
+    torch_code, keras_code = st.columns(2)
+    torch_code.code(shapes.pytorch_call(in_channels, filters, kernel, stride, pad, dilation,
+                                        transposed, op, input_size=(rows, cols)), language="python")
+    keras_code.code(shapes.keras_call(filters, kernel, stride, pad, dilation, transposed, op),
+                    language="python")
+
+
+def inverse_tab() -> None:
+    st.write("Which padding and stride turn **n** inputs into the output size you want?")
+    c1, c2, c3, c4 = st.columns(4)
+    n = c1.number_input("Input size n", 1, 4096, key="sc_inv_n")
+    kernel = c2.number_input("Kernel size k", 1, 64, key="sc_inv_kernel")
+    wanted = c3.number_input("Wanted output size", 1, 4096, key="sc_inv_wanted")
+    dilation = c4.number_input("Dilation", 1, 16, key="sc_inv_dilation")
+    try:
+        options = shapes.padding_stride_options(n, kernel, wanted, dilation)
+    except ShapeError as exc:
+        st.error(str(exc))
+        return
+    if not options:
+        st.warning(f"No padding (0 to {dilation * (kernel - 1)}) and stride (1 to {n}) turns {n} "
+                   f"inputs into {wanted} outputs with a {kernel}-wide kernel.")
+        return
+    st.success(f"{len(options)} way(s); the first: padding {options[0].padding}, stride "
+               f"{options[0].stride}.")
+    st.dataframe(
+        pd.DataFrame([{"padding": o.padding, "stride": o.stride,
+                       "windows fit exactly": "yes" if o.exact else "no (the floor drops inputs)"}
+                      for o in options]),
+        hide_index=True, key="inverse_table",
+    )
+
+
+def stack_tab() -> None:
+    start = st.selectbox("Start from", [OWN_STACK, *shapes.PRESETS], key="sc_preset")
+    index = 0 if start == OWN_STACK else 1 + list(shapes.PRESETS).index(start)
+    layers = OWN_LAYERS if start == OWN_STACK else shapes.PRESETS[start]
+    channels, height, width = (1, 28, 28) if start == OWN_STACK else shapes.PRESET_INPUTS[start]
+    c1, c2, c3 = st.columns(3)
+    # Keys per preset, so that picking a preset brings its own input size.
+    for name, value in zip("chw", (channels, height, width)):
+        st.session_state.setdefault(f"sc_stack_{name}_{index}", value)
+    channels = c1.number_input("Input channels", 1, 4096, key=f"sc_stack_c_{index}")
+    height = c2.number_input("Input height", 1, 4096, key=f"sc_stack_h_{index}")
+    width = c3.number_input("Input width", 1, 4096, key=f"sc_stack_w_{index}")
+    st.caption("Edit the table: add or delete rows, change layer types and numbers. `size` is the "
+               "number of filters (Conv2d) or units (Linear); padding is a number, valid or same.")
+    # The editor's state holds edits relative to the table it started from; when it was
+    # forgotten (another tab was open), it starts again from the last edited rows.
+    editor_key, rows_key, base_key = (f"stack_editor_{index}", f"_stack_rows_{index}",
+                                      f"_stack_base_{index}")
+    if editor_key not in st.session_state or base_key not in st.session_state:
+        st.session_state[base_key] = st.session_state.get(rows_key) or shapes.table_from_layers(layers)
+    edited = st.data_editor(
+        pd.DataFrame(st.session_state[base_key], columns=shapes.TABLE_COLUMNS).astype(
+            {"size": "Int64", "kernel": "Int64", "stride": "Int64", "dilation": "Int64"}),
+        num_rows="dynamic", hide_index=True, key=editor_key,
+        column_config={
+            "layer": st.column_config.SelectboxColumn("layer", options=list(shapes.LAYER_TYPES), required=True),
+            "size": st.column_config.NumberColumn("size", min_value=1, step=1),
+            "kernel": st.column_config.NumberColumn("kernel", min_value=1, max_value=64, step=1),
+            "stride": st.column_config.NumberColumn("stride", min_value=1, max_value=64, step=1),
+            "padding": st.column_config.TextColumn("padding"),
+            "dilation": st.column_config.NumberColumn("dilation", min_value=1, max_value=16, step=1),
+        },
+    )
+    st.session_state[rows_key] = edited.astype(object).where(edited.notna(), None).to_dict("records")
+    try:
+        stack_layers = shapes.layers_from_table(st.session_state[rows_key])
+        summary = shapes.summarize(stack_layers, (channels, height, width))
+    except ShapeError as exc:
+        st.error(str(exc))
+        return
+    if not summary.rows:
+        st.info("The table is empty: add a layer.")
+        return
+
+    totals = st.columns(4)
+    totals[0].metric("Learnable parameters", f"{summary.total_params:,}")
+    totals[1].metric("Non-trainable (batch norm statistics)", f"{summary.non_trainable_params:,}")
+    totals[2].metric("Multiply-adds per image", f"{summary.total_macs:,}")
+    totals[3].metric("Activation memory per image", f"{summary.activation_bytes() / 2**20:,.2f} MiB")
+    layout = st.radio("Shapes as", ("NCHW", "NHWC"), horizontal=True, key="sc_layout",
+                      help="NCHW: PyTorch (batch, channels, height, width). NHWC: Keras' "
+                           "model.summary() (None is the batch).")
+    st.dataframe(pd.DataFrame(summary.table(layout)), hide_index=True, key="summary_table")
+    st.caption(
+        f"Output: {summary.output_shape}. Keras' \"Total params\" would say "
+        f"{summary.keras_total_params:,} (it also counts batch norm's running mean and variance). "
+        "Receptive field: input pixels (rows x cols, padding included) one unit of that layer "
+        "sees; jump: input pixels between neighbouring units. Multiply-adds count convolutions "
+        "and linear layers; activation memory is every layer's output in float32."
+    )
+    if summary.total_params:
+        log_scale = st.toggle("Logarithmic scale", key="sc_log_scale")
+        show_figure(shapes.params_figure(summary, log_scale), key="params_chart")
+
+
+with one_layer:
+    if one_layer.open:
+        one_layer_tab()
+with inverse:
+    if inverse.open:
+        inverse_tab()
+with stack:
+    if stack.open:
+        stack_tab()
