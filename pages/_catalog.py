@@ -18,6 +18,11 @@ PAGES = [
         "Slide a kernel over a photo or a small number matrix: presets (blur, Sobel, Gabor...), "
         "stride, padding, dilation, colour kernels, and the arithmetic of every output cell.",
     ),
+    PageInfo(
+        "pages/shape_calculator.py", "Shape calculator", "Convolution basics",
+        "Output shape and parameter count of one layer with the formula filled in, which "
+        "padding/stride give a wanted size, and whole stacks (LeNet-5, AlexNet, VGG) layer by layer.",
+    ),
 ]
 
 SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]

@@ -98,10 +98,11 @@ def page(browser, outside_requests):
 
 
 def settle(page) -> None:
-    """Wait until the script run finished (the running indicator is gone)."""
-    page.wait_for_timeout(300)
+    """Wait until the script run finished and every element has rendered."""
+    page.wait_for_timeout(500)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=TIMEOUT_MS)
-    page.wait_for_timeout(300)
+    page.locator('[data-testid="stSkeleton"]').first.wait_for(state="detached", timeout=TIMEOUT_MS)
+    page.wait_for_timeout(500)
 
 
 def shot(page, name: str) -> None:
