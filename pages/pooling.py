@@ -3,6 +3,8 @@ output-size formula, where every output value comes from, translation invariance
 receptive-field growth."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -56,6 +58,40 @@ if mode == "avg" and not is_global:
         key="pool_count_pad")
 
 view = st.radio("Show", VIEWS, horizontal=True, key="pool_view")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def matrix_figures(x: np.ndarray, k, s, p, mode: str, ceil_mode: bool, count_include_pad: bool,
+                   selected: tuple[int, int], title: str) -> tuple[dict, dict]:
+    """Input and output figures of the matrix view, as dicts (building plotly figures costs
+    ~20 ms each; the same settings come back often while a student clicks through cells)."""
+    windows = pooling.pool_windows(x, k, s, p, mode, ceil_mode, count_include_pad)
+    settings = pooling.check_settings(x.shape, k, s, p, ceil_mode)
+    out = np.array([c.value for c in windows]).reshape(settings.output_size)
+    return (pooling.matrix_figure(x, windows, mode, selected, settings.padding, title="Input").to_dict(),
+            pooling.output_figure(out, selected, title=title).to_dict())
+
+
+@st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)
+def map_figure(content_hash: str, _x: np.ndarray, title: str) -> dict:
+    """A picture's figure, keyed on a full hash of its bytes (st.cache_data only samples big arrays)."""
+    return pooling.map_figure(_x, title=title, height=430).to_dict()
+
+
+@st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)
+def shift_results(content_hash: str, _x: np.ndarray, k, s, p, ceil_mode: bool, dy: int, dx: int):
+    """(unchanged fraction, relative change) per array and the |change| figure as a dict."""
+    effects = pooling.translation_effect(_x, k, s, p, ceil_mode, dy, dx)
+    numbers = {name: (e.unchanged_fraction, e.relative_change) for name, e in effects.items()}
+    return numbers, pooling.translation_figure(effects).to_dict()
+
+
+def content_hash(x: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(x).tobytes() + str(x.shape).encode(), digest_size=16).hexdigest()
+
+
+def shown_map(x: np.ndarray, title: str, key: str) -> None:
+    show_figure(map_figure(content_hash(x), x, title), key=key)
 
 
 def window_of(shape: tuple[int, int]):
@@ -112,13 +148,13 @@ def matrix_view() -> None:
     choice = st.selectbox("Output cell to trace", labels, key="pool_cell")
     cell = windows[labels.index(choice)]
     st.markdown(f"**{choice}** = `{cell.describe(mode)}`")
+    input_fig, output_fig = matrix_figures(x, k, s, p, mode, ceil_mode, count_include_pad,
+                                           (cell.out_row, cell.out_col), f"{mode_name} output")
     left, right = st.columns([3, 2])
     with left:
-        show_figure(pooling.matrix_figure(x, windows, mode, (cell.out_row, cell.out_col),
-                                          settings.padding, title="Input"), key="pool_input_fig")
+        show_figure(input_fig, key="pool_input_fig")
     with right:
-        show_figure(pooling.output_figure(out, (cell.out_row, cell.out_col),
-                                          title=f"{mode_name} output"), key="pool_output_fig")
+        show_figure(output_fig, key="pool_output_fig")
     st.subheader("Where every output value comes from")
     st.dataframe(pd.DataFrame({
         "output cell": labels,
@@ -157,15 +193,13 @@ def image_view() -> None:
         cols = st.columns(len(values))
         for col, name, value in zip(cols, names, values):
             col.metric(f"{name} channel", f"{value:.2f}")
-        show_figure(pooling.map_figure(x, title="Input"), key="pool_image_in")
+        shown_map(x, "Input", key="pool_image_in")
         return
     left, right = st.columns(2)
     with left:
-        show_figure(pooling.map_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}{channels}",
-                                       height=430), key="pool_image_in")
+        shown_map(x, f"Input {x.shape[-2]}×{x.shape[-1]}{channels}", key="pool_image_in")
     with right:
-        show_figure(pooling.map_figure(out, title=f"Output {out.shape[-2]}×{out.shape[-1]}{channels}",
-                                       height=430), key="pool_image_out")
+        shown_map(out, f"Output {out.shape[-2]}×{out.shape[-1]}{channels}", key="pool_image_out")
     download_array(out, "pooled", key="pool_image_download")
 
 
@@ -185,13 +219,13 @@ def translation_view() -> None:
         return
     k, s, p = window_of(x.shape[-2:])
     dy, dx = (amount * d for d in SHIFTS[direction])
-    effects = pooling.translation_effect(x, k, s, p, ceil_mode, dy, dx)
+    numbers, figure = shift_results(content_hash(x), x, k, s, p, ceil_mode, dy, dx)
     labels = {"input": "Input itself", "max": "Max pooling", "avg": "Average pooling"}
     cols = st.columns(3)
-    for col, (name, effect) in zip(cols, effects.items()):
-        col.metric(f"{labels[name]}: unchanged", f"{effect.unchanged_fraction:.0%}")
-        col.caption(f"mean |change| = {effect.relative_change:.1%} of the mean |value|")
-    show_figure(pooling.translation_figure(effects), key="pool_shift_fig")
+    for col, (name, (unchanged, relative)) in zip(cols, numbers.items()):
+        col.metric(f"{labels[name]}: unchanged", f"{unchanged:.0%}")
+        col.caption(f"mean |change| = {relative:.1%} of the mean |value|")
+    show_figure(figure, key="pool_shift_fig")
 
 
 def receptive_field_view() -> None:

@@ -439,6 +439,8 @@ class FieldRow:
     ``size``: input pixels one unit sees (per side); ``jump``: input pixels between neighbouring
     units; ``box``: (top, bottom, left, right) input coordinates, inclusive, of the field of the
     unit nearest the chosen point — it may reach into the padding (negative or past the edge).
+    Near the border part of the box can be padding or rows/columns that a floor dropped; those
+    pixels never influence the unit (the tests compare the box with autograd).
     """
 
     name: str

@@ -1,0 +1,187 @@
+"""Shape quiz: generated questions on output shapes, parameters, padding, receptive fields;
+typed answers, a hint after a wrong answer, then the worked solution; and "check my own
+question" for any single layer."""
+from __future__ import annotations
+
+import random
+
+import streamlit as st
+
+from vizcore import quiz, shapes
+
+STATE = "quiz_progress"  # not a widget key: survives navigating to other pages
+LEVELS = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}
+
+
+def progress() -> dict:
+    if STATE not in st.session_state:
+        st.session_state[STATE] = dict(
+            code=f"CLASS-{random.randint(100, 999)}", difficulty="easy", kinds=list(quiz.KINDS), index=0,
+            attempts=0, done=False, solved=0, answered=0, streak=0, best_streak=0, messages=[],
+        )
+    return st.session_state[STATE]
+
+
+def remember(widget_key: str, field: str) -> None:
+    """Copy a widget's value into the persistent progress (on_change callback)."""
+    state = progress()
+    if state[field] != st.session_state[widget_key]:
+        state[field] = st.session_state[widget_key]
+        state.update(index=0, attempts=0, done=False, messages=[])
+
+
+def next_question() -> None:
+    state = progress()
+    state.update(index=state["index"] + 1, attempts=0, done=False, messages=[])
+
+
+def finish(question: quiz.Question, solved: bool) -> None:
+    state = progress()
+    state["done"] = True
+    state["answered"] += 1
+    if solved:
+        state["solved"] += 1
+    else:
+        state["streak"] = 0
+
+
+def check(question: quiz.Question, answer_key: str) -> None:
+    """Button callback: grade the typed answer and decide what to show next."""
+    state = progress()
+    if state["done"]:
+        return
+    feedback = quiz.check_answer(question, st.session_state.get(answer_key, ""))
+    if feedback.correct is None:
+        state["messages"] = [("warning", feedback.message)]
+        return
+    state["attempts"] += 1
+    if feedback.correct:
+        state["streak"] += 1
+        state["best_streak"] = max(state["best_streak"], state["streak"])
+        state["messages"] = [("success", f"{feedback.message} The answer is {question.answer_text}.")]
+        finish(question, True)
+    elif state["attempts"] == 1:
+        state["streak"] = 0
+        state["messages"] = [("error", f"{feedback.message} Try once more."), ("hint", question.hint)]
+    else:
+        state["messages"] = [("error", f"{feedback.message} Here is the worked solution.")]
+        finish(question, False)
+
+
+def give_up(question: quiz.Question) -> None:
+    state = progress()
+    if not state["done"]:
+        state["messages"] = [("info", "Here is the worked solution.")]
+        finish(question, False)
+
+
+def scoreboard(state: dict) -> None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Score", f"{state['solved']} / {state['answered']}")
+    c2.metric("Streak", state["streak"])
+    c3.metric("Best streak", state["best_streak"])
+
+
+def quiz_mode() -> None:
+    state = progress()
+    c1, c2 = st.columns([2, 1])
+    # Widgets start from the persistent progress, so leaving the page loses nothing.
+    c1.text_input("Quiz code (the same code gives everybody the same questions)", value=state["code"],
+                  key="quiz_code", max_chars=40, on_change=remember, args=("quiz_code", "code"))
+    c2.selectbox("Difficulty", list(LEVELS), index=list(LEVELS).index(state["difficulty"]),
+                 format_func=LEVELS.get, key="quiz_difficulty", on_change=remember,
+                 args=("quiz_difficulty", "difficulty"))
+    st.multiselect("Topics", list(quiz.KINDS), default=state["kinds"], format_func=quiz.KINDS.get,
+                   key="quiz_kinds", on_change=remember, args=("quiz_kinds", "kinds"))
+    scoreboard(state)
+    if not state["kinds"]:
+        st.warning("Pick at least one topic.")
+        return
+    try:
+        question = quiz.make_question(state["code"], state["index"], state["difficulty"], state["kinds"])
+    except ValueError as err:
+        st.error(str(err))
+        return
+
+    st.subheader(f"Question {state['index'] + 1} · {quiz.KINDS[question.kind]} · {LEVELS[question.difficulty]}")
+    st.markdown(question.prompt)
+    answer_key = f"quiz_answer_{state['code']}_{state['difficulty']}_{state['index']}"
+    st.text_input(f"Your answer ({question.answer_format})", key=answer_key, disabled=state["done"],
+                  placeholder="e.g. (5, 4, 26, 26), 5x4x26x26, 280, 16*8*7*7+16 or yes")
+    b1, b2, b3 = st.columns(3)
+    b1.button("Check", key="quiz_check", type="primary", disabled=state["done"], on_click=check,
+              args=(question, answer_key))
+    b2.button("Show solution", key="quiz_give_up", disabled=state["done"], on_click=give_up, args=(question,))
+    b3.button("Next question", key="quiz_next", on_click=next_question)
+
+    for kind, text in state["messages"]:
+        if kind == "hint":
+            st.info(f"**Hint:** {text}")
+        else:
+            getattr(st, kind)(text)
+    if state["done"]:
+        st.markdown("**Worked solution**")
+        st.markdown(question.solution)
+
+
+def padding_value(text: str):
+    text = text.strip().lower()
+    if text in ("same", "valid"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise shapes.ShapeError(f'padding must be a whole number, "same" or "valid", got {text!r}.') from None
+
+
+def own_question_mode() -> None:
+    st.caption("Describe one layer and its input; get the output shape, the parameters and the "
+               "worked solution, e.g. to check a slide or an exercise.")
+    c1, c2, c3 = st.columns(3)
+    layer = c1.selectbox("Layer", quiz.OWN_LAYERS, key="own_layer")
+    layout = c2.radio("Layout", list(quiz.LAYOUTS), horizontal=True, key="own_layout",
+                      help="NCHW: PyTorch. NHWC: TensorFlow/Keras.")
+    default_shape = "(1, 784)" if layer == "Linear" else (
+        "(5, 3, 30, 30)" if layout == "NCHW" else "(5, 30, 30, 3)")
+    shape_text = c3.text_input("Input shape with the batch", value=default_shape, key=f"own_shape_{layer}_{layout}")
+    options: dict = {}
+    if layer == "Conv2d":
+        c = st.columns(6)
+        options["filters"] = c[0].number_input("Filters", 1, 4096, 4, key="own_filters")
+        options["kernel_size"] = c[1].number_input("Kernel", 1, 64, 5, key="own_kernel")
+        options["stride"] = c[2].number_input("Stride", 1, 64, 1, key="own_stride")
+        pad_text = c[3].text_input("Padding", "0", key="own_padding", help='A number, "same" or "valid".')
+        options["dilation"] = c[4].number_input("Dilation", 1, 16, 1, key="own_dilation")
+        options["groups"] = c[5].number_input("Groups", 1, 4096, 1, key="own_groups")
+        options["bias"] = st.checkbox("Bias", True, key="own_bias")
+    elif layer in ("MaxPool2d", "AvgPool2d"):
+        c = st.columns(4)
+        options["kernel_size"] = c[0].number_input("Window", 1, 64, 2, key="own_pool_kernel")
+        stride = c[1].number_input("Stride (0 = window size)", 0, 64, 0, key="own_pool_stride")
+        options["stride"] = None if stride == 0 else stride
+        pad_text = c[2].text_input("Padding", "0", key="own_pool_padding", help='A number or "valid".')
+        options["ceil_mode"] = c[3].checkbox("ceil_mode", key="own_ceil")
+    elif layer == "Linear":
+        c = st.columns(2)
+        options["units"] = c[0].number_input("Units", 1, 100_000, 10, key="own_units")
+        options["bias"] = c[1].checkbox("Bias", True, key="own_linear_bias")
+    try:
+        input_shape = quiz.parse_shape(shape_text)
+        if layer in ("Conv2d", "MaxPool2d", "AvgPool2d"):
+            options["padding"] = padding_value(pad_text)
+        answer = quiz.check_own_question(layer, input_shape, layout, **options)
+    except (quiz.AnswerFormatError, shapes.ShapeError) as err:
+        st.error(f"This does not work: {err}")
+        return
+    c1, c2 = st.columns(2)
+    c1.metric("Output shape", quiz.format_answer(answer.output_shape))
+    c2.metric("Parameters", f"{answer.params:,}")
+    st.markdown(answer.solution)
+
+
+st.title("Shape quiz")
+mode = st.radio("Mode", ["Quiz", "Check my own question"], horizontal=True, key="quiz_mode")
+if mode == "Quiz":
+    quiz_mode()
+else:
+    own_question_mode()
