@@ -1,0 +1,357 @@
+"""Plotly figures for looking inside a CNN: network overview, channel grids, filters, patches.
+
+Two choices keep the page quick when a student picks a new image (every figure is rebuilt):
+
+- Grids of many small maps are *one* heatmap (a mosaic with blank gaps between the tiles)
+  instead of one subplot per map: the same picture, far fewer objects to build and draw.
+- Figures are written as plain dicts and wrapped without Plotly's property-by-property
+  validation (``_validate=False``), which costs more than the rest of the page together. The
+  tests validate every figure in full, so a typo in a property name still fails there.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from vizcore.features import SOFTMAX, Window
+from vizcore.plots import DIVERGING, FONT_SIZE
+
+SMALL_FONT = FONT_SIZE - 6
+HIGHLIGHT = "orange"
+
+
+def _figure(data: list[dict], *, title: str | None = None, height: int | None = None, **layout) -> go.Figure:
+    """A figure from trace dicts, with the projector fonts and margins of :func:`vizcore.plots.style`."""
+    base = dict(font=dict(size=FONT_SIZE), title=dict(text=title, font=dict(size=FONT_SIZE + 2)),
+                margin=dict(l=10, r=10, t=50 if title else 10, b=10), height=height)
+    base.update(layout)
+    return go.Figure(dict(data=data, layout=base), _validate=False)
+
+
+def _image_axes(scaleanchor: str = "x", **extra) -> tuple[dict, dict]:
+    """(x axis, y axis) for a picture-like trace: row 0 at the top, square pixels, no ticks."""
+    x = dict(constrain="domain", visible=False, showgrid=False)
+    y = dict(autorange="reversed", scaleanchor=scaleanchor, constrain="domain", visible=False, showgrid=False)
+    x.update(extra)
+    y.update(extra)
+    return x, y
+
+
+def mosaic(tiles: np.ndarray, cols: int, gap: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Tiles (N, h, w) laid out in rows of ``cols``, NaN between them; and each tile's (top, left)."""
+    n, h, w = tiles.shape
+    gap = max(1, round(max(h, w) / 8)) if gap is None else gap
+    rows = math.ceil(n / cols)
+    out = np.full((rows * h + (rows - 1) * gap, cols * w + (cols - 1) * gap), np.nan, dtype=np.float32)
+    corners = []
+    for k in range(n):
+        top, left = (k // cols) * (h + gap), (k % cols) * (w + gap)
+        out[top:top + h, left:left + w] = tiles[k]
+        corners.append((top, left))
+    return out, corners
+
+
+def _scaled(maps: np.ndarray) -> np.ndarray:
+    """Each map stretched to 0..1 on its own range (a flat map becomes 0)."""
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0.0).astype(np.float32)
+
+
+def _tile_labels(corners, size: int = SMALL_FONT, color: str = "white") -> list[dict]:
+    """Tile numbers in the tiles' top-left corners."""
+    return [dict(x=left - 0.5, y=top - 0.5, text=str(k), showarrow=False, xanchor="left", yanchor="top",
+                 font=dict(size=size, color=color), bgcolor="rgba(0,0,0,0.55)" if color == "white" else None)
+            for k, (top, left) in enumerate(corners)]
+
+
+def _colorbar(text: str) -> dict:
+    return dict(title=dict(text=text), thickness=18)
+
+
+def channel_grid(maps: np.ndarray, *, shared_scale: bool = True, cols: int | None = None,
+                 title: str | None = None, colorscale: str = "Viridis", diverging: bool = False,
+                 height: int | None = None) -> go.Figure:
+    """All channels (C, H, W) of one layer as a grid, channel numbers written on the tiles.
+
+    ``shared_scale=True``: one colour scale for the whole layer, so strong and weak channels can
+    be compared. ``False``: every channel stretched to its own min..max (shapes in weak channels
+    become visible; the colour bar then reads 0 = that channel's minimum, 1 = its maximum).
+    ``diverging`` (with a shared scale): red-blue centred on 0, for values of both signs.
+    Hover shows the true value either way.
+    """
+    maps = np.asarray(maps, dtype=np.float32)
+    if maps.ndim != 3:
+        raise ValueError(f"channel_grid needs maps of shape (C, H, W), got {maps.shape}")
+    c, h, w = maps.shape
+    cols = cols or min(c, 8)
+    trace = dict(type="heatmap", hoverongaps=False, colorscale=colorscale,
+                 colorbar=_colorbar("value" if shared_scale else "scaled<br>per channel"))
+    if shared_scale:
+        z, corners = mosaic(maps, cols)
+        trace.update(z=z, hovertemplate="value %{z:.4g}<extra></extra>")
+        if diverging:
+            bound = float(np.abs(maps).max()) or 1.0
+            trace.update(zmin=-bound, zmax=bound, colorscale=DIVERGING)
+    else:
+        z, corners = mosaic(_scaled(maps), cols)
+        true, _ = mosaic(maps, cols)
+        trace.update(z=z, customdata=true, hovertemplate="value %{customdata:.4g}<extra></extra>")
+    xaxis, yaxis = _image_axes()
+    rows = math.ceil(c / cols)
+    return _figure([trace], title=title, height=height or min(900, 140 + rows * 130), xaxis=xaxis, yaxis=yaxis,
+                   annotations=_tile_labels(corners) if c > 1 else [])
+
+
+def filter_grid(weights: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
+    """Convolution weights (O, I, kh, kw): one row per filter (output channel), one column per
+    input channel, on one red-blue scale centred on 0 (red adds, blue subtracts).
+
+    A layer with one input channel is laid out in rows of up to 8 filters instead.
+    """
+    w = np.asarray(weights, dtype=np.float32)
+    o, i, kh, kw = w.shape
+    if i == 1:
+        tiles, cols = w[:, 0], min(o, 8)
+    else:
+        tiles, cols = w.reshape(o * i, kh, kw), i
+    z, corners = mosaic(tiles, cols, gap=1)
+    bound = float(np.abs(w).max()) or 1.0
+    labels = []
+    if i == 1:
+        labels = _tile_labels(corners)
+        hover = "weight %{z:.4g}<extra></extra>"
+    else:  # rows are filters, columns input channels: label the margins, not every tile
+        hover = "weight %{z:.4g}<br>(row: filter, column: input channel)<extra></extra>"
+        labels = [dict(x=-1, y=k * (kh + 1) + (kh - 1) / 2, text=str(k), showarrow=False, xanchor="right",
+                       font=dict(size=SMALL_FONT)) for k in range(o)]
+        labels += [dict(x=c * (kw + 1) + (kw - 1) / 2, y=-1, text=str(c), showarrow=False, yanchor="bottom",
+                        font=dict(size=SMALL_FONT)) for c in range(i)]
+    trace = dict(type="heatmap", z=z, colorscale=DIVERGING, zmin=-bound, zmax=bound, hoverongaps=False,
+                 hovertemplate=hover, colorbar=_colorbar("weight"))
+    xaxis, yaxis = _image_axes()
+    rows = math.ceil(len(tiles) / cols)
+    return _figure([trace], title=title, xaxis=xaxis, yaxis=yaxis, annotations=labels,
+                   height=height or min(900, 160 + rows * (90 if i == 1 else max(22, 6 * kh))))
+
+
+def filters_in_colour(weights: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
+    """First-layer RGB filters (O, 3, kh, kw) as small colour pictures: grey is 0, a filter
+    looks like the colour pattern it responds to most (all filters share one scale)."""
+    w = np.asarray(weights, dtype=np.float32)
+    o, i, kh, kw = w.shape
+    if i != 3:
+        raise ValueError("filters_in_colour needs filters with 3 input channels (R, G, B)")
+    bound = float(np.abs(w).max()) or 1.0
+    pictures = np.clip(127.5 + 127.5 * w / bound, 0, 255).transpose(0, 2, 3, 1)  # (O, kh, kw, 3)
+    cols = min(o, 8)
+    rows = math.ceil(o / cols)
+    canvas = np.full((rows * (kh + 1) - 1, cols * (kw + 1) - 1, 3), 255, dtype=np.uint8)
+    corners = []
+    for k in range(o):
+        top, left = (k // cols) * (kh + 1), (k % cols) * (kw + 1)
+        canvas[top:top + kh, left:left + kw] = pictures[k].round().astype(np.uint8)
+        corners.append((top, left))
+    trace = dict(type="image", z=canvas, hovertemplate="R %{z[0]} G %{z[1]} B %{z[2]}<extra></extra>")
+    return _figure([trace], title=title, height=height or min(700, 140 + rows * 90),
+                   xaxis=dict(visible=False), yaxis=dict(visible=False),
+                   annotations=_tile_labels(corners, color="black"))
+
+
+def pixelated(picture: np.ndarray, side: int = 168) -> np.ndarray:
+    """A small picture enlarged by a whole factor with square pixels, so a browser shows the
+    28x28 pixels the model sees instead of blurring them."""
+    picture = np.asarray(picture)
+    factor = max(1, side // max(picture.shape[:2]))
+    return np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+
+
+def diverging_picture(values: np.ndarray) -> np.ndarray:
+    """Values of both signs as an RGB picture: blue negative, white 0, red positive (symmetric).
+
+    Used for the normalised model input, which is shown as a small picture rather than a chart.
+    """
+    v = np.asarray(values, dtype=np.float32)
+    bound = float(np.abs(v).max()) or 1.0
+    t = np.clip(v / bound, -1, 1)[..., None]
+    white = np.array([247, 247, 247], np.float32)
+    red, blue = np.array([178, 24, 43], np.float32), np.array([33, 102, 172], np.float32)
+    rgb = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
+    return rgb.round().astype(np.uint8)
+
+
+def _rgb(picture: np.ndarray) -> np.ndarray:
+    picture = np.asarray(picture)
+    if picture.ndim == 2:
+        picture = np.repeat(picture[..., None], 3, axis=2)
+    return np.clip(picture, 0, 255).astype(np.uint8)
+
+
+def _rectangle(window: Window, *, color: str = HIGHLIGHT, dash: str = "solid", **where) -> dict:
+    return dict(type="rect", x0=window.left - 0.5, x1=window.right - 0.5, y0=window.top - 0.5,
+                y1=window.bottom - 0.5, line=dict(color=color, width=3, dash=dash), **where)
+
+
+def overlay(picture: np.ndarray, channel_map: np.ndarray, *, first_centre: tuple[float, float],
+            jump: tuple[int, int], window: Window | None = None, opacity: float = 0.55,
+            title: str | None = None, colorscale: str = "Viridis", height: int | None = None) -> go.Figure:
+    """One channel laid over the input picture, each value at the centre of its receptive field.
+
+    ``first_centre`` is the input position (row, col) that value (0, 0) is centred on and
+    ``jump`` the input pixels between neighbouring values, so the map lines up with what it saw.
+    ``window`` (the receptive field of a chosen value) is drawn as a box, dashed where it
+    reaches into the padding.
+    """
+    picture = _rgb(picture)
+    h, w = picture.shape[:2]
+    m = np.asarray(channel_map, dtype=np.float32)
+    traces = [dict(type="image", z=picture, hoverinfo="skip"),
+              dict(type="heatmap", z=m, x0=first_centre[1], dx=jump[1], y0=first_centre[0], dy=jump[0],
+                   opacity=opacity, colorscale=colorscale, colorbar=_colorbar("value"),
+                   hovertemplate="value %{z:.4g}<extra></extra>")]
+    shapes = []
+    top = left = 0.0
+    bottom, right = float(h), float(w)
+    if window is not None:
+        inside = window.clipped(h, w)
+        if inside != window:
+            shapes.append(_rectangle(window, dash="dot"))
+        shapes.append(_rectangle(inside))
+        top, left = min(0, window.top), min(0, window.left)
+        bottom, right = max(h, window.bottom), max(w, window.right)
+    return _figure(traces, title=title, height=height or 480, shapes=shapes,
+                   xaxis=dict(visible=False, range=[left - 0.5, right - 0.5]),
+                   yaxis=dict(visible=False, range=[bottom - 0.5, top - 0.5], scaleanchor="x"))
+
+
+def _cell_markers(rows: int, cols: int) -> dict:
+    """An invisible marker at the centre of every cell (x = column, y = row), for selecting cells
+    (Plotly selects points, not heatmap cells)."""
+    rr, cc = np.mgrid[0:rows, 0:cols]
+    return dict(type="scatter", x=cc.ravel(), y=rr.ravel(), mode="markers", hoverinfo="skip",
+                marker=dict(size=max(4, 360 // max(rows, cols)), symbol="square", opacity=0),
+                selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)))
+
+
+def enlarged_channel(channel_map: np.ndarray, *, position: tuple[int, int] | None = None,
+                     title: str | None = None, colorscale: str = "Viridis", clickable: bool = False,
+                     height: int | None = None) -> go.Figure:
+    """One channel big, with the chosen value boxed; hover shows row, column and value.
+
+    ``clickable`` puts an invisible marker on every value, so a click selects a position; the
+    selected point's x and y are its column and row.
+    """
+    m = np.asarray(channel_map, dtype=np.float32)
+    traces = [dict(type="heatmap", z=m, colorscale=colorscale, colorbar=_colorbar("value"),
+                   hovertemplate="row %{y}, col %{x}<br>value %{z:.4g}<extra></extra>")]
+    if clickable:
+        traces.append(_cell_markers(*m.shape))
+    shapes = [] if position is None else [_rectangle(Window(position[0], position[1], position[0] + 1,
+                                                            position[1] + 1))]
+    return _figure(traces, title=title, height=height or 480, shapes=shapes, showlegend=False,
+                   clickmode="event+select" if clickable else "event",
+                   xaxis=dict(constrain="domain", showgrid=False),
+                   yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False))
+
+
+def drawing_canvas(grid: np.ndarray, *, height: int = 460) -> go.Figure:
+    """A coarse drawing (G, G) of ink 0..1 as big cells, white ink on black; every cell can be
+    selected (click, box or lasso), which the page turns into painting."""
+    g = np.asarray(grid, dtype=np.float32)
+    traces = [dict(type="heatmap", z=g, zmin=0, zmax=1, colorscale="gray", showscale=False, xgap=1, ygap=1,
+                   hoverinfo="skip"), _cell_markers(*g.shape)]
+    xaxis, yaxis = _image_axes()
+    return _figure(traces, height=height, xaxis=xaxis, yaxis=yaxis, showlegend=False, dragmode="lasso",
+                   clickmode="event+select")
+
+
+def _shape_text(shape) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classes: list[str],
+                     max_channels: int = 6, height: int = 620) -> go.Figure:
+    """The whole network as columns, input -> ... -> probabilities, each titled with its shape.
+
+    Feature maps show their first ``max_channels`` channels stacked, each stretched to its own
+    range so its pattern is visible; vectors (flatten, linear) are a thin strip; the last
+    column is the class probabilities. ``acts`` maps layer names to one image's outputs
+    (without the batch dimension), as :func:`vizcore.features.activations` gives them.
+    """
+    picture = np.asarray(picture)
+    names = list(acts)
+    count = len(names) + 1
+    spacing = 0.012
+    width = (1 - spacing * (count - 1)) / count
+    picture_shape = (1,) + picture.shape if picture.ndim == 2 else (picture.shape[2],) + picture.shape[:2]
+    titles = ["input<br>" + _shape_text(picture_shape)] + [f"{n}<br>{_shape_text(np.shape(acts[n]))}" for n in names]
+    traces = [dict(type="image", z=_rgb(picture), hoverinfo="skip", xaxis="x", yaxis="y")]
+    layout, annotations = {}, []
+    for col, name in enumerate(names, start=2):
+        a = np.asarray(acts[name], dtype=np.float32)
+        axes = dict(xaxis=f"x{col}", yaxis=f"y{col}")
+        if a.ndim == 3:
+            shown = a[:max_channels]
+            z, _ = mosaic(_scaled(shown), 1)
+            true, _ = mosaic(shown, 1)
+            traces.append(dict(type="heatmap", z=z, customdata=true, colorscale="Viridis", showscale=False,
+                               hoverongaps=False, hovertemplate=f"{name}<br>value %{{customdata:.4g}}<extra></extra>",
+                               **axes))
+        elif name == SOFTMAX:
+            p = a.reshape(-1, 1)
+            labels = [classes[k] if k < len(classes) else str(k) for k in range(len(p))]
+            traces.append(dict(type="heatmap", z=p, y=labels, x=[0], zmin=0, zmax=1, colorscale="Blues",
+                               showscale=False, text=np.char.mod("%.0f%%", 100 * p), texttemplate="%{y} %{text}",
+                               textfont=dict(size=SMALL_FONT), hovertemplate="%{y}: %{z:.3f}<extra></extra>", **axes))
+        else:
+            traces.append(dict(type="heatmap", z=a.reshape(-1, 1), colorscale="Viridis", showscale=False,
+                               hovertemplate=f"{name}[%{{y}}] = %{{z:.4g}}<extra></extra>", **axes))
+    for col in range(1, count + 1):
+        suffix = "" if col == 1 else str(col)
+        left = (col - 1) * (width + spacing)
+        is_map = col == 1 or np.ndim(acts[names[col - 2]]) == 3
+        layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], visible=False, constrain="domain",
+                                        anchor=f"y{suffix}")
+        layout[f"yaxis{suffix}"] = dict(domain=[0, 1], visible=False, autorange="reversed", anchor=f"x{suffix}",
+                                        **(dict(scaleanchor=f"x{suffix}", constrain="domain") if is_map else {}))
+        annotations.append(dict(text=titles[col - 1], x=left + width / 2, y=1.0, xref="paper", yref="paper",
+                                xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=SMALL_FONT)))
+    fig = _figure(traces, height=height, annotations=annotations, **layout)
+    fig.layout.margin.t = 70
+    return fig
+
+
+def probabilities_bar(top: list[tuple[str, float]], *, title: str | None = "Top classes",
+                      height: int | None = None) -> go.Figure:
+    """Horizontal bars of the most probable classes, best at the top, with percentages."""
+    names = [name for name, _ in top]
+    values = [p for _, p in top]
+    trace = dict(type="bar", x=values, y=names, orientation="h", text=[f"{100 * p:.1f}%" for p in values],
+                 textposition="auto", marker=dict(color="#1f77b4"), hovertemplate="%{y}: %{x:.4f}<extra></extra>")
+    return _figure([trace], title=title, height=height or 120 + 50 * len(top),
+                   xaxis=dict(range=[0, 1], title=dict(text="probability"), tickformat=".0%"),
+                   yaxis=dict(autorange="reversed", type="category"))
+
+
+def patches_grid(patches: list[tuple[np.ndarray, int, float, Window]], *, cols: int | None = None,
+                 title: str | None = None, height: int | None = None) -> go.Figure:
+    """Receptive-field crops side by side, each labelled with its image number and activation."""
+    crops = [_rgb(p[0]) for p in patches]
+    if not crops:
+        raise ValueError("patches_grid needs at least one patch")
+    h, w = crops[0].shape[:2]
+    cols = cols or min(len(crops), 9)
+    rows = math.ceil(len(crops) / cols)
+    gap = max(2, round(max(h, w) / 3))  # room for the label under each crop
+    canvas = np.full((rows * (h + gap), cols * (w + max(1, gap // 4))), 255, dtype=np.uint8)
+    canvas = np.repeat(canvas[..., None], 3, axis=2)
+    labels = []
+    for k, (crop, (_, index, value, _window)) in enumerate(zip(crops, patches)):
+        top, left = (k // cols) * (h + gap), (k % cols) * (w + max(1, gap // 4))
+        canvas[top:top + crop.shape[0], left:left + crop.shape[1]] = crop
+        labels.append(dict(x=left + w / 2 - 0.5, y=top + h - 0.5, text=f"#{index}: {value:.2f}", showarrow=False,
+                           yanchor="top", font=dict(size=SMALL_FONT)))
+    return _figure([dict(type="image", z=canvas, hoverinfo="skip")], title=title, annotations=labels,
+                   height=height or 120 + rows * 190, xaxis=dict(visible=False), yaxis=dict(visible=False))

@@ -1,0 +1,533 @@
+"""What a CNN computes inside: every layer's feature maps, its filters, and what excites them.
+
+A CNN is a pipeline of layers. Feeding one image through it and keeping each layer's output
+gives the *feature maps*: one 2D map per channel for convolution, ReLU and pooling layers,
+one vector for flatten and linear layers, and finally the class probabilities. Each value of a
+feature map looks at a window of the input, its *receptive field*; Zeiler and Fergus (2014)
+showed what a channel detects by cropping those windows from the data-set images that excite
+it most (the "top-activating patches").
+
+Models are ``nn.Sequential`` with named layers (see :mod:`vizcore.models`), so the layer order
+is ``model.named_children()``.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from torch import nn
+
+from vizcore.shapes import conv_output_size, receptive_field_stack
+
+SOFTMAX = "softmax"
+
+# Layers that act on each value on its own (or per channel): the receptive field passes through.
+_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity,
+              nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)
+_WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
+# Layers after which every value depends on the whole input (Flatten only reorders values).
+_GLOBAL = (nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+class FeatureError(ValueError):
+    """A request the model cannot answer (unknown layer, position outside the map...)."""
+
+
+# --- activations ---------------------------------------------------------------------------
+
+def activations(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every layer's output for input ``x``, in the order the data flows, plus ``"softmax"``.
+
+    Forward hooks on ``model.named_children()`` catch each output as the model runs, so the
+    values are exactly the layers' own. ``x`` is (C, H, W) or (N, C, H, W); outputs keep the
+    batch dimension. The last entry, ``"softmax"``, turns the logits into class probabilities.
+    """
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    outputs: dict[str, torch.Tensor] = {}
+
+    def keep(name: str):
+        def hook(_module, _inputs, output):
+            outputs[name] = output.detach()
+        return hook
+
+    handles = [layer.register_forward_hook(keep(name)) for name, layer in model.named_children()]
+    try:
+        with torch.no_grad():
+            logits = model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    outputs[SOFTMAX] = torch.softmax(logits.detach().flatten(1), dim=1)
+    return outputs
+
+
+def layer_names(model: nn.Module) -> list[str]:
+    """Names of the model's layers in order (the keys of :func:`activations` without softmax)."""
+    return [name for name, _ in model.named_children()]
+
+
+def layer_inputs(model: nn.Module, x: torch.Tensor, acts: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The tensor each layer received: the model input for the first, else the previous output."""
+    previous = x if x.dim() == 4 else x.unsqueeze(0)
+    inputs = {}
+    for name in layer_names(model):
+        inputs[name] = previous
+        previous = acts[name]
+    return inputs
+
+
+def top_classes(probabilities: torch.Tensor, classes: list[str], k: int = 5) -> list[tuple[str, float]]:
+    """The ``k`` most probable classes of one image as (class name, probability), best first."""
+    p = probabilities.reshape(-1)
+    k = min(k, p.numel())
+    values, indices = torch.sort(p, descending=True, stable=True)
+    return [(classes[i] if i < len(classes) else str(i), float(v))
+            for v, i in zip(values[:k].tolist(), indices[:k].tolist())]
+
+
+def model_fingerprint(model: nn.Module) -> str:
+    """A hash of the model's weights: the cache key for results that depend on the model."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --- preprocessing ---------------------------------------------------------------------------
+
+@dataclass
+class Step:
+    """One stage of preparing a picture for the model: a title, the picture then, and why."""
+    title: str
+    image: np.ndarray  # uint8 (H, W) or (H, W, 3) for pictures; float (H, W) or (C, H, W) for the input
+    note: str
+
+
+def looks_dark_on_light(gray: np.ndarray) -> bool:
+    """True when the picture's border (its background) is light: dark ink on paper.
+
+    The digits data set is the other way round (white strokes on black), so such a picture must
+    be inverted before the model can read it.
+    """
+    gray = np.asarray(gray, dtype=np.float32)
+    h, w = gray.shape
+    band = max(1, min(h, w) // 10)
+    border = np.concatenate([gray[:band].ravel(), gray[-band:].ravel(),
+                             gray[:, :band].ravel(), gray[:, -band:].ravel()])
+    return float(np.median(border)) > 127.5
+
+
+def _stretch_to_data_range(gray: np.ndarray) -> np.ndarray:
+    """Background (the border's median) to 0, the brightest strokes (99th percentile) to 255."""
+    g = gray.astype(np.float32)
+    h, w = g.shape
+    band = max(1, min(h, w) // 10)
+    border = np.concatenate([g[:band].ravel(), g[-band:].ravel(), g[:, :band].ravel(), g[:, -band:].ravel()])
+    low, high = float(np.median(border)), float(np.percentile(g, 99))
+    if high - low < 1:
+        return gray
+    return np.clip((g - low) / (high - low) * 255, 0, 255).astype(np.uint8)
+
+
+def _crop_to_ink(gray: np.ndarray, margin: float = 0.2) -> np.ndarray | None:
+    """The square around the bright strokes with a margin, or None if there are none.
+
+    A margin of 0.2 per side puts a 20-pixel digit in a 28-pixel frame, as in the digits data.
+    """
+    rows, cols = np.nonzero(gray > 127)
+    if rows.size == 0:
+        return None
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    side = max(bottom - top, right - left)
+    side = int(np.ceil(side * (1 + 2 * margin)))
+    out = np.zeros((side, side), dtype=np.uint8)
+    r0 = (side - (bottom - top)) // 2
+    c0 = (side - (right - left)) // 2
+    out[r0:r0 + bottom - top, c0:c0 + right - left] = gray[top:bottom, left:right]
+    return out
+
+
+def preprocess_steps(img: Image.Image, meta: dict[str, Any], *, match_data: bool = False,
+                     invert: bool | None = None) -> tuple[list[Step], torch.Tensor]:
+    """The picture's way into the model, step by step, and the (1, C, H, W) model input.
+
+    Always: colour to grey (1-channel models) or RGB, resize to the model's H x W (squeezed, as
+    :func:`vizcore.models.preprocess` does), then normalise ``(pixels/255 - mean) / std``.
+    With ``match_data`` (1-channel models), a photo is first made to look like the training data:
+    inverted when it is dark ink on light paper (``invert=None`` decides from the border), contrast
+    stretched so the background is black and the strokes white, and cropped to the strokes.
+    """
+    channels, height, width = meta["input_shape"]
+    steps = [Step("Your picture", np.asarray(img.convert("RGB")), f"{img.width}×{img.height} pixels")]
+    if channels == 1:
+        picture = np.asarray(img.convert("L"))
+        steps.append(Step("Grey", picture, "The model has one input channel: colour is averaged away "
+                                           "(0.299 R + 0.587 G + 0.114 B)."))
+        if match_data:
+            if invert is None:
+                invert = looks_dark_on_light(picture)
+            if invert:
+                picture = 255 - picture
+                steps.append(Step("Inverted", picture, "The training digits are white on black; "
+                                                       "dark ink on light paper is turned round."))
+            picture = _stretch_to_data_range(picture)
+            steps.append(Step("Contrast stretched", picture, "Background to black, strokes to white, "
+                                                             "as in the training data."))
+            cropped = _crop_to_ink(picture)
+            if cropped is not None:
+                picture = cropped
+                steps.append(Step("Cropped to the strokes", picture, "The training digits fill their frame."))
+        resized = Image.fromarray(picture)
+    else:
+        resized = img.convert("RGB")
+    if resized.size != (width, height):
+        resized = resized.resize((width, height), Image.Resampling.BILINEAR)
+        steps.append(Step(f"Resized to {height}×{width}", np.asarray(resized),
+                          f"The model was trained on {height}×{width} images (the picture is squeezed, "
+                          "not cropped)."))
+    pixels = np.asarray(resized, dtype=np.float32).reshape(height, width, channels).transpose(2, 0, 1)
+    x = normalise(pixels, meta)
+    mean = ", ".join(f"{m:.3g}" for m in meta["mean"])
+    std = ", ".join(f"{s:.3g}" for s in meta["std"])
+    steps.append(Step("Normalised (the model's input)", x[0].numpy(),
+                      f"(pixels/255 − mean) / std with mean {mean}, std {std}: values around 0."))
+    return steps, x
+
+
+def normalise(pixels: np.ndarray, meta: dict[str, Any]) -> torch.Tensor:
+    """(C, H, W) pixels in 0..255 -> the (1, C, H, W) model input ``(pixels/255 - mean) / std``."""
+    x = torch.as_tensor(np.ascontiguousarray(pixels, dtype=np.float32)) / 255.0
+    c = x.shape[0]
+    mean = torch.tensor(meta["mean"], dtype=torch.float32).view(c, 1, 1)
+    std = torch.tensor(meta["std"], dtype=torch.float32).view(c, 1, 1)
+    return ((x - mean) / std).unsqueeze(0)
+
+
+def to_pixels(x: torch.Tensor, meta: dict[str, Any]) -> np.ndarray:
+    """A model input (C, H, W) or (1, C, H, W) back to a picture: uint8 (H, W) or (H, W, 3)."""
+    x = x.detach().reshape(x.shape[-3:])
+    c = x.shape[0]
+    mean = torch.tensor(meta["mean"], dtype=torch.float32).view(c, 1, 1)
+    std = torch.tensor(meta["std"], dtype=torch.float32).view(c, 1, 1)
+    pixels = ((x * std + mean) * 255).clamp(0, 255).round().to(torch.uint8).numpy()
+    return pixels[0] if c == 1 else pixels.transpose(1, 2, 0)
+
+
+def drawing_to_picture(grid: np.ndarray, height: int, width: int, *, border: int = 0, smooth: bool = True,
+                       colour: tuple[int, int, int] | None = None,
+                       background: tuple[int, int, int] = (0, 0, 0)) -> np.ndarray:
+    """A coarse drawing (G, G) of ink amounts 0..1 as a picture the model can read.
+
+    The grid is resized to the frame minus ``border`` pixels on each side (bilinear when
+    ``smooth``, else blocky) and padded with background: the digits data set was made the same
+    way, 8x8 scans enlarged to 20x20 in a 28x28 frame. ``colour=None`` gives a grey picture
+    (H, W) of white strokes on black; a colour gives (H, W, 3) strokes on ``background``.
+    """
+    grid = np.clip(np.asarray(grid, dtype=np.float32), 0, 1)
+    inner_h, inner_w = height - 2 * border, width - 2 * border
+    if grid.ndim != 2 or inner_h < 1 or inner_w < 1:
+        raise FeatureError("A drawing is a 2D grid, and the border must leave room for it.")
+    ink = torch.nn.functional.interpolate(torch.from_numpy(grid)[None, None], size=(inner_h, inner_w),
+                                          mode="bilinear" if smooth else "nearest",
+                                          **({"align_corners": False} if smooth else {}))[0, 0].numpy()
+    ink = np.pad(ink, border)
+    if colour is None:
+        return np.round(ink * 255).astype(np.uint8)
+    fg, bg = np.asarray(colour, dtype=np.float32), np.asarray(background, dtype=np.float32)
+    return np.round(bg + ink[..., None] * (fg - bg)).astype(np.uint8)
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Names of the model's convolution layers, first to last."""
+    return [name for name, layer in model.named_children() if isinstance(layer, nn.Conv2d)]
+
+
+def filters(model: nn.Module, layer: str) -> np.ndarray:
+    """The weights of convolution ``layer`` as (out channels, in channels, kh, kw).
+
+    Filter ``o`` of the layer makes output channel ``o``; its slice ``[o, c]`` is slid over
+    input channel ``c`` and the results of all input channels are summed (plus the bias).
+    """
+    module = dict(model.named_children()).get(layer)
+    if not isinstance(module, nn.Conv2d):
+        raise FeatureError(f"{layer!r} is not a convolution layer; filters exist only for "
+                           f"{', '.join(conv_layers(model)) or 'convolutions'}.")
+    return module.weight.detach().cpu().numpy().copy()
+
+
+def bias(model: nn.Module, layer: str) -> np.ndarray:
+    """The bias of convolution ``layer`` (zeros when it has none)."""
+    module = dict(model.named_children())[layer]
+    if module.bias is None:
+        return np.zeros(module.out_channels, dtype=np.float32)
+    return module.bias.detach().cpu().numpy().copy()
+
+
+@dataclass
+class ConvValue:
+    """How one value of a convolution layer's output was made (see :func:`explain_conv_value`)."""
+    per_channel: list  # vizcore.conv.CellExplanation of each input channel: its products and their sum
+    bias: float
+    total: float       # sum of the per-channel sums plus the bias
+
+
+def explain_conv_value(model: nn.Module, layer: str, layer_input: torch.Tensor, channel: int,
+                       i: int, j: int) -> ConvValue:
+    """The arithmetic behind value (i, j) of output ``channel`` of convolution ``layer``.
+
+    A convolution layer slides filter ``channel`` over each input channel separately, sums the
+    products in the window (one partial sum per input channel), adds the partial sums and the
+    bias. ``layer_input`` is what the layer received, (C, H, W) or (1, C, H, W).
+    """
+    from vizcore import conv  # the playground's arithmetic, reused
+
+    module = dict(model.named_children()).get(layer)
+    if not isinstance(module, nn.Conv2d) or module.groups != 1:
+        raise FeatureError(f"{layer!r} is not a (plain) convolution layer.")
+    x = layer_input.detach().reshape(layer_input.shape[-3:]).numpy()
+    w = filters(model, layer)[channel]
+    padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+    parts = [conv.explain_cell(x[c], w[c], i, j, stride=tuple(module.stride), padding=padding,
+                               dilation=tuple(module.dilation)) for c in range(w.shape[0])]
+    b = float(bias(model, layer)[channel])
+    return ConvValue(parts, b, float(sum(p.total for p in parts)) + b)
+
+
+# --- receptive fields ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Window:
+    """Rows ``top..bottom-1`` and columns ``left..right-1`` of the input (may reach into padding)."""
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    def clipped(self, height: int, width: int) -> "Window":
+        """The part of the window inside an input of ``height`` x ``width``."""
+        return Window(max(self.top, 0), max(self.left, 0), min(self.bottom, height), min(self.right, width))
+
+
+def _pair(value) -> tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """A windowed layer along both axes: kernel, stride, padding before, dilation; how it rounds."""
+    kernel: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    dilation: tuple[int, int]
+    size_padding: tuple  # as the layer states it (numbers, or "same"/"valid"), for its output size
+    ceil_mode: bool
+
+    def output_size(self, n: int, axis: int) -> int:
+        return conv_output_size(n, self.kernel[axis], self.stride[axis], self.size_padding[axis],
+                                self.dilation[axis], self.ceil_mode)
+
+
+def _geometry(layer: nn.Module) -> _Geometry | None:
+    """The window of a convolution or pooling layer; None for layers that act value by value."""
+    if isinstance(layer, _POINTWISE):
+        return None
+    if not isinstance(layer, _WINDOWED):
+        raise FeatureError(f"The receptive field through a {type(layer).__name__} layer is not known here.")
+    kernel = _pair(layer.kernel_size)
+    stride = _pair(layer.stride)
+    dilation = _pair(getattr(layer, "dilation", 1))
+    padding = layer.padding
+    if isinstance(padding, str):  # Conv2d(padding="same"/"valid"): torch pads d(k-1)//2 before
+        size_padding = (padding, padding)
+        padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation)) if padding == "same" else (0, 0)
+    else:
+        size_padding = _pair(padding)
+    return _Geometry(kernel, stride, _pair(padding), dilation, size_padding, bool(getattr(layer, "ceil_mode", False)))
+
+
+def _windowed_layers(model: nn.Module, layer: str) -> tuple[list[_Geometry] | None, bool]:
+    """Geometry of every windowed layer up to ``layer`` (None once a layer sees the whole input),
+    and whether the maps have been flattened on the way (each value still sees one window)."""
+    names = layer_names(model)
+    if layer == SOFTMAX:
+        return None, True
+    if layer not in names:
+        raise FeatureError(f"The model has no layer {layer!r}; it has {', '.join(names)}.")
+    stack, flat = [], False
+    for name, module in model.named_children():
+        if isinstance(module, nn.Flatten):
+            flat = True
+        elif isinstance(module, _GLOBAL):
+            return None, True
+        else:
+            geometry = _geometry(module)
+            if geometry is not None:
+                stack.append(geometry)
+        if name == layer:
+            break
+    return stack, flat
+
+
+def receptive_field(model: nn.Module, layer: str, i: int, j: int, input_hw: tuple[int, int]) -> Window:
+    """The input window that value (i, j) of ``layer`` depends on.
+
+    Walking back layer by layer, output positions ``a..b`` of a layer with kernel k, stride s,
+    padding p and dilation d come from its input positions ``a*s - p .. b*s - p + d(k-1)``. Inside
+    the network those are cut to the positions that exist (padding adds only zeros); at the input
+    the window may reach into the padding (negative, or past the edge): ``.clipped(h, w)`` gives
+    the pixels that matter. Linear layers and the probabilities see the whole input.
+    """
+    height, width = input_hw
+    stack, flat = _windowed_layers(model, layer)
+    if stack is None:
+        return Window(0, 0, height, width)
+    if flat:
+        raise FeatureError(f"The values of {layer} are a flattened list: pick the position in the layer "
+                           "before Flatten.")
+    bounds = []
+    for axis, index, n in ((0, i, height), (1, j, width)):
+        sizes = [n]
+        for g in stack:
+            sizes.append(g.output_size(sizes[-1], axis))
+        if not 0 <= index < sizes[-1]:
+            raise FeatureError(f"{layer} has {sizes[-1]} {'rows' if axis == 0 else 'columns'}; "
+                               f"position {index} is outside it.")
+        first, last = index, index
+        for depth in range(len(stack) - 1, -1, -1):
+            g = stack[depth]
+            first = first * g.stride[axis] - g.padding[axis]
+            last = last * g.stride[axis] - g.padding[axis] + g.dilation[axis] * (g.kernel[axis] - 1)
+            if depth > 0:  # inside the network only existing positions count
+                first, last = max(first, 0), min(last, sizes[depth] - 1)
+        bounds.append((first, last + 1))
+    (top, bottom), (left, right) = bounds
+    return Window(top, left, bottom, right)
+
+
+def receptive_field_size(model: nn.Module, layer: str, input_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(size rows, size cols, jump rows, jump cols) of ``layer`` as the lecture formula gives them
+    (:func:`vizcore.shapes.receptive_field_stack`): how much one value sees, and how far apart
+    neighbouring values' windows are in the input. After Flatten each value still sees the window
+    of the map value it came from; linear layers see everything (jump 0)."""
+    fields = _fields(model, layer, input_hw)
+    if fields is None:
+        return input_hw[0], input_hw[1], 0, 0
+    return fields[0][0], fields[1][0], fields[0][1], fields[1][1]
+
+
+def receptive_field_centre(model: nn.Module, layer: str, input_hw: tuple[int, int]) -> tuple[float, float]:
+    """Input position (row, col) that the window of value (0, 0) of ``layer`` is centred on;
+    value (i, j) is centred ``i * jump`` rows and ``j * jump`` columns further."""
+    fields = _fields(model, layer, input_hw)
+    if fields is None:
+        return (input_hw[0] - 1) / 2, (input_hw[1] - 1) / 2
+    return fields[0][2], fields[1][2]
+
+
+def _fields(model: nn.Module, layer: str, input_hw: tuple[int, int]):
+    """(size, jump, start) per axis after ``layer``, or None when it sees the whole input."""
+    stack, _ = _windowed_layers(model, layer)
+    if stack is None:
+        return None
+    if not stack:
+        return (1, 1, 0.0), (1, 1, 0.0)
+    return tuple(receptive_field_stack([g.kernel[axis] for g in stack], [g.stride[axis] for g in stack],
+                                       [g.dilation[axis] for g in stack], [g.padding[axis] for g in stack])[-1]
+                 for axis in (0, 1))
+
+
+def crop(picture: np.ndarray, window: Window, fill: int = 0) -> np.ndarray:
+    """The window cut from a picture (H, W) or (H, W, 3); parts in the padding are ``fill``."""
+    h, w = picture.shape[:2]
+    out = np.full((window.height, window.width) + picture.shape[2:], fill, dtype=picture.dtype)
+    inside = window.clipped(h, w)
+    if inside.height > 0 and inside.width > 0:
+        out[inside.top - window.top:inside.bottom - window.top,
+            inside.left - window.left:inside.right - window.left] = \
+            picture[inside.top:inside.bottom, inside.left:inside.right]
+    return out
+
+
+# --- top-activating patches ------------------------------------------------------------------
+
+@dataclass
+class TopActivations:
+    """For each channel of one layer, the ``k`` data-set images that excite it most.
+
+    ``values[c, r]`` is the r-th largest activation of channel ``c`` (each image's strongest
+    position), reached in image ``image_index[c, r]`` at position ``position[c, r]`` (row, col).
+    """
+    values: np.ndarray       # (C, k) float32
+    image_index: np.ndarray  # (C, k) int64
+    position: np.ndarray     # (C, k, 2) int64
+
+
+def top_activations(model: nn.Module, images: torch.Tensor, k: int = 9,
+                    batch_size: int = 256) -> dict[str, TopActivations]:
+    """Top-``k`` images (and where in them) for every channel of every layer, in one pass.
+
+    For a feature map each image counts once, at its strongest position (Zeiler & Fergus 2014);
+    for a vector layer (flatten, linear, softmax) the "channel" is one unit. The data set is
+    run through the model once, in batches, keeping only each image's per-channel maximum.
+    """
+    if images.dim() != 4 or images.shape[0] == 0:
+        raise FeatureError("top_activations needs a non-empty batch of images (N, C, H, W).")
+    best: dict[str, list[torch.Tensor]] = {}
+    where: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, images.shape[0], batch_size):
+        for name, out in activations(model, images[start:start + batch_size]).items():
+            if out.dim() == 4:
+                n, c, h, w = out.shape
+                values, flat = out.reshape(n, c, h * w).max(dim=2)
+                where.setdefault(name, []).append(torch.stack([flat // w, flat % w], dim=-1))
+            else:
+                values = out.reshape(out.shape[0], -1)
+                where.setdefault(name, []).append(torch.zeros(values.shape + (2,), dtype=torch.long))
+            best.setdefault(name, []).append(values)
+    result = {}
+    for name in best:
+        values = torch.cat(best[name])            # (N, C)
+        positions = torch.cat(where[name])        # (N, C, 2)
+        kk = min(k, values.shape[0])
+        top, index = torch.sort(values, dim=0, descending=True, stable=True)
+        top, index = top[:kk].T, index[:kk].T     # (C, kk)
+        channel = torch.arange(values.shape[1]).unsqueeze(1).expand_as(index)
+        result[name] = TopActivations(top.numpy().copy(), index.numpy().copy(),
+                                      positions[index, channel].numpy().copy())
+    return result
+
+
+def top_patches(model: nn.Module, layer: str, channel: int, top: TopActivations,
+                pictures: np.ndarray) -> list[tuple[np.ndarray, int, float, Window]]:
+    """The receptive-field crops behind ``top`` for one channel: (crop, image index, value, window).
+
+    Units of linear layers (and the probabilities) see the whole image, so their "crop" is the
+    image. ``pictures`` are the data-set images as pictures (N, H, W) or (N, H, W, 3) uint8 (see
+    :func:`to_pixels`); crops reaching into the padding are filled with black.
+    """
+    if not 0 <= channel < top.values.shape[0]:
+        raise FeatureError(f"{layer} has channels 0..{top.values.shape[0] - 1}, not {channel}.")
+    h, w = pictures.shape[1:3]
+    patches = []
+    for r in range(top.values.shape[1]):
+        index = int(top.image_index[channel, r])
+        i, j = (int(v) for v in top.position[channel, r])
+        window = receptive_field(model, layer, i, j, (h, w))
+        patches.append((crop(pictures[index], window), index, float(top.values[channel, r]), window))
+    return patches
