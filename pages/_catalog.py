@@ -23,6 +23,16 @@ PAGES = [
         "Output shape and parameter count of one layer with the formula filled in, which "
         "padding/stride give a wanted size, and whole stacks (LeNet-5, AlexNet, VGG) layer by layer.",
     ),
+    PageInfo(
+        "pages/pooling.py", "Pooling", "Convolution basics",
+        "Max and average pooling on a number matrix or a photo: where each output comes from, "
+        "why pooling has no parameters, translation invariance and the growing receptive field.",
+    ),
+    PageInfo(
+        "pages/quiz.py", "Shape quiz", "Convolution basics",
+        "Generated questions on output shapes, parameters, padding and receptive fields, with "
+        "hints and worked solutions; a quiz code gives a whole class the same questions.",
+    ),
 ]
 
 SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]

@@ -13,14 +13,24 @@ FONT_SIZE = 18
 DIVERGING = "RdBu_r"  # negative blue, zero white, positive red
 
 
-def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
-    """Projector-friendly fonts and tight margins."""
-    fig.update_layout(
+def layout(*, title: str | None = None, height: int | None = None, **extra) -> dict:
+    """Projector-friendly fonts and tight margins, as a layout dict for ``go.Figure(data, layout)``.
+
+    Building a figure in one constructor call is several times faster than ``update_layout``
+    calls one after another, and pages rebuild figures on every rerun.
+    """
+    return dict(
+        title=dict(text=title, font=dict(size=FONT_SIZE + 2)) if title else None,
         font=dict(size=FONT_SIZE),
-        title_font=dict(size=FONT_SIZE + 2),
-        margin=dict(l=10, r=10, t=50 if fig.layout.title.text else 10, b=10),
+        margin=dict(l=10, r=10, t=50 if title else 10, b=10),
         height=height,
+        **extra,
     )
+
+
+def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
+    """Apply the projector fonts and margins to a figure built elsewhere."""
+    fig.update_layout(layout(title=fig.layout.title.text, height=height))
     return fig
 
 
@@ -51,7 +61,8 @@ def heatmap(
         bound = float(np.abs(finite).max()) if finite.size else 1.0
         bound = bound or 1.0
         zmin, zmax, colorscale = -bound, bound, DIVERGING
-    trace = go.Heatmap(
+    trace = dict(
+        type="heatmap",
         z=z,
         x=x,
         y=y,
@@ -64,11 +75,16 @@ def heatmap(
     if show_values:
         trace.update(text=[[_fmt(v) for v in row] for row in z], texttemplate="%{text}",
                      textfont=dict(size=FONT_SIZE - 2))
-    fig = go.Figure(trace)
-    fig.update_layout(title=title)
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False)
-    fig.update_xaxes(constrain="domain", showgrid=False, side="top" if show_values else "bottom")
-    return style(fig, height=height)
+    axes = dict(showgrid=False, constrain="domain")
+    return go.Figure(
+        [trace],
+        layout(
+            title=title,
+            height=height,
+            xaxis=dict(axes, side="top" if show_values else "bottom"),
+            yaxis=dict(axes, autorange="reversed", scaleanchor="x"),
+        ),
+    )
 
 
 def image(img: Image.Image | np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
@@ -79,11 +95,9 @@ def image(img: Image.Image | np.ndarray, *, title: str | None = None, height: in
     arr = np.clip(arr, 0, 255).astype(np.uint8)
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=2)
-    fig = go.Figure(go.Image(z=arr, hovertemplate="row %{y}, col %{x}<br>%{z}<extra></extra>"))
-    fig.update_layout(title=title)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return style(fig, height=height)
+    trace = dict(type="image", z=arr, hovertemplate="row %{y}, col %{x}<br>%{z}<extra></extra>")
+    return go.Figure([trace], layout(title=title, height=height,
+                                     xaxis=dict(visible=False), yaxis=dict(visible=False)))
 
 
 def _fmt(v: float) -> str:
