@@ -24,7 +24,7 @@ def test_heatmap_keeps_values_and_centres_diverging_scale(z):
 def test_heatmap_writes_numbers_into_cells():
     z = np.array([[1.0, -2.5], [np.nan, 293.0]])
     trace = plots.heatmap(z, show_values=True).data[0]
-    assert trace.text[0] == ("1", "-2.5") and trace.text[1][1] == "293"
+    assert list(trace.text[0]) == ["1", "-2.5"] and trace.text[1][1] == "293"
     assert trace.text[1][0] == "nan"
 
 
