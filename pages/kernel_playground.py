@@ -1,0 +1,780 @@
+"""Kernel playground: slide a kernel over a photo, a small number matrix or a 1D signal.
+
+Everything is computed by vizcore.conv (equal to PyTorch's conv2d/conv1d); this page only holds
+the widgets, keeps the settings in the URL and lays out the figures.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from pages._ui import download_array, image_input, show_figure
+from vizcore import conv, images, kernels, playground as pg
+
+VIEWS = ("Image", "Matrix", "1D")
+OPERATIONS = {
+    "cross-correlation": "Cross-correlation (what deep learning calls convolution)",
+    "convolution": "True convolution (kernel rotated 180°)",
+}
+COLOUR_MODES = {
+    "gray": "Grayscale: one channel",
+    "per-channel": "Colour: the 2D kernel on each channel separately",
+    "3D": "Colour: one 3×k×k kernel summed over the channels",
+    "filters": "Colour: N filters → N maps",
+}
+SOURCES = ("Preset", "Random", "Grid")
+PAD_KINDS = ("number", "pair", "valid", "same")
+KERNEL_1D = ("moving average", "difference", "custom")
+CHANNELS = ("red", "green", "blue")
+MAX_MATRIX = 16
+MAX_STEPS_PLAYED = 64
+FIRST_EXAMPLE = next(iter(kernels.WORKED_EXAMPLES))
+FIRST_SIGNAL = next(iter(kernels.SIGNAL_EXAMPLES))
+ss = st.session_state
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower())
+
+
+def _param_key(preset: str, param: str) -> str:
+    return f"kp_{_slug(preset)}_{param}"
+
+
+# Every setting lives under one session key; its value is re-stored on each run so it survives
+# while its widget is hidden (Streamlit drops the state of widgets a run does not draw).
+DEFAULTS: dict[str, object] = {
+    "kp_view": "Image", "kp_color": "gray", "kp_src": "Preset", "kp_preset": "Sobel x",
+    "kp_rand_rows": 3, "kp_rand_cols": 3, "kp_seed": 0, "kp_rand_int": False,
+    "kp_grid_rows": 3, "kp_grid_cols": 3, "kp_norm": False, "kp_op": "cross-correlation",
+    "kp_stride_r": 1, "kp_stride_c": 1, "kp_pad_kind": "number", "kp_pad": 0, "kp_pad_r": 0,
+    "kp_pad_c": 0, "kp_pmode": "zeros", "kp_dil": 1, "kp_bias": 0.0, "kp_act": "none",
+    "kp_show": "raw", "kp_w_red": 1.0, "kp_w_green": 1.0, "kp_w_blue": 1.0,
+    "kp_filters": ["Sobel y", "Laplacian 4"], "kp_example": FIRST_EXAMPLE, "kp_mat_rows": 6,
+    "kp_mat_cols": 6, "kp_mat_seed": 0, "kp_cell": 0, "kp_ex1d": FIRST_SIGNAL,
+    "kp_signal": kernels.SIGNAL_EXAMPLES[FIRST_SIGNAL].signal, "kp_k1d_kind": "custom",
+    "kp_k1d_size": 3, "kp_k1d_text": kernels.SIGNAL_EXAMPLES[FIRST_SIGNAL].kernel, "kp_s1d": 1,
+    "kp_p1d": 0, "kp_d1d": 1, "kp_causal": False, "kp_cell1d": 0, "kp_sample": "brick",
+}
+for _preset in kernels.PRESETS.values():
+    for _p in _preset.params:
+        DEFAULTS[_param_key(_preset.name, _p.name)] = int(_p.default) if _p.is_int else float(_p.default)
+
+
+# --- the URL: a lecturer copies the address and the same view opens ------------------------
+
+# query parameter -> session key, for the plain settings (the rest is encoded below)
+URL_KEYS = {
+    "view": "kp_view", "color": "kp_color", "src": "kp_src", "preset": "kp_preset",
+    "seed": "kp_seed", "krows": "kp_rand_rows", "kcols": "kp_rand_cols", "ints": "kp_rand_int",
+    "norm": "kp_norm", "op": "kp_op", "pmode": "kp_pmode", "dil": "kp_dil", "bias": "kp_bias",
+    "act": "kp_act", "show": "kp_show", "example": "kp_example", "cell": "kp_cell",
+    "ex1d": "kp_ex1d", "signal": "kp_signal", "k1d": "kp_k1d_kind", "k1dsize": "kp_k1d_size",
+    "kernel1d": "kp_k1d_text", "s1d": "kp_s1d", "p1d": "kp_p1d", "d1d": "kp_d1d",
+    "causal": "kp_causal", "cell1d": "kp_cell1d", "sample": "kp_sample",
+}
+PRESET_PARAMS = ("size", "sigma", "angle", "wavelength", "amount")
+CHOICES = {
+    "kp_view": VIEWS, "kp_color": tuple(COLOUR_MODES), "kp_src": SOURCES,
+    "kp_preset": tuple(kernels.PRESETS), "kp_op": tuple(OPERATIONS),
+    "kp_pmode": pg.PADDING_MODES, "kp_act": pg.ACTIVATIONS, "kp_show": pg.DISPLAYS,
+    "kp_example": tuple(kernels.WORKED_EXAMPLES), "kp_ex1d": tuple(kernels.SIGNAL_EXAMPLES),
+    "kp_k1d_kind": KERNEL_1D, "kp_sample": tuple(images.SAMPLES),
+}
+
+
+def _encode_grid(arr: np.ndarray) -> str:
+    return ";".join(",".join(kernels.format_array(v).rstrip(".") for v in row) for row in arr)
+
+
+def _decode_grid(text: str) -> np.ndarray:
+    rows = [kernels.parse_vector(r, "A grid row") for r in text.split(";")]
+    if len({len(r) for r in rows}) != 1:
+        raise kernels.KernelError("Every grid row needs the same number of cells.")
+    return np.array(rows)
+
+
+def _decode(key: str, text: str):
+    default = DEFAULTS[key]
+    if key in CHOICES:
+        if text not in CHOICES[key]:
+            raise ValueError
+        return text
+    if isinstance(default, bool):
+        return text in ("1", "true", "True")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    return text
+
+
+def _read_url() -> None:
+    """On a session's first run, take the settings from the address."""
+    qp = st.query_params
+    ignored = []
+    if (qp.get("view") == "Matrix" or "example" in qp) and "matrix" not in qp:
+        # A hand-made link without the matrix: load the example, then let the link's settings win.
+        if qp.get("example") in kernels.WORKED_EXAMPLES:
+            ss["kp_example"] = qp["example"]
+        _load_example()
+    for name, key in URL_KEYS.items():
+        if name in qp:
+            try:
+                ss[key] = _decode(key, qp[name])
+            except ValueError:
+                ignored.append(f"{name}={qp[name]}")
+    preset = ss.get("kp_preset", DEFAULTS["kp_preset"])
+    for name in PRESET_PARAMS:
+        key = _param_key(preset, name)
+        if name in qp and key in DEFAULTS:
+            try:
+                ss[key] = type(DEFAULTS[key])(float(qp[name]))
+            except ValueError:
+                ignored.append(f"{name}={qp[name]}")
+    try:
+        if "stride" in qp:
+            ss["kp_stride_r"], ss["kp_stride_c"] = _pair_text(qp["stride"])
+        if "pad" in qp:
+            pad = qp["pad"]
+            if pad in ("valid", "same"):
+                ss["kp_pad_kind"] = pad
+            elif "," in pad:
+                ss["kp_pad_kind"] = "pair"
+                ss["kp_pad_r"], ss["kp_pad_c"] = _pair_text(pad)
+            else:
+                ss["kp_pad_kind"], ss["kp_pad"] = "number", int(pad)
+        if "weights" in qp:
+            for name, value in zip(CHANNELS, kernels.parse_vector(qp["weights"])):
+                ss[f"kp_w_{name}"] = float(value)
+        if "filters" in qp:
+            ss["kp_filters"] = [f for f in qp["filters"].split("|") if f in kernels.PRESETS]
+    except (ValueError, TypeError):
+        ignored.append("stride/pad/weights")
+    for name, base, rows, cols, limit in (("grid", "kp_grid_base", "kp_grid_rows", "kp_grid_cols", 15),
+                                          ("matrix", "kp_matrix_base", "kp_mat_rows", "kp_mat_cols", MAX_MATRIX)):
+        if name in qp:
+            try:
+                arr = _decode_grid(qp[name])
+                if max(arr.shape) > limit:
+                    raise kernels.KernelError("too large")
+                ss[base], ss[rows], ss[cols] = arr, *arr.shape
+                ss["kp_example_loaded"] = True
+            except (kernels.KernelError, ValueError):
+                ignored.append(f"{name}=…")
+    if ignored:
+        ss["kp_url_ignored"] = ignored
+
+
+def _pair_text(text: str) -> tuple[int, int]:
+    parts = [int(p) for p in text.split(",")]
+    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _write_url() -> None:
+    """Put every setting that differs from its default into the address."""
+    out: dict[str, str] = {}
+    for name, key in URL_KEYS.items():
+        if ss.get(key) != DEFAULTS[key]:
+            out[name] = str(ss[key])
+    preset = ss["kp_preset"]
+    for p in kernels.PRESETS[preset].params:
+        key = _param_key(preset, p.name)
+        if ss.get(key) != DEFAULTS[key]:
+            out[p.name] = str(ss[key])
+    if (ss["kp_stride_r"], ss["kp_stride_c"]) != (1, 1):
+        out["stride"] = f"{ss['kp_stride_r']},{ss['kp_stride_c']}"
+    kind = ss["kp_pad_kind"]
+    if kind in ("valid", "same"):
+        out["pad"] = kind
+    elif kind == "pair":
+        out["pad"] = f"{ss['kp_pad_r']},{ss['kp_pad_c']}"
+    elif ss["kp_pad"] != 0:
+        out["pad"] = str(ss["kp_pad"])
+    weights = [ss[f"kp_w_{c}"] for c in CHANNELS]
+    if weights != [1.0, 1.0, 1.0]:
+        out["weights"] = ",".join(f"{w:g}" for w in weights)
+    if ss["kp_filters"] != DEFAULTS["kp_filters"]:
+        out["filters"] = "|".join(ss["kp_filters"])
+    if ss["kp_src"] == "Grid" and "kp_grid_base" in ss:
+        try:
+            out["grid"] = _encode_grid(kernels.parse_grid(ss["kp_grid_base"]))
+        except kernels.KernelError:
+            pass
+    if ss["kp_view"] == "Matrix" and "kp_matrix_base" in ss:
+        try:
+            out["matrix"] = _encode_grid(kernels.parse_grid(ss["kp_matrix_base"]))
+        except kernels.KernelError:
+            pass
+    if dict(st.query_params) != out:
+        st.query_params.from_dict(out)
+
+
+# --- editable grids (kernel and matrix) ----------------------------------------------------
+
+def _frame(arr: np.ndarray) -> pd.DataFrame:
+    arr = np.asarray(arr, dtype=float)
+    return pd.DataFrame(arr, columns=[str(c + 1) for c in range(arr.shape[1])],
+                        index=[str(r + 1) for r in range(arr.shape[0])])
+
+
+def _set_base(base_key: str, editor_key: str, arr: np.ndarray, rows_key: str, cols_key: str) -> None:
+    """Replace a grid's contents and forget the editor's pending edits."""
+    arr = np.asarray(arr, dtype=float)
+    ss[base_key] = arr
+    ss[rows_key], ss[cols_key] = arr.shape
+    ss.pop(editor_key, None)
+
+
+def _resize(base_key: str, editor_key: str, rows_key: str, cols_key: str) -> None:
+    old = np.asarray(ss[base_key], dtype=float)
+    new = np.zeros((ss[rows_key], ss[cols_key]))
+    r, c = min(old.shape[0], new.shape[0]), min(old.shape[1], new.shape[1])
+    new[:r, :c] = old[:r, :c]
+    _set_base(base_key, editor_key, new, rows_key, cols_key)
+
+
+def _grid_editor(base_key: str, editor_key: str, label: str) -> np.ndarray:
+    """An st.data_editor over the stored grid; returns the values (NaN where a cell is empty)."""
+    edited = st.data_editor(_frame(ss[base_key]), key=editor_key, num_rows="fixed",
+                            width="stretch", column_config={
+                                c: st.column_config.NumberColumn(c, format="%.4g")
+                                for c in _frame(ss[base_key]).columns})
+    st.caption(label)
+    values = edited.to_numpy(dtype=float)
+    # Fold the edits into the stored grid so they survive when the editor is hidden.
+    ss[base_key] = values
+    return values
+
+
+# --- callbacks -----------------------------------------------------------------------------
+
+def _current_kernel_for_grid() -> np.ndarray:
+    if ss["kp_src"] == "Random":
+        return _random_kernel()
+    return _preset_kernel()
+
+
+def _preset_kernel() -> np.ndarray:
+    preset = kernels.PRESETS[ss["kp_preset"]]
+    return preset.kernel(**{p.name: ss[_param_key(preset.name, p.name)] for p in preset.params})
+
+
+def _random_kernel(channels: int | None = None) -> np.ndarray:
+    return kernels.random_kernel((ss["kp_rand_rows"], ss["kp_rand_cols"]), ss["kp_seed"],
+                                 channels=channels, integers=ss["kp_rand_int"],
+                                 low=-5 if ss["kp_rand_int"] else -1, high=5 if ss["kp_rand_int"] else 1)
+
+
+def _to_grid() -> None:
+    try:
+        kernel = _current_kernel_for_grid()
+    except kernels.KernelError as err:
+        ss["kp_flash"] = str(err)
+        return
+    _set_base("kp_grid_base", "kp_grid", kernel, "kp_grid_rows", "kp_grid_cols")
+    ss["kp_src"] = "Grid"
+
+
+def _load_example() -> None:
+    ex = kernels.WORKED_EXAMPLES[ss.get("kp_example", FIRST_EXAMPLE)]
+    _set_base("kp_matrix_base", "kp_matrix", np.array(ex.matrix), "kp_mat_rows", "kp_mat_cols")
+    _set_base("kp_grid_base", "kp_grid", np.array(ex.kernel), "kp_grid_rows", "kp_grid_cols")
+    ss["kp_src"], ss["kp_norm"], ss["kp_op"] = "Grid", False, "cross-correlation"
+    ss["kp_stride_r"], ss["kp_stride_c"] = pg_pair(ex.stride)
+    if isinstance(ex.padding, str):
+        ss["kp_pad_kind"] = ex.padding
+    else:
+        ss["kp_pad_kind"], ss["kp_pad"] = "number", int(ex.padding)
+    ss["kp_dil"], ss["kp_pmode"], ss["kp_bias"], ss["kp_act"] = ex.dilation, "zeros", 0.0, "none"
+    ss["kp_cell"] = 0
+    ss["kp_example_loaded"] = True
+
+
+def pg_pair(value) -> tuple[int, int]:
+    return (int(value[0]), int(value[1])) if isinstance(value, (tuple, list)) else (int(value), int(value))
+
+
+def _random_matrix() -> None:
+    rng = np.random.default_rng(ss["kp_mat_seed"])
+    _set_base("kp_matrix_base", "kp_matrix", rng.integers(0, 10, size=(ss["kp_mat_rows"], ss["kp_mat_cols"])),
+              "kp_mat_rows", "kp_mat_cols")
+    ss["kp_mat_seed"] += 1
+
+
+def _crop_matrix() -> None:
+    crop = ss.get("kp_crop_values")
+    if crop is not None:
+        _set_base("kp_matrix_base", "kp_matrix", crop, "kp_mat_rows", "kp_mat_cols")
+
+
+def _step(key: str, delta: int, count: int) -> None:
+    ss[key] = int(min(max(ss[key] + delta, 0), count - 1))
+
+
+def _load_signal_example() -> None:
+    ex = kernels.SIGNAL_EXAMPLES[ss["kp_ex1d"]]
+    ss["kp_signal"], ss["kp_k1d_kind"], ss["kp_k1d_text"] = ex.signal, "custom", ex.kernel
+    ss["kp_s1d"], ss["kp_p1d"], ss["kp_d1d"], ss["kp_causal"] = ex.stride, ex.padding, ex.dilation, ex.causal
+    ss["kp_cell1d"] = 0
+
+
+# --- the sidebar: kernel and operation -----------------------------------------------------
+
+def kernel_controls() -> np.ndarray | None:
+    """Preset / random / grid kernel; returns the 2D kernel or None after showing an error."""
+    st.header("Kernel")
+    st.radio("Kernel from", SOURCES, horizontal=True, key="kp_src")
+    try:
+        if ss["kp_src"] == "Preset":
+            st.selectbox("Preset", list(kernels.PRESETS), key="kp_preset")
+            preset = kernels.PRESETS[ss["kp_preset"]]
+            st.caption(preset.description)
+            for p in preset.params:
+                key = _param_key(preset.name, p.name)
+                if p.is_int:
+                    st.slider(p.label, int(p.low), int(p.high), step=int(p.step), key=key)
+                else:
+                    st.slider(p.label, float(p.low), float(p.high), step=float(p.step), key=key)
+            kernel = _preset_kernel()
+        elif ss["kp_src"] == "Random":
+            c1, c2 = st.columns(2)
+            c1.number_input("Rows", 1, 15, key="kp_rand_rows")
+            c2.number_input("Columns", 1, 15, key="kp_rand_cols")
+            st.number_input("Seed (same seed, same kernel)", 0, 10_000, key="kp_seed")
+            st.checkbox("Whole numbers −5..5", key="kp_rand_int")
+            kernel = _random_kernel()
+        else:
+            if "kp_grid_base" not in ss:
+                _set_base("kp_grid_base", "kp_grid", _preset_kernel(), "kp_grid_rows", "kp_grid_cols")
+            c1, c2 = st.columns(2)
+            args = ("kp_grid_base", "kp_grid", "kp_grid_rows", "kp_grid_cols")
+            c1.number_input("Rows", 1, 15, key="kp_grid_rows", on_change=_resize, args=args)
+            c2.number_input("Columns", 1, 15, key="kp_grid_cols", on_change=_resize, args=args)
+            values = _grid_editor("kp_grid_base", "kp_grid", "Click a cell and type a number.")
+            kernel = kernels.parse_grid(values)
+        if ss["kp_src"] != "Grid":
+            st.button("Edit this kernel in the grid", on_click=_to_grid, key="kp_to_grid")
+        st.checkbox("Normalise (weights sum to 1)", key="kp_norm")
+        if ss["kp_norm"]:
+            kernel, why_not = kernels.normalise(kernel)
+            if why_not:
+                st.info(why_not)
+        return kernel
+    except kernels.KernelError as err:
+        st.error(f"The kernel cannot be used: {err}")
+        return None
+
+
+def operation_controls(view: str) -> None:
+    st.header("Operation")
+    st.radio("Operation", list(OPERATIONS), format_func=OPERATIONS.get, key="kp_op")
+    c1, c2 = st.columns(2)
+    c1.number_input("Stride (rows)", 0, 16, key="kp_stride_r")
+    c2.number_input("Stride (columns)", 0, 16, key="kp_stride_c")
+    st.selectbox("Padding", PAD_KINDS, key="kp_pad_kind",
+                 format_func={"number": "a number (all sides)", "pair": "a pair (rows, columns)",
+                              "valid": "valid (none)", "same": "same (output ≈ input / stride)"}.get)
+    if ss["kp_pad_kind"] == "number":
+        st.number_input("Padding (rows/columns added on each side)", 0, 32, key="kp_pad")
+    elif ss["kp_pad_kind"] == "pair":
+        c1, c2 = st.columns(2)
+        c1.number_input("Padding rows", 0, 32, key="kp_pad_r")
+        c2.number_input("Padding columns", 0, 32, key="kp_pad_c")
+    st.selectbox("Padding mode", pg.PADDING_MODES, key="kp_pmode")
+    st.number_input("Dilation (1 = no holes)", 0, 8, key="kp_dil")
+    st.number_input("Bias (added to every output)", -1000.0, 1000.0, step=1.0, key="kp_bias")
+    st.selectbox("Activation", pg.ACTIVATIONS, key="kp_act")
+    if view == "Image":
+        st.radio("Show the output", pg.DISPLAYS, key="kp_show",
+                 help="raw: the values themselves (blue negative, red positive); absolute: |value|; "
+                      "clipped: what an 8-bit image keeps; min-max: stretched to 0..255.")
+
+
+def settings() -> dict:
+    """The operation settings as vizcore.conv arguments."""
+    kind = ss["kp_pad_kind"]
+    if kind in ("valid", "same"):
+        padding = kind
+    elif kind == "pair":
+        padding = (int(ss["kp_pad_r"]), int(ss["kp_pad_c"]))
+    else:
+        padding = int(ss["kp_pad"])
+    return dict(stride=(int(ss["kp_stride_r"]), int(ss["kp_stride_c"])), padding=padding,
+                dilation=int(ss["kp_dil"]), padding_mode=ss["kp_pmode"])
+
+
+def operated_kernel(kernel: np.ndarray) -> np.ndarray:
+    """The kernel actually slid over the input: rotated by 180° for true convolution."""
+    return kernels.rotate_180(kernel) if ss["kp_op"] == "convolution" else kernel
+
+
+def show_formula(in_hw: tuple[int, int], kernel_hw: tuple[int, int], cfg: dict, channels: str = "") -> tuple[int, int]:
+    """The output-size formula with the numbers put in; returns the output (rows, cols)."""
+    pads = conv.resolve_padding(in_hw, kernel_hw, cfg["stride"], cfg["padding"], cfg["dilation"])
+    out = []
+    lines = []
+    for axis, name in enumerate(("H", "W")):
+        before, after = pads[2 * axis], pads[2 * axis + 1]
+        s, d = cfg["stride"][axis], cfg["dilation"]
+        lines.append(pg.size_formula(in_hw[axis], kernel_hw[axis], before, after, s, d, name))
+        out.append(conv.output_size(in_hw[axis], kernel_hw[axis], s, (before, after), d))
+    st.markdown("**Output size**  \n" + "  \n".join(f"`{line}`" for line in lines)
+                + f"  \n→ output **{channels}{out[0]}×{out[1]}**")
+    return out[0], out[1]
+
+
+def show_kernel(kernel: np.ndarray) -> None:
+    """The kernel as a figure, and beside it the rotated one that slides in true convolution."""
+    convolution = ss["kp_op"] == "convolution"
+    cols = st.columns(2 if convolution else 1)
+    with cols[0]:
+        show_figure(pg.kernel_figure(kernel, title=f"Kernel {kernel.shape[0]}×{kernel.shape[1]}",
+                                     height=320), key="kp_fig_kernel")
+    if convolution:
+        with cols[1]:
+            show_figure(pg.kernel_figure(kernels.rotate_180(kernel), title="Rotated 180° (what slides)",
+                                         height=320), key="kp_fig_rotated")
+
+
+def torch_code(kernel: np.ndarray, in_channels: int, in_hw: tuple[int, int]) -> None:
+    cfg = settings()
+    pads = conv.resolve_padding(in_hw, kernel.shape[-2:], cfg["stride"], cfg["padding"], cfg["dilation"])
+    with st.expander("PyTorch code for this (copy it)", expanded=False):
+        st.code(kernels.torch_call(
+            kernel, in_channels=in_channels, stride=cfg["stride"], padding=cfg["padding"],
+            dilation=cfg["dilation"], padding_mode=cfg["padding_mode"], bias=float(ss["kp_bias"]),
+            pads=pads, convolution=ss["kp_op"] == "convolution"), language="python")
+
+
+# --- Image view ----------------------------------------------------------------------------
+
+def _content_hash(arr: np.ndarray) -> str:
+    """A hash of every byte: st.cache_data alone samples large arrays (stale results)."""
+    return hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).hexdigest()
+
+
+@st.cache_data(max_entries=48, max_size="400MB", show_spinner=False)
+def _correlate(image_hash: str, _x: np.ndarray, kernel: np.ndarray, stride, padding, dilation,
+               padding_mode) -> np.ndarray:
+    """vizcore.conv.correlate2d, cached on the image's full content hash (`_x` is not hashed)."""
+    return conv.correlate2d(_x, kernel, stride=stride, padding=padding, dilation=dilation,
+                            padding_mode=padding_mode)
+
+
+def _centre_in(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Zero-pad a kernel to `shape`, keeping it centred (one Conv2d layer has one kernel size)."""
+    out = np.zeros(shape)
+    top, left = (shape[0] - kernel.shape[0]) // 2, (shape[1] - kernel.shape[1]) // 2
+    out[top:top + kernel.shape[0], left:left + kernel.shape[1]] = kernel
+    return out
+
+
+def image_view(kernel: np.ndarray | None) -> None:
+    pick, channels_col = st.columns(2)
+    with pick:
+        # The picker's own state is dropped while another view is shown: remember the sample here.
+        img = image_input("kp_img", mode="RGB", default_sample=ss["kp_sample"])
+        if ss.get("kp_img_source") == "Sample" and ss.get("kp_img_sample") in images.SAMPLES:
+            ss["kp_sample"] = ss["kp_img_sample"]
+    with channels_col:
+        st.radio("Channels", list(COLOUR_MODES), format_func=COLOUR_MODES.get, key="kp_color")
+        color = ss["kp_color"]
+        weights = np.array([ss[f"kp_w_{c}"] for c in CHANNELS], dtype=float)
+        if color in ("3D", "filters"):
+            cols = st.columns(3)
+            for col, name in zip(cols, CHANNELS):
+                col.number_input(f"{name.capitalize()} slice ×", -10.0, 10.0, step=0.1, key=f"kp_w_{name}")
+            st.caption("Slice c of the 3D kernel = weight c × the 2D kernel (a random kernel gets "
+                       "three different random slices).")
+        if color == "filters":
+            st.multiselect("More filters (filter 1 is your kernel)", list(kernels.PRESETS), key="kp_filters")
+    if img is None or kernel is None:
+        return
+
+    x = images.to_array(img, "L" if color == "gray" else "RGB")
+    image_hash = _content_hash(x)
+    cfg = settings()
+    used = operated_kernel(kernel)
+    bias, act, show = float(ss["kp_bias"]), ss["kp_act"], ss["kp_show"]
+
+    if color == "3D":
+        if ss["kp_src"] == "Random":
+            kernel3 = _random_kernel(channels=3)
+            kernel3 = kernels.normalise(kernel3)[0] if ss["kp_norm"] else kernel3
+        else:
+            kernel3 = weights[:, None, None] * kernel
+        used = operated_kernel(kernel3)
+    elif color == "filters":
+        filters = [kernel] + [kernels.preset_kernel(name) for name in ss["kp_filters"]]
+        size = (max(k.shape[0] for k in filters), max(k.shape[1] for k in filters))
+        stack = np.stack([weights[:, None, None] * _centre_in(k, size) for k in filters])
+        used = operated_kernel(stack)
+
+    channels = {"gray": "", "per-channel": "3×", "3D": "", "filters": f"{len(ss['kp_filters']) + 1}×"}[color]
+    try:
+        show_formula(x.shape[-2:], used.shape[-2:], cfg, channels)
+        y = _correlate(image_hash, x, used, **cfg)
+    except conv.ConvError as err:
+        st.error(f"These settings do not work: {err}")
+        return
+    y = pg.activate(y + bias, act)
+    shown = pg.for_display(y, show)
+    what = f"{'convolution' if ss['kp_op'] == 'convolution' else 'cross-correlation'}"
+    after = (f" + bias {bias:g}" if bias else "") + (f", {act}" if act != "none" else "")
+
+    left, right = st.columns(2)
+    with left:
+        show_figure(pg.picture_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}"),
+                    key="kp_fig_input")
+    with right:
+        if color in ("gray", "3D"):
+            show_figure(pg.response_figure(shown, show, title=f"Output ({what}{after}), {show}"),
+                        key="kp_fig_output")
+        elif color == "per-channel":
+            show_figure(pg.picture_figure(np.clip(shown if show != "raw" else y, 0, 255),
+                                       title="Output channels as one colour image (clipped 0..255)"),
+                        key="kp_fig_output")
+        else:
+            show_figure(pg.response_figure(shown[0], show, title=f"Filter 1 (your kernel), {show}"),
+                        key="kp_fig_output")
+    if color == "per-channel":
+        st.markdown("**Each channel with the same 2D kernel** (a depthwise convolution, `groups=3`):")
+        show_figure(pg.row_of_maps(list(shown), [f"{c} output" for c in CHANNELS],
+                                   diverging=show == "raw", zmin=0, zmax=None if show == "absolute" else 255),
+                    key="kp_fig_channels")
+    elif color == "3D":
+        st.markdown("**One Conv2D filter:** each input channel meets its own kernel slice, and the "
+                    "three responses are **added** into one map (plus the bias).")
+        show_figure(pg.row_of_maps(list(x), [f"{c} input" for c in CHANNELS], diverging=False,
+                                   zmin=0, zmax=255, height=300), key="kp_fig_in_channels")
+        show_figure(pg.row_of_maps(list(used), [f"{c} slice" for c in CHANNELS], height=260),
+                    key="kp_fig_slices")
+        parts = [_correlate(image_hash + f"/{c}", x[c], used[c], **cfg) for c in range(3)]
+        show_figure(pg.row_of_maps(parts + [sum(parts)], [f"{c} response" for c in CHANNELS] + ["sum"],
+                                   height=300), key="kp_fig_parts")
+    elif color == "filters":
+        names = ["your kernel"] + list(ss["kp_filters"])
+        st.markdown(f"**{len(names)} filters → {len(names)} stacked maps** (one output channel each):")
+        show_figure(pg.row_of_maps(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)],
+                                   diverging=show == "raw", zmin=0, zmax=None if show == "absolute" else 255),
+                    key="kp_fig_maps")
+    st.caption(f"Output shape {tuple(y.shape)}, values {float(y.min()):.4g} … {float(y.max()):.4g}. "
+               "Hover for values; the camera button downloads the figure as PNG.")
+    download_array(y, "kernel_playground_output", key="kp_dl_image")
+
+    kernel_col, code_col = st.columns([1, 2])
+    with kernel_col:
+        show_kernel(kernel)
+    with code_col:
+        # The code gets the kernel before rotation: torch_call rotates it for true convolution.
+        code_kernel = {"3D": used, "filters": used}.get(color, kernel)
+        if ss["kp_op"] == "convolution" and color in ("3D", "filters"):
+            code_kernel = kernels.rotate_180(code_kernel)
+        torch_code(code_kernel, x.shape[0] if x.ndim == 3 else 1, x.shape[-2:])
+
+
+# --- Matrix view ---------------------------------------------------------------------------
+
+def matrix_view(kernel: np.ndarray | None) -> None:
+    st.selectbox("Worked example", list(kernels.WORKED_EXAMPLES), key="kp_example", on_change=_load_example)
+    left, right = st.columns([3, 2])
+    with right:
+        args = ("kp_matrix_base", "kp_matrix", "kp_mat_rows", "kp_mat_cols")
+        c1, c2 = st.columns(2)
+        c1.number_input("Rows", 1, MAX_MATRIX, key="kp_mat_rows", on_change=_resize, args=args)
+        c2.number_input("Columns", 1, MAX_MATRIX, key="kp_mat_cols", on_change=_resize, args=args)
+        st.button("Random whole numbers 0..9", on_click=_random_matrix, key="kp_mat_random")
+        with st.expander("A crop of an image"):
+            img = image_input("kp_crop", mode="L", max_side=256, default_sample="camera")
+            if img is not None:
+                arr = images.to_array(img, "L")
+                c1, c2 = st.columns(2)
+                top = c1.number_input("Top row", 0, arr.shape[0] - 1, min(100, arr.shape[0] - 1),
+                                      key="kp_crop_top")
+                left_col = c2.number_input("Left column", 0, arr.shape[1] - 1, min(100, arr.shape[1] - 1),
+                                           key="kp_crop_left")
+                ss["kp_crop_values"] = arr[top:top + ss["kp_mat_rows"], left_col:left_col + ss["kp_mat_cols"]]
+                st.button("Use this crop", on_click=_crop_matrix, key="kp_crop_use")
+    with left:
+        st.markdown("**Input matrix** (click a cell to type)")
+        values = _grid_editor("kp_matrix_base", "kp_matrix", "Empty cells are not allowed.")
+    if kernel is None:
+        return
+    try:
+        x = kernels.parse_grid(values)
+    except kernels.KernelError as err:
+        st.error(f"The matrix cannot be used: {err}")
+        return
+    cfg = settings()
+    used = operated_kernel(kernel)
+    bias, act = float(ss["kp_bias"]), ss["kp_act"]
+    try:
+        out_hw = show_formula(x.shape, used.shape, cfg)
+        y = conv.correlate2d(x, used, **cfg)
+        pads = conv.resolve_padding(x.shape, used.shape, cfg["stride"], cfg["padding"], cfg["dilation"])
+        padded = pg.pad_array(x, pads, cfg["padding_mode"])
+    except (conv.ConvError, pg.PlaygroundError) as err:
+        st.error(f"These settings do not work: {err}")
+        return
+    y = pg.activate(y + bias, act)
+
+    count = out_hw[0] * out_hw[1]
+    ss["kp_cell"] = min(int(ss["kp_cell"]), count - 1)
+    c1, c2, c3, c4 = st.columns([5, 1, 1, 1])
+    if count > 1:
+        c1.slider("Output cell (step through the positions)", 0, count - 1, key="kp_cell")
+    c2.button("Previous", on_click=_step, args=("kp_cell", -1, count), key="kp_prev")
+    c3.button("Next", on_click=_step, args=("kp_cell", 1, count), key="kp_next")
+    play = c4.button("Play", key="kp_play", help="Step through every position (click anything to stop).")
+
+    arithmetic, figures = st.empty(), st.empty()
+
+    def draw(cell: int) -> None:
+        i, j = divmod(cell, out_hw[1])
+        exp = conv.explain_cell(x, used, i, j, **cfg)
+        taps = [(t.padded_row, t.padded_col) for t in exp.terms]
+        act_txt = f"  \n{act}({exp.total + bias:.4g}) = **{pg._num(y[i, j])}**" if act != "none" else ""
+        bias_txt = f" + bias {bias:g} = {exp.total + bias:.4g}" if bias else ""
+        arithmetic.markdown(f"**Output row {i}, column {j}:**  \n`{exp.text}`{bias_txt}{act_txt}")
+        with figures.container():
+            fl, fr = st.columns(2)
+            with fl:
+                show_figure(pg.matrix_figure(padded, pads, taps, weights=used,
+                                             title="Input (gray: padding, blue: the window)"),
+                            key=f"kp_fig_matrix_{cell}")
+            with fr:
+                show_figure(pg.output_figure(y, (i, j), title=f"Output {y.shape[0]}×{y.shape[1]}"),
+                            key=f"kp_fig_out_{cell}")
+
+    if play:
+        for cell in range(ss["kp_cell"], min(count, ss["kp_cell"] + MAX_STEPS_PLAYED)):
+            draw(cell)
+            time.sleep(0.8)
+    else:
+        draw(ss["kp_cell"])
+    st.caption("Each output cell is the sum of window value × kernel weight (small numbers under the "
+               "blue cells). With dilation the window's taps have holes between them; with stride the "
+               "window jumps. Rows/columns are counted from 0; padding has negative labels.")
+    download_array(y, "kernel_playground_matrix_output", key="kp_dl_matrix")
+    kernel_col, code_col = st.columns([1, 2])
+    with kernel_col:
+        show_kernel(kernel)
+    with code_col:
+        torch_code(kernel, 1, x.shape)
+
+
+# --- 1D view -------------------------------------------------------------------------------
+
+def signal_controls() -> None:
+    st.header("1D convolution")
+    st.radio("Operation", list(OPERATIONS), format_func=OPERATIONS.get, key="kp_op")
+    st.number_input("Stride", 0, 16, key="kp_s1d")
+    st.number_input("Padding (zeros on each end)", 0, 32, key="kp_p1d")
+    st.number_input("Dilation (1 = no holes)", 0, 8, key="kp_d1d")
+    st.checkbox("Causal (pad d·(k−1) zeros on the left only: no peeking into the future)", key="kp_causal")
+
+
+def signal_view() -> None:
+    st.selectbox("Worked example", list(kernels.SIGNAL_EXAMPLES), key="kp_ex1d", on_change=_load_signal_example)
+    st.text_input("Signal (numbers separated by commas)", key="kp_signal")
+    c1, c2 = st.columns([1, 2])
+    c1.radio("Kernel", KERNEL_1D, key="kp_k1d_kind")
+    with c2:
+        if ss["kp_k1d_kind"] == "moving average":
+            st.number_input("Taps", 1, 15, key="kp_k1d_size")
+        elif ss["kp_k1d_kind"] == "custom":
+            st.text_input("Kernel (fractions like 1/3 are fine)", key="kp_k1d_text")
+    try:
+        x = kernels.parse_vector(ss["kp_signal"], "The signal")
+        kind = ss["kp_k1d_kind"]
+        k = (kernels.moving_average(ss["kp_k1d_size"]) if kind == "moving average"
+             else kernels.difference() if kind == "difference"
+             else kernels.parse_vector(ss["kp_k1d_text"], "The kernel"))
+        if len(k) > 15:
+            raise kernels.KernelError("Kernels here have at most 15 taps.")
+    except kernels.KernelError as err:
+        st.error(str(err))
+        return
+    used = k[::-1].copy() if ss["kp_op"] == "convolution" else k
+    stride, dilation, causal = int(ss["kp_s1d"]), int(ss["kp_d1d"]), bool(ss["kp_causal"])
+    padding = 0 if causal else int(ss["kp_p1d"])
+    if causal and ss["kp_p1d"]:
+        st.info("Causal padding replaces the padding setting: the zeros go on the left only.")
+    try:
+        y = conv.correlate1d(x, used, stride=stride, padding=padding, dilation=dilation, causal=causal)
+        before = dilation * (len(k) - 1) if causal else padding
+        after = 0 if causal else padding
+        formula = pg.size_formula(len(x), len(k), before, after, max(stride, 1), max(dilation, 1), "L")
+    except conv.ConvError as err:
+        st.error(f"These settings do not work: {err}")
+        return
+    st.markdown(f"**Output length**  \n`{formula}`")
+    padded = np.concatenate([np.zeros(before), x, np.zeros(after)])
+    count = len(y)
+    ss["kp_cell1d"] = min(int(ss["kp_cell1d"]), count - 1)
+    c1, c2, c3 = st.columns([5, 1, 1])
+    if count > 1:
+        c1.slider("Output position", 0, count - 1, key="kp_cell1d")
+    c2.button("Previous", on_click=_step, args=("kp_cell1d", -1, count), key="kp_prev1d")
+    c3.button("Next", on_click=_step, args=("kp_cell1d", 1, count), key="kp_next1d")
+    t = int(ss["kp_cell1d"])
+    exp = conv.explain_cell(padded[None], used[None], 0, t, stride=(1, stride), padding=0, dilation=(1, dilation))
+    st.markdown(f"**Output {t}:**  \n`{exp.text}`")
+    taps = [(0, term.padded_col) for term in exp.terms]
+    show_figure(pg.matrix_figure(padded[None], (0, 0, before, after), taps, weights=used,
+                                 title="Signal (gray: padding, blue: the window)"), key="kp_fig_signal_cells")
+    show_figure(pg.output_figure(y[None], (0, t), title=f"Output, length {count}"), key="kp_fig_signal_out")
+    last_tap = np.arange(count) * stride + dilation * (len(k) - 1) - before
+    positions = last_tap if causal else last_tap - dilation * (len(k) - 1) / 2
+    show_figure(pg.signal_figure(x, y, positions, title="Input and output on one time axis"),
+                key="kp_fig_signal")
+    st.caption("Output " + ("t is drawn at its newest input t (causal)." if causal
+                            else "i is drawn at the centre of its window."))
+    download_array(y, "kernel_playground_1d_output", key="kp_dl_1d")
+    rf = dilation * (len(k) - 1) + 1
+    st.markdown(f"Each output sees **{rf}** consecutive inputs (receptive field d·(k−1)+1). "
+                f"Stacking layers with dilations 1, 2, 4, 8 and k = {len(k)} sees "
+                f"**{1 + (len(k) - 1) * 15}** inputs: that is how dilated causal networks remember far back.")
+
+
+# --- the page ------------------------------------------------------------------------------
+
+st.title("Kernel playground")
+st.caption("Slide a small grid of weights (a kernel) over an image, a number matrix or a signal: "
+           "each output is the sum of the products under the kernel. This is what one filter of a "
+           "convolutional layer computes.")
+
+if "kp_url_read" not in ss:
+    ss["kp_url_read"] = True
+    _read_url()
+for _key, _default in DEFAULTS.items():
+    ss[_key] = ss[_key] if _key in ss else _default
+if "kp_url_ignored" in ss:
+    st.warning("Some settings in the link were not understood and were left at their defaults: "
+               + ", ".join(ss.pop("kp_url_ignored")))
+if "kp_flash" in ss:
+    st.error(ss.pop("kp_flash"))
+
+st.radio("View", VIEWS, horizontal=True, key="kp_view",
+         format_func={"Image": "Image", "Matrix": "Matrix (worked example)", "1D": "1D signal"}.get)
+view = ss["kp_view"]
+if view == "Matrix" and not ss.get("kp_example_loaded"):
+    _load_example()  # before the sidebar draws the widgets the example sets
+with st.sidebar:
+    if view == "1D":
+        signal_controls()
+    else:
+        current_kernel = kernel_controls()
+        operation_controls(view)
+if view == "Image":
+    image_view(current_kernel)
+elif view == "Matrix":
+    matrix_view(current_kernel)
+else:
+    signal_view()
+_write_url()

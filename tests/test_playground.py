@@ -1,0 +1,125 @@
+"""vizcore.playground: the formula, padding, activations, display mappings and figure builders of
+the Kernel Playground, checked against vizcore.conv and PyTorch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+
+from vizcore import conv, playground as pg
+
+FAST = settings(max_examples=80, deadline=None)
+
+
+@FAST
+@given(n=st.integers(1, 40), k=st.integers(1, 7), before=st.integers(0, 4), after=st.integers(0, 4),
+       stride=st.integers(1, 4), dilation=st.integers(1, 3))
+def test_size_formula_ends_in_the_true_output_size(n, k, before, after, stride, dilation):
+    if dilation * (k - 1) + 1 > n + before + after:
+        return
+    text = pg.size_formula(n, k, before, after, stride, dilation, "H")
+    x = pg.pad_array(np.zeros((n, 1)), (before, after, 0, 0))
+    out = conv.correlate2d(x, np.ones((k, 1)), stride=(stride, 1), dilation=(dilation, 1))
+    assert text.endswith(f"= {out.shape[0]}")
+    assert f"({n} + " in text and f"/ {stride}⌋" in text
+
+
+@FAST
+@given(h=st.integers(1, 6), w=st.integers(1, 6), pads=st.tuples(*[st.integers(0, 6)] * 4),
+       mode=st.sampled_from(pg.PADDING_MODES))
+def test_pad_array_is_torch_pad_or_a_clear_error(h, w, pads, mode):
+    x = np.random.default_rng(0).integers(0, 9, size=(h, w)).astype(float)
+    top, bottom, left, right = pads
+    torch_mode = {"zeros": "constant"}.get(mode, mode)
+    try:
+        expected = F.pad(torch.tensor(x)[None, None], (left, right, top, bottom), mode=torch_mode)[0, 0].numpy()
+    except (RuntimeError, ValueError, NotImplementedError):
+        with pytest.raises(pg.PlaygroundError, match="(padding|wrap)"):
+            pg.pad_array(x, pads, mode)
+        return
+    np.testing.assert_array_equal(pg.pad_array(x, pads, mode), expected)
+
+
+@pytest.mark.parametrize("name, reference", [
+    ("none", lambda t: t), ("ReLU", torch.relu), ("sigmoid", torch.sigmoid), ("tanh", torch.tanh),
+    ("abs", torch.abs),
+])
+def test_activations_match_torch(name, reference):
+    y = np.linspace(-800, 800, 101)
+    np.testing.assert_allclose(pg.activate(y, name), reference(torch.tensor(y)).numpy(), atol=1e-12)
+
+
+def test_display_mappings():
+    y = np.array([[-50.0, 0.0], [100.0, 300.0]])
+    np.testing.assert_array_equal(pg.for_display(y, "raw"), y)
+    np.testing.assert_array_equal(pg.for_display(y, "absolute"), np.abs(y))
+    np.testing.assert_array_equal(pg.for_display(y, "clipped 0..255"), [[0, 0], [100, 255]])
+    stretched = pg.for_display(y, "min-max")
+    assert stretched.min() == 0 and stretched.max() == pytest.approx(255)
+    assert (pg.for_display(np.full((2, 3, 3), 7.0), "min-max") == 0).all()  # a flat map stays flat
+    per_map = pg.for_display(np.stack([y, 2 * y]), "min-max")  # each map stretched on its own
+    np.testing.assert_allclose(per_map[0], per_map[1], atol=1e-4)
+    with pytest.raises(pg.PlaygroundError):
+        pg.for_display(y, "sepia")
+
+
+def test_heatmap_figure_carries_the_values_and_a_centred_colour_bar():
+    z = np.arange(-6.0, 6.0).reshape(3, 4)
+    fig = pg.heatmap_figure(z, diverging=True, colorbar_title="value", show_values=True, title="t")
+    trace = fig.data[0]
+    np.testing.assert_array_equal(trace.z, z)
+    assert trace.zmin == -6 and trace.zmax == 6 and trace.colorbar.title.text == "value"
+    assert trace.text[0][0] == "-6" and fig.layout.yaxis.autorange == "reversed"
+    big = pg.heatmap_figure(np.zeros((100, 100)))
+    assert big.data[0].z.dtype == np.float32 and big.data[0].zmin is None
+
+
+def test_response_figure_scales():
+    z = np.array([[-10.0, 5.0]])
+    assert pg.response_figure(z, "raw").data[0].zmin == -10
+    clipped = pg.response_figure(z, "clipped 0..255").data[0]
+    assert (clipped.zmin, clipped.zmax) == (0, 255)
+    assert clipped.colorscale[0][1].replace(" ", "") == "rgb(0,0,0)"  # gray: black at 0
+
+
+def test_matrix_figure_draws_padding_ring_window_and_holes():
+    x = np.arange(16.0).reshape(4, 4)
+    pads = (1, 1, 1, 1)
+    padded = pg.pad_array(x, pads)
+    exp = conv.explain_cell(x, np.ones((2, 2)), 0, 1, stride=1, padding=1, dilation=2)
+    taps = [(t.padded_row, t.padded_col) for t in exp.terms]
+    fig = pg.matrix_figure(padded, pads, taps, weights=np.ones((2, 2)), title="m")
+    kind = np.asarray(fig.data[0].z)
+    assert kind.shape == (6, 6)
+    assert kind[0, 0] == 1 and kind[5, 3] == 1  # the padding ring
+    assert kind[0, 1] == 3 and kind[2, 3] == 2  # taps on padding and on the input
+    assert kind[1, 2] == 0  # the hole between dilated taps stays plain input
+    assert list(fig.data[0].y)[0] == -1 and list(fig.data[0].x)[-1] == 4
+    assert fig.layout.shapes[0].x0 == -0.5 and fig.layout.shapes[0].x1 == 2.5
+
+
+def test_output_figure_outlines_the_cell():
+    fig = pg.output_figure(np.arange(6.0).reshape(2, 3), (1, 2))
+    shape = fig.layout.shapes[0]
+    assert (shape.x0, shape.x1, shape.y0, shape.y1) == (1.5, 2.5, 0.5, 1.5)
+
+
+def test_row_of_maps_shares_one_colour_bar():
+    maps = [np.full((4, 4), v) for v in (-1.0, 2.0, 3.0)]
+    fig = pg.row_of_maps(maps, ["a", "b", "c"])
+    assert len(fig.data) == 3 and [t.showscale for t in fig.data] == [False, False, True]
+    assert {t.zmin for t in fig.data} == {-3.0} and {t.zmax for t in fig.data} == {3.0}
+    domains = [fig.layout[f"xaxis{'' if n == 0 else n + 1}"].domain for n in range(3)]
+    assert all(a[1] < b[0] for a, b in zip(domains, domains[1:]))
+    assert [a.text for a in fig.layout.annotations] == ["a", "b", "c"]
+
+
+def test_signal_figure_and_picture_figure():
+    fig = pg.signal_figure(np.arange(5.0), np.array([1.0, 2.0]), np.array([1.0, 3.0]))
+    assert [t.name for t in fig.data] == ["input", "output"] and list(fig.data[1].x) == [1, 3]
+    rgb = pg.picture_figure(np.zeros((3, 4, 5)))
+    assert rgb.data[0].type == "image" and np.asarray(rgb.data[0].z).shape == (4, 5, 3)
+    gray = pg.picture_figure(np.full((4, 5), 300.0))
+    assert gray.data[0].type == "heatmap" and gray.data[0].z.max() == 255
