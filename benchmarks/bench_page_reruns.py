@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import logging  # noqa: E402
+
 import streamlit.config  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
@@ -32,7 +34,7 @@ TARGET_MS = {
 
 
 def first_slider_or_number(at):
-    for kind in ("slider", "number_input", "select_slider"):
+    for kind in ("slider", "number_input", "select_slider", "button"):
         widgets = list(getattr(at, kind))
         if widgets:
             return widgets[0]
@@ -41,6 +43,9 @@ def first_slider_or_number(at):
 
 def bump(widget) -> None:
     """Change a widget's value within its range, alternating direction."""
+    if widget.type == "button":
+        widget.click()
+        return
     value = widget.value
     if isinstance(value, (int, float)):
         hi = getattr(widget, "max", None)
@@ -75,6 +80,7 @@ def main() -> None:
     parser.add_argument("--reruns", type=int, default=20)
     args = parser.parse_args()
     streamlit.config.set_option("client.showErrorDetails", "full")
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # bare-mode warnings, not results
     print(f"{'page':34} {'widget':28} {'median ms':>10} {'p90 ms':>8} {'target':>7} {'ratio':>6}")
     for page in PAGES:
         median, p90, label = measure(page.path, args.reruns)
