@@ -78,6 +78,20 @@ URL_KEYS = {
     "causal": "kp_causal", "cell1d": "kp_cell1d", "sample": "kp_sample",
 }
 PRESET_PARAMS = ("size", "sigma", "angle", "wavelength", "amount")
+# (min, max) of every number widget: the widgets use them, and link values outside are refused
+# (Streamlit would raise on a session value outside a widget's range).
+RANGES: dict[str, tuple] = {
+    "kp_rand_rows": (1, 15), "kp_rand_cols": (1, 15), "kp_seed": (0, 10_000),
+    "kp_grid_rows": (1, 15), "kp_grid_cols": (1, 15), "kp_stride_r": (0, 16), "kp_stride_c": (0, 16),
+    "kp_pad": (0, 32), "kp_pad_r": (0, 32), "kp_pad_c": (0, 32), "kp_dil": (0, 8),
+    "kp_bias": (-1000.0, 1000.0), "kp_w_red": (-10.0, 10.0), "kp_w_green": (-10.0, 10.0),
+    "kp_w_blue": (-10.0, 10.0), "kp_mat_rows": (1, MAX_MATRIX), "kp_mat_cols": (1, MAX_MATRIX),
+    "kp_cell": (0, 10**6), "kp_cell1d": (0, 10**6), "kp_s1d": (0, 16), "kp_p1d": (0, 32),
+    "kp_d1d": (0, 8), "kp_k1d_size": (1, 15),
+}
+for _preset in kernels.PRESETS.values():
+    for _p in _preset.params:
+        RANGES[_param_key(_preset.name, _p.name)] = (_p.low, _p.high)
 CHOICES = {
     "kp_view": VIEWS, "kp_color": tuple(COLOUR_MODES), "kp_src": SOURCES,
     "kp_preset": tuple(kernels.PRESETS), "kp_op": tuple(OPERATIONS),
@@ -99,17 +113,20 @@ def _decode_grid(text: str) -> np.ndarray:
 
 
 def _decode(key: str, text: str):
+    """A link's text as the setting's type; ValueError when it is not a valid choice or number."""
     default = DEFAULTS[key]
     if key in CHOICES:
         if text not in CHOICES[key]:
-            raise ValueError
+            raise ValueError(text)
         return text
     if isinstance(default, bool):
         return text in ("1", "true", "True")
-    if isinstance(default, int):
-        return int(text)
-    if isinstance(default, float):
-        return float(text)
+    if isinstance(default, (int, float)):
+        value = int(text) if isinstance(default, int) else float(text)
+        low, high = RANGES.get(key, (-np.inf, np.inf))
+        if not low <= value <= high:
+            raise ValueError(text)
+        return value
     return text
 
 
@@ -133,28 +150,39 @@ def _read_url() -> None:
         key = _param_key(preset, name)
         if name in qp and key in DEFAULTS:
             try:
-                ss[key] = type(DEFAULTS[key])(float(qp[name]))
+                ss[key] = _decode(key, str(type(DEFAULTS[key])(float(qp[name]))))
             except ValueError:
                 ignored.append(f"{name}={qp[name]}")
-    try:
-        if "stride" in qp:
-            ss["kp_stride_r"], ss["kp_stride_c"] = _pair_text(qp["stride"])
-        if "pad" in qp:
-            pad = qp["pad"]
-            if pad in ("valid", "same"):
-                ss["kp_pad_kind"] = pad
-            elif "," in pad:
-                ss["kp_pad_kind"] = "pair"
-                ss["kp_pad_r"], ss["kp_pad_c"] = _pair_text(pad)
-            else:
-                ss["kp_pad_kind"], ss["kp_pad"] = "number", int(pad)
-        if "weights" in qp:
-            for name, value in zip(CHANNELS, kernels.parse_vector(qp["weights"])):
-                ss[f"kp_w_{name}"] = float(value)
-        if "filters" in qp:
-            ss["kp_filters"] = [f for f in qp["filters"].split("|") if f in kernels.PRESETS]
-    except (ValueError, TypeError):
-        ignored.append("stride/pad/weights")
+    def stride(text):
+        rows, cols = _pair_text(text)
+        ss["kp_stride_r"], ss["kp_stride_c"] = _decode("kp_stride_r", rows), _decode("kp_stride_c", cols)
+
+    def pad(text):
+        if text in ("valid", "same"):
+            ss["kp_pad_kind"] = text
+        elif "," in text:
+            rows, cols = _pair_text(text)
+            ss["kp_pad_r"], ss["kp_pad_c"] = _decode("kp_pad_r", rows), _decode("kp_pad_c", cols)
+            ss["kp_pad_kind"] = "pair"
+        else:
+            ss["kp_pad"], ss["kp_pad_kind"] = _decode("kp_pad", text), "number"
+
+    def weights(text):
+        values = kernels.parse_vector(text)
+        if len(values) != 3:
+            raise ValueError(text)
+        for name, value in zip(CHANNELS, values):
+            ss[f"kp_w_{name}"] = _decode(f"kp_w_{name}", str(float(value)))
+
+    def filters(text):
+        ss["kp_filters"] = [f for f in text.split("|") if f in kernels.PRESETS]
+
+    for name, apply in (("stride", stride), ("pad", pad), ("weights", weights), ("filters", filters)):
+        if name in qp:
+            try:
+                apply(qp[name])
+            except (ValueError, TypeError):  # KernelError is a ValueError
+                ignored.append(f"{name}={qp[name]}")
     for name, base, rows, cols, limit in (("grid", "kp_grid_base", "kp_grid_rows", "kp_grid_cols", 15),
                                           ("matrix", "kp_matrix_base", "kp_mat_rows", "kp_mat_cols", MAX_MATRIX)):
         if name in qp:
@@ -170,8 +198,10 @@ def _read_url() -> None:
         ss["kp_url_ignored"] = ignored
 
 
-def _pair_text(text: str) -> tuple[int, int]:
-    parts = [int(p) for p in text.split(",")]
+def _pair_text(text: str) -> tuple[str, str]:
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) not in (1, 2):
+        raise ValueError(text)
     return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
 
 
@@ -343,9 +373,9 @@ def kernel_controls() -> np.ndarray | None:
             kernel = _preset_kernel()
         elif ss["kp_src"] == "Random":
             c1, c2 = st.columns(2)
-            c1.number_input("Rows", 1, 15, key="kp_rand_rows")
-            c2.number_input("Columns", 1, 15, key="kp_rand_cols")
-            st.number_input("Seed (same seed, same kernel)", 0, 10_000, key="kp_seed")
+            c1.number_input("Rows", *RANGES["kp_rand_rows"], key="kp_rand_rows")
+            c2.number_input("Columns", *RANGES["kp_rand_cols"], key="kp_rand_cols")
+            st.number_input("Seed (same seed, same kernel)", *RANGES["kp_seed"], key="kp_seed")
             st.checkbox("Whole numbers −5..5", key="kp_rand_int")
             kernel = _random_kernel()
         else:
@@ -353,8 +383,8 @@ def kernel_controls() -> np.ndarray | None:
                 _set_base("kp_grid_base", "kp_grid", _preset_kernel(), "kp_grid_rows", "kp_grid_cols")
             c1, c2 = st.columns(2)
             args = ("kp_grid_base", "kp_grid", "kp_grid_rows", "kp_grid_cols")
-            c1.number_input("Rows", 1, 15, key="kp_grid_rows", on_change=_resize, args=args)
-            c2.number_input("Columns", 1, 15, key="kp_grid_cols", on_change=_resize, args=args)
+            c1.number_input("Rows", *RANGES["kp_grid_rows"], key="kp_grid_rows", on_change=_resize, args=args)
+            c2.number_input("Columns", *RANGES["kp_grid_cols"], key="kp_grid_cols", on_change=_resize, args=args)
             values = _grid_editor("kp_grid_base", "kp_grid", "Click a cell and type a number.")
             kernel = kernels.parse_grid(values)
         if ss["kp_src"] != "Grid":
@@ -374,20 +404,20 @@ def operation_controls(view: str) -> None:
     st.header("Operation")
     st.radio("Operation", list(OPERATIONS), format_func=OPERATIONS.get, key="kp_op")
     c1, c2 = st.columns(2)
-    c1.number_input("Stride (rows)", 0, 16, key="kp_stride_r")
-    c2.number_input("Stride (columns)", 0, 16, key="kp_stride_c")
+    c1.number_input("Stride (rows)", *RANGES["kp_stride_r"], key="kp_stride_r")
+    c2.number_input("Stride (columns)", *RANGES["kp_stride_c"], key="kp_stride_c")
     st.selectbox("Padding", PAD_KINDS, key="kp_pad_kind",
                  format_func={"number": "a number (all sides)", "pair": "a pair (rows, columns)",
                               "valid": "valid (none)", "same": "same (output ≈ input / stride)"}.get)
     if ss["kp_pad_kind"] == "number":
-        st.number_input("Padding (rows/columns added on each side)", 0, 32, key="kp_pad")
+        st.number_input("Padding (rows/columns added on each side)", *RANGES["kp_pad"], key="kp_pad")
     elif ss["kp_pad_kind"] == "pair":
         c1, c2 = st.columns(2)
-        c1.number_input("Padding rows", 0, 32, key="kp_pad_r")
-        c2.number_input("Padding columns", 0, 32, key="kp_pad_c")
+        c1.number_input("Padding rows", *RANGES["kp_pad_r"], key="kp_pad_r")
+        c2.number_input("Padding columns", *RANGES["kp_pad_c"], key="kp_pad_c")
     st.selectbox("Padding mode", pg.PADDING_MODES, key="kp_pmode")
-    st.number_input("Dilation (1 = no holes)", 0, 8, key="kp_dil")
-    st.number_input("Bias (added to every output)", -1000.0, 1000.0, step=1.0, key="kp_bias")
+    st.number_input("Dilation (1 = no holes)", *RANGES["kp_dil"], key="kp_dil")
+    st.number_input("Bias (added to every output)", *RANGES["kp_bias"], step=1.0, key="kp_bias")
     st.selectbox("Activation", pg.ACTIVATIONS, key="kp_act")
     if view == "Image":
         st.radio("Show the output", pg.DISPLAYS, key="kp_show",
@@ -488,7 +518,8 @@ def image_view(kernel: np.ndarray | None) -> None:
         if color in ("3D", "filters"):
             cols = st.columns(3)
             for col, name in zip(cols, CHANNELS):
-                col.number_input(f"{name.capitalize()} slice ×", -10.0, 10.0, step=0.1, key=f"kp_w_{name}")
+                col.number_input(f"{name.capitalize()} slice ×", *RANGES[f"kp_w_{name}"], step=0.1,
+                                 key=f"kp_w_{name}")
             st.caption("Slice c of the 3D kernel = weight c × the 2D kernel (a random kernel gets "
                        "three different random slices).")
         if color == "filters":
@@ -582,12 +613,14 @@ def image_view(kernel: np.ndarray | None) -> None:
 
 def matrix_view(kernel: np.ndarray | None) -> None:
     st.selectbox("Worked example", list(kernels.WORKED_EXAMPLES), key="kp_example", on_change=_load_example)
+    st.caption("Choosing an example loads its matrix, its kernel (into the grid) and its stride, "
+               "padding and dilation (in the sidebar); change any of them afterwards.")
     left, right = st.columns([3, 2])
     with right:
         args = ("kp_matrix_base", "kp_matrix", "kp_mat_rows", "kp_mat_cols")
         c1, c2 = st.columns(2)
-        c1.number_input("Rows", 1, MAX_MATRIX, key="kp_mat_rows", on_change=_resize, args=args)
-        c2.number_input("Columns", 1, MAX_MATRIX, key="kp_mat_cols", on_change=_resize, args=args)
+        c1.number_input("Rows", *RANGES["kp_mat_rows"], key="kp_mat_rows", on_change=_resize, args=args)
+        c2.number_input("Columns", *RANGES["kp_mat_cols"], key="kp_mat_cols", on_change=_resize, args=args)
         st.button("Random whole numbers 0..9", on_click=_random_matrix, key="kp_mat_random")
         with st.expander("A crop of an image"):
             img = image_input("kp_crop", mode="L", max_side=256, default_sample="camera")
@@ -673,9 +706,9 @@ def matrix_view(kernel: np.ndarray | None) -> None:
 def signal_controls() -> None:
     st.header("1D convolution")
     st.radio("Operation", list(OPERATIONS), format_func=OPERATIONS.get, key="kp_op")
-    st.number_input("Stride", 0, 16, key="kp_s1d")
-    st.number_input("Padding (zeros on each end)", 0, 32, key="kp_p1d")
-    st.number_input("Dilation (1 = no holes)", 0, 8, key="kp_d1d")
+    st.number_input("Stride", *RANGES["kp_s1d"], key="kp_s1d")
+    st.number_input("Padding (zeros on each end)", *RANGES["kp_p1d"], key="kp_p1d")
+    st.number_input("Dilation (1 = no holes)", *RANGES["kp_d1d"], key="kp_d1d")
     st.checkbox("Causal (pad d·(k−1) zeros on the left only: no peeking into the future)", key="kp_causal")
 
 
@@ -686,7 +719,7 @@ def signal_view() -> None:
     c1.radio("Kernel", KERNEL_1D, key="kp_k1d_kind")
     with c2:
         if ss["kp_k1d_kind"] == "moving average":
-            st.number_input("Taps", 1, 15, key="kp_k1d_size")
+            st.number_input("Taps", *RANGES["kp_k1d_size"], key="kp_k1d_size")
         elif ss["kp_k1d_kind"] == "custom":
             st.text_input("Kernel (fractions like 1/3 are fine)", key="kp_k1d_text")
     try:

@@ -200,8 +200,10 @@ def test_link_reopens_the_same_view():
     assert at.selectbox(key="kp_pad_kind").value == "same"
     assert (at.number_input(key="kp_stride_r").value, at.number_input(key="kp_stride_c").value) == (2, 1)
     assert "output **256×512**" in markdown(at, "**Output size")
-    at = run_page(preset="No such kernel")
-    assert "preset=No such kernel" in at.warning[0].value
+    at = run_page(preset="No such kernel", stride="-1", pad="99")
+    warning = at.warning[0].value
+    assert "preset=No such kernel" in warning and "stride=-1" in warning and "pad=99" in warning
+    assert at.selectbox(key="kp_preset").value == "Sobel x" and at.number_input(key="kp_pad").value == 0
 
 
 @pytest.mark.parametrize("example, expected", [

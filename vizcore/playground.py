@@ -126,8 +126,11 @@ def _bound(z: np.ndarray) -> float:
 
 def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colorbar_title: str = "",
                    show_values: bool = False, **extra) -> go.Heatmap:
-    # float32 halves what large maps send to the browser; small matrices keep every digit.
-    z = np.asarray(z, dtype=np.float32 if np.size(z) > 4096 else np.float64)
+    # float32 halves what large maps send to the browser (8-bit pictures stay 8-bit);
+    # small matrices keep every digit.
+    z = np.asarray(z)
+    if z.dtype != np.uint8:
+        z = z.astype(np.float32 if z.size > 4096 else np.float64, copy=False)
     if diverging:
         bound = _bound(z)
         zmin, zmax, colorscale = -bound, bound, plots.DIVERGING
