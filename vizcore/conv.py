@@ -24,11 +24,14 @@ import torch.nn.functional as F
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
-# Route choice, measured on a 1024x1024 RGB float32 image on 2 cores (benchmarks/bench_conv.py):
-# shifted sums beat conv2d up to 3x3 (conv2d in channels-last pays two layout copies); the FFT's
-# cost does not grow with the kernel and wins from about 11x11 taps per output pixel.
+# Route choice, measured on a 1024x1024 RGB float32 image on 2 cores (benchmarks/bench_conv.py).
+# Shifted sums beat conv2d up to 3x3 (channels-last conv2d pays two layout copies). The FFT's cost
+# barely grows with the kernel: it wins from about 200 multiply-adds per output value (15x15 on
+# each channel, 3x9x9 summed); with several filters only from about 1200 (8x3x21x21), as it then
+# needs one inverse transform per filter.
 _MAX_SHIFTED_TAPS = 9
-_MIN_FFT_TAPS = 120
+_MIN_FFT_WORK = 200
+_MIN_FFT_WORK_FILTERS = 1200
 _MIN_FFT_PIXELS = 128 * 128  # below this the FFT's rounding noise is not worth it
 
 
@@ -202,7 +205,8 @@ def _prepare(x, kernel, stride, padding, dilation, padding_mode, pads=None) -> _
     if not x3.flags.writeable or min(x3.strides) < 0:  # torch refuses both (size-1 axes keep odd strides)
         x3 = x3.copy()
     xt = torch.from_numpy(x3)
-    if not torch.isfinite(xt.sum()) and not torch.isfinite(xt).all():
+    # One numpy sum (cheap, and steady on a busy machine) settles it unless it overflowed.
+    if not np.isfinite(x3.sum()) and not np.isfinite(x3).all():
         raise ConvError("The input contains an empty cell, NaN or infinity: every value must be a number.")
     wt = torch.from_numpy(np.array(weight, dtype=dtype))  # a copy: tiny, writable, contiguous
     return _Job(xt, wt, groups, stride, dilation, pads, padding_mode, out_hw, squeeze)
@@ -287,41 +291,60 @@ def _torch_conv(job: _Job) -> torch.Tensor:
     return out[0].contiguous()
 
 
+_NUMPY_PAD = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
 def _fft_conv(job: _Job) -> torch.Tensor:
-    """Correlation theorem: multiply spectra, then keep the positions where the kernel fits."""
-    x = _padded(job).numpy()
+    """Correlation theorem: multiply spectra, then keep the positions where the kernel fits.
+
+    numpy/scipy throughout, single-threaded like ``scipy.signal.fftconvolve``: one long call
+    instead of many short parallel ones keeps it steady when other work shares the cores.
+    """
+    x = job.x.numpy()
     (dr, dc), (sr, sc), (oh, ow) = job.dilation, job.stride, job.out_hw
+    top, bottom, left, right = job.pads
     weight = job.weight.numpy()
     kh, kw = weight.shape[2:]
-    dilated = np.zeros((*weight.shape[:2], dr * (kh - 1) + 1, dc * (kw - 1) + 1), weight.dtype)
+    eh, ew = dr * (kh - 1) + 1, dc * (kw - 1) + 1
+    dilated = np.zeros((*weight.shape[:2], eh, ew), weight.dtype)
     dilated[:, :, ::dr, ::dc] = weight
     flipped = dilated[:, :, ::-1, ::-1]  # correlation = convolution with the rotated kernel
-    shape = [scipy.fft.next_fast_len(n, real=True) for n in x.shape[1:]]
-    spectrum_x = scipy.fft.rfft2(x, shape, workers=-1)
-    spectrum_k = scipy.fft.rfft2(flipped, shape, workers=-1)
+    if job.padding_mode == "zeros" and max(top, bottom) < eh and max(left, right) < ew:
+        # The transform's own zero fill is the zero padding. Output (i, j) sits at index
+        # (e - 1 - top + i*s) of the linear convolution; a length of n + max(top, bottom) keeps
+        # every index we read free of wrap-around.
+        first = (eh - 1 - top, ew - 1 - left)
+        shape = [scipy.fft.next_fast_len(x.shape[1] + max(top, bottom), real=True),
+                 scipy.fft.next_fast_len(x.shape[2] + max(left, right), real=True)]
+    else:
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD[job.padding_mode])
+        first = (eh - 1, ew - 1)  # where the kernel first fits inside the padded input
+        shape = [scipy.fft.next_fast_len(n, real=True) for n in x.shape[1:]]
+    spectrum_x = scipy.fft.rfft2(x, shape)
+    # The kernel has only eh nonzero rows: transform those along the rows first.
+    spectrum_k = scipy.fft.fft(scipy.fft.rfft(flipped, shape[1], axis=-1), shape[0], axis=-2)
     if job.groups == 1:
         spectrum = np.einsum("chw,ochw->ohw", spectrum_x, spectrum_k)
     else:
         spectrum = spectrum_x * spectrum_k[:, 0]
-    full = scipy.fft.irfft2(spectrum, shape, workers=-1)
-    eh, ew = dilated.shape[2:]
-    out = full[:, eh - 1: eh - 1 + (oh - 1) * sr + 1: sr, ew - 1: ew - 1 + (ow - 1) * sc + 1: sc]
+    full = scipy.fft.irfft2(spectrum, shape)
+    out = full[:, first[0]: first[0] + (oh - 1) * sr + 1: sr, first[1]: first[1] + (ow - 1) * sc + 1: sc]
     return torch.from_numpy(np.ascontiguousarray(out, dtype=weight.dtype))
 
 
 def _route(job: _Job, method: str) -> str:
     if method not in ("auto", "direct", "fft"):
         raise ConvError(f'method must be "auto", "direct" or "fft", got {method!r}.')
-    kh, kw = job.weight.shape[2:]
-    taps = kh * kw
+    filters, per_group, kh, kw = job.weight.shape
     if method == "auto":
-        work = taps / (job.stride[0] * job.stride[1])
+        work = kh * kw * per_group / (job.stride[0] * job.stride[1])  # multiply-adds per output
+        several_filters = job.groups == 1 and filters > 1
         big = job.out_hw[0] * job.out_hw[1] >= _MIN_FFT_PIXELS
-        method = "fft" if work >= _MIN_FFT_TAPS and big else "direct"
+        method = "fft" if big and work >= (_MIN_FFT_WORK_FILTERS if several_filters else _MIN_FFT_WORK) else "direct"
     if method == "fft":
         return "fft"
-    same_kernel_each_channel = job.groups > 1 or job.weight.shape[0] == 1 == job.weight.shape[1]
-    if same_kernel_each_channel and (taps <= _MAX_SHIFTED_TAPS or job.x.dtype != torch.float32):
+    same_kernel_each_channel = job.groups > 1 or filters == per_group == 1
+    if same_kernel_each_channel and (kh * kw <= _MAX_SHIFTED_TAPS or job.x.dtype != torch.float32):
         return "shifted"  # also float64: PyTorch's depthwise conv has no fast float64 kernel
     return "conv"
 
