@@ -31,6 +31,19 @@ def _decode(data: bytes, max_side: int) -> tuple[Image.Image, bool]:
     return images.reduce_to_working_size(images.load_image(data), max_side)
 
 
+def _remember(key: str, default) -> None:
+    """Keep a widget's value while the widget is not drawn (another view or page is shown).
+
+    Streamlit drops a widget's state after a run that doesn't draw it, so the value is also
+    kept under a plain key and restored from there. Defaults go through session state, never
+    through `index=`/`value=`, which would conflict with the restored value.
+    """
+    kept = f"{key}__kept"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(kept, default)
+    st.session_state[kept] = st.session_state[key]
+
+
 def image_input(
     key: str,
     *,
@@ -41,48 +54,66 @@ def image_input(
     """Let the user pick a sample, upload a photo or take one with the camera.
 
     Returns the image in `mode` ("RGB" or "L") reduced to the working size, or None when
-    nothing usable is chosen yet; any problem is shown on the page as a message.
+    nothing usable is chosen yet; any problem is shown on the page as a message. The choice
+    and the last upload survive switching views and pages.
     """
+    names = list(images.SAMPLES)
+    _remember(f"{key}_source", SOURCES[0])
+    _remember(f"{key}_side", max_side)
+    _remember(f"{key}_sample", default_sample if default_sample in names else names[0])
     source = st.radio("Image source", SOURCES, horizontal=True, key=f"{key}_source")
     with st.expander("Image size"):
-        size_options = sorted(set(WORKING_SIZES) | {max_side})
         side = st.select_slider(
-            "Working size (longest side, pixels)", size_options, value=max_side, key=f"{key}_side"
+            "Working size (longest side, pixels)", sorted(set(WORKING_SIZES) | {max_side}),
+            key=f"{key}_side",
         )
     if source == "Sample":
-        names = list(images.SAMPLES)
-        index = names.index(default_sample) if default_sample in names else 0
         name = st.selectbox(
-            "Sample image", names, index=index, key=f"{key}_sample",
+            "Sample image", names, key=f"{key}_sample",
             format_func=lambda n: f"{n} — {images.SAMPLES[n]}",
         )
         img, reduced = _sample(name, side)
     else:
-        if source == "Upload":
-            upload = st.file_uploader(
-                "Upload an image (PNG, JPEG, GIF, BMP, WebP, TIFF)",
-                type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
-                key=f"{key}_upload",
-            )
-        else:
-            upload = st.camera_input("Take a photo", key=f"{key}_camera")
-        if upload is None:
+        data = _uploaded_bytes(key, source)
+        if data is None:
             st.info("Choose an image to see the result.")
             return None
         try:
-            # The uploader's size limit is only enforced in the browser: check here too.
-            if upload.size > images.MAX_UPLOAD_BYTES:
-                raise images.ImageInputError(
-                    f"The file is {upload.size / 2**20:.1f} MB; the limit is "
-                    f"{images.MAX_UPLOAD_BYTES // 2**20} MB."
-                )
-            img, reduced = _decode(upload.getvalue(), side)
+            img, reduced = _decode(data, side)
         except images.ImageInputError as err:
             st.error(f"Could not use this file: {err}")
             return None
     if reduced:
         st.caption(f"Reduced to {img.width}×{img.height} pixels (working size {side}) to keep it fast.")
     return img.convert(mode) if img.mode != mode else img
+
+
+def _uploaded_bytes(key: str, source: str) -> bytes | None:
+    """The new upload or camera photo, else the last one kept from an earlier run."""
+    kept = f"{key}_{source.lower()}_kept"
+    if source == "Upload":
+        upload = st.file_uploader(
+            "Upload an image (PNG, JPEG, GIF, BMP, WebP, TIFF)",
+            type=["png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff"],
+            key=f"{key}_upload",
+        )
+    else:
+        upload = st.camera_input("Take a photo", key=f"{key}_camera")
+    if upload is not None:
+        # The uploader's size limit is only enforced in the browser: check here too.
+        if upload.size > images.MAX_UPLOAD_BYTES:
+            st.error(
+                f"Could not use this file: it is {upload.size / 2**20:.1f} MB; the limit is "
+                f"{images.MAX_UPLOAD_BYTES // 2**20} MB."
+            )
+            return None
+        st.session_state[kept] = (upload.name, upload.getvalue())
+        return st.session_state[kept][1]
+    if kept in st.session_state:
+        name, data = st.session_state[kept]
+        st.caption(f"Using your earlier {'upload' if source == 'Upload' else 'photo'}: {name}")
+        return data
+    return None
 
 
 def show_figure(fig, *, key: str | None = None, **kwargs) -> None:
