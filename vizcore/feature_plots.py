@@ -11,8 +11,10 @@ Two choices keep the page quick when a student picks a new image (every figure i
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 
 from vizcore.features import SOFTMAX, Window
@@ -24,10 +26,21 @@ HIGHLIGHT = "orange"
 
 def _figure(data: list[dict], *, title: str | None = None, height: int | None = None, **layout) -> go.Figure:
     """A figure from trace dicts, with the projector fonts and margins of :func:`vizcore.plots.style`."""
-    base = dict(font=dict(size=FONT_SIZE), title=dict(text=title, font=dict(size=FONT_SIZE + 2)),
-                margin=dict(l=10, r=10, t=50 if title else 10, b=10), height=height)
-    base.update(layout)
+    base = dict(font=dict(size=FONT_SIZE), margin=dict(l=10, r=10, t=50 if title else 10, b=10), height=height)
+    if title:
+        base["title"] = dict(text=title, font=dict(size=FONT_SIZE + 2))
+    base.update((key, value) for key, value in layout.items() if not (isinstance(value, list) and not value))
     return go.Figure(dict(data=data, layout=base), _validate=False)
+
+
+@lru_cache(maxsize=32)
+def _scale(name: str) -> tuple:
+    """A colour scale as explicit (position, colour) stops.
+
+    Without validation Plotly would pass a name straight to the browser, which knows fewer
+    names than Python does ("gray", "RdBu_r" are Python's): spelling the stops out is safe.
+    """
+    return tuple(tuple(stop) for stop in plotly.colors.get_colorscale(name))
 
 
 def _image_axes(scaleanchor: str = "x", **extra) -> tuple[dict, dict]:
@@ -62,9 +75,9 @@ def _scaled(maps: np.ndarray) -> np.ndarray:
 
 def _tile_labels(corners, size: int = SMALL_FONT, color: str = "white") -> list[dict]:
     """Tile numbers in the tiles' top-left corners."""
+    box = dict(bgcolor="rgba(0,0,0,0.55)") if color == "white" else {}  # dark box behind white digits
     return [dict(x=left - 0.5, y=top - 0.5, text=str(k), showarrow=False, xanchor="left", yanchor="top",
-                 font=dict(size=size, color=color), bgcolor="rgba(0,0,0,0.55)" if color == "white" else None)
-            for k, (top, left) in enumerate(corners)]
+                 font=dict(size=size, color=color), **box) for k, (top, left) in enumerate(corners)]
 
 
 def _colorbar(text: str) -> dict:
@@ -87,14 +100,14 @@ def channel_grid(maps: np.ndarray, *, shared_scale: bool = True, cols: int | Non
         raise ValueError(f"channel_grid needs maps of shape (C, H, W), got {maps.shape}")
     c, h, w = maps.shape
     cols = cols or min(c, 8)
-    trace = dict(type="heatmap", hoverongaps=False, colorscale=colorscale,
+    trace = dict(type="heatmap", hoverongaps=False, colorscale=_scale(colorscale),
                  colorbar=_colorbar("value" if shared_scale else "scaled<br>per channel"))
     if shared_scale:
         z, corners = mosaic(maps, cols)
         trace.update(z=z, hovertemplate="value %{z:.4g}<extra></extra>")
         if diverging:
             bound = float(np.abs(maps).max()) or 1.0
-            trace.update(zmin=-bound, zmax=bound, colorscale=DIVERGING)
+            trace.update(zmin=-bound, zmax=bound, colorscale=_scale(DIVERGING))
     else:
         z, corners = mosaic(_scaled(maps), cols)
         true, _ = mosaic(maps, cols)
@@ -105,36 +118,37 @@ def channel_grid(maps: np.ndarray, *, shared_scale: bool = True, cols: int | Non
                    annotations=_tile_labels(corners) if c > 1 else [])
 
 
-def filter_grid(weights: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
-    """Convolution weights (O, I, kh, kw): one row per filter (output channel), one column per
+def filter_grid(weights: np.ndarray, *, title: str | None = None, height: int | None = None,
+                width_px: int = 1100) -> go.Figure:
+    """Convolution weights (O, I, kh, kw): one column per filter (output channel), one row per
     input channel, on one red-blue scale centred on 0 (red adds, blue subtracts).
 
-    A layer with one input channel is laid out in rows of up to 8 filters instead.
+    A layer with one input channel is laid out in rows of up to 8 filters instead. The height
+    follows the grid's shape (``width_px``: about the width the figure gets on the page).
     """
     w = np.asarray(weights, dtype=np.float32)
     o, i, kh, kw = w.shape
     if i == 1:
         tiles, cols = w[:, 0], min(o, 8)
     else:
-        tiles, cols = w.reshape(o * i, kh, kw), i
+        tiles, cols = w.transpose(1, 0, 2, 3).reshape(i * o, kh, kw), o
     z, corners = mosaic(tiles, cols, gap=1)
     bound = float(np.abs(w).max()) or 1.0
-    labels = []
     if i == 1:
         labels = _tile_labels(corners)
         hover = "weight %{z:.4g}<extra></extra>"
-    else:  # rows are filters, columns input channels: label the margins, not every tile
-        hover = "weight %{z:.4g}<br>(row: filter, column: input channel)<extra></extra>"
-        labels = [dict(x=-1, y=k * (kh + 1) + (kh - 1) / 2, text=str(k), showarrow=False, xanchor="right",
-                       font=dict(size=SMALL_FONT)) for k in range(o)]
-        labels += [dict(x=c * (kw + 1) + (kw - 1) / 2, y=-1, text=str(c), showarrow=False, yanchor="bottom",
+    else:  # columns are filters, rows input channels: label the margins, not every tile
+        hover = "weight %{z:.4g}<br>(column: filter, row: input channel)<extra></extra>"
+        labels = [dict(x=f * (kw + 1) + (kw - 1) / 2, y=-0.5, text=str(f), showarrow=False, yanchor="bottom",
+                       font=dict(size=SMALL_FONT)) for f in range(o)]
+        labels += [dict(x=-0.7, y=c * (kh + 1) + (kh - 1) / 2, text=str(c), showarrow=False, xanchor="right",
                         font=dict(size=SMALL_FONT)) for c in range(i)]
-    trace = dict(type="heatmap", z=z, colorscale=DIVERGING, zmin=-bound, zmax=bound, hoverongaps=False,
+    trace = dict(type="heatmap", z=z, colorscale=_scale(DIVERGING), zmin=-bound, zmax=bound, hoverongaps=False,
                  hovertemplate=hover, colorbar=_colorbar("weight"))
     xaxis, yaxis = _image_axes()
-    rows = math.ceil(len(tiles) / cols)
+    natural = width_px * z.shape[0] / z.shape[1]
     return _figure([trace], title=title, xaxis=xaxis, yaxis=yaxis, annotations=labels,
-                   height=height or min(900, 160 + rows * (90 if i == 1 else max(22, 6 * kh))))
+                   height=height or int(min(900, max(200, 110 + natural))))
 
 
 def filters_in_colour(weights: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
@@ -209,7 +223,7 @@ def overlay(picture: np.ndarray, channel_map: np.ndarray, *, first_centre: tuple
     m = np.asarray(channel_map, dtype=np.float32)
     traces = [dict(type="image", z=picture, hoverinfo="skip"),
               dict(type="heatmap", z=m, x0=first_centre[1], dx=jump[1], y0=first_centre[0], dy=jump[0],
-                   opacity=opacity, colorscale=colorscale, colorbar=_colorbar("value"),
+                   opacity=opacity, colorscale=_scale(colorscale), colorbar=_colorbar("value"),
                    hovertemplate="value %{z:.4g}<extra></extra>")]
     shapes = []
     top = left = 0.0
@@ -244,7 +258,7 @@ def enlarged_channel(channel_map: np.ndarray, *, position: tuple[int, int] | Non
     selected point's x and y are its column and row.
     """
     m = np.asarray(channel_map, dtype=np.float32)
-    traces = [dict(type="heatmap", z=m, colorscale=colorscale, colorbar=_colorbar("value"),
+    traces = [dict(type="heatmap", z=m, colorscale=_scale(colorscale), colorbar=_colorbar("value"),
                    hovertemplate="row %{y}, col %{x}<br>value %{z:.4g}<extra></extra>")]
     if clickable:
         traces.append(_cell_markers(*m.shape))
@@ -260,7 +274,7 @@ def drawing_canvas(grid: np.ndarray, *, height: int = 460) -> go.Figure:
     """A coarse drawing (G, G) of ink 0..1 as big cells, white ink on black; every cell can be
     selected (click, box or lasso), which the page turns into painting."""
     g = np.asarray(grid, dtype=np.float32)
-    traces = [dict(type="heatmap", z=g, zmin=0, zmax=1, colorscale="gray", showscale=False, xgap=1, ygap=1,
+    traces = [dict(type="heatmap", z=g, zmin=0, zmax=1, colorscale=_scale("gray"), showscale=False, xgap=1, ygap=1,
                    hoverinfo="skip"), _cell_markers(*g.shape)]
     xaxis, yaxis = _image_axes()
     return _figure(traces, height=height, xaxis=xaxis, yaxis=yaxis, showlegend=False, dragmode="lasso",
@@ -284,7 +298,10 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
     names = list(acts)
     count = len(names) + 1
     spacing = 0.012
-    width = (1 - spacing * (count - 1)) / count
+    # maps get twice the width of vector strips, the probabilities room for their labels
+    weights = [2.0] + [2.0 if np.ndim(acts[n]) == 3 else 1.6 if n == SOFTMAX else 1.0 for n in names]
+    unit = (1 - spacing * (count - 1)) / sum(weights)
+    lefts = np.concatenate([[0.0], np.cumsum([w * unit + spacing for w in weights[:-1]])])
     picture_shape = (1,) + picture.shape if picture.ndim == 2 else (picture.shape[2],) + picture.shape[:2]
     titles = ["input<br>" + _shape_text(picture_shape)] + [f"{n}<br>{_shape_text(np.shape(acts[n]))}" for n in names]
     traces = [dict(type="image", z=_rgb(picture), hoverinfo="skip", xaxis="x", yaxis="y")]
@@ -296,21 +313,21 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
             shown = a[:max_channels]
             z, _ = mosaic(_scaled(shown), 1)
             true, _ = mosaic(shown, 1)
-            traces.append(dict(type="heatmap", z=z, customdata=true, colorscale="Viridis", showscale=False,
+            traces.append(dict(type="heatmap", z=z, customdata=true, colorscale=_scale("Viridis"), showscale=False,
                                hoverongaps=False, hovertemplate=f"{name}<br>value %{{customdata:.4g}}<extra></extra>",
                                **axes))
         elif name == SOFTMAX:
             p = a.reshape(-1, 1)
             labels = [classes[k] if k < len(classes) else str(k) for k in range(len(p))]
-            traces.append(dict(type="heatmap", z=p, y=labels, x=[0], zmin=0, zmax=1, colorscale="Blues",
+            traces.append(dict(type="heatmap", z=p, y=labels, x=[0], zmin=0, zmax=1, colorscale=_scale("Blues"),
                                showscale=False, text=np.char.mod("%.0f%%", 100 * p), texttemplate="%{y} %{text}",
                                textfont=dict(size=SMALL_FONT), hovertemplate="%{y}: %{z:.3f}<extra></extra>", **axes))
         else:
-            traces.append(dict(type="heatmap", z=a.reshape(-1, 1), colorscale="Viridis", showscale=False,
+            traces.append(dict(type="heatmap", z=a.reshape(-1, 1), colorscale=_scale("Viridis"), showscale=False,
                                hovertemplate=f"{name}[%{{y}}] = %{{z:.4g}}<extra></extra>", **axes))
     for col in range(1, count + 1):
         suffix = "" if col == 1 else str(col)
-        left = (col - 1) * (width + spacing)
+        left, width = float(lefts[col - 1]), weights[col - 1] * unit
         is_map = col == 1 or np.ndim(acts[names[col - 2]]) == 3
         layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], visible=False, constrain="domain",
                                         anchor=f"y{suffix}")
@@ -336,22 +353,38 @@ def probabilities_bar(top: list[tuple[str, float]], *, title: str | None = "Top 
 
 
 def patches_grid(patches: list[tuple[np.ndarray, int, float, Window]], *, cols: int | None = None,
-                 title: str | None = None, height: int | None = None) -> go.Figure:
-    """Receptive-field crops side by side, each labelled with its image number and activation."""
-    crops = [_rgb(p[0]) for p in patches]
+                 title: str | None = None, height: int | None = None, width_px: int = 900,
+                 context: np.ndarray | None = None) -> go.Figure:
+    """Receptive-field crops side by side, each labelled with its image number and activation.
+
+    With ``context`` (all the data-set pictures, indexed by image number) each whole image is
+    shown instead, its receptive field boxed: small fields are easier to place that way. The
+    height follows the crops' shape, so small crops are drawn large rather than lost in white
+    space (``width_px``: the width the figure will roughly have on the page).
+    """
+    if context is not None:
+        crops = [_rgb(context[p[1]]) for p in patches]
+    else:
+        crops = [_rgb(p[0]) for p in patches]
     if not crops:
         raise ValueError("patches_grid needs at least one patch")
     h, w = crops[0].shape[:2]
     cols = cols or min(len(crops), 9)
     rows = math.ceil(len(crops) / cols)
     gap = max(2, round(max(h, w) / 3))  # room for the label under each crop
-    canvas = np.full((rows * (h + gap), cols * (w + max(1, gap // 4))), 255, dtype=np.uint8)
-    canvas = np.repeat(canvas[..., None], 3, axis=2)
-    labels = []
-    for k, (crop, (_, index, value, _window)) in enumerate(zip(crops, patches)):
-        top, left = (k // cols) * (h + gap), (k % cols) * (w + max(1, gap // 4))
+    side_gap = max(1, gap // 4)
+    canvas = np.full((rows * (h + gap), cols * (w + side_gap), 3), 255, dtype=np.uint8)
+    labels, boxes = [], []
+    for k, (crop, (_, index, value, window)) in enumerate(zip(crops, patches)):
+        top, left = (k // cols) * (h + gap), (k % cols) * (w + side_gap)
         canvas[top:top + crop.shape[0], left:left + crop.shape[1]] = crop
         labels.append(dict(x=left + w / 2 - 0.5, y=top + h - 0.5, text=f"#{index}: {value:.2f}", showarrow=False,
                            yanchor="top", font=dict(size=SMALL_FONT)))
-    return _figure([dict(type="image", z=canvas, hoverinfo="skip")], title=title, annotations=labels,
-                   height=height or 120 + rows * 190, xaxis=dict(visible=False), yaxis=dict(visible=False))
+        if context is not None:
+            inside = window.clipped(h, w)
+            boxes.append(_rectangle(Window(inside.top + top, inside.left + left, inside.bottom + top,
+                                           inside.right + left)))
+    natural = width_px * canvas.shape[0] / canvas.shape[1]
+    return _figure([dict(type="image", z=canvas, hoverinfo="skip")], title=title, annotations=labels, shapes=boxes,
+                   height=height or int(min(900, max(180, 70 + natural))),
+                   xaxis=dict(visible=False), yaxis=dict(visible=False))
