@@ -145,6 +145,12 @@ def load_digits_split(split: str, seed: int = 0) -> DataSplit:
 SHAPE_CLASSES = ["circle", "square", "triangle", "star", "cross", "ring", "heart", "crescent"]
 SHAPES_SIZES = {"train": 6000, "val": 1000, "test": 1000}
 _CHUNK = 500  # images are made in chunks seeded by (seed, split, chunk): prefixes are stable
+RADIUS = (0.15, 0.3)  # object radius as a fraction of the side
+SHIFT = 0.15  # largest offset of the object's centre from the image centre, fraction of the side
+TEXTURE_CONTRAST = 0.2  # how far the background's second colour strays from its first (per channel)
+MIN_CONTRAST = 0.4  # least RGB distance (0..1 scale) between object and background colours
+MIN_LUMA_CONTRAST = 0.3  # least brightness difference: the object is visibly lighter or darker
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _shape_distance(kind: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -223,19 +229,29 @@ def _shapes_chunk(seed: int, split_index: int, chunk: int, n: int, size: int) ->
     rng = np.random.default_rng([seed, split_index, chunk])
     k = len(SHAPE_CLASSES)
     labels = rng.permutation(np.arange(n) % k)
-    radius = rng.uniform(0.17, 0.33, n).astype(np.float32) * size
-    margin = radius * 0.9
-    cx = rng.uniform(margin, size - margin).astype(np.float32)
-    cy = rng.uniform(margin, size - margin).astype(np.float32)
+    radius = rng.uniform(*RADIUS, n).astype(np.float32) * size
+    # Objects sit near the middle, as in photo data sets (a TinyVGG's flatten + linear read-out
+    # learns each position separately, so anywhere-in-the-frame objects need far more data).
+    cx = (size / 2 + rng.uniform(-SHIFT, SHIFT, n) * size).astype(np.float32)
+    cy = (size / 2 + rng.uniform(-SHIFT, SHIFT, n) * size).astype(np.float32)
     theta = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
 
     # Colours: the object must differ from both background colours by a visible amount.
-    fg, bg1, bg2 = (_random_colours(rng, n) for _ in range(3))
+    # The texture's second colour is a variation of the first, so the object stays the boldest edge.
+    def colours(m: int) -> tuple[np.ndarray, ...]:
+        fg, bg1 = _random_colours(rng, m), _random_colours(rng, m)
+        bg2 = np.clip(bg1 + rng.uniform(-TEXTURE_CONTRAST, TEXTURE_CONTRAST, (m, 3)), 0, 1).astype(np.float32)
+        return fg, bg1, bg2
+
+    def too_close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (np.linalg.norm(a - b, axis=1) < MIN_CONTRAST) | (np.abs((a - b) @ LUMA) < MIN_LUMA_CONTRAST)
+
+    fg, bg1, bg2 = colours(n)
     for _ in range(100):
-        bad = (np.linalg.norm(fg - bg1, axis=1) < 0.4) | (np.linalg.norm(fg - bg2, axis=1) < 0.4)
+        bad = too_close(fg, bg1) | too_close(fg, bg2)
         if not bad.any():
             break
-        fg[bad], bg1[bad], bg2[bad] = (_random_colours(rng, int(bad.sum())) for _ in range(3))
+        fg[bad], bg1[bad], bg2[bad] = colours(int(bad.sum()))
     background = _backgrounds(rng, n, size, bg1, bg2)
 
     grid = np.arange(size, dtype=np.float32) + 0.5
@@ -252,7 +268,7 @@ def _shapes_chunk(seed: int, split_index: int, chunk: int, n: int, size: int) ->
     coverage = np.clip(0.5 - distance * radius[:, None, None], 0.0, 1.0)[:, None]
     shading = 1.0 + 0.12 * (u * 0.6 + v * 0.8)[:, None]  # a little light from one side
     picture = background * (1 - coverage) + np.clip(fg[:, :, None, None] * shading, 0, 1) * coverage
-    noise_level = rng.uniform(0.0, 0.08, n).astype(np.float32)[:, None, None, None]
+    noise_level = rng.uniform(0.0, 0.05, n).astype(np.float32)[:, None, None, None]
     picture = picture + rng.standard_normal(picture.shape, dtype=np.float32) * noise_level
     images = np.clip(picture * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return images, labels.astype(np.int64), distance < 0

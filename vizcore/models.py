@@ -39,7 +39,7 @@ def _conv_block(layers: OrderedDict, index: int, in_ch: int, out_ch: int, kernel
 
 
 def digits_cnn(*, in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
-               channels: tuple[int, int] = (6, 16), hidden: tuple[int, int] = (120, 84),
+               channels: tuple[int, int] = (16, 32), hidden: tuple[int, int] = (120, 84),
                dropout: float = 0.0, batch_norm: bool = False) -> nn.Sequential:
     """LeNet-style CNN (LeCun et al. 1998): [conv5x5-ReLU-maxpool] x2, then three linear layers.
 
@@ -49,7 +49,8 @@ def digits_cnn(*, in_channels: int = 1, num_classes: int = 10, image_size: int =
     Parameters
     ----------
     in_channels, num_classes, image_size : input channels, number of classes, input side (pixels).
-    channels : filters in conv1 and conv2 (LeNet-5 used 6 and 16).
+    channels : filters in conv1 and conv2 (LeNet-5 used 6 and 16; 16 and 32 reach 99 % on the
+        small scikit-learn digits set more reliably).
     hidden : widths of fc1 and fc2 (LeNet-5 used 120 and 84).
     dropout : probability of zeroing a hidden unit before fc2 and fc3 during training (0 = off).
     batch_norm : insert BatchNorm2d after each convolution.
@@ -109,6 +110,21 @@ def shapes_cnn(*, in_channels: int = 3, num_classes: int = 8, image_size: int = 
     return nn.Sequential(layers)
 
 
+def he_init(model: nn.Module) -> nn.Module:
+    """He (Kaiming) initialisation of every convolution and linear layer, zero biases.
+
+    A ReLU zeroes about half of its inputs; weights with variance 2 / fan_in keep the signal's
+    scale from layer to layer. With torch's default (variance 1 / (3 fan_in)) the signal shrinks
+    at every layer and a TinyVGG on colourful shapes sits at chance level for many epochs.
+    """
+    for layer in model.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+    return model
+
+
 MODELS: dict[str, Callable[..., nn.Sequential]] = {"digits": digits_cnn, "shapes": shapes_cnn}
 
 # What each architecture expects when nothing else is said (the shipped models use these).
@@ -124,7 +140,7 @@ def build_model(name: str, **options: Any) -> nn.Sequential:
     if name not in MODELS:
         raise ModelError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
     try:
-        return MODELS[name](**options)
+        return he_init(MODELS[name](**options))
     except TypeError as exc:
         raise ModelError(f"Model {name!r} does not take these options: {exc}") from None
 
@@ -263,20 +279,25 @@ def save_checkpoint(model: nn.Module, meta: dict[str, Any]) -> bytes:
 def load_pretrained(name: str, folder: Path | str | None = None) -> tuple[nn.Sequential, dict[str, Any]]:
     """The shipped model ``name`` from ``assets/<name>.pt`` and ``assets/<name>.json``, in eval mode.
 
-    ``meta`` keys: name, classes, input_shape [C,H,W], mean, std (model input is
+    ``meta`` keys: name, architecture, classes, input_shape [C,H,W], mean, std (model input is
     ``(pixels/255 - mean) / std``), dataset, test_accuracy, params, train_command, seed, options.
     """
     folder = Path(folder) if folder is not None else ASSETS
     weights, meta_path = folder / f"{name}.pt", folder / f"{name}.json"
-    if name not in MODELS:
-        raise ModelError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
     if not weights.exists() or not meta_path.exists():
         raise ModelError(f"No shipped weights for {name!r} in {folder} "
                          f"(make them with: python -m vizcore.train {name}).")
     meta = json.loads(meta_path.read_text())
     state_dict, _ = _read_state_dict(weights.read_bytes())
-    model = _model_from_state_dict(state_dict, name, meta["input_shape"][2])
+    # The file name is the data set ("mnist"); the meta says which architecture it is.
+    model = _model_from_state_dict(state_dict, meta.get("architecture", name), meta["input_shape"][2])
     return model, meta
+
+
+def shipped_models(folder: Path | str | None = None) -> list[str]:
+    """Names of the pretrained models in ``assets/`` (each a ``.pt`` with its ``.json``)."""
+    folder = Path(folder) if folder is not None else ASSETS
+    return sorted(p.stem for p in folder.glob("*.pt") if p.with_suffix(".json").exists())
 
 
 def preprocess(img: Image.Image, meta: dict[str, Any]) -> torch.Tensor:
