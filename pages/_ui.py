@@ -149,3 +149,46 @@ def _npy(arr: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, arr)
     return buf.getvalue()
+
+
+@st.cache_resource(show_spinner="Loading the pretrained model…")
+def _shipped_model(name: str):
+    from vizcore import models  # torch loads only on pages that use a model
+
+    return models.load_pretrained(name)
+
+
+def model_selector(key: str):
+    """Choose a CNN: the shipped pretrained ones, plus those trained or uploaded in this session.
+
+    Session models live in ``st.session_state["trained_models"]`` (name -> (model, meta)), put
+    there by the Training page. Returns ``(model, meta)``; the model is shared between users and
+    in eval mode: read it, hook it (and remove the hooks), never train or change it in place.
+    """
+    from vizcore import models
+
+    choices = {f"{name} (pretrained)": ("shipped", name) for name in models.shipped_models()}
+    for name in st.session_state.get("trained_models", {}):
+        choices[f"{name} (trained in this session)"] = ("session", name)
+    if not choices:
+        st.error("No model is available: the shipped weights are missing from assets/.")
+        st.stop()
+    _remember(key, next(iter(choices)))
+    if st.session_state[key] not in choices:  # e.g. a session model that was removed
+        st.session_state[key] = next(iter(choices))
+    label = st.selectbox("Model", list(choices), key=key)
+    kind, name = choices[label]
+    if kind == "shipped":
+        try:
+            model, meta = _shipped_model(name)
+        except models.ModelError as err:
+            st.error(f"Could not load the model: {err}")
+            st.stop()
+    else:
+        model, meta = st.session_state["trained_models"][name]
+    c, h, w = meta["input_shape"]
+    accuracy = meta.get("test_accuracy")
+    st.caption(f"Trained on {meta['dataset']} · {len(meta['classes'])} classes · input {c}×{h}×{w} · "
+               f"{meta['params']:,} parameters"
+               + (f" · test accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""))
+    return model, meta
