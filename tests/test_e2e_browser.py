@@ -144,6 +144,39 @@ def photo_bytes() -> bytes:
     return buf.getvalue()
 
 
+def output_chart(page):
+    return page.get_by_test_id("stPlotlyChart").filter(has_text="Output").first
+
+
+def test_upload_a_photo_and_switch_the_kernel(server, page, tmp_path):
+    """A student uploads a photo, sees a filter response, picks another kernel: the output changes."""
+    photo = tmp_path / "my_photo.jpg"
+    photo.write_bytes(photo_bytes())
+    page.goto(f"{server}/kernel_playground")
+    page.get_by_role("heading", name="Kernel playground").wait_for()
+    settle(page)
+    main = page.get_by_test_id("stMain")
+    main.get_by_text("Upload", exact=True).click()
+    settle(page)
+    page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(photo))
+    settle(page)
+    assert "my_photo.jpg" in main.inner_text()
+    chart = output_chart(page)
+    chart.wait_for()
+    before = chart.screenshot()
+    shot(page, "playground_upload")
+
+    preset = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Preset")
+    preset.click()
+    page.get_by_role("option", name="Gaussian blur").click()
+    settle(page)
+    after = output_chart(page).screenshot()
+    shot(page, "playground_gaussian")
+    assert "preset=Gaussian" in page.url  # the view is in the link a lecturer can copy
+    assert before != after
+    assert not page.get_by_test_id("stException").count()
+
+
 def test_no_request_leaves_the_machine(outside_requests):
     """Runs after the page tests (file order): no fonts, icons or scripts from the internet."""
     assert outside_requests == []
