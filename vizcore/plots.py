@@ -76,6 +76,8 @@ def heatmap(
         trace.update(text=[[_fmt(v) for v in row] for row in z], texttemplate="%{text}",
                      textfont=dict(size=FONT_SIZE - 2))
     axes = dict(showgrid=False, constrain="domain")
+    if show_values:
+        axes["dtick"] = 1  # cell indices only: no 0.5 ticks when boxes are drawn over cells
     return go.Figure(
         [trace],
         layout(
