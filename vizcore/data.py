@@ -143,9 +143,10 @@ def load_digits_split(split: str, seed: int = 0) -> DataSplit:
 # --------------------------------------------------------------------------- generated shapes
 
 SHAPE_CLASSES = ["circle", "square", "triangle", "star", "cross", "ring", "heart", "crescent"]
-SHAPES_SIZES = {"train": 6000, "val": 1000, "test": 1000}
+SHAPES_SIZES = {"train": 10000, "val": 1000, "test": 1000}
 _CHUNK = 500  # images are made in chunks seeded by (seed, split, chunk): prefixes are stable
 RADIUS = (0.15, 0.3)  # object radius as a fraction of the side
+MAX_ROTATION = 45.0  # degrees either way: hearts and crescents stay roughly upright
 SHIFT = 0.15  # largest offset of the object's centre from the image centre, fraction of the side
 TEXTURE_CONTRAST = 0.2  # how far the background's second colour strays from its first (per channel)
 MIN_CONTRAST = 0.4  # least RGB distance (0..1 scale) between object and background colours
@@ -234,7 +235,7 @@ def _shapes_chunk(seed: int, split_index: int, chunk: int, n: int, size: int) ->
     # learns each position separately, so anywhere-in-the-frame objects need far more data).
     cx = (size / 2 + rng.uniform(-SHIFT, SHIFT, n) * size).astype(np.float32)
     cy = (size / 2 + rng.uniform(-SHIFT, SHIFT, n) * size).astype(np.float32)
-    theta = rng.uniform(0, 2 * np.pi, n).astype(np.float32)
+    theta = np.deg2rad(rng.uniform(-MAX_ROTATION, MAX_ROTATION, n)).astype(np.float32)
 
     # Colours: the object must differ from both background colours by a visible amount.
     # The texture's second colour is a variation of the first, so the object stays the boldest edge.
@@ -286,8 +287,10 @@ def make_shapes(n: int, seed: int = 0, split: str = "train", size: int = 64) -> 
     """``n`` generated pictures of coloured shapes with their object masks.
 
     Eight classes (circle, square, triangle, star, cross, ring, heart, crescent), balanced; random
-    size (radius 17-33 % of the side), position, rotation and colour; backgrounds plain, gradient,
-    striped or blotchy in two random colours; pixel noise. The same (seed, split) always gives the
+    size (radius 15-30 % of the side), position (centre within 15 % of the middle), rotation
+    (within 45 degrees of upright) and colour; backgrounds plain, gradient, striped or blotchy in
+    two related colours; pixel noise. The object is always at least 0.3 lighter or darker than
+    its background (on a 0..1 scale), as an object you can see. The same (seed, split) always gives the
     same pictures, and the first k of n pictures do not depend on n.
     """
     _check_split(split)

@@ -1,0 +1,307 @@
+"""Training: train a small CNN in the browser and watch it learn (and overfit)."""
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages._ui import show_figure
+from vizcore import augment, data, models, plots, training_figures
+from vizcore.train import TrainConfig, confusion_matrix, evaluate, model_meta, new_model, predict, train
+
+ARCHITECTURES = {"digits": "LeNet-style (digits)", "shapes": "TinyVGG-style (shapes)"}
+DATA_LABELS = {"digits": "Handwritten digits (scikit-learn, 1×28×28)",
+               "shapes": "Generated shapes (3×64×64, 8 classes)",
+               "mnist": "MNIST (local files)", "fashion_mnist": "Fashion-MNIST (local files)",
+               "cifar10": "CIFAR-10 (local files)", "zip": "My own images (zip of class folders)"}
+# A first run should take seconds on a laptop: how many training images and epochs to start with.
+START = {"digits": (1078, 10), "shapes": (2000, 5), "mnist": (5000, 3), "fashion_mnist": (5000, 3),
+         "cifar10": (5000, 3), "zip": (5000, 10)}
+RESULT = "training_result"  # the last run: survives reruns, navigation and the Stop button
+
+st.title("Training a CNN")
+st.caption(
+    "A network starts with random filters. Training shows it the training images batch by batch and "
+    "nudges every weight against the gradient of the loss. The validation images are never trained "
+    "on: they tell whether the network learned the classes or memorised the pictures."
+)
+
+
+# --------------------------------------------------------------------------- data
+
+@st.cache_resource(max_entries=6, show_spinner="Preparing the data set…")
+def _split(name: str, split: str) -> data.DataSplit:
+    return data.load_dataset(name, split)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading your zip…")
+def _zip_dataset(content_hash: str, _raw: bytes, channels: int, size: int) -> data.FolderDataset:
+    return data.load_image_folder_zip(_raw, image_size=size, channels=channels)
+
+
+def choose_data() -> tuple[str, dict[str, data.DataSplit]] | None:
+    """The data set picker; returns (name, splits) or None with a message on the page."""
+    names = data.available_datasets() + ["zip"]
+    name = st.selectbox("Data set", names, format_func=DATA_LABELS.get, key="train_data")
+    if name != "zip":
+        try:
+            return name, {s: _split(name, s) for s in data.SPLITS}
+        except data.DataError as err:
+            st.error(f"Could not load {DATA_LABELS[name]}: {err}")
+            return None
+    st.caption("A zip with one folder per class (cats/1.jpg, dogs/2.png …). Pictures are squeezed to "
+               "64×64; each class is split 70/15/15 % into training, validation and test.")
+    upload = st.file_uploader("Zip of class folders", type=["zip"], key="train_zip")
+    colour = st.radio("Colour", ["RGB", "Grey"], horizontal=True, key="train_zip_colour")
+    if upload is None:
+        st.info("Upload a zip to train on your own pictures.")
+        return None
+    if upload.size > 200 * 2**20:
+        st.error(f"The zip is {upload.size / 2**20:.0f} MB; the limit is 200 MB.")
+        return None
+    raw = upload.getvalue()
+    try:
+        folder = _zip_dataset(hashlib.sha256(raw).hexdigest(), raw, 3 if colour == "RGB" else 1, 64)
+    except data.DataError as err:
+        st.error(f"Could not use this zip: {err}")
+        return None
+    sizes = ", ".join(f"{s} {len(d)}" for s, d in folder.splits.items())
+    st.success(f"{len(folder.classes)} classes ({', '.join(folder.classes)}); images: {sizes}.")
+    if folder.skipped:
+        st.warning(f"Skipped {len(folder.skipped)} files that are not readable images: "
+                   f"{', '.join(folder.skipped[:5])}{' …' if len(folder.skipped) > 5 else ''}")
+    return "zip", folder.splits
+
+
+# --------------------------------------------------------------------------- settings
+
+def augment_settings(name: str, sample: torch.Tensor) -> augment.AugmentConfig:
+    """Augmentation switches and strengths, with a preview grid of one training picture."""
+    on = st.toggle("Augment the training images", key=f"train_aug_on_{name}",
+                   help="Every epoch, each training picture is changed a little at random.")
+    if not on:
+        return augment.NO_AUGMENTATION
+    d = augment.PRESETS.get(name, augment.PRESETS["shapes"])
+    c1, c2, c3 = st.columns(3)
+    cfg = augment.AugmentConfig(
+        hflip=c1.checkbox("Mirror left-right", d.hflip, key=f"train_hflip_{name}"),
+        vflip=c1.checkbox("Mirror top-bottom", d.vflip, key=f"train_vflip_{name}"),
+        rotation=c1.slider("Rotation (± degrees)", 0, 90, int(d.rotation), key=f"train_rot_{name}"),
+        shift=c2.slider("Shift (± fraction)", 0.0, 0.3, d.shift, 0.01, key=f"train_shift_{name}"),
+        zoom=c2.slider("Zoom (± fraction)", 0.0, 0.3, d.zoom, 0.01, key=f"train_zoom_{name}"),
+        brightness=c2.slider("Brightness (±)", 0.0, 0.5, d.brightness, 0.01, key=f"train_bright_{name}"),
+        contrast=c3.slider("Contrast (±)", 0.0, 0.5, d.contrast, 0.01, key=f"train_contrast_{name}"),
+        noise=c3.slider("Noise (std, up to)", 0.0, 0.2, d.noise, 0.01, key=f"train_noise_{name}"),
+        blur=c3.slider("Blur (sigma, up to, px)", 0.0, 2.0, d.blur, 0.1, key=f"train_blur_{name}"),
+    )
+    if name == "digits" and (cfg.hflip or cfg.vflip):
+        st.warning("A mirrored 2 or 7 is no digit any more: flips change the class here.")
+    grid = augment.preview_grid(sample, cfg, count=11, columns=6)
+    show_figure(plots.image(grid, title="The first picture and 11 random augmented versions",
+                            height=330), key="train_aug_preview")
+    return cfg
+
+
+def hyperparameters(name: str, n_train: int) -> tuple[str, dict, TrainConfig, int]:
+    """Model, model options, TrainConfig and the number of training images, from the widgets."""
+    start_n, start_epochs = START[name]
+    c1, c2, c3 = st.columns(3)
+    default_arch = "digits" if name in ("digits", "mnist", "fashion_mnist") else "shapes"
+    arch = c1.selectbox("Model", list(ARCHITECTURES), index=list(ARCHITECTURES).index(default_arch),
+                        format_func=ARCHITECTURES.get, key=f"train_arch_{name}")
+    n = c1.number_input("Training images", 1, n_train, min(start_n, n_train), key=f"train_n_{name}",
+                        help="The first N images of the training split. Fewer images: faster, more overfitting.")
+    epochs = c1.number_input("Epochs", 1, 200, start_epochs, key=f"train_epochs_{name}")
+    optimizer = c2.selectbox("Optimizer", ["adam", "sgd"], key=f"train_opt_{name}",
+                             format_func={"adam": "Adam", "sgd": "SGD with momentum 0.9"}.get)
+    lr = c2.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1],
+                          value=1e-3 if optimizer == "adam" else 1e-2, key=f"train_lr_{name}_{optimizer}")
+    batch = c2.select_slider("Batch size", [8, 16, 32, 64, 128, 256], value=32, key=f"train_batch_{name}")
+    decay = c3.select_slider("Weight decay (L2)", [0.0, 1e-5, 1e-4, 1e-3, 1e-2], value=0.0,
+                             key=f"train_decay_{name}")
+    dropout = c3.slider("Dropout", 0.0, 0.7, 0.0, 0.05, key=f"train_dropout_{name}",
+                        help="Zeroes this fraction of the hidden units at random in every training step.")
+    batch_norm = c3.checkbox("Batch normalisation", key=f"train_bn_{name}")
+    seed = c3.number_input("Seed", 0, 10_000, 0, key=f"train_seed_{name}")
+    cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
+                      weight_decay=float(decay), seed=int(seed), threads=1)
+    return arch, {"dropout": float(dropout), "batch_norm": bool(batch_norm)}, cfg, int(n)
+
+
+# --------------------------------------------------------------------------- running
+
+def run_training(label: str, arch: str, options: dict, splits: dict, cfg: TrainConfig, n: int,
+                 status, chart, runs_so_far: dict) -> dict:
+    """Train one model with a progress bar and live curves; return the stored result dict."""
+    train_data = splits["train"].subset(n)
+    model = new_model(arch, train_data, seed=cfg.seed, **options)
+    progress = status.progress(0.0, text=f"{label}: starting…")
+    result = {"label": label, "arch": arch, "options": options, "model": model, "cfg": cfg,
+              "history": None, "status": "running", "n": n}
+    st.session_state[RESULT]["runs"][label] = result
+    last_draw = [0.0]
+
+    def on_event(event: dict) -> None:
+        h = event["history"]
+        result["history"] = h
+        done = ((event["epoch"] - 1) * event["batches"] + event["batch"]) / (cfg.epochs * event["batches"])
+        now = time.perf_counter()
+        if event["kind"] == "epoch" or now - last_draw[0] > 0.25:  # keep the browser traffic light
+            last_draw[0] = now
+            text = f"{label}: epoch {event['epoch']}/{cfg.epochs}, batch {event['batch']}/{event['batches']}"
+            if h.val_accuracy:
+                text += f" · validation accuracy {h.val_accuracy[-1]:.1%}"
+            progress.progress(min(done, 1.0), text=text)
+        if event["kind"] == "epoch":
+            with chart.container():
+                show_figure(training_figures.learning_curves({**runs_so_far, label: h}),
+                            key=f"train_live_{label}_{event['epoch']}")
+
+    history = train(model, train_data, splits["val"], cfg, callback=on_event)
+    result.update(history=history, status="done")
+    progress.progress(1.0, text=f"{label}: done in {history.seconds:.1f} s, "
+                                f"validation accuracy {history.val_accuracy[-1]:.1%}")
+    return result
+
+
+def finish(result: dict, splits: dict, name: str) -> None:
+    """Score a (finished or stopped) run on the test split and offer it to every page."""
+    model, test = result["model"].eval(), splits["test"]
+    logits = predict(model, test)
+    probabilities = torch.softmax(logits, 1)
+    result["predicted"] = probabilities.argmax(1)
+    result["confidence"] = probabilities.max(1).values
+    result["test_accuracy"] = float((result["predicted"] == test.labels).float().mean())
+    train_data = splits["train"].subset(result["n"])
+    meta = model_meta(f"{result['arch']} on {name}", model, train_data, result["cfg"],
+                      options=result["options"], architecture=result["arch"],
+                      test_accuracy=round(result["test_accuracy"], 6), trained_in="the Training page")
+    result["meta"] = meta
+    number = len(st.session_state.setdefault("trained_models", {})) + 1
+    model_name = f"#{number} {result['arch']} on {name} ({result['test_accuracy']:.1%})"
+    st.session_state["trained_models"][model_name] = (model, meta)
+    result["model_name"] = model_name
+
+
+def show_results(result: dict, splits: dict) -> None:
+    """Curves, confusion matrix, misclassified test pictures, download."""
+    h, test = result["history"], splits["test"]
+    if result["status"] == "stopped":
+        st.warning(f"Stopped after {len(h.epoch)} finished epoch(s); the results show the model as it was then.")
+    show_figure(training_figures.learning_curves({result["label"]: h}), key="train_curves")
+    st.metric("Test accuracy", f"{result['test_accuracy']:.1%}",
+              help=f"{len(test)} test images the model never saw during training.")
+    matrix = confusion_matrix(test.labels, result["predicted"], len(test.classes))
+    show_figure(training_figures.confusion_figure(matrix, test.classes, title="Confusion matrix (test images)"),
+                key="train_confusion")
+    wrong = torch.nonzero(result["predicted"] != test.labels)[:, 0][:18]
+    if len(wrong):
+        st.subheader(f"Misclassified test images ({int((result['predicted'] != test.labels).sum())} in all)")
+        fig = training_figures.misclassified_figure(
+            test.images[wrong].numpy(), [test.classes[i] for i in test.labels[wrong]],
+            [test.classes[i] for i in result["predicted"][wrong]], result["confidence"][wrong].tolist())
+        show_figure(fig, key="train_wrong")
+    else:
+        st.success("Every test image is classified correctly.")
+    st.caption(f"Saved for this session as **{result['model_name']}**: choose it in the model selector "
+               "of the other pages.")
+    st.download_button("Download the model (.pt)", lambda: models.save_checkpoint(result["model"], result["meta"]),
+                       file_name=f"{result['arch']}_{time.strftime('%Y%m%d_%H%M')}.pt",
+                       mime="application/octet-stream", key="train_download", on_click="ignore")
+
+
+# --------------------------------------------------------------------------- page
+
+chosen = choose_data()
+if chosen is None:
+    st.stop()
+name, splits = chosen
+train_split = splits["train"]
+st.caption(f"{len(train_split)} training, {len(splits['val'])} validation and {len(splits['test'])} test "
+           f"images of {'×'.join(map(str, train_split.input_shape))}; classes: {', '.join(train_split.classes)}.")
+
+mode = st.radio("What to do", ["Train a model", "Small data: see overfitting"], horizontal=True,
+                key="train_mode")
+arch, options, cfg, n = hyperparameters(name, len(train_split))
+
+if mode == "Train a model":
+    with st.expander("Data augmentation", expanded=False):
+        cfg.augment = augment_settings(name, train_split.images[0])
+else:
+    st.info("Two runs on the same few training images: one plain, one with augmentation and dropout "
+            "0.5. Watch the gap between training (dashed) and validation (solid) accuracy.")
+    n = min(int(st.number_input("Training images for both runs", 10, len(train_split), min(100, len(train_split)),
+                                key=f"train_small_n_{name}")), len(train_split))
+
+left, right = st.columns([1, 1])
+start = left.button("Train", type="primary", key="train_start")
+stop = right.button("Stop", key="train_stop", help="Ends training after the current batch; "
+                    "the results so far are kept.")
+status, chart = st.container(), st.empty()
+
+previous = st.session_state.get(RESULT)
+if stop and previous and previous.get("status") == "running":
+    # The Stop click interrupted the running script; what it trained so far is in session state.
+    for run in previous["runs"].values():
+        if run["status"] == "running" and run["history"] is not None and run["history"].epoch:
+            run["status"] = "stopped"
+            finish(run, previous["splits"], previous["name"])
+    previous["status"] = "stopped"
+
+if start:
+    st.session_state[RESULT] = {"status": "running", "runs": {}, "splits": splits, "name": name, "mode": mode}
+    if mode == "Train a model":
+        run = run_training("this run", arch, options, splits, cfg, n, status, chart, {})
+        finish(run, splits, name)
+    else:
+        plain = TrainConfig(**{**cfg.__dict__, "augment": augment.NO_AUGMENTATION})
+        regular = TrainConfig(**{**cfg.__dict__, "augment": augment.PRESETS.get(name, augment.PRESETS["shapes"])})
+        first = run_training("plain", arch, {**options, "dropout": 0.0}, splits, plain, n, status, chart, {})
+        second = run_training("augmentation + dropout", arch, {**options, "dropout": 0.5}, splits, regular, n,
+                              status, chart, {"plain": first["history"]})
+        for run in (first, second):
+            finish(run, splits, name)
+    st.session_state[RESULT]["status"] = "done"
+    chart.empty()
+
+result = st.session_state.get(RESULT)
+if result and result["status"] in ("done", "stopped") and result["runs"]:
+    runs = {label: run for label, run in result["runs"].items() if run.get("meta")}
+    if result["mode"] == "Train a model" and runs:
+        show_results(next(iter(runs.values())), result["splits"])
+    elif runs:
+        show_figure(training_figures.learning_curves({label: r["history"] for label, r in runs.items()}),
+                    key="train_small_curves")
+        rows = [{"run": label, "training accuracy": f"{r['history'].train_accuracy[-1]:.1%}",
+                 "validation accuracy": f"{r['history'].val_accuracy[-1]:.1%}",
+                 "test accuracy": f"{r['test_accuracy']:.1%}",
+                 "gap (train − validation)": f"{r['history'].train_accuracy[-1] - r['history'].val_accuracy[-1]:+.1%}"}
+                for label, r in runs.items()]
+        st.table(rows)
+        st.caption("Both models are saved for this session and can be chosen on the other pages.")
+
+# --------------------------------------------------------------------------- upload
+
+with st.expander("Upload a model (.pt)"):
+    st.caption("A file downloaded from this page, or any state dict of the same architecture "
+               "(torch.save(model.state_dict(), path)). Only tensors are read, never code.")
+    up_arch = st.selectbox("Architecture", list(ARCHITECTURES), format_func=ARCHITECTURES.get, key="train_up_arch")
+    weights = st.file_uploader("Weights file", type=["pt", "pth"], key="train_up_file")
+    if weights is not None:
+        raw = weights.getvalue()
+        digest = hashlib.sha256(raw).hexdigest()[:10]
+        if len(raw) > 50 * 2**20:
+            st.error(f"The file is {len(raw) / 2**20:.0f} MB; the limit is 50 MB.")
+        else:
+            try:
+                model, meta = models.load_checkpoint(raw, up_arch)
+            except models.ModelError as err:
+                st.error(f"Could not use this file: {err}")
+            else:
+                label = f"uploaded {weights.name} [{digest}]"
+                st.session_state.setdefault("trained_models", {})[label] = (model, meta)
+                st.success(f"Loaded **{label}**: {meta['params']:,} parameters, classes "
+                           f"{', '.join(meta['classes'])}. Choose it in the model selector of the other pages.")
