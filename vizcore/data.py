@@ -277,9 +277,9 @@ def _shapes_chunk(seed: int, split_index: int, chunk: int, n: int, size: int) ->
 
 @lru_cache(maxsize=8)
 def _shapes_cached(seed: int, split_index: int, n: int, size: int) -> tuple[torch.Tensor, ...]:
-    parts = [_shapes_chunk(seed, split_index, c, min(_CHUNK, n - start), size)
-             for c, start in enumerate(range(0, n, _CHUNK))]
-    images, labels, masks = (np.concatenate(p) for p in zip(*parts))
+    # Whole chunks only, cut at the end: the first k pictures never depend on n.
+    parts = [_shapes_chunk(seed, split_index, c, _CHUNK, size) for c in range(-(-n // _CHUNK))]
+    images, labels, masks = (np.concatenate(p)[:n] for p in zip(*parts))
     return torch.from_numpy(images), torch.from_numpy(labels), torch.from_numpy(masks)
 
 
@@ -297,7 +297,7 @@ def make_shapes(n: int, seed: int = 0, split: str = "train", size: int = 64) -> 
     if n < 1:
         raise DataError("A data set needs at least one image.")
     images, labels, masks = _shapes_cached(seed, SPLITS.index(split), n, size)
-    first_train = _shapes_cached(seed, 0, min(_CHUNK, SHAPES_SIZES["train"]), size)[0]
+    first_train = _shapes_cached(seed, 0, _CHUNK, size)[0]
     mean, std = channel_stats(first_train)  # statistics of the first training chunk
     return DataSplit(images, labels, list(SHAPE_CLASSES), mean, std, masks, name="shapes", split=split)
 
@@ -566,7 +566,7 @@ def load_image_folder_zip(data: bytes, *, image_size: int = 64, channels: int = 
         raise DataError(f"The zip unpacks to more than {max_bytes // 2**20} MB; the limit is "
                         f"{max_bytes // 2**20} MB.")
     # One top folder around the class folders is common (zipping the folder itself): drop it.
-    while paths and len({p[0] for _, p in paths}) == 1 and all(len(p) > 2 for _, p in paths):
+    while paths and len({p[0] for _, p in paths}) == 1 and any(len(p) > 2 for _, p in paths):
         paths = [(m, p[1:]) for m, p in paths]
 
     skipped: list[str] = []
