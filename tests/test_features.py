@@ -72,7 +72,7 @@ def test_activations_accept_one_image_and_keep_the_batch_dimension():
     model = eval_model("digits")
     x = torch.randn(1, 28, 28)
     acts = features.activations(model, x)
-    assert acts["conv1"].shape == (1, 6, 28, 28)
+    assert acts["conv1"].shape == (1, model.conv1.out_channels, 28, 28)
     assert acts[features.SOFTMAX].shape == (1, 10)
 
 
@@ -126,16 +126,15 @@ def test_shapes_and_receptive_fields_equal_the_shape_calculator(name, shape, opt
             assert (jump_r, jump_c) == tuple(row.jump), row.name
 
 
-def test_shipped_models_shapes_equal_the_shape_calculator():
-    for name in models.MODELS:
-        try:
-            model, meta = models.load_pretrained(name)
-        except models.ModelError:
-            pytest.skip(f"no shipped weights for {name} yet")
-        shape = tuple(meta["input_shape"])
-        acts = features.activations(model, torch.zeros((1,) + shape))
-        for row in shapes.summarize(_as_shapes_layers(model), shape).rows:
-            assert tuple(acts[row.name].shape[1:]) == tuple(row.output_shape)
+@pytest.mark.parametrize("name", sorted(models.MODELS))
+def test_shipped_models_shapes_equal_the_shape_calculator(name):
+    model, meta = models.load_pretrained(name)
+    shape = tuple(meta["input_shape"])
+    acts = features.activations(model, torch.zeros((1,) + shape))
+    rows = shapes.summarize(_as_shapes_layers(model), shape).rows
+    assert [row.name for row in rows] == features.layer_names(model)
+    for row in rows:
+        assert tuple(acts[row.name].shape[1:]) == tuple(row.output_shape)
 
 
 def test_top_classes_sorted_and_named():
@@ -318,14 +317,14 @@ def test_conv_arithmetic_adds_up_to_the_layer_output(name, data):
 def test_filters_and_bias_come_from_the_layer():
     model = eval_model("shapes")
     w = features.filters(model, "conv3")
-    assert w.shape == (32, 16, 3, 3)
+    assert w.shape == (model.conv3.out_channels, model.conv2.out_channels, 3, 3)
     np.testing.assert_array_equal(w, model.conv3.weight.detach().numpy())
     np.testing.assert_array_equal(features.bias(model, "conv3"), model.conv3.bias.detach().numpy())
     assert features.conv_layers(model) == ["conv1", "conv2", "conv3", "conv4"]
     with pytest.raises(features.FeatureError, match="not a convolution"):
         features.filters(model, "pool1")
     bn = eval_model("digits", batch_norm=True)
-    np.testing.assert_array_equal(features.bias(bn, "conv1"), np.zeros(6, np.float32))
+    np.testing.assert_array_equal(features.bias(bn, "conv1"), np.zeros(bn.conv1.out_channels, np.float32))
 
 
 # --- top-activating patches ----------------------------------------------------------------------
@@ -372,7 +371,7 @@ def test_top_patches_are_the_receptive_field_crops():
         padding[inside.top - window.top:inside.bottom - window.top, inside.left - window.left:inside.right - window.left] = False
         assert (crop[padding] == 0).all()
     with pytest.raises(features.FeatureError):
-        features.top_patches(model, "conv2", 16, top, pictures)
+        features.top_patches(model, "conv2", model.conv2.out_channels, top, pictures)
 
 
 def test_crop_fills_the_padding():
@@ -450,6 +449,12 @@ def test_an_8x8_drawing_is_enlarged_like_the_digits_data_set():
         assert np.abs(picture.astype(int) - stored[k, 0].numpy().astype(int)).max() <= 1
 
 
+def test_selected_cells_from_a_chart_selection():
+    points = [{"x": 2, "y": 3, "curve_number": 1}, {"x": 7.0, "y": 0}, {"x": 8, "y": 1}, {"x": 1.5, "y": 1},
+              {"y": 2}, {"x": None, "y": 1}, {"x": -1, "y": 0}]
+    assert features.selected_cells(points, (8, 8)) == [(3, 2), (0, 7)]
+
+
 def test_colour_drawing():
     grid = np.zeros((16, 16))
     grid[4:12, 4:12] = 1
@@ -508,7 +513,8 @@ def test_network_overview_titles_every_layer_with_its_shape():
     fig = _validated(feature_plots.network_overview(np.zeros((28, 28), np.uint8), acts, classes=list("0123456789")))
     titles = [a["text"] for a in fig["layout"]["annotations"]]
     assert titles[0] == "input<br>1×28×28"
-    assert "conv1<br>6×28×28" in titles and "pool2<br>16×5×5" in titles and "softmax<br>10" in titles
+    c1, c2 = model.conv1.out_channels, model.conv2.out_channels
+    assert f"conv1<br>{c1}×28×28" in titles and f"pool2<br>{c2}×5×5" in titles and "softmax<br>10" in titles
     assert len(fig["data"]) == len(acts) + 1
 
 

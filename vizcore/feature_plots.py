@@ -244,9 +244,10 @@ def _cell_markers(rows: int, cols: int) -> dict:
     """An invisible marker at the centre of every cell (x = column, y = row), for selecting cells
     (Plotly selects points, not heatmap cells)."""
     rr, cc = np.mgrid[0:rows, 0:cols]
-    return dict(type="scatter", x=cc.ravel(), y=rr.ravel(), mode="markers", hoverinfo="skip",
-                marker=dict(size=max(4, 360 // max(rows, cols)), symbol="square", opacity=0),
-                selected=dict(marker=dict(opacity=0)), unselected=dict(marker=dict(opacity=0)))
+    # hoverinfo "none" (not "skip"): no label, but clicks still reach the points
+    return dict(type="scatter", x=cc.ravel(), y=rr.ravel(), mode="markers", hoverinfo="none",
+                marker=dict(size=max(4, 360 // max(rows, cols)), symbol="square", opacity=0.01),
+                selected=dict(marker=dict(opacity=0.01)), unselected=dict(marker=dict(opacity=0.01)))
 
 
 def enlarged_channel(channel_map: np.ndarray, *, position: tuple[int, int] | None = None,
@@ -264,20 +265,28 @@ def enlarged_channel(channel_map: np.ndarray, *, position: tuple[int, int] | Non
         traces.append(_cell_markers(*m.shape))
     shapes = [] if position is None else [_rectangle(Window(position[0], position[1], position[0] + 1,
                                                             position[1] + 1))]
+    rows, cols = m.shape  # fixed ranges: the invisible markers would otherwise pad the axes
     return _figure(traces, title=title, height=height or 480, shapes=shapes, showlegend=False,
                    clickmode="event+select" if clickable else "event",
-                   xaxis=dict(constrain="domain", showgrid=False),
-                   yaxis=dict(autorange="reversed", scaleanchor="x", constrain="domain", showgrid=False))
+                   xaxis=dict(constrain="domain", showgrid=False, range=[-0.5, cols - 0.5]),
+                   yaxis=dict(range=[rows - 0.5, -0.5], scaleanchor="x", constrain="domain", showgrid=False))
 
 
 def drawing_canvas(grid: np.ndarray, *, height: int = 460) -> go.Figure:
     """A coarse drawing (G, G) of ink 0..1 as big cells, white ink on black; every cell can be
-    selected (click, box or lasso), which the page turns into painting."""
+    selected (click, box or lasso), which the page turns into painting.
+
+    The default drag mode is "pan" on fixed axes, so dragging moves nothing and a click selects
+    one cell (in Streamlit a click selects only outside the box and lasso modes).
+    """
     g = np.asarray(grid, dtype=np.float32)
     traces = [dict(type="heatmap", z=g, zmin=0, zmax=1, colorscale=_scale("gray"), showscale=False, xgap=1, ygap=1,
                    hoverinfo="skip"), _cell_markers(*g.shape)]
+    # fixed ranges: the markers would otherwise pad the axes and shrink the cells
     xaxis, yaxis = _image_axes()
-    return _figure(traces, height=height, xaxis=xaxis, yaxis=yaxis, showlegend=False, dragmode="lasso",
+    xaxis.update(range=[-0.5, g.shape[1] - 0.5], fixedrange=True)
+    yaxis.update(range=[g.shape[0] - 0.5, -0.5], autorange=False, fixedrange=True)
+    return _figure(traces, height=height, xaxis=xaxis, yaxis=yaxis, showlegend=False, dragmode="pan",
                    clickmode="event+select")
 
 
