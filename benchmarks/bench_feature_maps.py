@@ -33,6 +33,8 @@ def measure(model: str, reruns: int) -> tuple[list[float], list[float]]:
     at = AppTest.from_file(PAGE, default_timeout=300)
     at.session_state["fm_model"] = f"{model} (pretrained)"
     at.run()
+    if at.selectbox(key="fm_model").value != f"{model} (pretrained)":
+        raise SystemExit(f"{model}: no shipped weights in assets/ (python -m vizcore.train {model})")
     if at.exception or at.error:
         raise SystemExit(f"{model}: the page failed: {[e.value for e in at.exception] or [e.value for e in at.error]}")
     slider = at.slider(key="fm_index")

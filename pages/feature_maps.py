@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages._ui import PLOTLY_CONFIG, image_input, model_selector, show_figure
+from pages._ui import PLOTLY_CONFIG, download_array, image_input, model_selector, show_figure
 from vizcore import data, feature_plots, features, images
 
 SOURCES = ("Test image from the data set", "Photo (sample, upload or camera)", "Draw")
@@ -40,9 +40,10 @@ def test_pictures(dataset: str) -> np.ndarray:
     return pixels[:, 0] if pixels.shape[1] == 1 else pixels.transpose(0, 2, 3, 1)
 
 
-@st.cache_data(max_entries=8, show_spinner="Running the whole test set through the model (once per model)…")
+@st.cache_resource(max_entries=8, show_spinner="Running the whole test set through the model (once per model)…")
 def top_activations(fingerprint: str, dataset: str, k: int, _model: torch.nn.Module) -> dict:
-    # Keyed on the weights' hash: a retrained model never reuses another model's answer.
+    # Keyed on the weights' hash: a retrained model never reuses another model's answer. A resource,
+    # not data: read-only arrays shared by all sessions, without a copy per rerun.
     split = test_split(dataset)
     return features.top_activations(_model, split.x, k=k)
 
@@ -276,6 +277,7 @@ with left:
                                                clickable=True),
                 key="fm_enlarged", on_select=pick_position, selection_mode="points")
     st.caption("Click a value to see where it looks.")
+    download_array(maps[channel], f"{layer}_channel{channel}", key="fm_download")
 with right:
     show_figure(feature_plots.overlay(input_picture, maps[channel], window=window,
                                       first_centre=centre,
