@@ -238,18 +238,20 @@ else:
 
 left, right = st.columns([1, 1])
 start = left.button("Train", type="primary", key="train_start")
-stop = right.button("Stop", key="train_stop", help="Ends training after the current batch; "
-                    "the results so far are kept.")
+right.button("Stop", key="train_stop", help="Ends training now; the epochs finished so far are kept.")
 status, chart = st.container(), st.empty()
 
 previous = st.session_state.get(RESULT)
-if stop and previous and previous.get("status") == "running":
-    # The Stop click interrupted the running script; what it trained so far is in session state.
+if previous and previous.get("status") == "running":
+    # A click (Stop, or any other widget) ends the running script at its next screen update.
+    # Runs are kept in session state as they go, so the finished epochs are not lost.
     for run in previous["runs"].values():
         if run["status"] == "running" and run["history"] is not None and run["history"].epoch:
             run["status"] = "stopped"
             finish(run, previous["splits"], previous["name"])
     previous["status"] = "stopped"
+    if not any(run.get("meta") for run in previous["runs"].values()):
+        st.info("Training was stopped before the first epoch finished: nothing to show yet.")
 
 if start:
     st.session_state[RESULT] = {"status": "running", "runs": {}, "splits": splits, "name": name, "mode": mode}

@@ -100,6 +100,24 @@ def test_stop_after_an_interrupted_run_keeps_what_was_trained():
     assert len(at.session_state["trained_models"]) == 1
 
 
+def test_interrupted_before_the_first_epoch_says_so():
+    from vizcore.data import load_dataset
+    from vizcore.train import History, TrainConfig, new_model
+
+    at = _page()
+    splits = {s: load_dataset("digits", s) for s in ("train", "val", "test")}
+    at.session_state["training_result"] = {
+        "status": "running", "splits": splits, "name": "digits", "mode": "Train a model",
+        "runs": {"this run": {"label": "this run", "arch": "digits", "options": {},
+                              "model": new_model("digits", splits["train"]), "cfg": TrainConfig(epochs=5),
+                              "history": History(batch_epoch=[0.1], batch_loss=[2.3]), "status": "running",
+                              "n": 50}}}
+    at.button(key="train_stop").click().run()
+    assert not at.exception
+    assert any("before the first epoch finished" in i.value for i in at.info)
+    assert not at.metric and "trained_models" not in at.session_state
+
+
 def _zip(files):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -155,3 +173,33 @@ def test_upload_of_weights_accepts_a_checkpoint_and_refuses_code():
     assert loaded_meta["classes"] == ["a", "b", "c"]
     x = torch.randn(1, 1, 28, 28)
     torch.testing.assert_close(loaded(x), model.eval()(x))
+
+
+def _selector_script():
+    import streamlit as st
+
+    from pages._ui import model_selector
+
+    model, meta = model_selector("sel")
+    st.write(f"chosen {meta['name']} with {len(meta['classes'])} classes, training={model.training}")
+
+
+def test_model_selector_lists_shipped_and_session_models():
+    at = AppTest.from_function(_selector_script, default_timeout=60)
+    at.run()
+    assert not at.exception
+    options = at.selectbox(key="sel").options
+    assert options[:2] == ["digits (pretrained)", "shapes (pretrained)"]
+    assert at.markdown[-1].value == "chosen digits with 10 classes, training=False"
+    assert "test accuracy 99" in at.caption[-1].value
+    session_model = models.build_model("shapes", num_classes=2).eval()
+    meta = models.default_meta(session_model, "shapes", name="mine", classes=["yes", "no"])
+    at.session_state["trained_models"] = {"mine": (session_model, meta)}
+    at.run()
+    assert "mine (trained in this session)" in at.selectbox(key="sel").options
+    at.selectbox(key="sel").set_value("mine (trained in this session)").run()
+    assert at.markdown[-1].value == "chosen mine with 2 classes, training=False"
+    # The session model disappears (a new session): the selector falls back to a shipped model.
+    at.session_state["trained_models"] = {}
+    at.run()
+    assert not at.exception and at.markdown[-1].value.startswith("chosen digits")

@@ -304,14 +304,14 @@ def make_shapes(n: int, seed: int = 0, split: str = "train", size: int = 64) -> 
 
 # --------------------------------------------------------------------------- MNIST, Fashion-MNIST, CIFAR-10
 
+_IDX_FILES = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+# Official addresses first; for MNIST the mirror PyTorch uses, as the original site often refuses.
 DOWNLOADS = {
-    "mnist": ("https://ossci-datasets.s3.amazonaws.com/mnist/",
-              ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-               "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]),
-    "fashion_mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                      ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                       "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]),
-    "cifar10": ("https://www.cs.toronto.edu/~kriz/", ["cifar-10-python.tar.gz"]),
+    "mnist": (["https://yann.lecun.com/exdb/mnist/", "https://ossci-datasets.s3.amazonaws.com/mnist/"],
+              _IDX_FILES),
+    "fashion_mnist": (["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"], _IDX_FILES),
+    "cifar10": (["https://www.cs.toronto.edu/~kriz/"], ["cifar-10-python.tar.gz"]),
 }
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                    "Sneaker", "Bag", "Ankle boot"]
@@ -501,14 +501,23 @@ def download_dataset(name: str, root: Path | str | None = None, *, progress=prin
     """
     if name not in DOWNLOADS:
         raise DataError(f"Nothing to download for {name!r}; choose one of {', '.join(DOWNLOADS)}.")
-    base, files = DOWNLOADS[name]
+    bases, files = DOWNLOADS[name]
     target = (Path(root) if root is not None else data_dir()) / name
     target.mkdir(parents=True, exist_ok=True)
     for file in files:
         path = target / file
-        if not path.exists():
+        for base in bases:
+            if path.exists():
+                break
             progress(f"downloading {base}{file}")
-            urllib.request.urlretrieve(base + file, path)  # noqa: S310 - fixed official https/http URLs
+            try:
+                partial = path.with_suffix(path.suffix + ".part")
+                urllib.request.urlretrieve(base + file, partial)  # noqa: S310 - fixed official URLs
+                partial.rename(path)
+            except OSError as exc:
+                progress(f"  failed: {exc}")
+        if not path.exists():
+            raise DataError(f"Could not download {file} from {' or '.join(bases)}.")
     if name == "cifar10":
         with tarfile.open(target / files[0]) as archive:
             archive.extractall(target, filter="data")
