@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -196,7 +197,9 @@ def architecture_options(state_dict: dict[str, torch.Tensor], name: str,
 def _read_state_dict(data: bytes) -> tuple[dict[str, torch.Tensor], dict | None]:
     """Unpickle ``data`` safely; return the state dict and the meta dict if the file had one."""
     try:
-        obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it reads fine
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception:  # weights_only raises UnpicklingError, RuntimeError, ... on bad files
         # torch's own message advises weights_only=False: exactly what must not be done here.
         raise ModelError("This file is not a PyTorch weights file that can be loaded safely: "
@@ -240,12 +243,16 @@ def load_weights(data: bytes, name: str) -> nn.Sequential:
     return _model_from_state_dict(state_dict, name, size)
 
 
-def default_meta(model: nn.Module, name: str, **fields: Any) -> dict[str, Any]:
-    """Meta for a model that came without one: classes "0".."k-1", mean 0.5 / std 0.5 per channel."""
+def default_meta(model: nn.Module, architecture: str, **fields: Any) -> dict[str, Any]:
+    """Meta for a model that came without one: classes "0".."k-1", mean 0.5 / std 0.5 per channel.
+
+    ``fields`` (e.g. ``name=``, ``classes=``) replace the defaults.
+    """
     state = model.state_dict()
-    options = architecture_options(state, name)
+    options = architecture_options(state, architecture)
     channels, size = options["in_channels"], options["image_size"]
-    meta = {"name": name, "classes": [str(i) for i in range(options["num_classes"])],
+    meta = {"name": architecture, "architecture": architecture,
+            "classes": [str(i) for i in range(options["num_classes"])],
             "input_shape": [channels, size, size], "mean": [0.5] * channels, "std": [0.5] * channels,
             "dataset": "unknown", "test_accuracy": None, "params": count_parameters(model),
             "options": _json_options(options), "train_command": None, "seed": None}
