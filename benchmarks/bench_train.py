@@ -51,17 +51,25 @@ def throughput(name: str, n: int, batch_size: int, repeats: int) -> tuple[float,
     x, y = data.x, data.labels
     ours, peer = [], []
     cfg = TrainConfig(epochs=1, batch_size=batch_size, lr=1e-3)
-    for _ in range(repeats):
+    def run_ours() -> float:
         model = copy.deepcopy(start_model)
         t = time.perf_counter()
         train(model, data, None, cfg)
-        ours.append(len(data) / (time.perf_counter() - t))
+        return len(data) / (time.perf_counter() - t)
 
+    def run_peer() -> float:
         model = copy.deepcopy(start_model)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         t = time.perf_counter()
         plain_pytorch_epoch(model, x, y, optimizer, batch_size, torch.Generator().manual_seed(0))
-        peer.append(len(data) / (time.perf_counter() - t))
+        return len(data) / (time.perf_counter() - t)
+
+    run_ours(), run_peer()  # warm-up: first calls pay for allocations and kernel selection
+    for i in range(repeats):  # alternate who goes first: neighbours' load drifts over time
+        if i % 2:
+            peer.append(run_peer()), ours.append(run_ours())
+        else:
+            ours.append(run_ours()), peer.append(run_peer())
     return statistics.median(ours), statistics.median(peer)
 
 
@@ -107,7 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--full", action="store_true", help="also measure time to the accuracy target")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s)\n")
