@@ -33,6 +33,11 @@ PAGES = [
         "Generated questions on output shapes, parameters, padding and receptive fields, with "
         "hints and worked solutions; a quiz code gives a whole class the same questions.",
     ),
+    PageInfo(
+        "pages/training.py", "Training", "Inside a CNN",
+        "Train a small CNN in the browser: live loss and accuracy curves, augmentation previews, "
+        "overfitting on small data with and without augmentation, the confusion matrix and mistakes.",
+    ),
 ]
 
 SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]

@@ -19,13 +19,14 @@ def layout(*, title: str | None = None, height: int | None = None, **extra) -> d
     Building a figure in one constructor call is several times faster than ``update_layout``
     calls one after another, and pages rebuild figures on every rerun.
     """
-    return dict(
+    base = dict(
         title=dict(text=title, font=dict(size=FONT_SIZE + 2)) if title else None,
         font=dict(size=FONT_SIZE),
         margin=dict(l=10, r=10, t=50 if title else 10, b=10),
         height=height,
-        **extra,
     )
+    base.update(extra)  # e.g. a larger top margin for subplot titles
+    return base
 
 
 def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
