@@ -38,6 +38,11 @@ PAGES = [
         "Train a small CNN in the browser: live loss and accuracy curves, augmentation previews, "
         "overfitting on small data with and without augmentation, the confusion matrix and mistakes.",
     ),
+    PageInfo(
+        "pages/feature_maps.py", "Feature maps", "Inside a CNN",
+        "See inside a trained CNN layer by layer: every channel's map for your image or drawing, "
+        "the filters, receptive fields, the arithmetic of one value and the patches a channel likes.",
+    ),
 ]
 
 SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]

@@ -116,9 +116,12 @@ def _uploaded_bytes(key: str, source: str) -> bytes | None:
     return None
 
 
-def show_figure(fig, *, key: str | None = None, **kwargs) -> None:
-    """Show a plotly figure; its camera button downloads a PNG (made in the browser, offline)."""
-    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)
+def show_figure(fig, *, key: str | None = None, **kwargs):
+    """Show a plotly figure; its camera button downloads a PNG (made in the browser, offline).
+
+    Returns what ``st.plotly_chart`` returns (the selection, when ``on_select`` is given).
+    """
+    return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)
 
 
 def download_array(arr: np.ndarray, name: str, *, key: str) -> None:

@@ -310,6 +310,18 @@ def _to_grid() -> None:
     ss["kp_src"] = "Grid"
 
 
+def _receive_kernel(values) -> None:
+    """Put a kernel sent by another page into the grid and show it on the image."""
+    try:
+        kernel = kernels.parse_grid(values)
+    except kernels.KernelError as err:
+        ss["kp_flash"] = f"The filter sent from another page could not be used: {err}"
+        return
+    _set_base("kp_grid_base", "kp_grid", kernel, "kp_grid_rows", "kp_grid_cols")
+    ss["kp_src"], ss["kp_view"], ss["kp_norm"] = "Grid", "Image", False
+    st.toast(f"Loaded the {kernel.shape[0]}×{kernel.shape[1]} filter into the grid.")
+
+
 def _load_example() -> None:
     ex = kernels.WORKED_EXAMPLES[ss.get("kp_example", FIRST_EXAMPLE)]
     _set_base("kp_matrix_base", "kp_matrix", np.array(ex.matrix), "kp_mat_rows", "kp_mat_cols")
@@ -787,6 +799,8 @@ if "kp_url_read" not in ss:
     _read_url()
 for _key, _default in DEFAULTS.items():
     ss[_key] = ss[_key] if _key in ss else _default
+if "playground_kernel" in ss:  # a learned filter sent from the Feature maps page
+    _receive_kernel(ss.pop("playground_kernel"))
 if "kp_url_ignored" in ss:
     st.warning("Some settings in the link were not understood and were left at their defaults: "
                + ", ".join(ss.pop("kp_url_ignored")))

@@ -230,3 +230,25 @@ def test_1d_moving_average_with_stride_and_dilation():
     assert "⌊(8 + 2·0 − 2·(3 − 1) − 1) / 2⌋ + 1 = ⌊3 / 2⌋ + 1 = 2" in markdown(at, "**Output length")
     at.text_input(key="kp_signal").set_value("1, 2, x").run()
     assert "entry 3 ('x') is not a number" in errors(at)
+
+
+def test_a_filter_sent_from_feature_maps_is_applied_to_the_photo():
+    """Feature maps stores a learned filter in session state and switches here."""
+    learned = [[0.25, -0.5, 0.125], [1.0, 0.0, -1.0], [0.5, 0.75, -0.25]]
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["playground_kernel"] = learned
+    at.run()
+    assert not at.exception and not at.error
+    assert at.session_state["kp_src"] == "Grid"
+    shown = z_values(chart(at, "kp_fig_output"))
+    np.testing.assert_allclose(shown, torch_conv2d(brick_gray(), np.array(learned)), rtol=1e-5, atol=1e-3)
+    at.run()  # the filter stays in the grid on the next rerun
+    np.testing.assert_allclose(z_values(chart(at, "kp_fig_output")), shown)
+
+
+def test_a_broken_filter_sent_from_another_page_gives_a_message():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["playground_kernel"] = [[1.0, float("nan")], [0.0, 1.0]]
+    at.run()
+    assert not at.exception
+    assert "could not be used" in errors(at)

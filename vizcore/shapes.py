@@ -945,7 +945,7 @@ PRESETS: dict[str, list[Layer]] = {
     ],
     # The app's own models (vizcore.models, default options): same layers and names.
     "digits (app model)": [
-        Conv2d(6, 5, padding=2), ReLU(), MaxPool2d(2), Conv2d(16, 5), ReLU(), MaxPool2d(2),
+        Conv2d(16, 5, padding=2), ReLU(), MaxPool2d(2), Conv2d(32, 5), ReLU(), MaxPool2d(2),
         Flatten(), Linear(120), ReLU(), Linear(84), ReLU(), Linear(10),
     ],
     "shapes (app model)": [
