@@ -246,35 +246,47 @@ def _valid_outputs(n_in: int, n_out: int, first: int, step: int) -> tuple[int, i
     return lo, hi
 
 
+BAND_BYTES = 3 * 2**20  # output rows per band: the band and its inputs stay in the CPU cache
+
+
 def _shifted_sums(job: _Job) -> torch.Tensor:
-    """Each kernel tap multiplies a shifted (strided) view of the whole input and adds it in.
+    """Each kernel tap multiplies a shifted (strided) view of the input and adds it in.
 
     This is the definition read the other way round: instead of one window per output pixel, one
-    pass over the image per kernel weight. Zero padding is never written out: a tap only adds
-    to the outputs whose input lies inside the image.
+    pass over the image per kernel weight. The passes run band by band (a few MB of output rows)
+    so each band stays in the cache across the taps. Zero padding is never written out: a tap
+    only adds to the outputs whose input lies inside the image.
     """
     x = job.x if job.padding_mode == "zeros" else _padded(job)
     top, left = (job.pads[0], job.pads[2]) if job.padding_mode == "zeros" else (0, 0)
     (sr, sc), (dr, dc), (oh, ow) = job.stride, job.dilation, job.out_hw
     kernel = job.weight[0, 0].tolist()
-    taps = []
+    taps = []  # (rows a tap reaches, columns it reaches, input row/col for output 0, weight)
     for a, row in enumerate(kernel):
         r0 = a * dr - top  # input row under kernel row a for output row 0
-        i0, i1 = _valid_outputs(x.shape[1], oh, r0, sr)
+        rows = _valid_outputs(x.shape[1], oh, r0, sr)
         for b, weight in enumerate(row):
             c0 = b * dc - left
-            j0, j1 = _valid_outputs(x.shape[2], ow, c0, sc)
-            if i0 < i1 and j0 < j1:
-                view = x[:, r0 + i0 * sr: r0 + (i1 - 1) * sr + 1: sr, c0 + j0 * sc: c0 + (j1 - 1) * sc + 1: sc]
-                taps.append(((i0, i1, j0, j1), view, weight))
-    full = [t for t in taps if t[0] == (0, oh, 0, ow)]
+            cols = _valid_outputs(x.shape[2], ow, c0, sc)
+            if rows[0] < rows[1] and cols[0] < cols[1]:
+                taps.append((rows, cols, r0, c0, weight))
+    full = [t for t in taps if t[0] == (0, oh) and t[1] == (0, ow)]
     if full:  # start from a tap that covers every output: saves a pass writing zeros
         taps.remove(full[0])
-        out = torch.mul(full[0][1], full[0][2])
-    else:
-        out = x.new_zeros((x.shape[0], oh, ow))
-    for (i0, i1, j0, j1), view, weight in taps:
-        out[:, i0:i1, j0:j1].add_(view, alpha=weight)
+        taps.insert(0, full[0])
+    out = x.new_empty((x.shape[0], oh, ow)) if full else x.new_zeros((x.shape[0], oh, ow))
+    band = max(1, BAND_BYTES // max(1, x.shape[0] * ow * x.element_size()))
+    for b0 in range(0, oh, band):
+        b1 = min(oh, b0 + band)
+        for n, ((i0, i1), (j0, j1), r0, c0, weight) in enumerate(taps):
+            i0, i1 = max(i0, b0), min(i1, b1)
+            if i0 >= i1:
+                continue
+            view = x[:, r0 + i0 * sr: r0 + (i1 - 1) * sr + 1: sr, c0 + j0 * sc: c0 + (j1 - 1) * sc + 1: sc]
+            if n == 0 and full:
+                torch.mul(view, weight, out=out[:, i0:i1, j0:j1])
+            else:
+                out[:, i0:i1, j0:j1].add_(view, alpha=weight)
     return out
 
 
