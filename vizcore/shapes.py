@@ -15,6 +15,7 @@ not fit exactly.
 """
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 from collections import OrderedDict
@@ -345,7 +346,7 @@ class _Window:
     pad_before: int
 
 
-class Layer:
+class Layer(abc.ABC):
     """Base of the layer descriptions. Subclasses say what they do to a shape."""
 
     prefix: ClassVar[str] = "layer"
@@ -374,8 +375,9 @@ class Layer:
         """True when every output depends on the whole input (Flatten + Linear, global pooling)."""
         return False
 
+    @abc.abstractmethod
     def torch_module(self, shape: Shape):
-        raise NotImplementedError
+        """The real torch layer for an input of ``shape`` (every layer kind defines it)."""
 
     def describe(self) -> str:
         return self.kind
