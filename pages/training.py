@@ -4,13 +4,12 @@ from __future__ import annotations
 import hashlib
 import time
 
-import numpy as np
 import streamlit as st
 import torch
 
 from pages._ui import show_figure
 from vizcore import augment, data, models, plots, training_figures
-from vizcore.train import TrainConfig, confusion_matrix, evaluate, model_meta, new_model, predict, train
+from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train
 
 ARCHITECTURES = {"digits": "LeNet-style (digits)", "shapes": "TinyVGG-style (shapes)"}
 DATA_LABELS = {"digits": "Handwritten digits (scikit-learn, 1×28×28)",

@@ -7,17 +7,9 @@ import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
-from streamlit.testing.v1 import AppTest
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "pooling.py")
 
-
-@pytest.fixture
-def at():
-    app = AppTest.from_file(PAGE, default_timeout=60)
-    app.run()
-    assert not app.exception
-    return app
 
 
 def figures(app) -> list[dict]:

@@ -9,13 +9,6 @@ from vizcore import quiz
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "quiz.py")
 
 
-@pytest.fixture
-def at():
-    app = AppTest.from_file(PAGE, default_timeout=60)
-    app.run()
-    assert not app.exception
-    return app
-
 
 def start(app, code="LECTURE7", difficulty="easy"):
     app.text_input(key="quiz_code").input(code)

@@ -4,20 +4,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from vizcore import shapes
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "shape_calculator.py")
 
-
-@pytest.fixture
-def at():
-    app = AppTest.from_file(PAGE, default_timeout=30)
-    app.run()
-    assert not app.exception
-    return app
 
 
 def metrics(app) -> dict:

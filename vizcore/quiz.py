@@ -13,7 +13,6 @@ size, and "is this configuration valid?".
 from __future__ import annotations
 
 import ast
-import math
 import operator
 import random
 import re
