@@ -108,9 +108,10 @@ def one_layer_tab() -> None:
                 )
     torch_code, keras_code = st.columns(2)
     torch_code.code(shapes.pytorch_call(in_channels, filters, kernel, stride, pad, dilation,
-                                        transposed, op, input_size=(rows, cols)), language="python")
+                                        transposed, op, input_size=(rows, cols)), language="python",
+                    wrap_lines=True)
     keras_code.code(shapes.keras_call(filters, kernel, stride, pad, dilation, transposed, op),
-                    language="python")
+                    language="python", wrap_lines=True)
 
 
 def inverse_tab() -> None:

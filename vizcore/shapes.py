@@ -1320,7 +1320,7 @@ def kernel_positions_figure(
         title=dict(text=f"{len(positions)} kernel positions → {len(rows.starts)}x{len(cols.starts)} output",
                    font=dict(size=FONT_SIZE + 2)),
         font=dict(size=FONT_SIZE), margin=dict(l=10, r=10, t=50, b=10),
-        height=max(360, min(720, 24 * len(rows.kinds) + 140)),
+        height=max(480, min(820, 40 * len(rows.kinds) + 160)),  # projector-sized cells
         legend=dict(orientation="h", yanchor="top", y=-0.02, x=0), plot_bgcolor="white",
         xaxis=axis, yaxis=dict(axis, autorange="reversed", scaleanchor="x"),
     ))
