@@ -15,5 +15,6 @@ for section in SECTION_ORDER:
         continue
     st.header(section)
     for page in pages:
-        st.page_link(page.path, label=page.title)
-        st.caption(page.teaches)
+        with st.container(border=True):
+            st.page_link(page.path, label=f"**{page.title}** →")
+            st.markdown(page.teaches)

@@ -19,9 +19,9 @@ def test_home_page_links_every_registered_page():
     assert at.title[0].value == "Seeing convolutions"
     shown_sections = [h.value for h in at.header]
     assert shown_sections == [s for s in SECTION_ORDER if any(p.section == s for p in PAGES)]
-    captions = " ".join(c.value for c in at.caption)
+    text = " ".join(m.value for m in at.markdown)
     for page in PAGES:
-        assert page.teaches in captions
+        assert page.teaches in text
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.path)
