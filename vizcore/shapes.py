@@ -33,14 +33,12 @@ class ShapeError(ValueError):
 
 def _whole(value, name: str, minimum: int = 0, maximum: int = MAX_SIZE) -> int:
     """``value`` as an int, or a ShapeError saying what is wrong with it."""
-    if isinstance(value, bool):
+    # True is an int in Python, but "stride = True" is a mistake, not 1.
+    is_whole = isinstance(value, numbers.Integral) or (
+        isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool) or not is_whole:
         raise ShapeError(f"{name} must be a whole number, got {value!r}.")
-    if isinstance(value, numbers.Integral):
-        number = int(value)
-    elif isinstance(value, numbers.Real) and float(value).is_integer():
-        number = int(value)
-    else:
-        raise ShapeError(f"{name} must be a whole number, got {value!r}.")
+    number = int(value)
     if number < minimum:
         raise ShapeError(f"{name} must be at least {minimum}, got {number}.")
     if number > maximum:
@@ -294,6 +292,14 @@ def receptive_field(kernel_sizes, strides=None, dilations=None) -> int:
     return receptive_field_stack(kernel_sizes, strides, dilations)[-1][0]
 
 
+class PaddingStride(NamedTuple):
+    """One answer of :func:`padding_stride_options`."""
+
+    padding: int
+    stride: int
+    exact: bool
+
+
 def padding_stride_options(
     n: int, kernel_size: int, wanted: int, dilation: int = 1, max_stride: int | None = None,
 ) -> list[PaddingStride]:
@@ -319,14 +325,6 @@ def padding_stride_options(
             if room // stride + 1 == wanted:
                 options.append(PaddingStride(padding, stride, room % stride == 0))
     return options
-
-
-class PaddingStride(NamedTuple):
-    """One answer of :func:`padding_stride_options`."""
-
-    padding: int
-    stride: int
-    exact: bool
 
 
 # ----------------------------------------------------------------------------------------------
@@ -414,23 +412,18 @@ class _Windowed(Layer):
     def paddings(self, shape: Shape) -> tuple[tuple[int, int], tuple[int, int]]:
         """((top, bottom), (left, right)) zeros for an input of ``shape``."""
         kernel, stride, dilation = self._pairs()
-        padding = self.padding if isinstance(self.padding, str) else _pair(self.padding, "padding")
-        if isinstance(padding, str):
-            padding = (padding, padding)
         return tuple(
             _resolve_padding(p, n, k, s, d)
-            for p, n, k, s, d in zip(padding, shape[1:], kernel, stride, dilation)
+            for p, n, k, s, d in zip(_pair(self.padding, "padding"), shape[1:], kernel, stride, dilation)
         )
 
     def spatial_output(self, shape: Shape) -> tuple[int, int]:
         kernel, stride, dilation = self._pairs()
-        pads = self.paddings(shape)
+        paddings = _pair(self.padding, "padding")
         sizes = []
-        for axis, n, k, s, d, (before, after) in zip(("rows", "columns"), shape[1:], kernel,
-                                                     stride, dilation, pads):
-            padding = "same" if isinstance(self.padding, str) and self.padding.lower() == "same" else before
+        for axis, n, k, s, d, p in zip(("rows", "columns"), shape[1:], kernel, stride, dilation, paddings):
             try:
-                sizes.append(conv_output_size(n, k, s, padding, d, getattr(self, "ceil_mode", False)))
+                sizes.append(conv_output_size(n, k, s, p, d, getattr(self, "ceil_mode", False)))
             except ShapeError as exc:
                 raise ShapeError(f"{axis}: {exc}") from None
         return tuple(sizes)
@@ -483,7 +476,7 @@ class Conv2d(_Windowed):
     prefix: ClassVar[str] = "conv"
 
     def output_shape(self, shape):
-        c, _, _ = _spatial(shape, "Conv2d")
+        _spatial(shape, "Conv2d")
         self.param_counts(shape)  # checks channels and groups
         return (self.out_channels, *self.spatial_output(shape))
 
@@ -848,8 +841,9 @@ def summarize(layers, input_shape) -> Summary:
     Raises ShapeError naming the first layer that cannot work (e.g. a size that collapses below
     1, a Linear layer on a feature map) and why.
     """
-    shape = _check_input_shape(input_shape)
+    input_shape = shape = _check_input_shape(input_shape)
     rows = []
+    # (size, jump, start) per spatial dimension; None once every unit sees the whole input.
     field = [(1, 1, 0.0), (1, 1, 0.0)] if len(shape) == 3 else None
     for index, (name, layer) in enumerate(zip(layer_names(layers), layers), start=1):
         if not isinstance(layer, Layer):
@@ -865,14 +859,12 @@ def summarize(layers, input_shape) -> Summary:
             field = None
         elif field is not None and windows is not None:
             field = [receptive_field_step(*f, w.span, w.stride, w.pad_before) for f, w in zip(field, windows)]
-        rows.append(LayerRow(
-            index, name, layer, shape, out, trainable, frozen, layer.macs(shape, out),
-            None if field is None else (field[0][0], field[1][0]),
-            None if field is None else (field[0][1], field[1][1]),
-            None if field is None else (field[0][2], field[1][2]),
-        ))
+        # (rows, cols) pairs of each quantity
+        size, jump, start = (None, None, None) if field is None else zip(*field)
+        rows.append(LayerRow(index, name, layer, shape, out, trainable, frozen,
+                             layer.macs(shape, out), size, jump, start))
         shape = out
-    return Summary(_check_input_shape(input_shape), tuple(rows))
+    return Summary(input_shape, tuple(rows))
 
 
 def to_torch(layers, input_shape, device=None):
@@ -1163,7 +1155,7 @@ def table_from_layers(layers) -> list[dict]:
             kernel, stride, dilation = layer._pairs()
             row["kernel"] = kernel[0]
             row["stride"] = None if layer.stride is None else stride[0]
-            row["padding"] = str(_pair(layer.padding, "padding")[0]) if not isinstance(layer.padding, str) else layer.padding
+            row["padding"] = str(_pair(layer.padding, "padding")[0])
             row["dilation"] = dilation[0] if isinstance(layer, Conv2d) else None
         rows.append(row)
     return rows
@@ -1263,7 +1255,7 @@ def kernel_positions_figure(
     kh, kw = _pair(kernel_size, "kernel size")
     sh, sw = _pair(stride, "stride")
     dh, dw = _pair(dilation, "dilation")
-    ph, pw = (padding, padding) if isinstance(padding, str) else _pair(padding, "padding")
+    ph, pw = _pair(padding, "padding")
     rows = axis_layout(n_rows, kh, sh, ph, dh, transposed, output_padding)
     cols = axis_layout(n_cols, kw, sw, pw, dw, transposed, output_padding)
     if max(len(rows.kinds), len(cols.kinds)) > MAX_DRAWN_SIDE:
