@@ -15,298 +15,96 @@ import streamlit as st
 from pages._ui import download_array, image_input, show_figure
 from vizcore import conv, images, kernels, playground as pg
 
-VIEWS = ("Image", "Matrix", "1D")
-OPERATIONS = {
+OPERATION_LABELS = {
     "cross-correlation": "Cross-correlation (what deep learning calls convolution)",
     "convolution": "True convolution (kernel rotated 180°)",
 }
-COLOUR_MODES = {
+COLOUR_MODE_LABELS = {
     "gray": "Grayscale: one channel",
     "per-channel": "Colour: the 2D kernel on each channel separately",
     "3D": "Colour: one 3×k×k kernel summed over the channels",
     "filters": "Colour: N filters → N maps",
 }
-SOURCES = ("Preset", "Random", "Grid")
-PAD_KINDS = ("number", "pair", "valid", "same")
-KERNEL_1D = ("moving average", "difference", "custom")
-CHANNELS = ("red", "green", "blue")
-MAX_MATRIX = 16
 MAX_STEPS_PLAYED = 64
-FIRST_EXAMPLE = next(iter(kernels.WORKED_EXAMPLES))
-FIRST_SIGNAL = next(iter(kernels.SIGNAL_EXAMPLES))
+RANGES = pg.RANGES
+CHANNELS = pg.CHANNELS
 ss = st.session_state
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text.lower())
-
-
-def _param_key(preset: str, param: str) -> str:
-    return f"kp_{_slug(preset)}_{param}"
-
-
-# Every setting lives under one session key; its value is re-stored on each run so it survives
-# while its widget is hidden (Streamlit drops the state of widgets a run does not draw).
-DEFAULTS: dict[str, object] = {
-    "kp_view": "Image", "kp_color": "gray", "kp_src": "Preset", "kp_preset": "Sobel x",
-    "kp_rand_rows": 3, "kp_rand_cols": 3, "kp_seed": 0, "kp_rand_int": False,
-    "kp_grid_rows": 3, "kp_grid_cols": 3, "kp_norm": False, "kp_op": "cross-correlation",
-    "kp_stride_r": 1, "kp_stride_c": 1, "kp_pad_kind": "number", "kp_pad": 0, "kp_pad_r": 0,
-    "kp_pad_c": 0, "kp_pmode": "zeros", "kp_dil": 1, "kp_bias": 0.0, "kp_act": "none",
-    "kp_show": "raw", "kp_w_red": 1.0, "kp_w_green": 1.0, "kp_w_blue": 1.0,
-    "kp_filters": ["Sobel y", "Laplacian 4"], "kp_example": FIRST_EXAMPLE, "kp_mat_rows": 6,
-    "kp_mat_cols": 6, "kp_mat_seed": 0, "kp_cell": 0, "kp_ex1d": FIRST_SIGNAL,
-    "kp_signal": kernels.SIGNAL_EXAMPLES[FIRST_SIGNAL].signal, "kp_k1d_kind": "custom",
-    "kp_k1d_size": 3, "kp_k1d_text": kernels.SIGNAL_EXAMPLES[FIRST_SIGNAL].kernel, "kp_s1d": 1,
-    "kp_p1d": 0, "kp_d1d": 1, "kp_causal": False, "kp_cell1d": 0, "kp_sample": "brick",
-}
-for _preset in kernels.PRESETS.values():
-    for _p in _preset.params:
-        DEFAULTS[_param_key(_preset.name, _p.name)] = int(_p.default) if _p.is_int else float(_p.default)
 
 
 # --- the URL: a lecturer copies the address and the same view opens ------------------------
 
-# query parameter -> session key, for the plain settings (the rest is encoded below)
-URL_KEYS = {
-    "view": "kp_view", "color": "kp_color", "src": "kp_src", "preset": "kp_preset",
-    "seed": "kp_seed", "krows": "kp_rand_rows", "kcols": "kp_rand_cols", "ints": "kp_rand_int",
-    "norm": "kp_norm", "op": "kp_op", "pmode": "kp_pmode", "dil": "kp_dil", "bias": "kp_bias",
-    "act": "kp_act", "show": "kp_show", "example": "kp_example", "cell": "kp_cell",
-    "ex1d": "kp_ex1d", "signal": "kp_signal", "k1d": "kp_k1d_kind", "k1dsize": "kp_k1d_size",
-    "kernel1d": "kp_k1d_text", "s1d": "kp_s1d", "p1d": "kp_p1d", "d1d": "kp_d1d",
-    "causal": "kp_causal", "cell1d": "kp_cell1d", "sample": "kp_sample",
-}
-PRESET_PARAMS = ("size", "sigma", "angle", "wavelength", "amount")
-# (min, max) of every number widget: the widgets use them, and link values outside are refused
-# (Streamlit would raise on a session value outside a widget's range).
-RANGES: dict[str, tuple] = {
-    "kp_rand_rows": (1, 15), "kp_rand_cols": (1, 15), "kp_seed": (0, 10_000),
-    "kp_grid_rows": (1, 15), "kp_grid_cols": (1, 15), "kp_stride_r": (0, 16), "kp_stride_c": (0, 16),
-    "kp_pad": (0, 32), "kp_pad_r": (0, 32), "kp_pad_c": (0, 32), "kp_dil": (0, 8),
-    "kp_bias": (-1000.0, 1000.0), "kp_w_red": (-10.0, 10.0), "kp_w_green": (-10.0, 10.0),
-    "kp_w_blue": (-10.0, 10.0), "kp_mat_rows": (1, MAX_MATRIX), "kp_mat_cols": (1, MAX_MATRIX),
-    "kp_cell": (0, 10**6), "kp_cell1d": (0, 10**6), "kp_s1d": (0, 16), "kp_p1d": (0, 32),
-    "kp_d1d": (0, 8), "kp_k1d_size": (1, 15),
-}
-for _preset in kernels.PRESETS.values():
-    for _p in _preset.params:
-        RANGES[_param_key(_preset.name, _p.name)] = (_p.low, _p.high)
-CHOICES = {
-    "kp_view": VIEWS, "kp_color": tuple(COLOUR_MODES), "kp_src": SOURCES,
-    "kp_preset": tuple(kernels.PRESETS), "kp_op": tuple(OPERATIONS),
-    "kp_pmode": pg.PADDING_MODES, "kp_act": pg.ACTIVATIONS, "kp_show": pg.DISPLAYS,
-    "kp_example": tuple(kernels.WORKED_EXAMPLES), "kp_ex1d": tuple(kernels.SIGNAL_EXAMPLES),
-    "kp_k1d_kind": KERNEL_1D, "kp_sample": tuple(images.SAMPLES),
-}
-
-
-def _encode_grid(arr: np.ndarray) -> str:
-    return ";".join(",".join(kernels.format_array(v).rstrip(".") for v in row) for row in arr)
-
-
-def _decode_grid(text: str) -> np.ndarray:
-    rows = [kernels.parse_vector(r, "A grid row") for r in text.split(";")]
-    if len({len(r) for r in rows}) != 1:
-        raise kernels.KernelError("Every grid row needs the same number of cells.")
-    return np.array(rows)
-
-
-def _decode(key: str, text: str):
-    """A link's text as the setting's type; ValueError when it is not a valid choice or number."""
-    default = DEFAULTS[key]
-    if key in CHOICES:
-        if text not in CHOICES[key]:
-            raise ValueError(text)
-        return text
-    if isinstance(default, bool):
-        return text in ("1", "true", "True")
-    if isinstance(default, (int, float)):
-        value = int(text) if isinstance(default, int) else float(text)
-        low, high = RANGES.get(key, (-np.inf, np.inf))
-        if not low <= value <= high:
-            raise ValueError(text)
-        return value
-    return text
-
-
 def _read_url() -> None:
     """On a session's first run, take the settings from the address."""
-    qp = st.query_params
-    ignored = []
-    if (qp.get("view") == "Matrix" or "example" in qp) and "matrix" not in qp:
-        # A hand-made link without the matrix: load the example, then let the link's settings win.
-        if qp.get("example") in kernels.WORKED_EXAMPLES:
-            ss["kp_example"] = qp["example"]
-        _load_example()
-    for name, key in URL_KEYS.items():
-        if name in qp:
-            try:
-                ss[key] = _decode(key, qp[name])
-            except ValueError:
-                ignored.append(f"{name}={qp[name]}")
-    preset = ss.get("kp_preset", DEFAULTS["kp_preset"])
-    for name in PRESET_PARAMS:
-        key = _param_key(preset, name)
-        if name in qp and key in DEFAULTS:
-            try:
-                ss[key] = _decode(key, str(type(DEFAULTS[key])(float(qp[name]))))
-            except ValueError:
-                ignored.append(f"{name}={qp[name]}")
-    def stride(text):
-        rows, cols = _pair_text(text)
-        ss["kp_stride_r"], ss["kp_stride_c"] = _decode("kp_stride_r", rows), _decode("kp_stride_c", cols)
-
-    def pad(text):
-        if text in ("valid", "same"):
-            ss["kp_pad_kind"] = text
-        elif "," in text:
-            rows, cols = _pair_text(text)
-            ss["kp_pad_r"], ss["kp_pad_c"] = _decode("kp_pad_r", rows), _decode("kp_pad_c", cols)
-            ss["kp_pad_kind"] = "pair"
-        else:
-            ss["kp_pad"], ss["kp_pad_kind"] = _decode("kp_pad", text), "number"
-
-    def weights(text):
-        values = kernels.parse_vector(text)
-        if len(values) != 3:
-            raise ValueError(text)
-        for name, value in zip(CHANNELS, values):
-            ss[f"kp_w_{name}"] = _decode(f"kp_w_{name}", str(float(value)))
-
-    def filters(text):
-        ss["kp_filters"] = [f for f in text.split("|") if f in kernels.PRESETS]
-
-    for name, apply in (("stride", stride), ("pad", pad), ("weights", weights), ("filters", filters)):
-        if name in qp:
-            try:
-                apply(qp[name])
-            except (ValueError, TypeError):  # KernelError is a ValueError
-                ignored.append(f"{name}={qp[name]}")
-    for name, base, rows, cols, limit in (("grid", "kp_grid_base", "kp_grid_rows", "kp_grid_cols", 15),
-                                          ("matrix", "kp_matrix_base", "kp_mat_rows", "kp_mat_cols", MAX_MATRIX)):
-        if name in qp:
-            try:
-                arr = _decode_grid(qp[name])
-                if max(arr.shape) > limit:
-                    raise kernels.KernelError("too large")
-                ss[base], ss[rows], ss[cols] = arr, *arr.shape
-                ss["kp_example_loaded"] = True
-            except (kernels.KernelError, ValueError):
-                ignored.append(f"{name}=…")
+    settings_from_link, ignored = pg.read_link(st.query_params.to_dict())
+    ss.update(settings_from_link)
     if ignored:
         ss["kp_url_ignored"] = ignored
 
 
-def _pair_text(text: str) -> tuple[str, str]:
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) not in (1, 2):
-        raise ValueError(text)
-    return (parts[0], parts[0]) if len(parts) == 1 else (parts[0], parts[1])
-
-
 def _write_url() -> None:
     """Put every setting that differs from its default into the address."""
-    out: dict[str, str] = {}
-    for name, key in URL_KEYS.items():
-        if ss.get(key) != DEFAULTS[key]:
-            out[name] = str(ss[key])
-    preset = ss["kp_preset"]
-    for p in kernels.PRESETS[preset].params:
-        key = _param_key(preset, p.name)
-        if ss.get(key) != DEFAULTS[key]:
-            out[p.name] = str(ss[key])
-    if (ss["kp_stride_r"], ss["kp_stride_c"]) != (1, 1):
-        out["stride"] = f"{ss['kp_stride_r']},{ss['kp_stride_c']}"
-    kind = ss["kp_pad_kind"]
-    if kind in ("valid", "same"):
-        out["pad"] = kind
-    elif kind == "pair":
-        out["pad"] = f"{ss['kp_pad_r']},{ss['kp_pad_c']}"
-    elif ss["kp_pad"] != 0:
-        out["pad"] = str(ss["kp_pad"])
-    weights = [ss[f"kp_w_{c}"] for c in CHANNELS]
-    if weights != [1.0, 1.0, 1.0]:
-        out["weights"] = ",".join(f"{w:g}" for w in weights)
-    if ss["kp_filters"] != DEFAULTS["kp_filters"]:
-        out["filters"] = "|".join(ss["kp_filters"])
-    if ss["kp_src"] == "Grid" and "kp_grid_base" in ss:
-        try:
-            out["grid"] = _encode_grid(kernels.parse_grid(ss["kp_grid_base"]))
-        except kernels.KernelError:
-            pass
-    if ss["kp_view"] == "Matrix" and "kp_matrix_base" in ss:
-        try:
-            out["matrix"] = _encode_grid(kernels.parse_grid(ss["kp_matrix_base"]))
-        except kernels.KernelError:
-            pass
+    out = pg.write_link(ss)
     if dict(st.query_params) != out:
         st.query_params.from_dict(out)
 
 
 # --- editable grids (kernel and matrix) ----------------------------------------------------
 
-def _frame(arr: np.ndarray) -> pd.DataFrame:
-    arr = np.asarray(arr, dtype=float)
-    return pd.DataFrame(arr, columns=[str(c + 1) for c in range(arr.shape[1])],
-                        index=[str(r + 1) for r in range(arr.shape[0])])
+# grid -> (values key, data_editor key, rows key, columns key)
+GRIDS = {
+    "kernel": ("kp_grid_base", "kp_grid", "kp_grid_rows", "kp_grid_cols"),
+    "matrix": ("kp_matrix_base", "kp_matrix", "kp_mat_rows", "kp_mat_cols"),
+}
 
 
-def _set_base(base_key: str, editor_key: str, arr: np.ndarray, rows_key: str, cols_key: str) -> None:
+def _set_grid(grid: str, arr: np.ndarray) -> None:
     """Replace a grid's contents and forget the editor's pending edits."""
+    values_key, editor_key, rows_key, cols_key = GRIDS[grid]
     arr = np.asarray(arr, dtype=float)
-    ss[base_key] = arr
+    ss[values_key] = arr
     ss[rows_key], ss[cols_key] = arr.shape
     ss.pop(editor_key, None)
 
 
-def _resize(base_key: str, editor_key: str, rows_key: str, cols_key: str) -> None:
-    old = np.asarray(ss[base_key], dtype=float)
-    new = np.zeros((ss[rows_key], ss[cols_key]))
-    r, c = min(old.shape[0], new.shape[0]), min(old.shape[1], new.shape[1])
-    new[:r, :c] = old[:r, :c]
-    _set_base(base_key, editor_key, new, rows_key, cols_key)
+def _resize(grid: str) -> None:
+    values_key, _, rows_key, cols_key = GRIDS[grid]
+    _set_grid(grid, pg.resize_grid(ss[values_key], ss[rows_key], ss[cols_key]))
 
 
-def _grid_editor(base_key: str, editor_key: str, label: str) -> np.ndarray:
+def _grid_editor(grid: str, label: str) -> np.ndarray:
     """An st.data_editor over the stored grid; returns the values (NaN where a cell is empty)."""
-    edited = st.data_editor(_frame(ss[base_key]), key=editor_key, num_rows="fixed",
-                            width="stretch", column_config={
-                                c: st.column_config.NumberColumn(c, format="%.4g")
-                                for c in _frame(ss[base_key]).columns})
+    values_key, editor_key, _, _ = GRIDS[grid]
+    arr = np.asarray(ss[values_key], dtype=float)
+    frame = pd.DataFrame(arr, columns=[str(c + 1) for c in range(arr.shape[1])],
+                         index=[str(r + 1) for r in range(arr.shape[0])])
+    edited = st.data_editor(frame, key=editor_key, num_rows="fixed", width="stretch", column_config={
+        c: st.column_config.NumberColumn(c, format="%.4g") for c in frame.columns})
     st.caption(label)
     values = edited.to_numpy(dtype=float)
     # Fold the edits into the stored grid so they survive when the editor is hidden.
-    ss[base_key] = values
+    ss[values_key] = values
     return values
 
 
 # --- callbacks -----------------------------------------------------------------------------
 
-def _current_kernel_for_grid() -> np.ndarray:
-    if ss["kp_src"] == "Random":
-        return _random_kernel()
-    return _preset_kernel()
-
-
 def _preset_kernel() -> np.ndarray:
     preset = kernels.PRESETS[ss["kp_preset"]]
-    return preset.kernel(**{p.name: ss[_param_key(preset.name, p.name)] for p in preset.params})
+    return preset.kernel(**{p.name: ss[pg.param_key(preset.name, p.name)] for p in preset.params})
 
 
 def _random_kernel(channels: int | None = None) -> np.ndarray:
-    return kernels.random_kernel((ss["kp_rand_rows"], ss["kp_rand_cols"]), ss["kp_seed"],
-                                 channels=channels, integers=ss["kp_rand_int"],
-                                 low=-5 if ss["kp_rand_int"] else -1, high=5 if ss["kp_rand_int"] else 1)
+    return pg.random_kernel(ss["kp_rand_rows"], ss["kp_rand_cols"], ss["kp_seed"],
+                            integers=ss["kp_rand_int"], channels=channels)
 
 
 def _to_grid() -> None:
     try:
-        kernel = _current_kernel_for_grid()
+        kernel = _random_kernel() if ss["kp_src"] == "Random" else _preset_kernel()
     except kernels.KernelError as err:
         ss["kp_flash"] = str(err)
         return
-    _set_base("kp_grid_base", "kp_grid", kernel, "kp_grid_rows", "kp_grid_cols")
+    _set_grid("kernel", kernel)
     ss["kp_src"] = "Grid"
 
 
@@ -317,41 +115,27 @@ def _receive_kernel(values) -> None:
     except kernels.KernelError as err:
         ss["kp_flash"] = f"The filter sent from another page could not be used: {err}"
         return
-    _set_base("kp_grid_base", "kp_grid", kernel, "kp_grid_rows", "kp_grid_cols")
+    _set_grid("kernel", kernel)
     ss["kp_src"], ss["kp_view"], ss["kp_norm"] = "Grid", "Image", False
     st.toast(f"Loaded the {kernel.shape[0]}×{kernel.shape[1]} filter into the grid.")
 
 
 def _load_example() -> None:
-    ex = kernels.WORKED_EXAMPLES[ss.get("kp_example", FIRST_EXAMPLE)]
-    _set_base("kp_matrix_base", "kp_matrix", np.array(ex.matrix), "kp_mat_rows", "kp_mat_cols")
-    _set_base("kp_grid_base", "kp_grid", np.array(ex.kernel), "kp_grid_rows", "kp_grid_cols")
-    ss["kp_src"], ss["kp_norm"], ss["kp_op"] = "Grid", False, "cross-correlation"
-    ss["kp_stride_r"], ss["kp_stride_c"] = pg_pair(ex.stride)
-    if isinstance(ex.padding, str):
-        ss["kp_pad_kind"] = ex.padding
-    else:
-        ss["kp_pad_kind"], ss["kp_pad"] = "number", int(ex.padding)
-    ss["kp_dil"], ss["kp_pmode"], ss["kp_bias"], ss["kp_act"] = ex.dilation, "zeros", 0.0, "none"
-    ss["kp_cell"] = 0
-    ss["kp_example_loaded"] = True
-
-
-def pg_pair(value) -> tuple[int, int]:
-    return (int(value[0]), int(value[1])) if isinstance(value, (tuple, list)) else (int(value), int(value))
+    ss.update(pg.example_settings(ss.get("kp_example", pg.FIRST_EXAMPLE)))
+    for _, editor_key, _, _ in GRIDS.values():
+        ss.pop(editor_key, None)
 
 
 def _random_matrix() -> None:
     rng = np.random.default_rng(ss["kp_mat_seed"])
-    _set_base("kp_matrix_base", "kp_matrix", rng.integers(0, 10, size=(ss["kp_mat_rows"], ss["kp_mat_cols"])),
-              "kp_mat_rows", "kp_mat_cols")
+    _set_grid("matrix", rng.integers(0, 10, size=(ss["kp_mat_rows"], ss["kp_mat_cols"])))
     ss["kp_mat_seed"] += 1
 
 
 def _crop_matrix() -> None:
     crop = ss.get("kp_crop_values")
     if crop is not None:
-        _set_base("kp_matrix_base", "kp_matrix", crop, "kp_mat_rows", "kp_mat_cols")
+        _set_grid("matrix", crop)
 
 
 def _step(key: str, delta: int, count: int) -> None:
@@ -359,10 +143,7 @@ def _step(key: str, delta: int, count: int) -> None:
 
 
 def _load_signal_example() -> None:
-    ex = kernels.SIGNAL_EXAMPLES[ss["kp_ex1d"]]
-    ss["kp_signal"], ss["kp_k1d_kind"], ss["kp_k1d_text"] = ex.signal, "custom", ex.kernel
-    ss["kp_s1d"], ss["kp_p1d"], ss["kp_d1d"], ss["kp_causal"] = ex.stride, ex.padding, ex.dilation, ex.causal
-    ss["kp_cell1d"] = 0
+    ss.update(pg.signal_example_settings(ss["kp_ex1d"]))
 
 
 # --- the sidebar: kernel and operation -----------------------------------------------------
@@ -370,14 +151,14 @@ def _load_signal_example() -> None:
 def kernel_controls() -> np.ndarray | None:
     """Preset / random / grid kernel; returns the 2D kernel or None after showing an error."""
     st.header("Kernel")
-    st.radio("Kernel from", SOURCES, horizontal=True, key="kp_src")
+    st.radio("Kernel from", pg.KERNEL_SOURCES, horizontal=True, key="kp_src")
     try:
         if ss["kp_src"] == "Preset":
             st.selectbox("Preset", list(kernels.PRESETS), key="kp_preset")
             preset = kernels.PRESETS[ss["kp_preset"]]
             st.caption(preset.description)
             for p in preset.params:
-                key = _param_key(preset.name, p.name)
+                key = pg.param_key(preset.name, p.name)
                 if p.is_int:
                     st.slider(p.label, int(p.low), int(p.high), step=int(p.step), key=key)
                 else:
@@ -392,12 +173,12 @@ def kernel_controls() -> np.ndarray | None:
             kernel = _random_kernel()
         else:
             if "kp_grid_base" not in ss:
-                _set_base("kp_grid_base", "kp_grid", _preset_kernel(), "kp_grid_rows", "kp_grid_cols")
+                _set_grid("kernel", _preset_kernel())
             c1, c2 = st.columns(2)
-            args = ("kp_grid_base", "kp_grid", "kp_grid_rows", "kp_grid_cols")
-            c1.number_input("Rows", *RANGES["kp_grid_rows"], key="kp_grid_rows", on_change=_resize, args=args)
-            c2.number_input("Columns", *RANGES["kp_grid_cols"], key="kp_grid_cols", on_change=_resize, args=args)
-            values = _grid_editor("kp_grid_base", "kp_grid", "Click a cell and type a number.")
+            c1.number_input("Rows", *RANGES["kp_grid_rows"], key="kp_grid_rows", on_change=_resize, args=("kernel",))
+            c2.number_input("Columns", *RANGES["kp_grid_cols"], key="kp_grid_cols", on_change=_resize,
+                            args=("kernel",))
+            values = _grid_editor("kernel", "Click a cell and type a number.")
             kernel = kernels.parse_grid(values)
         if ss["kp_src"] != "Grid":
             st.button("Edit this kernel in the grid", on_click=_to_grid, key="kp_to_grid")
@@ -414,11 +195,11 @@ def kernel_controls() -> np.ndarray | None:
 
 def operation_controls(view: str) -> None:
     st.header("Operation")
-    st.radio("Operation", list(OPERATIONS), format_func=OPERATIONS.get, key="kp_op")
+    st.radio("Operation", pg.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
     c1, c2 = st.columns(2)
     c1.number_input("Stride (rows)", *RANGES["kp_stride_r"], key="kp_stride_r")
     c2.number_input("Stride (columns)", *RANGES["kp_stride_c"], key="kp_stride_c")
-    st.selectbox("Padding", PAD_KINDS, key="kp_pad_kind",
+    st.selectbox("Padding", pg.PAD_KINDS, key="kp_pad_kind",
                  format_func={"number": "a number (all sides)", "pair": "a pair (rows, columns)",
                               "valid": "valid (none)", "same": "same (output ≈ input / stride)"}.get)
     if ss["kp_pad_kind"] == "number":
@@ -524,7 +305,7 @@ def image_view(kernel: np.ndarray | None) -> None:
         if ss.get("kp_img_source") == "Sample" and ss.get("kp_img_sample") in images.SAMPLES:
             ss["kp_sample"] = ss["kp_img_sample"]
     with channels_col:
-        st.radio("Channels", list(COLOUR_MODES), format_func=COLOUR_MODES.get, key="kp_color")
+        st.radio("Channels", pg.COLOUR_MODES, format_func=COLOUR_MODE_LABELS.get, key="kp_color")
         color = ss["kp_color"]
         weights = np.array([ss[f"kp_w_{c}"] for c in CHANNELS], dtype=float)
         if color in ("3D", "filters"):
@@ -629,10 +410,9 @@ def matrix_view(kernel: np.ndarray | None) -> None:
                "padding and dilation (in the sidebar); change any of them afterwards.")
     left, right = st.columns([3, 2])
     with right:
-        args = ("kp_matrix_base", "kp_matrix", "kp_mat_rows", "kp_mat_cols")
         c1, c2 = st.columns(2)
-        c1.number_input("Rows", *RANGES["kp_mat_rows"], key="kp_mat_rows", on_change=_resize, args=args)
-        c2.number_input("Columns", *RANGES["kp_mat_cols"], key="kp_mat_cols", on_change=_resize, args=args)
+        c1.number_input("Rows", *RANGES["kp_mat_rows"], key="kp_mat_rows", on_change=_resize, args=("matrix",))
+        c2.number_input("Columns", *RANGES["kp_mat_cols"], key="kp_mat_cols", on_change=_resize, args=("matrix",))
         st.button("Random whole numbers 0..9", on_click=_random_matrix, key="kp_mat_random")
         with st.expander("A crop of an image"):
             img = image_input("kp_crop", mode="L", max_side=256, default_sample="camera")
@@ -647,7 +427,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
                 st.button("Use this crop", on_click=_crop_matrix, key="kp_crop_use")
     with left:
         st.markdown("**Input matrix** (click a cell to type)")
-        values = _grid_editor("kp_matrix_base", "kp_matrix", "Empty cells are not allowed.")
+        values = _grid_editor("matrix", "Empty cells are not allowed.")
     if kernel is None:
         return
     try:
@@ -717,7 +497,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
 
 def signal_controls() -> None:
     st.header("1D convolution")
-    st.radio("Operation", list(OPERATIONS), format_func=OPERATIONS.get, key="kp_op")
+    st.radio("Operation", pg.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
     st.number_input("Stride", *RANGES["kp_s1d"], key="kp_s1d")
     st.number_input("Padding (zeros on each end)", *RANGES["kp_p1d"], key="kp_p1d")
     st.number_input("Dilation (1 = no holes)", *RANGES["kp_d1d"], key="kp_d1d")
@@ -728,7 +508,7 @@ def signal_view() -> None:
     st.selectbox("Worked example", list(kernels.SIGNAL_EXAMPLES), key="kp_ex1d", on_change=_load_signal_example)
     st.text_input("Signal (numbers separated by commas)", key="kp_signal")
     c1, c2 = st.columns([1, 2])
-    c1.radio("Kernel", KERNEL_1D, key="kp_k1d_kind")
+    c1.radio("Kernel", pg.KERNELS_1D, key="kp_k1d_kind")
     with c2:
         if ss["kp_k1d_kind"] == "moving average":
             st.number_input("Taps", *RANGES["kp_k1d_size"], key="kp_k1d_size")
@@ -797,7 +577,7 @@ st.caption("Slide a small grid of weights (a kernel) over an image, a number mat
 if "kp_url_read" not in ss:
     ss["kp_url_read"] = True
     _read_url()
-for _key, _default in DEFAULTS.items():
+for _key, _default in pg.DEFAULTS.items():
     ss[_key] = ss[_key] if _key in ss else _default
 if "playground_kernel" in ss:  # a learned filter sent from the Feature maps page
     _receive_kernel(ss.pop("playground_kernel"))
@@ -807,7 +587,7 @@ if "kp_url_ignored" in ss:
 if "kp_flash" in ss:
     st.error(ss.pop("kp_flash"))
 
-st.radio("View", VIEWS, horizontal=True, key="kp_view",
+st.radio("View", pg.VIEWS, horizontal=True, key="kp_view",
          format_func={"Image": "Image", "Matrix": "Matrix (worked example)", "1D": "1D signal"}.get)
 view = ss["kp_view"]
 if view == "Matrix" and not ss.get("kp_example_loaded"):

@@ -495,9 +495,9 @@ def torch_call(
         raise KernelError(f"padding_mode must be one of {', '.join(mode_names)}.")
 
     stride_txt, dilation_txt = _torch_int_or_pair(stride), _torch_int_or_pair(dilation)
-    expressible = not (isinstance(padding, str) and padding == "same" and _pair(stride) != (1, 1))
+    expressible = not (isinstance(padding, str) and padding == "same" and as_pair(stride) != (1, 1))
     if expressible and not isinstance(padding, str) and pads is not None:
-        p = _pair(padding)
+        p = as_pair(padding)
         expressible = pads == (p[0], p[0], p[1], p[1])
     has_bias = bias != 0
     lines = [
@@ -543,12 +543,13 @@ def torch_call(
     return "\n".join(lines)
 
 
-def _pair(value) -> tuple:
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+def as_pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """``2`` -> ``(2, 2)``, ``(2, 1)`` -> ``(2, 1)``: PyTorch's int-or-pair arguments as a pair."""
+    return (int(value[0]), int(value[1])) if isinstance(value, (tuple, list)) else (int(value), int(value))
 
 
 def _torch_int_or_pair(value) -> str:
-    a, b = _pair(value)
+    a, b = as_pair(value)
     return str(int(a)) if a == b else f"({int(a)}, {int(b)})"
 
 
@@ -557,7 +558,7 @@ def _even_pads(padding) -> tuple[int, int, int, int]:
         if padding == "valid":
             return 0, 0, 0, 0
         raise KernelError('Give `pads` for padding="same": the amounts depend on the input.')
-    rows, cols = _pair(padding)
+    rows, cols = as_pair(padding)
     return int(rows), int(rows), int(cols), int(cols)
 
 

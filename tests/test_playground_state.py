@@ -1,0 +1,212 @@
+"""The Kernel playground's settings and shared link (vizcore.playground), without Streamlit:
+whatever the page writes into the address must open the same view again."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vizcore import kernels
+from vizcore import playground as pg
+
+FAST = settings(max_examples=100, deadline=None)
+
+whole_grids = st.integers(1, 15).flatmap(
+    lambda rows: st.integers(1, 15).flatmap(
+        lambda cols: st.lists(st.lists(st.integers(-999, 999), min_size=cols, max_size=cols),
+                              min_size=rows, max_size=rows))).map(lambda g: np.array(g, dtype=float))
+
+
+@FAST
+@given(whole_grids)
+def test_whole_number_grids_survive_the_link_exactly(grid):
+    text = pg.encode_grid(grid)
+    assert "." not in text  # "2" rather than "2." in a link a person may read
+    np.testing.assert_array_equal(pg.decode_grid(text), grid)
+
+
+@FAST
+@given(st.lists(st.lists(st.floats(-1e6, 1e6, allow_subnormal=False), min_size=3, max_size=3),
+                min_size=1, max_size=5))
+def test_fractional_grids_survive_the_link_to_six_digits(rows):
+    grid = np.array(rows)
+    np.testing.assert_allclose(pg.decode_grid(pg.encode_grid(grid)), grid, rtol=6e-6, atol=1e-300)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("1,2;3", "same number of cells"),
+    ("1,x;3,4", "not a number"),
+    ("", "empty"),
+])
+def test_broken_grid_text_is_refused_with_a_reason(text, why):
+    with pytest.raises(kernels.KernelError, match=why):
+        pg.decode_grid(text)
+
+
+def test_a_grid_larger_than_allowed_is_refused():
+    assert pg.decode_grid("1/3,1/2").tolist() == [[1 / 3, 1 / 2]]
+    with pytest.raises(kernels.KernelError, match="at most 2"):
+        pg.decode_grid("1,2,3", max_side=2)
+
+
+@pytest.mark.parametrize("text, pair", [("2", ("2", "2")), ("2,3", ("2", "3")), (" 4 , 1 ", ("4", "1"))])
+def test_split_pair(text, pair):
+    assert pg.split_pair(text) == pair
+
+
+def test_split_pair_refuses_three_values():
+    with pytest.raises(ValueError):
+        pg.split_pair("1,2,3")
+
+
+@pytest.mark.parametrize("value, pair", [(2, (2, 2)), ((2, 1), (2, 1)), ([3, 4], (3, 4))])
+def test_as_pair(value, pair):
+    assert kernels.as_pair(value) == pair
+
+
+@pytest.mark.parametrize("key", [k for k in pg.DEFAULTS if not isinstance(pg.DEFAULTS[k], list)])
+def test_every_default_is_a_valid_setting(key):
+    """A default outside its widget's range or choices would make Streamlit raise."""
+    assert pg.decode_setting(key, str(pg.DEFAULTS[key])) == pg.DEFAULTS[key]
+
+
+@pytest.mark.parametrize("key, text", [
+    ("kp_view", "Nonsense"), ("kp_pad", "33"), ("kp_pad", "-1"), ("kp_dil", "1.5"),
+    ("kp_bias", "nan"), ("kp_bias", "inf"), ("kp_seed", "ten"),
+])
+def test_decode_setting_refuses_what_a_widget_cannot_show(key, text):
+    with pytest.raises(ValueError):
+        pg.decode_setting(key, text)
+
+
+def test_decode_setting_types():
+    assert pg.decode_setting("kp_norm", "True") is True and pg.decode_setting("kp_norm", "no") is False
+    assert pg.decode_setting("kp_dil", "3") == 3 and pg.decode_setting("kp_bias", "-2.5") == -2.5
+    assert pg.decode_setting("kp_signal", "1, 2") == "1, 2"
+
+
+def test_read_link_keeps_the_good_entries_and_names_the_bad_ones():
+    found, ignored = pg.read_link({"preset": "No such kernel", "stride": "-1", "pad": "99",
+                                   "act": "ReLU", "weights": "1,2,99", "grid": "1,2;3"})
+    assert ignored == ["preset=No such kernel", "stride=-1", "pad=99", "weights=1,2,99", "grid=…"]
+    assert found == {"kp_act": "ReLU"}  # a bad weights entry changes none of the three weights
+
+
+def test_read_link_reads_preset_settings_of_the_linked_preset_only():
+    found, ignored = pg.read_link({"preset": "Gaussian blur", "sigma": "2.0", "size": "7.0",
+                                   "angle": "30"})
+    assert ignored == []
+    assert found == {"kp_preset": "Gaussian blur", "kp_gaussian_blur_sigma": 2.0,
+                     "kp_gaussian_blur_size": 7}
+
+
+def test_a_matrix_link_without_its_matrix_loads_the_example_then_the_link_wins():
+    name = list(kernels.WORKED_EXAMPLES)[2]  # stride 2
+    found, _ = pg.read_link({"view": "Matrix", "example": name, "dil": "2"})
+    example = kernels.WORKED_EXAMPLES[name]
+    np.testing.assert_array_equal(found["kp_matrix_base"], np.array(example.matrix, dtype=float))
+    np.testing.assert_array_equal(found["kp_grid_base"], np.array(example.kernel, dtype=float))
+    assert (found["kp_stride_r"], found["kp_stride_c"]) == (2, 2)
+    assert found["kp_dil"] == 2 and found["kp_src"] == "Grid" and found["kp_example_loaded"]
+
+
+@pytest.mark.parametrize("name", list(kernels.WORKED_EXAMPLES))
+def test_example_settings_are_valid_widget_values(name):
+    found = pg.example_settings(name)
+    for key, value in found.items():
+        if key in pg.RANGES or key in pg.CHOICES:
+            assert pg.decode_setting(key, str(value)) == value, key
+    assert found["kp_matrix_base"].shape == (found["kp_mat_rows"], found["kp_mat_cols"])
+
+
+@pytest.mark.parametrize("name", list(kernels.SIGNAL_EXAMPLES))
+def test_signal_example_settings_are_valid_widget_values(name):
+    for key, value in pg.signal_example_settings(name).items():
+        if key in pg.RANGES or key in pg.CHOICES:
+            assert pg.decode_setting(key, str(value)) == value, key
+
+
+@st.composite
+def page_states(draw):
+    """A full page state as a user could leave it (every setting within its widget's range)."""
+    state = dict(pg.DEFAULTS)
+    for key, choices in pg.CHOICES.items():
+        state[key] = draw(st.sampled_from(choices))
+    if state["kp_view"] != "Matrix":
+        # Elsewhere a changed example is not in effect; a link naming it loads it (see the report).
+        state["kp_example"] = pg.DEFAULTS["kp_example"]
+    for key, (low, high) in pg.RANGES.items():
+        if isinstance(pg.DEFAULTS[key], int):
+            state[key] = draw(st.integers(int(low), int(high)))
+        elif key.startswith("kp_w_"):
+            state[key] = draw(st.integers(-100, 100)) / 10  # what the 0.1-step widget gives
+        else:
+            state[key] = draw(st.floats(low, high))
+    for key in ("kp_rand_int", "kp_norm", "kp_causal"):
+        state[key] = draw(st.booleans())
+    for key in ("kp_signal", "kp_k1d_text"):
+        state[key] = draw(st.text(max_size=20))
+    state["kp_pad_kind"] = draw(st.sampled_from(pg.PAD_KINDS))
+    state["kp_filters"] = draw(st.lists(st.sampled_from(list(kernels.PRESETS)), max_size=4))
+    grid = draw(whole_grids)
+    state["kp_grid_base"], (state["kp_grid_rows"], state["kp_grid_cols"]) = grid, grid.shape
+    if state["kp_view"] == "Matrix":  # the page always has a matrix there
+        matrix = draw(whole_grids)
+        state["kp_matrix_base"], (state["kp_mat_rows"], state["kp_mat_cols"]) = matrix, matrix.shape
+    return state
+
+
+def carried_keys(state: dict) -> list[str]:
+    """The settings a link carries for `state` (the rest are not in effect)."""
+    keys = list(pg.LINK_KEYS.values()) + ["kp_stride_r", "kp_stride_c", "kp_pad_kind", "kp_filters"]
+    keys += [f"kp_w_{c}" for c in pg.CHANNELS]
+    keys += [pg.param_key(state["kp_preset"], p.name) for p in kernels.PRESETS[state["kp_preset"]].params]
+    keys += {"number": ["kp_pad"], "pair": ["kp_pad_r", "kp_pad_c"]}.get(state["kp_pad_kind"], [])
+    if state["kp_src"] == "Grid":
+        keys += ["kp_grid_base", "kp_grid_rows", "kp_grid_cols"]
+    if state["kp_view"] == "Matrix":
+        keys += ["kp_matrix_base", "kp_mat_rows", "kp_mat_cols"]
+    return keys
+
+
+@FAST
+@given(page_states())
+def test_a_written_link_reads_back_as_the_same_settings(state):
+    link = pg.write_link(state)
+    assert all(isinstance(v, str) for v in link.values())
+    found, ignored = pg.read_link(link)
+    assert ignored == []
+    reopened = {**pg.DEFAULTS, **found}
+    for key in carried_keys(state):
+        if isinstance(state[key], np.ndarray):
+            np.testing.assert_array_equal(reopened[key], state[key], err_msg=key)
+        else:
+            assert reopened[key] == state[key], key
+
+
+def test_the_default_state_writes_an_empty_link():
+    assert pg.write_link(dict(pg.DEFAULTS)) == {}
+
+
+def test_a_grid_with_an_empty_cell_is_left_out_of_the_link():
+    state = {**pg.DEFAULTS, "kp_src": "Grid", "kp_grid_base": np.array([[1.0, np.nan]]), "kp_dil": 2}
+    assert pg.write_link(state) == {"src": "Grid", "dil": "2"}
+
+
+def test_resize_grid_keeps_the_top_left_and_fills_zeros():
+    grid = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(pg.resize_grid(grid, 3, 2), [[0, 1], [3, 4], [0, 0]])
+
+
+@FAST
+@given(st.integers(1, 15), st.integers(1, 15), st.integers(0, 10_000), st.booleans())
+def test_random_kernel_is_reproducible_and_in_range(rows, cols, seed, integers):
+    k = pg.random_kernel(rows, cols, seed, integers=integers)
+    assert k.shape == (rows, cols)
+    np.testing.assert_array_equal(k, pg.random_kernel(rows, cols, seed, integers=integers))
+    bound = 5 if integers else 1
+    assert np.all(np.abs(k) <= bound)
+    if integers:
+        assert np.all(k == np.round(k))
+    assert pg.random_kernel(rows, cols, seed, integers=integers, channels=3).shape == (3, rows, cols)
