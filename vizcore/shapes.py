@@ -1007,22 +1007,24 @@ def pytorch_call(in_channels: int, out_channels: int, kernel_size, stride=1, pad
     sh, sw = _pair(stride, "stride")
     dh, dw = _pair(dilation, "dilation")
     name = "ConvTranspose2d" if transposed else "Conv2d"
+    strided = (sh, sw) != (1, 1)
+    dilation_arg = [f"dilation={_pair_text(dh, dw)}"] if (dh, dw) != (1, 1) else []
     args = [str(in_channels), str(out_channels), f"kernel_size={_pair_text(kh, kw)}"]
-    if (sh, sw) != (1, 1):
+    if strided:
         args.append(f"stride={_pair_text(sh, sw)}")
     prefix = ""
     if isinstance(padding, str):
-        if padding.lower() == "same" and (sh, sw) != (1, 1) and input_size is not None:
+        same = padding.lower() == "same"  # "valid" is PyTorch's default: no argument
+        if same and strided and input_size is None:
+            return ("# PyTorch allows padding='same' only with stride 1: pad explicitly with the\n"
+                    "# Keras rule (extra zero bottom/right), e.g. nn.ZeroPad2d((left, right, top, bottom))\n"
+                    f"nn.{name}(" + ", ".join(args + dilation_arg) + ")")
+        if same and strided:
             (top, bottom), (left, right) = (
                 same_padding(n, k, s, d) for n, k, s, d in zip(input_size, (kh, kw), (sh, sw), (dh, dw)))
             prefix = (f"nn.ZeroPad2d(({left}, {right}, {top}, {bottom}))  # Keras 'same': "
                       "(left, right, top, bottom)\n")
-        elif padding.lower() == "same" and (sh, sw) != (1, 1):
-            return ("# PyTorch allows padding='same' only with stride 1: pad explicitly with the\n"
-                    "# Keras rule (extra zero bottom/right), e.g. nn.ZeroPad2d((left, right, top, bottom))\n"
-                    f"nn.{name}(" + ", ".join(args) + (
-                        f", dilation={_pair_text(dh, dw)}" if (dh, dw) != (1, 1) else "") + ")")
-        if padding.lower() == "same" and not prefix:
+        elif same:
             args.append("padding='same'")
     else:
         ph, pw = _pair(padding, "padding")
@@ -1030,8 +1032,7 @@ def pytorch_call(in_channels: int, out_channels: int, kernel_size, stride=1, pad
             args.append(f"padding={_pair_text(ph, pw)}")
     if transposed and output_padding:
         args.append(f"output_padding={output_padding}")
-    if (dh, dw) != (1, 1):
-        args.append(f"dilation={_pair_text(dh, dw)}")
+    args += dilation_arg
     if not bias:
         args.append("bias=False")
     return prefix + f"nn.{name}(" + ", ".join(args) + ")"
@@ -1044,14 +1045,11 @@ def keras_call(out_channels: int, kernel_size, stride=1, padding=0, dilation=1, 
     kh, kw = _pair(kernel_size, "kernel size")
     sh, sw = _pair(stride, "stride")
     dh, dw = _pair(dilation, "dilation")
+    mode = padding.lower() if isinstance(padding, str) else "valid"
+    explicit = (0, 0) if isinstance(padding, str) else _pair(padding, "padding")
     lines = []
-    mode = "valid"
-    if isinstance(padding, str):
-        mode = padding.lower()
-    else:
-        ph, pw = _pair(padding, "padding")
-        if (ph, pw) != (0, 0) and not transposed:
-            lines.append(f"layers.ZeroPadding2D(padding={_pair_text(ph, pw)})")
+    if explicit != (0, 0) and not transposed:
+        lines.append(f"layers.ZeroPadding2D(padding={_pair_text(*explicit)})")
     args = [str(out_channels), f"kernel_size={_pair_text(kh, kw)}"]
     if (sh, sw) != (1, 1):
         args.append(f"strides={_pair_text(sh, sw)}")
@@ -1064,8 +1062,8 @@ def keras_call(out_channels: int, kernel_size, stride=1, padding=0, dilation=1, 
     if not bias:
         args.append("use_bias=False")
     lines.append(f"layers.{'Conv2DTranspose' if transposed else 'Conv2D'}(" + ", ".join(args) + ")")
-    if transposed and not isinstance(padding, str) and _pair(padding, "padding") != (0, 0):
-        lines.append(f"layers.Cropping2D(cropping={_pair_text(*_pair(padding, 'padding'))})")
+    if explicit != (0, 0) and transposed:
+        lines.append(f"layers.Cropping2D(cropping={_pair_text(*explicit)})")
     if (sh, sw) != (1, 1) and (dh, dw) != (1, 1):
         lines.append("# note: Keras refuses strides > 1 together with dilation_rate > 1")
     return "\n".join(lines)
@@ -1237,6 +1235,27 @@ def _rectangles(windows, inset: float) -> tuple[list, list]:
     return xs, ys
 
 
+_ZERO, _INPUT, _UNSEEN = 0, 1, 2  # the values of the grid's cells, coloured by the figure
+
+
+def _grid_cells(rows: AxisLayout, cols: AxisLayout) -> tuple[list, list]:
+    """Value (_ZERO, _INPUT or _UNSEEN) and hover text of every drawn cell, row by row."""
+    z, text = [], []
+    for row_kind, row_index, row_seen in zip(rows.kinds, rows.input_index, rows.covered):
+        z_row, text_row = [], []
+        for col_kind, col_index, col_seen in zip(cols.kinds, cols.input_index, cols.covered):
+            if row_kind == col_kind == "input":
+                seen = row_seen and col_seen
+                z_row.append(_INPUT if seen else _UNSEEN)
+                text_row.append(f"input row {row_index}, col {col_index}" + ("" if seen else " (never seen)"))
+            else:
+                z_row.append(_ZERO)
+                text_row.append("inserted zero" if "inserted" in (row_kind, col_kind) else "padding (zero)")
+        z.append(z_row)
+        text.append(text_row)
+    return z, text
+
+
 def kernel_positions_figure(
     n_rows: int, n_cols: int, kernel_size, stride=1, padding=0, dilation=1,
     transposed: bool = False, output_padding: int = 0, max_outlines: int = 36,
@@ -1262,21 +1281,7 @@ def kernel_positions_figure(
         raise ShapeError(f"the picture is drawn for grids up to {MAX_DRAWN_SIDE} cells a side "
                          f"(this one is {len(rows.kinds)}x{len(cols.kinds)}).")
 
-    row_seen, col_seen = rows.covered, cols.covered
-    code = {"pad": 0, "inserted": 0, "input": 1}
-    z, text = [], []
-    for r, (rk, ri) in enumerate(zip(rows.kinds, rows.input_index)):
-        z_row, text_row = [], []
-        for c, (ck, ci) in enumerate(zip(cols.kinds, cols.input_index)):
-            if rk == "input" and ck == "input":
-                seen = row_seen[r] and col_seen[c]
-                z_row.append(1 if seen else 2)
-                text_row.append(f"input row {ri}, col {ci}" + ("" if seen else " (never seen)"))
-            else:
-                z_row.append(code["pad"])
-                text_row.append("inserted zero" if "inserted" in (rk, ck) else "padding (zero)")
-        z.append(z_row)
-        text.append(text_row)
+    z, text = _grid_cells(rows, cols)
     scale = [[0, PADDING_COLOUR], [1 / 3, PADDING_COLOUR], [1 / 3, INPUT_COLOUR],
              [2 / 3, INPUT_COLOUR], [2 / 3, UNSEEN_COLOUR], [1, UNSEEN_COLOUR]]
     traces = [dict(type="heatmap", z=z, text=text, zmin=0, zmax=2, colorscale=scale,
@@ -1301,7 +1306,7 @@ def kernel_positions_figure(
         marker=dict(color=FIRST_COLOUR, size=9)))
     legend = [(PADDING_COLOUR, "zeros inserted / padding" if transposed else "padding"),
               (INPUT_COLOUR, "input")]
-    if any(v == 2 for row in z for v in row):
+    if any(_UNSEEN in row for row in z):
         legend.append((UNSEEN_COLOUR, "never seen by the kernel"))
     for colour, name in legend:
         traces.append(dict(type="scatter", x=[None], y=[None], mode="markers", name=name,
