@@ -5,7 +5,6 @@ the widgets, keeps the settings in the URL and lays out the figures.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 
 import numpy as np
@@ -218,19 +217,6 @@ def operation_controls(view: str) -> None:
                       "clipped: what an 8-bit image keeps; min-max: stretched to 0..255.")
 
 
-def settings() -> dict:
-    """The operation settings as vizcore.conv arguments."""
-    kind = ss["kp_pad_kind"]
-    if kind in ("valid", "same"):
-        padding = kind
-    elif kind == "pair":
-        padding = (int(ss["kp_pad_r"]), int(ss["kp_pad_c"]))
-    else:
-        padding = int(ss["kp_pad"])
-    return dict(stride=(int(ss["kp_stride_r"]), int(ss["kp_stride_c"])), padding=padding,
-                dilation=int(ss["kp_dil"]), padding_mode=ss["kp_pmode"])
-
-
 def operated_kernel(kernel: np.ndarray) -> np.ndarray:
     """The kernel actually slid over the input: rotated by 180° for true convolution."""
     return kernels.rotate_180(kernel) if ss["kp_op"] == "convolution" else kernel
@@ -238,17 +224,11 @@ def operated_kernel(kernel: np.ndarray) -> np.ndarray:
 
 def show_formula(in_hw: tuple[int, int], kernel_hw: tuple[int, int], cfg: dict, channels: str = "") -> tuple[int, int]:
     """The output-size formula with the numbers put in; returns the output (rows, cols)."""
-    pads = conv.resolve_padding(in_hw, kernel_hw, cfg["stride"], cfg["padding"], cfg["dilation"])
-    out = []
-    lines = []
-    for axis, name in enumerate(("H", "W")):
-        before, after = pads[2 * axis], pads[2 * axis + 1]
-        s, d = cfg["stride"][axis], cfg["dilation"]
-        lines.append(pg.size_formula(in_hw[axis], kernel_hw[axis], before, after, s, d, name))
-        out.append(conv.output_size(in_hw[axis], kernel_hw[axis], s, (before, after), d))
+    lines, (rows, cols) = pg.output_size_formulas(in_hw, kernel_hw, cfg["stride"], cfg["padding"],
+                                                  cfg["dilation"])
     st.markdown("**Output size**  \n" + "  \n".join(f"`{line}`" for line in lines)
-                + f"  \n→ output **{channels}{out[0]}×{out[1]}**")
-    return out[0], out[1]
+                + f"  \n→ output **{channels}{rows}×{cols}**")
+    return rows, cols
 
 
 def show_kernel(kernel: np.ndarray) -> None:
@@ -265,7 +245,7 @@ def show_kernel(kernel: np.ndarray) -> None:
 
 
 def torch_code(kernel: np.ndarray, in_channels: int, in_hw: tuple[int, int]) -> None:
-    cfg = settings()
+    cfg = pg.conv_settings(ss)
     pads = conv.resolve_padding(in_hw, kernel.shape[-2:], cfg["stride"], cfg["padding"], cfg["dilation"])
     with st.expander("PyTorch code for this (copy it)", expanded=False):
         st.code(kernels.torch_call(
@@ -276,25 +256,12 @@ def torch_code(kernel: np.ndarray, in_channels: int, in_hw: tuple[int, int]) -> 
 
 # --- Image view ----------------------------------------------------------------------------
 
-def _content_hash(arr: np.ndarray) -> str:
-    """A hash of every byte: st.cache_data alone samples large arrays (stale results)."""
-    return hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).hexdigest()
-
-
 @st.cache_data(max_entries=48, max_size="400MB", show_spinner=False)
 def _correlate(image_hash: str, _x: np.ndarray, kernel: np.ndarray, stride, padding, dilation,
                padding_mode) -> np.ndarray:
     """vizcore.conv.correlate2d, cached on the image's full content hash (`_x` is not hashed)."""
     return conv.correlate2d(_x, kernel, stride=stride, padding=padding, dilation=dilation,
                             padding_mode=padding_mode)
-
-
-def _centre_in(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Zero-pad a kernel to `shape`, keeping it centred (one Conv2d layer has one kernel size)."""
-    out = np.zeros(shape)
-    top, left = (shape[0] - kernel.shape[0]) // 2, (shape[1] - kernel.shape[1]) // 2
-    out[top:top + kernel.shape[0], left:left + kernel.shape[1]] = kernel
-    return out
 
 
 def image_view(kernel: np.ndarray | None) -> None:
@@ -321,8 +288,8 @@ def image_view(kernel: np.ndarray | None) -> None:
         return
 
     x = images.to_array(img, "L" if color == "gray" else "RGB")
-    image_hash = _content_hash(x)
-    cfg = settings()
+    image_hash = pg.content_hash(x)
+    cfg = pg.conv_settings(ss)
     used = operated_kernel(kernel)
     bias, act, show = float(ss["kp_bias"]), ss["kp_act"], ss["kp_show"]
 
@@ -335,9 +302,7 @@ def image_view(kernel: np.ndarray | None) -> None:
         used = operated_kernel(kernel3)
     elif color == "filters":
         filters = [kernel] + [kernels.preset_kernel(name) for name in ss["kp_filters"]]
-        size = (max(k.shape[0] for k in filters), max(k.shape[1] for k in filters))
-        stack = np.stack([weights[:, None, None] * _centre_in(k, size) for k in filters])
-        used = operated_kernel(stack)
+        used = operated_kernel(pg.filter_bank(filters, weights))
 
     channels = {"gray": "", "per-channel": "3×", "3D": "", "filters": f"{len(ss['kp_filters']) + 1}×"}[color]
     try:
@@ -435,7 +400,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
     except kernels.KernelError as err:
         st.error(f"The matrix cannot be used: {err}")
         return
-    cfg = settings()
+    cfg = pg.conv_settings(ss)
     used = operated_kernel(kernel)
     bias, act = float(ss["kp_bias"]), ss["kp_act"]
     try:
@@ -516,12 +481,7 @@ def signal_view() -> None:
             st.text_input("Kernel (fractions like 1/3 are fine)", key="kp_k1d_text")
     try:
         x = kernels.parse_vector(ss["kp_signal"], "The signal")
-        kind = ss["kp_k1d_kind"]
-        k = (kernels.moving_average(ss["kp_k1d_size"]) if kind == "moving average"
-             else kernels.difference() if kind == "difference"
-             else kernels.parse_vector(ss["kp_k1d_text"], "The kernel"))
-        if len(k) > 15:
-            raise kernels.KernelError("Kernels here have at most 15 taps.")
+        k = pg.kernel_1d(ss["kp_k1d_kind"], ss["kp_k1d_size"], ss["kp_k1d_text"])
     except kernels.KernelError as err:
         st.error(str(err))
         return
@@ -530,10 +490,9 @@ def signal_view() -> None:
     padding = 0 if causal else int(ss["kp_p1d"])
     if causal and ss["kp_p1d"]:
         st.info("Causal padding replaces the padding setting: the zeros go on the left only.")
+    before, after = pg.signal_padding(len(k), padding, dilation, causal)
     try:
         y = conv.correlate1d(x, used, stride=stride, padding=padding, dilation=dilation, causal=causal)
-        before = dilation * (len(k) - 1) if causal else padding
-        after = 0 if causal else padding
         formula = pg.size_formula(len(x), len(k), before, after, max(stride, 1), max(dilation, 1), "L")
     except conv.ConvError as err:
         st.error(f"These settings do not work: {err}")
@@ -554,8 +513,7 @@ def signal_view() -> None:
     show_figure(pg.matrix_figure(padded[None], (0, 0, before, after), taps, weights=used,
                                  title="Signal (gray: padding, blue: the window)"), key="kp_fig_signal_cells")
     show_figure(pg.output_figure(y[None], (0, t), title=f"Output, length {count}"), key="kp_fig_signal_out")
-    last_tap = np.arange(count) * stride + dilation * (len(k) - 1) - before
-    positions = last_tap if causal else last_tap - dilation * (len(k) - 1) / 2
+    positions = pg.output_positions(count, len(k), stride, dilation, before, causal)
     show_figure(pg.signal_figure(x, y, positions, title="Input and output on one time axis"),
                 key="kp_fig_signal")
     st.caption("Output " + ("t is drawn at its newest input t (causal)." if causal

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -210,3 +212,74 @@ def test_random_kernel_is_reproducible_and_in_range(rows, cols, seed, integers):
     if integers:
         assert np.all(k == np.round(k))
     assert pg.random_kernel(rows, cols, seed, integers=integers, channels=3).shape == (3, rows, cols)
+
+
+# --- what the page computes from its settings ----------------------------------------------
+
+def test_conv_settings_for_each_padding_kind():
+    state = {**pg.DEFAULTS, "kp_stride_r": 2, "kp_pad": 3, "kp_pad_r": 1, "kp_pad_c": 4, "kp_dil": 2}
+    assert pg.conv_settings(state) == dict(stride=(2, 1), padding=3, dilation=2, padding_mode="zeros")
+    assert pg.conv_settings({**state, "kp_pad_kind": "pair"})["padding"] == (1, 4)
+    assert pg.conv_settings({**state, "kp_pad_kind": "same"})["padding"] == "same"
+
+
+@FAST
+@given(st.integers(1, 20), st.integers(1, 20), st.integers(1, 5), st.integers(1, 5),
+       st.integers(1, 3), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3))
+def test_output_size_formulas_agree_with_torch(h, w, kh, kw, sh, sw, pad, dil):
+    if h + 2 * pad < dil * (kh - 1) + 1 or w + 2 * pad < dil * (kw - 1) + 1:
+        return  # torch refuses these too; conv's message is tested in test_conv
+    lines, out = pg.output_size_formulas((h, w), (kh, kw), (sh, sw), pad, dil)
+    expected = F.conv2d(torch.zeros(1, 1, h, w), torch.zeros(1, 1, kh, kw), stride=(sh, sw),
+                        padding=pad, dilation=dil).shape[-2:]
+    assert out == tuple(expected)
+    assert lines[0].startswith("H_out") and lines[0].endswith(f"= {out[0]}")
+    assert lines[1].startswith("W_out") and lines[1].endswith(f"= {out[1]}")
+
+
+def test_filter_bank_centres_smaller_kernels_and_scales_each_channel():
+    small, big = np.ones((1, 1)), np.arange(9.0).reshape(3, 3)
+    bank = pg.filter_bank([small, big], np.array([1.0, 2.0, -1.0]))
+    assert bank.shape == (2, 3, 3, 3)
+    np.testing.assert_array_equal(bank[0, 1], [[0, 0, 0], [0, 2, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(bank[1, 2], -big)
+    np.testing.assert_array_equal(pg.centre_in(np.ones((1, 2)), (3, 4)),
+                                  [[0, 0, 0, 0], [0, 1, 1, 0], [0, 0, 0, 0]])
+
+
+def test_content_hash_sees_every_pixel():
+    """st.cache_data samples big arrays; one changed pixel in 512×512×3 must change the key."""
+    x = np.zeros((3, 512, 512), dtype=np.uint8)
+    y = x.copy()
+    y[1, 300, 17] = 1
+    assert pg.content_hash(x) == pg.content_hash(x.copy()) != pg.content_hash(y)
+
+
+def test_kernel_1d_choices():
+    np.testing.assert_allclose(pg.kernel_1d("moving average", 4), [0.25] * 4)
+    np.testing.assert_array_equal(pg.kernel_1d("difference"), [-1, 1])
+    np.testing.assert_allclose(pg.kernel_1d("custom", text="1/3, 1/3, 1/3"), [1 / 3] * 3)
+    with pytest.raises(kernels.KernelError, match="at most 15 taps"):
+        pg.kernel_1d("custom", text=", ".join(["1"] * 16))
+    with pytest.raises(kernels.KernelError, match="not a number"):
+        pg.kernel_1d("custom", text="1, x")
+
+
+@FAST
+@given(st.integers(1, 30), st.integers(1, 5), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3),
+       st.booleans())
+def test_signal_padding_and_positions_match_torch_conv1d(n, taps, stride, padding, dilation, causal):
+    before, after = pg.signal_padding(taps, padding, dilation, causal)
+    if n + before + after < dilation * (taps - 1) + 1:
+        return
+    x = torch.arange(float(n))[None, None]
+    count = F.conv1d(F.pad(x, (before, after)), torch.ones(1, 1, taps), stride=stride,
+                     dilation=dilation).shape[-1]
+    positions = pg.output_positions(count, taps, stride, dilation, before, causal)
+    first_tap = np.arange(count) * stride - before  # index of each window's oldest input
+    newest = first_tap + dilation * (taps - 1)
+    if causal:
+        assert before == dilation * (taps - 1) and after == 0
+        np.testing.assert_array_equal(positions, newest)  # never ahead of its inputs
+    else:
+        np.testing.assert_allclose(positions, (first_tap + newest) / 2)

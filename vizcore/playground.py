@@ -7,12 +7,13 @@ when dilated), the arithmetic of one output cell, and the output display options
 """
 from __future__ import annotations
 
+import hashlib
 from typing import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
 
-from vizcore import images, kernels, plots
+from vizcore import conv, images, kernels, plots
 
 ACTIVATIONS = ("none", "ReLU", "sigmoid", "tanh", "abs")
 DISPLAYS = ("raw", "absolute", "clipped 0..255", "min-max")
@@ -96,6 +97,89 @@ def for_display(y: np.ndarray, how: str) -> np.ndarray:
         span = np.where(hi > lo, hi - lo, 1)
         return (y - lo) / span * 255
     raise PlaygroundError(f"Unknown display {how!r}; choose one of {', '.join(DISPLAYS)}.")
+
+
+def conv_settings(state: Mapping[str, object]) -> dict[str, object]:
+    """The page's operation settings as :func:`vizcore.conv.correlate2d` keyword arguments."""
+    kind = state["kp_pad_kind"]
+    if kind in ("valid", "same"):
+        padding: object = kind
+    elif kind == "pair":
+        padding = (int(state["kp_pad_r"]), int(state["kp_pad_c"]))
+    else:
+        padding = int(state["kp_pad"])
+    return dict(stride=(int(state["kp_stride_r"]), int(state["kp_stride_c"])), padding=padding,
+                dilation=int(state["kp_dil"]), padding_mode=state["kp_pmode"])
+
+
+def output_size_formulas(in_hw: tuple[int, int], kernel_hw: tuple[int, int], stride: tuple[int, int],
+                         padding: int | tuple[int, int] | str,
+                         dilation: int) -> tuple[list[str], tuple[int, int]]:
+    """The H and W output-size formulas with the numbers put in, and the output (rows, cols).
+
+    Raises :class:`vizcore.conv.ConvError` for settings that give no output.
+    """
+    pads = conv.resolve_padding(in_hw, kernel_hw, stride, padding, dilation)
+    lines, out = [], []
+    for axis, name in enumerate(("H", "W")):
+        before, after = pads[2 * axis], pads[2 * axis + 1]
+        lines.append(size_formula(in_hw[axis], kernel_hw[axis], before, after, stride[axis], dilation, name))
+        out.append(conv.output_size(in_hw[axis], kernel_hw[axis], stride[axis], (before, after), dilation))
+    return lines, (out[0], out[1])
+
+
+def centre_in(kernel: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`kernel` zero-padded to `shape`, kept centred: one Conv2d layer has one kernel size."""
+    out = np.zeros(shape)
+    top, left = (shape[0] - kernel.shape[0]) // 2, (shape[1] - kernel.shape[1]) // 2
+    out[top:top + kernel.shape[0], left:left + kernel.shape[1]] = kernel
+    return out
+
+
+def filter_bank(filters: list[np.ndarray], channel_weights: np.ndarray) -> np.ndarray:
+    """N 2D kernels as the (N, C, kh, kw) weight of one Conv2d layer on a C-channel image.
+
+    Each kernel is centred in the largest size; slice c of filter n is
+    ``channel_weights[c] × filters[n]``.
+    """
+    size = (max(k.shape[0] for k in filters), max(k.shape[1] for k in filters))
+    weights = np.asarray(channel_weights, dtype=float)
+    return np.stack([weights[:, None, None] * centre_in(k, size) for k in filters])
+
+
+def content_hash(arr: np.ndarray) -> str:
+    """A hash of every byte of `arr` (``st.cache_data`` alone samples large arrays: stale results)."""
+    return hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).hexdigest()
+
+
+def kernel_1d(kind: str, taps: int = 3, text: str = "") -> np.ndarray:
+    """The 1D kernel the page's choice names: a moving average of `taps`, the difference, or
+    the typed `text` (at most 15 taps). Raises KernelError with a message for the page."""
+    if kind == "moving average":
+        k = kernels.moving_average(taps)
+    elif kind == "difference":
+        k = kernels.difference()
+    else:
+        k = kernels.parse_vector(text, "The kernel")
+    if len(k) > kernels.MAX_KERNEL_SIZE:
+        raise kernels.KernelError(f"Kernels here have at most {kernels.MAX_KERNEL_SIZE} taps.")
+    return k
+
+
+def signal_padding(taps: int, padding: int, dilation: int, causal: bool) -> tuple[int, int]:
+    """Zeros (before, after) a 1D signal gets: causal puts d·(k−1) on the left only."""
+    return (dilation * (taps - 1), 0) if causal else (padding, padding)
+
+
+def output_positions(count: int, taps: int, stride: int, dilation: int, before: int,
+                     causal: bool) -> np.ndarray:
+    """Where each 1D output is drawn on the input's time axis.
+
+    A causal output sits at its newest input (the present), a centred one at the middle of
+    its window.
+    """
+    last_tap = np.arange(count) * stride + dilation * (taps - 1) - before
+    return last_tap if causal else last_tap - dilation * (taps - 1) / 2
 
 
 # Figures are built in one go (a dict layout, no update_* calls): plotly validates every update
