@@ -158,7 +158,7 @@ def parse_answer(text: str) -> Answer:
         return True
     if lowered in _NO:
         return False
-    inner = raw.strip()
+    inner = raw
     while len(inner) >= 2 and inner[0] + inner[-1] in ("()", "[]", "{}"):
         inner = inner[1:-1].strip()
     if _ARITHMETIC.match(inner) and re.search(r"\d\s*[+\-*/·]\s*[\d(]", inner):
@@ -206,11 +206,11 @@ def check_answer(question: Question, text: str) -> Feedback:
             return Feedback(None, "Answer yes or no.")
         return Feedback(given == expected, "Correct!" if given == expected else "Not quite.")
     if isinstance(expected, tuple):
-        if not isinstance(given, tuple) or isinstance(given, bool):
+        if not isinstance(given, tuple):
             return Feedback(None, f"This question wants a whole shape: {question.answer_format}.")
         if given == expected:
             return Feedback(True, "Correct!")
-        if len(given) == len(expected) - 1 and given == expected[1:]:
+        if given == expected[1:]:
             return Feedback(False, "Not quite: the batch dimension is missing — it comes first.")
         if sorted(given) == sorted(expected):
             return Feedback(False, "Right numbers, wrong order: check the layout asked for "
@@ -243,6 +243,16 @@ def _times(*values) -> str:
     return "×".join(str(v) for v in values)
 
 
+def _hwc(shape) -> str:
+    """A (C, H, W) shape as the lectures write it: H×W×C."""
+    channels, *size = shape
+    return _times(*size, channels)
+
+
+def _s(count: int) -> str:
+    return "s" if count > 1 else ""
+
+
 def _images(channels: int) -> str:
     return {1: "grayscale", 3: "RGB"}.get(channels, f"{channels}-channel")
 
@@ -250,12 +260,13 @@ def _images(channels: int) -> str:
 def _inputs(channels: int, size: int) -> str:
     """e.g. "RGB images of 100×100 pixels (3 channels)" or "feature maps of 32×32 with 64 channels"."""
     if channels in (1, 3):
-        return f"{_images(channels)} images of {size}×{size} pixels (**{channels}** channel{'s' if channels > 1 else ''})"
+        return f"{_images(channels)} images of {size}×{size} pixels (**{channels}** channel{_s(channels)})"
     return f"feature maps of {size}×{size} with **{channels}** channels"
 
 
-def _kernel_text(kh: int, kw: int) -> str:
-    return f"{kh}×{kw}"
+def _shape_format(layout: str) -> str:
+    """What a shape answer looks like: "a shape like (N, C, H, W)"."""
+    return f"a shape like {_shape(layout)}"
 
 
 def _in_layout(n: int, c: int, h: int, w: int, layout: str) -> tuple[int, int, int, int]:
@@ -276,11 +287,12 @@ def _torch_padding(padding) -> str:
 
 def _size_lines(h, w, kh, kw, stride, padding, dilation=1, ceil_mode=False) -> list[str]:
     """Worked output-size formula for height and width (one line if they are equal)."""
+    def formula(n, k):
+        return shapes.explain_output_size(n, k, stride, padding, dilation, ceil_mode)
+
     if (h, kh) == (w, kw):
-        text = shapes.explain_output_size(h, kh, stride, padding, dilation, ceil_mode)
-        return [f"- height = width: `{text}`"]
-    return [f"- height: `{shapes.explain_output_size(h, kh, stride, padding, dilation, ceil_mode)}`",
-            f"- width: `{shapes.explain_output_size(w, kw, stride, padding, dilation, ceil_mode)}`"]
+        return [f"- height = width: `{formula(h, kh)}`"]
+    return [f"- height: `{formula(h, kh)}`", f"- width: `{formula(w, kw)}`"]
 
 
 SIZE_HINT = ("Use out = floor((n + 2p − d·(k − 1) − 1) / s) + 1 for height and width "
@@ -322,8 +334,8 @@ def _conv_shape(rng: random.Random, level: str) -> Question:
     extras = f", dilation {dilation}" if dilation > 1 else ""
     prompt = (
         f"A batch of **{batch}** {_images(channels)} images of **{h}×{w}** pixels "
-        f"({channels} channel{'s' if channels > 1 else ''}) goes through a convolution layer with "
-        f"**{filters}** filters of size **{_kernel_text(kh, kw)}**, stride {stride}, "
+        f"({channels} channel{_s(channels)}) goes through a convolution layer with "
+        f"**{filters}** filters of size **{_times(kh, kw)}**, stride {stride}, "
         f"{_padding_words(padding)}{extras}.\n\n"
         f"What is the shape of the output tensor in **{LAYOUTS[layout]}** order?"
     )
@@ -345,7 +357,7 @@ def _conv_shape(rng: random.Random, level: str) -> Question:
     if padding == "same":
         hint += " Keras 'same' padding gives ceil(n / s)."
     return Question("conv_shape", level, prompt, answer, hint, solution,
-                    f"a shape like {_shape(['N', 'C', 'H', 'W'] if layout == 'NCHW' else ['N', 'H', 'W', 'C'])}",
+                    _shape_format(layout),
                     dict(input=(batch, channels, h, w), out_channels=filters, kernel=(kh, kw),
                          stride=stride, padding=padding, dilation=dilation, layout=layout))
 
@@ -368,7 +380,7 @@ def _conv_params(rng: random.Random, level: str) -> Question:
     group_text = f", groups={groups}" if groups > 1 else ""
     prompt = (
         f"How many learnable parameters does a convolution layer with **{filters}** filters of size "
-        f"**{_kernel_text(kh, kw)}** have on {_inputs(channels, size)}"
+        f"**{_times(kh, kw)}** have on {_inputs(channels, size)}"
         f"{'' if bias else ', **without bias**'}{f', in **{groups} groups**' if groups > 1 else ''}?"
         f"\n\n`nn.Conv2d({channels}, {filters}, kernel_size={k if kh == kw else (kh, kw)}"
         f"{'' if bias else ', bias=False'}{group_text})`"
@@ -475,7 +487,7 @@ def _infer_stride_padding(rng: random.Random, level: str) -> Question:
     given = {"padding": f"The stride is {stride}. What is the **padding**?",
              "stride": f"The padding is {padding}. What is the **stride**?",
              "both": "What are the **stride and the padding**? Answer as (stride, padding)."}[ask]
-    prompt = (f"An input has {c_in} channel{'s' if c_in > 1 else ''} and spatial size **{n}×{n}**. "
+    prompt = (f"An input has {c_in} channel{_s(c_in)} and spatial size **{n}×{n}**. "
               f"A **{k}×{k}** convolution produces a new volume with {c_out} channels and spatial size "
               f"**{out}×{out}**. {given}"
               + ("\n\n(Only paddings smaller than the kernel count: more padding would add "
@@ -544,9 +556,8 @@ def _receptive_field(rng: random.Random, level: str) -> Question:
              "a stride multiplies the jump:"]
     size, jump = 1, 1
     for (kind, k, s, d), (new_size, new_jump, _) in zip(layers, fields):
-        span = d * (k - 1) + 1
-        name = "conv" if kind == "conv" else "pool"
-        steps.append(f"- {name} k={k}{f', d={d}' if d > 1 else ''}{f', s={s}' if s > 1 else ''}: "
+        span = shapes.effective_kernel_size(k, d)
+        steps.append(f"- {kind} k={k}{f', d={d}' if d > 1 else ''}{f', s={s}' if s > 1 else ''}: "
                      f"{size} + ({span} − 1)·{jump} = **{new_size}**" + (f", jump {jump}·{s} = {new_jump}" if s > 1 else ""))
         size, jump = new_size, new_jump
     if causal:
@@ -582,17 +593,14 @@ def _pool_shape(rng: random.Random, level: str) -> Question:
             continue
         break
     answer = _in_layout(batch, channels, oh, ow, layout)
-    name = "MaxPool2d" if mode == "max" else "AvgPool2d"
-    if layout == "NHWC":
+    # Keras has no numeric padding: such a layer is shown in PyTorch even for NHWC.
+    if layout == "NHWC" and (isinstance(padding, str) or padding == 0):
         keras = "MaxPooling2D" if mode == "max" else "AveragePooling2D"
-        code = (f"tf.keras.layers.{keras}(pool_size={k}, strides={stride}, "
-                f"padding='{padding if isinstance(padding, str) else 'valid'}')")
+        code = f"tf.keras.layers.{keras}(pool_size={k}, strides={stride}, padding='{padding or 'valid'}')"
     else:
+        name = "MaxPool2d" if mode == "max" else "AvgPool2d"
         code = (f"nn.{name}(kernel_size={k}, stride={stride}, padding={padding}"
                 + (", ceil_mode=True" if ceil_mode else "") + ")")
-    if layout == "NHWC" and not isinstance(padding, str) and padding:
-        code = f"nn.{name}(kernel_size={k}, stride={stride}, padding={padding}" + (
-            ", ceil_mode=True" if ceil_mode else "") + ")"
     input_shape = _in_layout(batch, channels, h, w, layout)
     prompt = (f"A feature-map tensor of shape **{_shape(input_shape)}** ({layout}) goes through "
               f"{'max' if mode == 'max' else 'average'} pooling with a **{k}×{k}** window, stride {stride}, "
@@ -607,7 +615,7 @@ def _pool_shape(rng: random.Random, level: str) -> Question:
     hint = (SIZE_HINT + " Pooling keeps the number of channels." +
             (" ceil_mode rounds up, but a window may not start in the padding." if ceil_mode else ""))
     return Question("pool_shape", level, prompt, answer, hint, solution,
-                    f"a shape like {_shape(['N', 'C', 'H', 'W'] if layout == 'NCHW' else ['N', 'H', 'W', 'C'])}",
+                    _shape_format(layout),
                     dict(input=(batch, channels, h, w), mode=mode, kernel=k, stride=stride,
                          padding=padding, ceil_mode=ceil_mode, layout=layout))
 
@@ -643,19 +651,18 @@ def _flatten_size(rng: random.Random, level: str) -> Question:
         break
     answer = summary.output_shape[0]
     prompt = (f"An {_images(channels)} image of **{side}×{side}** pixels ({channels} channel"
-              f"{'s' if channels > 1 else ''}) goes through these layers:\n\n{_describe_stack(layers)}\n\n"
+              f"{_s(channels)}) goes through these layers:\n\n{_describe_stack(layers)}\n\n"
               "How many numbers come out of the Flatten layer (per image)?")
     lines = []
     for row in summary.rows:
-        if row.kind in ("ReLU",):
+        if row.kind == "ReLU":
             continue
         shape = row.output_shape
         if row.kind == "Flatten":
             c, h, w = row.input_shape
             lines.append(f"- Flatten: {h}·{w}·{c} = **{shape[0]:,}**")
         else:
-            lines.append(f"- {row.name} ({row.layer.describe()}): {_times(*row.input_shape[1:], row.input_shape[0])} → "
-                         f"{_times(*shape[1:], shape[0])}")
+            lines.append(f"- {row.name} ({row.layer.describe()}): {_hwc(row.input_shape)} → {_hwc(shape)}")
     solution = "Follow the shape (height × width × channels) layer by layer:\n" + "\n".join(lines) + \
         f"\n\n**Answer: {answer:,}**"
     hint = ("Follow height × width × channels through each layer ('same' keeps the size, a k×k 'valid' "
@@ -688,7 +695,7 @@ def _valid_config(rng: random.Random, level: str) -> Question:
     except shapes.ShapeError as err:
         valid, reason, summary = False, str(err), None
     prompt = (f"Can this stack run on a batch of {_images(channels)} images of **{side}×{side}** pixels "
-              f"({channels} channel{'s' if channels > 1 else ''})?\n\n{_describe_stack(layers)}\n\n"
+              f"({channels} channel{_s(channels)})?\n\n{_describe_stack(layers)}\n\n"
               "Answer **yes** or **no**.")
     if valid:
         lines = [f"- {row.name}: {_times(*row.output_shape)}" for row in summary.rows if row.kind != "ReLU"]
@@ -767,55 +774,48 @@ def check_own_question(
         batch, sample = dims[0], (dims[1],)
     else:
         if len(dims) != 4:
-            raise shapes.ShapeError(f"give the input as {_shape(list(layout))} (batch included), got {dims}.")
+            raise shapes.ShapeError(f"give the input as {_shape(layout)} (batch included), got {dims}.")
         batch = dims[0]
-        sample = (dims[1], dims[2], dims[3]) if layout == "NCHW" else (dims[3], dims[1], dims[2])
+        sample = dims[1:] if layout == "NCHW" else (dims[3], *dims[1:3])
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10**6:
         raise shapes.ShapeError(f"the batch size must be a whole number from 1 to 1,000,000, got {batch!r}.")
     if layer == "Conv2d":
         description = shapes.Conv2d(filters, kernel_size, 1 if stride is None else stride, padding,
                                     dilation, bias, groups)
     elif layer in ("MaxPool2d", "AvgPool2d"):
-        cls = shapes.MaxPool2d if layer == "MaxPool2d" else shapes.AvgPool2d
-        description = cls(kernel_size, stride, padding, ceil_mode)
-    elif layer == "GlobalAvgPool":
-        description = shapes.GlobalAvgPool()
-    elif layer == "Flatten":
-        description = shapes.Flatten()
-    else:
+        description = shapes.LAYER_TYPES[layer](kernel_size, stride, padding, ceil_mode)
+    elif layer == "Linear":
         description = shapes.Linear(units, bias)
-    summary = shapes.summarize([description], sample)
-    row = summary.rows[0]
-    out = row.output_shape
-    if len(out) == 3:
-        output_shape = (batch, *out) if layout == "NCHW" else (batch, out[1], out[2], out[0])
-    else:
-        output_shape = (batch, *out)
+    else:  # GlobalAvgPool, Flatten: nothing to choose
+        description = shapes.LAYER_TYPES[layer]()
+    row = shapes.summarize([description], sample).rows[0]
+    out, params, channels = row.output_shape, row.params, sample[0]
+    output_shape = _in_layout(batch, *out, layout) if len(out) == 3 else (batch, *out)
+
     lines = [f"Input {layout if len(dims) == 4 else '(N, F)'} {_shape(dims)}; layer: {description.describe()}."]
-    kh, kw = _pair_of(kernel_size)
     if layer in ("Conv2d", "MaxPool2d", "AvgPool2d"):
         is_conv = layer == "Conv2d"
         strides = _pair_of(stride if stride is not None else (1 if is_conv else kernel_size))
         dilations = _pair_of(dilation if is_conv else 1)
-        _, h, w = sample
-        pad = _pair_of(padding)
-        for axis, n, k, s, p, d, in zip(("height", "width"), (h, w), (kh, kw), strides, pad, dilations):
+        for axis, n, k, s, p, d in zip(("height", "width"), sample[1:], _pair_of(kernel_size), strides,
+                                       _pair_of(padding), dilations):
             lines.append(f"- {axis}: `{shapes.explain_output_size(n, k, s, p, d, ceil_mode and not is_conv)}`")
     if layer == "Conv2d":
-        per_filter = (sample[0] // groups) * kh * kw
+        kh, kw = _pair_of(kernel_size)
+        per_filter = (channels // groups) * kh * kw
         lines += [f"- channels = filters = {filters}",
                   f"- parameters: {per_filter} weights per filter ((channels / groups) · kh · kw) · {filters} "
-                  f"filters + {filters if bias else 0} biases = {row.params:,}"]
+                  f"filters + {filters if bias else 0} biases = {params:,}"]
     elif layer in ("MaxPool2d", "AvgPool2d"):
-        lines += [f"- channels unchanged: {sample[0]}", "- parameters: 0"]
+        lines += [f"- channels unchanged: {channels}", "- parameters: 0"]
     elif layer == "GlobalAvgPool":
-        lines += [f"- one average per channel: {sample[0]} numbers", "- parameters: 0"]
+        lines += [f"- one average per channel: {channels} numbers", "- parameters: 0"]
     elif layer == "Flatten":
-        lines += [f"- {_times(*sample[1:], sample[0])} = {out[0]:,} numbers per sample", "- parameters: 0"]
+        lines += [f"- {_hwc(sample)} = {out[0]:,} numbers per sample", "- parameters: 0"]
     else:
-        lines += [f"- parameters: {sample[0]} · {units} weights + {units if bias else 0} biases = {row.params:,}"]
-    lines.append(f"\n**Output shape: {_shape(output_shape)}, parameters: {row.params:,}**")
-    return OwnAnswer(tuple(output_shape), row.params, "\n".join(lines))
+        lines += [f"- parameters: {channels} · {units} weights + {units if bias else 0} biases = {params:,}"]
+    lines.append(f"\n**Output shape: {_shape(output_shape)}, parameters: {params:,}**")
+    return OwnAnswer(output_shape, params, "\n".join(lines))
 
 
 def _pair_of(value):
@@ -827,7 +827,7 @@ def _pair_of(value):
 def parse_shape(text: str) -> tuple[int, ...]:
     """A typed input shape such as "(5, 3, 30, 30)" or "5x30x30x3"."""
     value = parse_answer(text)
-    if isinstance(value, bool) or isinstance(value, int):
+    if not isinstance(value, tuple):
         raise AnswerFormatError(f"{text!r} is not a shape: type e.g. (5, 3, 30, 30).")
     if any(v < 1 for v in value):
         raise AnswerFormatError("Every size in a shape must be at least 1.")
