@@ -313,7 +313,7 @@ def image_view(kernel: np.ndarray | None) -> None:
         return
     y = pg.activate(y + bias, act)
     shown = pg.for_display(y, show)
-    what = f"{'convolution' if ss['kp_op'] == 'convolution' else 'cross-correlation'}"
+    what = ss["kp_op"]
     after = (f" + bias {bias:g}" if bias else "") + (f", {act}" if act != "none" else "")
 
     left, right = st.columns(2)
@@ -333,8 +333,7 @@ def image_view(kernel: np.ndarray | None) -> None:
                         key="kp_fig_output")
     if color == "per-channel":
         st.markdown("**Each channel with the same 2D kernel** (a depthwise convolution, `groups=3`):")
-        show_figure(pg.row_of_maps(list(shown), [f"{c} output" for c in CHANNELS],
-                                   diverging=show == "raw", zmin=0, zmax=None if show == "absolute" else 255),
+        show_figure(pg.response_row(list(shown), [f"{c} output" for c in CHANNELS], show),
                     key="kp_fig_channels")
     elif color == "3D":
         st.markdown("**One Conv2D filter:** each input channel meets its own kernel slice, and the "
@@ -349,8 +348,7 @@ def image_view(kernel: np.ndarray | None) -> None:
     elif color == "filters":
         names = ["your kernel"] + list(ss["kp_filters"])
         st.markdown(f"**{len(names)} filters → {len(names)} stacked maps** (one output channel each):")
-        show_figure(pg.row_of_maps(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)],
-                                   diverging=show == "raw", zmin=0, zmax=None if show == "absolute" else 255),
+        show_figure(pg.response_row(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)], show),
                     key="kp_fig_maps")
     st.caption(f"Output shape {tuple(y.shape)}, values {float(y.min()):.4g} … {float(y.max()):.4g}. "
                "Hover for values; the camera button downloads the figure as PNG.")
@@ -428,7 +426,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
         i, j = divmod(cell, out_hw[1])
         exp = conv.explain_cell(x, used, i, j, **cfg)
         taps = [(t.padded_row, t.padded_col) for t in exp.terms]
-        act_txt = f"  \n{act}({exp.total + bias:.4g}) = **{pg._num(y[i, j])}**" if act != "none" else ""
+        act_txt = f"  \n{act}({exp.total + bias:.4g}) = **{pg.format_number(y[i, j])}**" if act != "none" else ""
         bias_txt = f" + bias {bias:g} = {exp.total + bias:.4g}" if bias else ""
         arithmetic.markdown(f"**Output row {i}, column {j}:**  \n`{exp.text}`{bias_txt}{act_txt}")
         with figures.container():

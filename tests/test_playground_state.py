@@ -283,3 +283,20 @@ def test_signal_padding_and_positions_match_torch_conv1d(n, taps, stride, paddin
         np.testing.assert_array_equal(positions, newest)  # never ahead of its inputs
     else:
         np.testing.assert_allclose(positions, (first_tap + newest) / 2)
+
+
+@pytest.mark.parametrize("how, diverging, zmax", [("raw", True, None), ("absolute", False, None),
+                                                  ("clipped 0..255", False, 255), ("min-max", False, 255)])
+def test_response_row_colours_like_one_response(how, diverging, zmax):
+    maps = [np.array([[-3.0, 1.0]]), np.array([[2.0, 0.5]])]
+    fig = pg.response_row(maps, ["a", "b"], how)
+    assert len(fig.data) == 2 and [a.text for a in fig.layout.annotations] == ["a", "b"]
+    if diverging:
+        assert (fig.data[0].zmin, fig.data[0].zmax) == (-3.0, 3.0)
+    else:
+        assert (fig.data[0].zmin, fig.data[0].zmax) == (0, zmax)
+
+
+@pytest.mark.parametrize("value, text", [(3.0, "3"), (-2.0, "-2"), (1 / 3, "0.3333"), (12345.6, "1.235e+04")])
+def test_format_number(value, text):
+    assert pg.format_number(value) == text

@@ -225,7 +225,7 @@ def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colo
     trace = dict(z=z, colorscale=colorscale, zmin=zmin, zmax=zmax, hovertemplate=_HOVER,
                  colorbar=dict(title=dict(text=colorbar_title), thickness=18), **extra)
     if show_values:
-        trace.update(text=[[_num(v) for v in row] for row in z], texttemplate="%{text}",
+        trace.update(text=[[format_number(v) for v in row] for row in z], texttemplate="%{text}",
                      textfont=dict(size=plots.FONT_SIZE - 2))
     return go.Heatmap(**trace)
 
@@ -254,6 +254,12 @@ def response_figure(z: np.ndarray, how: str, *, title: str | None = None, height
         return heatmap_figure(z, title=title, diverging=True, colorbar_title="value", height=height)
     zmax = None if how == "absolute" else 255
     return heatmap_figure(z, title=title, zmin=0, zmax=zmax, colorbar_title=how, height=height)
+
+
+def response_row(maps: list[np.ndarray], titles: list[str], how: str, *, height: int = 360) -> go.Figure:
+    """Several response maps side by side on one scale, coloured as :func:`response_figure` does."""
+    return row_of_maps(maps, titles, diverging=how == "raw", zmin=0,
+                       zmax=None if how == "absolute" else 255, height=height)
 
 
 def kernel_figure(kernel: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
@@ -310,7 +316,8 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
 
 # --- the matrix (worked example) view ------------------------------------------------------
 
-def _num(v: float) -> str:
+def format_number(v: float) -> str:
+    """A matrix cell as the lecture writes it: ``3`` for whole numbers, else 4 significant digits."""
     v = float(v)
     return str(int(v)) if v.is_integer() else f"{v:.4g}"
 
@@ -340,8 +347,8 @@ def matrix_figure(padded: np.ndarray, pads: tuple[int, int, int, int],
     for n, (r, c) in enumerate(taps or []):
         kind[r, c] = _CELL_TAP_PAD if kind[r, c] == _CELL_PAD else _CELL_TAP
         if weights is not None:
-            weight_text[r, c] = f"<br><sub>×{_num(np.ravel(weights)[n])}</sub>"
-    text = [[_num(padded[r, c]) + weight_text[r, c] for c in range(cols)] for r in range(rows)]
+            weight_text[r, c] = f"<br><sub>×{format_number(np.ravel(weights)[n])}</sub>"
+    text = [[format_number(padded[r, c]) + weight_text[r, c] for c in range(cols)] for r in range(rows)]
     colorscale = []
     for n, colour in enumerate(_CELL_COLOURS):
         colorscale += [[n / 4, colour], [(n + 1) / 4, colour]]
