@@ -82,10 +82,10 @@ def one_layer_tab() -> None:
     shape.metric("Output (PyTorch NCHW)", f"(N, {filters}, {out_rows}, {out_cols})")
     keras.metric("Output (Keras NHWC)", f"(None, {out_rows}, {out_cols}, {filters})")
     count.metric("Parameters", f"{shapes.conv_params(in_channels, filters, kernel):,}")
-    st.markdown("**Rows:** `" + shapes.explain_output_size(rows, kernel, stride, pad, dilation,
-                                                           transposed=transposed, output_padding=op) + "`")
-    st.markdown("**Columns:** `" + shapes.explain_output_size(cols, kernel, stride, pad, dilation,
-                                                              transposed=transposed, output_padding=op) + "`")
+    for axis, n in (("Rows", rows), ("Columns", cols)):
+        formula = shapes.explain_output_size(n, kernel, stride, pad, dilation,
+                                             transposed=transposed, output_padding=op)
+        st.markdown(f"**{axis}:** `{formula}`")
     st.markdown(f"**Parameters:** `{params}` — the same for every image size (the filters are shared "
                 "by all positions)" + (", and the same for the transposed layer." if transposed else "."))
 
@@ -96,16 +96,14 @@ def one_layer_tab() -> None:
     else:
         show_figure(figure, key="kernel_positions")
         if not transposed:
-            lost = shapes.axis_layout(rows, kernel, stride, pad, dilation).dropped_by_floor()
-            lost_cols = shapes.axis_layout(cols, kernel, stride, pad, dilation).dropped_by_floor()
-            if lost or lost_cols:
-                st.warning(
-                    "The floor in the formula drops input "
-                    + " and ".join(part for part in (
-                        f"rows {', '.join(map(str, lost))}" if lost else "",
-                        f"columns {', '.join(map(str, lost_cols))}" if lost_cols else "") if part)
-                    + ": no window reaches them (shown in red)."
-                )
+            dropped = []
+            for axis, n in (("rows", rows), ("columns", cols)):
+                lost = shapes.axis_layout(n, kernel, stride, pad, dilation).dropped_by_floor()
+                if lost:
+                    dropped.append(f"{axis} {', '.join(map(str, lost))}")
+            if dropped:
+                st.warning("The floor in the formula drops input " + " and ".join(dropped)
+                           + ": no window reaches them (shown in red).")
     torch_code, keras_code = st.columns(2)
     torch_code.code(shapes.pytorch_call(in_channels, filters, kernel, stride, pad, dilation,
                                         transposed, op, input_size=(rows, cols)), language="python",
@@ -205,12 +203,7 @@ def stack_tab() -> None:
         show_figure(shapes.params_figure(summary, log_scale), key="params_chart")
 
 
-with one_layer:
-    if one_layer.open:
-        one_layer_tab()
-with inverse:
-    if inverse.open:
-        inverse_tab()
-with stack:
-    if stack.open:
-        stack_tab()
+for tab, show_tab in ((one_layer, one_layer_tab), (inverse, inverse_tab), (stack, stack_tab)):
+    with tab:
+        if tab.open:
+            show_tab()
