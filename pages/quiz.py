@@ -35,7 +35,8 @@ def next_question() -> None:
     state.update(index=state["index"] + 1, attempts=0, done=False, messages=[])
 
 
-def finish(question: quiz.Question, solved: bool) -> None:
+def finish(solved: bool) -> None:
+    """The question is over: count it, and a miss ends the streak."""
     state = progress()
     state["done"] = True
     state["answered"] += 1
@@ -59,20 +60,20 @@ def check(question: quiz.Question, answer_key: str) -> None:
         state["streak"] += 1
         state["best_streak"] = max(state["best_streak"], state["streak"])
         state["messages"] = [("success", f"{feedback.message} The answer is {question.answer_text}.")]
-        finish(question, True)
+        finish(True)
     elif state["attempts"] == 1:
         state["streak"] = 0
         state["messages"] = [("error", f"{feedback.message} Try once more."), ("hint", question.hint)]
     else:
         state["messages"] = [("error", f"{feedback.message} Here is the worked solution.")]
-        finish(question, False)
+        finish(False)
 
 
 def give_up(question: quiz.Question) -> None:
     state = progress()
     if not state["done"]:
         state["messages"] = [("info", "Here is the worked solution.")]
-        finish(question, False)
+        finish(False)
 
 
 def scoreboard(state: dict) -> None:
