@@ -281,10 +281,6 @@ def _padding_words(padding) -> str:
     return f"padding {padding}"
 
 
-def _torch_padding(padding) -> str:
-    return f"'{padding}'" if isinstance(padding, str) else str(padding)
-
-
 def _size_lines(h, w, kh, kw, stride, padding, dilation=1, ceil_mode=False) -> list[str]:
     """Worked output-size formula for height and width (one line if they are equal)."""
     def formula(n, k):
@@ -344,7 +340,7 @@ def _conv_shape(rng: random.Random, level: str) -> Question:
                 f"padding='{padding or 'valid'}'" + (f", dilation_rate={dilation}" if dilation > 1 else "") + ")")
     else:
         code = (f"nn.Conv2d({channels}, {filters}, kernel_size={kernel}, stride={stride}, "
-                f"padding={_torch_padding(padding)}" + (f", dilation={dilation}" if dilation > 1 else "") + ")")
+                f"padding={padding!r}" + (f", dilation={dilation}" if dilation > 1 else "") + ")")
     prompt += f"\n\n`{code}`"
     input_shape = _in_layout(batch, channels, h, w, layout)
     solution = "\n".join([
