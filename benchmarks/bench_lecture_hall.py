@@ -1,0 +1,245 @@
+"""A lecture hall on one server: N students changing the Kernel playground's kernel at once.
+
+Starts a real `streamlit run app.py` on a free port of 127.0.0.1 and connects N simulated
+students through Streamlit's own websocket protocol (what the browser does, without a browser):
+each opens the playground with `?preset=Gaussian+blur`, then K times, back to back, moves the
+size and σ sliders to a kernel no one has asked for yet (a real computation, no cache hit).
+A rerun's latency is the time from sending the BackMsg to the `script_finished` that ends the
+run. Side by side in one run:
+
+  shipped   .streamlit/config.toml as it is (file watcher off, no GC after each run)
+  defaults  Streamlit's defaults for those two settings (--server.fileWatcherType auto
+            --runner.postScriptGC true), everything else the same
+
+Prints per config the median and p95 rerun latency, throughput (reruns/s), the server's RSS and
+the ratio defaults / shipped. The students share the machine's cores with the server, and other
+work on the machine shows in the numbers: the load average is printed too. Compare ratios.
+
+    python benchmarks/bench_lecture_hall.py [--students 30] [--reruns 10] [--quick]
+
+--quick is 5 students × 3 reruns (well under a minute). The run stops by itself (--time-limit,
+default 180 s, after which no new reruns start) and always stops its servers.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE_NAME = "kernel_playground"  # the page's URL path, as a browser opening a deep link sends it
+FIRST_QUERY = "preset=Gaussian+blur"
+SLIDERS = ("kp_gaussian_blur_size", "kp_gaussian_blur_sigma")  # the widgets' keys
+RERUN_TIMEOUT_S = 90.0
+CONFIGS = {
+    "shipped": [],
+    "defaults": ["--server.fileWatcherType", "auto", "--runner.postScriptGC", "true"],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        line = next(line for line in f if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def start_server(port: int, extra: list[str], log) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), *extra]
+    server = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    health = f"http://127.0.0.1:{port}/_stcore/health"
+    for _ in range(240):
+        if server.poll() is not None:
+            raise RuntimeError(f"server exited with code {server.returncode}")
+        try:
+            with urllib.request.urlopen(health, timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.25)
+    raise RuntimeError("server did not answer /_stcore/health within 60 s")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    if server.poll() is None:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+class Student:
+    """One browser tab: remembers what the browser would (page hash, URL, the widgets' ids)."""
+
+    def __init__(self, ws) -> None:
+        self.ws, self.page_hash, self.query = ws, "", FIRST_QUERY
+        self.widget_ids: dict[str, str] = {}  # user key -> "$$ID-<hash>-<key>"
+        self.errors = self.pages_not_found = 0
+        self.last_error = ""
+
+    async def open_page(self) -> float:
+        """Open the deep link; click it once more if the first run fell back to the home page."""
+        took = await asyncio.wait_for(self.rerun(), RERUN_TIMEOUT_S)
+        if not all(key in self.widget_ids for key in SLIDERS):
+            took += await asyncio.wait_for(self.rerun(), RERUN_TIMEOUT_S)
+        if not all(key in self.widget_ids for key in SLIDERS):
+            raise RuntimeError(f"the playground's sliders did not show (page not found "
+                               f"{self.pages_not_found}×, errors {self.errors})")
+        return took
+
+    async def rerun(self, sliders: dict[str, float] | None = None) -> float:
+        """Send one rerun (with new slider values), read until the run ends; seconds."""
+        msg = BackMsg()
+        state = msg.rerun_script
+        state.query_string, state.page_name, state.page_script_hash = self.query, PAGE_NAME, self.page_hash
+        # Only the changed widgets: the server keeps the others' values from the previous run.
+        for key, value in (sliders or {}).items():
+            widget = state.widget_states.widgets.add()
+            widget.id = self.widget_ids[key]
+            widget.double_array_value.data.append(value)  # sliders send their value(s) as an array
+        start = time.perf_counter()
+        await self.ws.send(msg.SerializeToString())
+        while True:
+            fwd = ForwardMsg()
+            fwd.ParseFromString(await self.ws.recv())
+            kind = fwd.WhichOneof("type")
+            if kind == "new_session":
+                self.page_hash = fwd.new_session.page_script_hash
+            elif kind == "page_info_changed":
+                self.query = fwd.page_info_changed.query_string
+            elif kind == "page_not_found":
+                self.pages_not_found += 1
+            elif kind == "delta" and fwd.delta.WhichOneof("type") == "new_element":
+                element = fwd.delta.new_element
+                field = element.WhichOneof("type")
+                if field == "exception":
+                    self.errors += 1
+                    self.last_error = element.exception.type or element.exception.message
+                widget_id = getattr(getattr(element, field), "id", "")
+                if isinstance(widget_id, str) and widget_id.startswith("$$ID-"):
+                    self.widget_ids[widget_id.split("-", 2)[2]] = widget_id
+            # A run that st.navigation or a new rerun cut short ends "early": the student waits on.
+            elif kind == "script_finished" and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
+                return time.perf_counter() - start
+
+
+async def lecture(port: int, pid: int, students: int, reruns: int, deadline: float) -> dict:
+    """All students open the page, then all move their sliders at once until done or deadline."""
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    sockets = [await websockets.connect(url, subprotocols=["streamlit"], max_size=None,
+                                        ping_interval=None, open_timeout=60) for _ in range(students)]
+    try:
+        hall = [Student(ws) for ws in sockets]
+        first = await asyncio.gather(*(s.open_page() for s in hall))
+        rss_joined, rss_peak, latencies = rss_mib(pid), [0.0], []
+
+        async def watch_memory():
+            while True:
+                rss_peak[0] = max(rss_peak[0], rss_mib(pid))
+                await asyncio.sleep(0.25)
+
+        async def study(number: int, student: Student):
+            for n in range(reruns):
+                if time.monotonic() > deadline:
+                    return
+                # A kernel no one asked for yet (7 sizes × 47 σ): no cache hit up to 329 reruns.
+                j = number * reruns + n
+                kernel = {SLIDERS[0]: 3 + 2 * (j // 47 % 7), SLIDERS[1]: round(0.3 + 0.1 * (j % 47 + 1), 1)}
+                latencies.append(await asyncio.wait_for(student.rerun(kernel), RERUN_TIMEOUT_S))
+
+        watcher = asyncio.create_task(watch_memory())
+        start = time.perf_counter()
+        try:
+            await asyncio.gather(*(study(i, s) for i, s in enumerate(hall)))
+        finally:
+            watcher.cancel()
+        wall = time.perf_counter() - start
+        return {"first": first, "latencies": latencies, "wall": wall, "rss_joined": rss_joined,
+                "rss_peak": max(rss_peak[0], rss_mib(pid)), "errors": sum(s.errors for s in hall),
+                "not_found": sum(s.pages_not_found for s in hall),
+                "error_kinds": sorted({s.last_error for s in hall if s.errors})}
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def p95(values: list[float]) -> float:
+    return sorted(values)[math.ceil(0.95 * len(values)) - 1]
+
+
+def run_config(name: str, extra: list[str], args, deadline: float) -> dict:
+    with tempfile.TemporaryFile() as log:
+        server, port = None, free_port()
+        try:
+            server = start_server(port, extra, log)
+            result = asyncio.run(lecture(port, server.pid, args.students, args.reruns, deadline))
+        except BaseException:
+            log.seek(0)
+            print(f"[{name}] server log (tail):\n" + log.read().decode(errors="replace")[-2000:])
+            raise
+        finally:
+            if server is not None:
+                stop_server(server)
+        if result["errors"]:  # what the students saw, and the server's last traceback
+            log.seek(0)
+            text = log.read().decode(errors="replace")
+            print(f"[{name}] errors shown to students: {result['error_kinds']}\n"
+                  + text[text.rfind("Traceback"):][:2500])
+    lat = result["latencies"]
+    result.update(median=statistics.median(lat), p95=p95(lat), throughput=len(lat) / result["wall"],
+                  load=os.getloadavg()[0])
+    planned = args.students * args.reruns
+    cut = "" if len(lat) == planned else f"  (time limit: {len(lat)} of {planned} reruns)"
+    first = statistics.median(result["first"])
+    print(f"{name:9s} median {result['median']:6.2f} s  p95 {result['p95']:6.2f} s  "
+          f"{result['throughput']:5.2f} reruns/s  first load median {first:5.2f} s  "
+          f"RSS {result['rss_joined']:4.0f} -> peak {result['rss_peak']:4.0f} MiB  errors "
+          f"{result['errors']}  page not found {result['not_found']}  load {result['load']:.2f}{cut}",
+          flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=30)
+    parser.add_argument("--reruns", type=int, default=10, help="slider changes per student")
+    parser.add_argument("--quick", action="store_true", help="5 students × 3 reruns")
+    parser.add_argument("--time-limit", type=float, default=180.0, help="seconds for the whole run")
+    args = parser.parse_args()
+    if args.quick:
+        args.students, args.reruns = 5, 3
+    load1, load5, _ = os.getloadavg()
+    print(f"{args.students} students × {args.reruns} reruns of the Kernel playground (Gaussian blur, "
+          f"new size/σ), {os.cpu_count()} cores, load average {load1:.2f} {load5:.2f}", flush=True)
+    end = time.monotonic() + args.time_limit
+    results = {}
+    for i, (name, extra) in enumerate(CONFIGS.items()):
+        # Each config gets an equal share of the time left; no new rerun starts after it.
+        deadline = time.monotonic() + (end - time.monotonic()) / (len(CONFIGS) - i)
+        results[name] = run_config(name, extra, args, deadline)
+    shipped, defaults = results["shipped"], results["defaults"]
+    ratios = (f"{key} {defaults[key] / shipped[key]:.2f}×" for key in ("median", "p95", "throughput", "rss_peak"))
+    print("defaults / shipped: " + "  ".join(ratios))
+
+
+if __name__ == "__main__":
+    main()
