@@ -9,6 +9,9 @@ import torch
 
 from pages._ui import PLOTLY_CONFIG, download_array, image_input, model_selector, show_figure
 from vizcore import data, feature_plots, features, images
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
 
 SOURCES = ("Test image from the data set", "Photo (sample, upload or camera)", "Draw")
 PRESET_DRAWINGS = {  # a first drawing, so the Draw view shows something the model can read

@@ -2,6 +2,9 @@
 import streamlit as st
 
 from pages._catalog import PAGES, SECTION_ORDER
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
 
 st.title("Seeing convolutions")
 st.markdown(

@@ -13,6 +13,9 @@ import streamlit as st
 
 from pages._ui import download_array, image_input, show_figure
 from vizcore import conv, images, kernels, playground as pg
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
 
 OPERATION_LABELS = {
     "cross-correlation": "Cross-correlation (what deep learning calls convolution)",

@@ -11,6 +11,9 @@ import streamlit as st
 
 from pages._ui import download_array, image_input, show_figure
 from vizcore import images, pooling
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
 
 MODES = {
     "Max pooling": ("max", False),

@@ -8,6 +8,9 @@ import random
 import streamlit as st
 
 from vizcore import quiz, shapes
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
 
 STATE = "quiz_progress"  # not a widget key: survives navigating to other pages
 LEVELS = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}

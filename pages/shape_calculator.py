@@ -5,6 +5,9 @@ import streamlit as st
 from pages._ui import show_figure
 from vizcore import shapes
 from vizcore.shapes import ShapeError
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
 
 OWN_STACK = "Own stack"
 # A first stack to edit: a small CNN for 28x28 gray images.

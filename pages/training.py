@@ -10,6 +10,9 @@ import torch
 from pages._ui import show_figure
 from vizcore import augment, data, models, plots, training_figures
 from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
 
 ARCHITECTURES = {"digits": "LeNet-style (digits)", "shapes": "TinyVGG-style (shapes)"}
 DATA_LABELS = {"digits": "Handwritten digits (scikit-learn, 1×28×28)",

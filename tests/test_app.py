@@ -55,3 +55,9 @@ def test_shipped_config_hides_tracebacks_and_stays_fast():
     from vizcore.images import MAX_UPLOAD_BYTES
 
     assert cfg["server"]["maxUploadSize"] * 2**20 >= MAX_UPLOAD_BYTES  # code limit is the binding one
+
+
+@pytest.mark.parametrize("path", ["pages/home.py"] + [p.path for p in PAGES])
+def test_every_page_routes_a_cold_deep_link_through_the_app(path):
+    """Without this call a deep link on a fresh server shows Streamlit's legacy page list."""
+    assert "\nroute_through_app()" in (ROOT / path).read_text()
