@@ -270,7 +270,7 @@ def _correlate(image_hash: str, _x: np.ndarray, kernel: np.ndarray, stride, padd
 def image_view(kernel: np.ndarray | None) -> None:
     pick, channels_col = st.columns(2)
     with pick:
-        # The picker's own state is dropped while another view is shown: remember the sample here.
+        # The link carries the sample as kp_sample (`sample=`), so mirror the picker's choice there.
         img = image_input("kp_img", mode="RGB", default_sample=ss["kp_sample"])
         if ss.get("kp_img_source") == "Sample" and ss.get("kp_img_sample") in images.SAMPLES:
             ss["kp_sample"] = ss["kp_img_sample"]
