@@ -1,0 +1,7 @@
+"""Explaining predictions: which pixels decide the class? One module per method, captum-style.
+
+Every method takes the model, a batch ``x`` (N, C, H, W) normalised as the model expects and the
+``target`` class (an int or one index per image), returns plain tensors, and leaves the shared
+model exactly as it found it (no hooks, no flags): many students' sessions use it at once.
+"""
+from ._base import ExplainError, as_targets, check_input, layer_names, run_layers
