@@ -5,6 +5,8 @@ Not a page itself (the leading underscore keeps it out of navigation).
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -195,3 +197,239 @@ def model_selector(key: str):
                f"{meta['params']:,} parameters"
                + (f" · test accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""))
     return model, meta
+
+
+# --- user text ---------------------------------------------------------------------------------
+
+# Every character Streamlit's markdown gives a meaning to: emphasis, links, images, headings,
+# lists, tables, code, maths ($), HTML-like tags, and the `:red[...]`/`:material/...:` directives.
+_MARKDOWN_SPECIAL = set("\\`*_{}[]()#+-.!|<>~$:=&\"'")
+
+
+def literal(text: object) -> str:
+    """``text`` escaped so that Streamlit's markdown shows it character for character.
+
+    Use it for everything a user supplied (file and class names, link values, answers) that is
+    embedded in a markdown string: a name such as ``[Click here](https://...)`` then shows as
+    those characters, never as a working link, image, heading or colour.
+    """
+    escaped = "".join("\\" + ch if ch in _MARKDOWN_SPECIAL else ch for ch in str(text))
+    # Line breaks would start new markdown blocks (a list, a heading): keep it on one line.
+    return " ".join(escaped.splitlines())
+
+
+def show_text(text: object, kind: str = "caption") -> None:
+    """Show user-supplied text literally in an element of ``kind``: caption, markdown, info,
+    warning or error (all render markdown, so the text is escaped first)."""
+    show = {"caption": st.caption, "markdown": st.markdown, "info": st.info,
+            "warning": st.warning, "error": st.error}[kind]
+    show(literal(text))
+
+
+# --- the input of a model: test image, photo or drawing -----------------------------------------
+
+INPUT_SOURCES = ("Test image from the data set", "Photo (sample, upload or camera)", "Draw")
+ANY_CLASS = "any class"
+BRUSHES = {"Paint": 1.0, "Half ink": 0.5, "Erase": 0.0}  # ink a selected cell gets
+PRESET_DRAWINGS = {  # a first drawing, so the Draw view shows something the model can read
+    8: ["........", ".#######", ".....##.", "....##..", "...##...", "...##...", "..##....", "..#....."],
+}
+STEP_WIDTH = 150  # pixels on the page: every preprocessing step drawn at the same size
+
+
+@dataclass
+class ModelInput:
+    """What a page feeds to a model, and how to show it."""
+    x: Any                  # torch.Tensor (1, C, H, W): normalised as the model expects
+    picture: np.ndarray     # the input at model size for display: (H, W) or (H, W, 3), 0..255
+    caption: str            # plain text (may contain user-supplied class names: show literally)
+    label: int | None       # the true class of a test image, else None
+    source: str             # one of INPUT_SOURCES
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the test images…")
+def test_split(dataset: str):
+    """The test split of a data set, shared read-only by every session."""
+    from vizcore import data
+
+    return data.load_dataset(dataset, "test")
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def test_pictures(dataset: str) -> np.ndarray:
+    """The test images as uint8 pictures (N, H, W) or (N, H, W, 3), as stored."""
+    pixels = test_split(dataset).images.numpy()
+    return pixels[:, 0] if pixels.shape[1] == 1 else pixels.transpose(0, 2, 3, 1)
+
+
+def dataset_of(meta: dict) -> str | None:
+    """The model's data set if its test split can be loaded here, else None."""
+    from vizcore import data
+
+    name = meta.get("dataset")
+    try:
+        return name if name in data.available_datasets() else None
+    except data.DataError:
+        return None
+
+
+def keep_valid(key: str, options: list, default) -> None:
+    """Reset a kept widget value the current model does not offer (e.g. after a model switch)."""
+    if key in st.session_state and st.session_state[key] not in options:
+        st.session_state[key] = default
+
+
+def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInput | None:
+    """The input block of every page that feeds a model: a test image, a photo or a drawing.
+
+    Shows the choice, the picture's way into the model (``show_steps``) and any problem as a
+    message; returns None when nothing usable is chosen. Widget keys are ``f"{prefix}_..."``.
+    """
+    from vizcore import data, features, images
+
+    dataset = dataset_of(meta)
+    sources = INPUT_SOURCES if dataset else INPUT_SOURCES[1:]
+    if not dataset:
+        st.info(f"The data set of this model ({literal(meta.get('dataset', 'unknown'))}) is not "
+                "available here: use a photo or a drawing.")
+    keep_valid(f"{prefix}_source", list(sources), sources[0])
+    source = st.radio("Input", sources, horizontal=True, key=f"{prefix}_source")
+    label = None
+    try:
+        if source == INPUT_SOURCES[0]:
+            chosen = _pick_test_image(prefix, dataset)
+            if chosen is None:
+                return None
+            x, picture, caption, label = chosen
+            steps = [features.Step("Test image", picture, "As stored in the data set: already the model's size."),
+                     features.Step("Normalised (the model's input)", x[0].numpy(),
+                                   "(pixels/255 − mean) / std with the training set's mean and std.")]
+        elif source == INPUT_SOURCES[1]:
+            channels = meta["input_shape"][0]
+            photo = image_input(f"{prefix}_photo", mode="RGB",
+                                default_sample="coffee" if channels == 3 else "camera")
+            if photo is None:
+                return None
+            match, invert = False, None
+            if channels == 1:
+                c1, c2 = st.columns(2)
+                match = c1.checkbox("Make it look like the training data", value=True, key=f"{prefix}_match",
+                                    help="Invert dark ink on light paper, stretch the contrast, crop to the strokes.")
+                choice = c2.radio("Invert", ("auto", "yes", "no"), horizontal=True, key=f"{prefix}_invert",
+                                  disabled=not match)
+                invert = {"auto": None, "yes": True, "no": False}[choice]
+            steps, x = features.preprocess_steps(photo, meta, match_data=match, invert=invert)
+            picture, caption = features.to_pixels(x, meta), "Your photo"
+        else:
+            channels, height, width = meta["input_shape"]
+            picture = _draw(prefix, meta)
+            steps = [features.Step("Your drawing", picture, f"Enlarged to {height}×{width} pixels.")]
+            x = features.normalise(picture.reshape(height, width, channels).transpose(2, 0, 1), meta)
+            steps.append(features.Step("Normalised (the model's input)", x[0].numpy(),
+                                       "(pixels/255 − mean) / std with the training set's mean and std."))
+            caption = "Your drawing"
+    except (images.ImageInputError, features.FeatureError, data.DataError, ValueError, OSError) as err:
+        st.error(f"Could not prepare this input for the model: {literal(err)}")
+        return None
+    if show_steps:
+        _show_steps(steps, meta["input_shape"][0])
+    return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source)
+
+
+def _pick_test_image(prefix: str, dataset: str):
+    """A test image chosen by class and number (or at random): input, picture, caption, label."""
+    split = test_split(dataset)
+    labels = split.labels.numpy()
+    c1, c2, c3 = st.columns([2, 3, 1])
+    options = [ANY_CLASS] + list(split.classes)
+    keep_valid(f"{prefix}_class", options, ANY_CLASS)
+    wanted = c1.selectbox("Class", options, key=f"{prefix}_class")
+    candidates = np.arange(len(labels)) if wanted == ANY_CLASS else np.flatnonzero(
+        labels == split.classes.index(wanted))
+    if candidates.size == 0:
+        st.warning(f"The test set has no image of class {literal(wanted)}.")
+        return None
+
+    def random_image():
+        st.session_state[f"{prefix}_index"] = int(np.random.default_rng().integers(candidates.size))
+
+    c3.button("Random", key=f"{prefix}_random", on_click=random_image, help="Pick a random image of this class.")
+    if not 0 <= st.session_state.get(f"{prefix}_index", 0) < candidates.size:
+        st.session_state[f"{prefix}_index"] = 0
+    number = c2.slider(f"Image ({candidates.size} in the test set)", 0, max(candidates.size - 1, 1),
+                       key=f"{prefix}_index", disabled=candidates.size == 1)
+    index = int(candidates[min(number, candidates.size - 1)])
+    x = split.normalize(split.images[index]).unsqueeze(0)
+    label = int(labels[index])
+    st.markdown(f"Test image #{index}, labelled **{literal(split.classes[label])}**")
+    return x, test_pictures(dataset)[index], f"Test image #{index}, labelled {split.classes[label]}", label
+
+
+def _draw(prefix: str, meta: dict) -> np.ndarray:
+    """A coarse pixel editor: select cells (click, box or lasso) to paint or erase them."""
+    from vizcore import feature_plots, features
+
+    channels, height, width = meta["input_shape"]
+    grid_side = 8 if meta.get("dataset") == "digits" else 14 if channels == 1 else 16
+    key = f"{prefix}_canvas_{grid_side}"
+    version_key = f"{prefix}_canvas_version"
+    if key not in st.session_state:
+        preset = PRESET_DRAWINGS.get(grid_side)
+        st.session_state[key] = (np.array([[ch == "#" for ch in row] for row in preset], dtype=np.float32)
+                                 if preset else np.zeros((grid_side, grid_side), np.float32))
+    st.session_state.setdefault(version_key, 0)
+
+    def fresh_canvas():  # a new brush or a cleared grid starts a fresh chart: no old selection again
+        st.session_state[version_key] = st.session_state.get(version_key, 0) + 1
+
+    c1, c2, c3 = st.columns([2, 2, 1])
+    c1.radio("Brush", list(BRUSHES), horizontal=True, key=f"{prefix}_brush", on_change=fresh_canvas)
+    if c3.button("Clear", key=f"{prefix}_clear", on_click=fresh_canvas):
+        st.session_state[key] = np.zeros((grid_side, grid_side), np.float32)
+    colour, background = None, (0, 0, 0)
+    if channels == 3:
+        colour = _hex(c2.color_picker("Ink colour", "#e6194b", key=f"{prefix}_ink"))
+        background = _hex(c2.color_picker("Background", "#1f3a93", key=f"{prefix}_paper"))
+    grid = st.session_state[key]
+    chart_key = f"{prefix}_draw_{st.session_state[version_key]}"
+
+    def paint():
+        """Paint the newly selected cells (runs before the page reruns)."""
+        selection = st.session_state.get(chart_key) or {}
+        cells = features.selected_cells((selection.get("selection") or {}).get("points", []), grid.shape)
+        for i, j in cells:
+            grid[i, j] = BRUSHES[st.session_state.get(f"{prefix}_brush", "Paint")]
+
+    st.plotly_chart(feature_plots.drawing_canvas(grid), key=chart_key, on_select=paint,
+                    selection_mode=("points", "box", "lasso"), config=PLOTLY_CONFIG)
+    st.caption(f"A {grid_side}×{grid_side} grid: click a cell to paint it, or pick the box or lasso tool in "
+               "the chart's toolbar and drag over several. "
+               + ("The digits data set was scanned at 8×8 and enlarged the same way." if grid_side == 8 else ""))
+    border = 4 if channels == 1 and height == 28 else 0
+    return features.drawing_to_picture(grid, height, width, border=border, smooth=channels == 1,
+                                       colour=colour, background=background)
+
+
+def _hex(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
+
+
+def _show_steps(steps: list, channels: int) -> None:
+    """The picture's way into the model, each step at the same size, pixels kept square."""
+    from vizcore import feature_plots
+
+    st.markdown("**On its way into the model**")
+    widths = [1] * (len(steps) - 1) + [channels]
+    columns = st.columns(widths + [max(1, 7 - sum(widths))])  # a spacer keeps small steps small
+    for column, step in zip(columns, steps):
+        with column:
+            if step is steps[-1]:  # the normalised input has values of both signs
+                tiles = [feature_plots.pixelated(feature_plots.diverging_picture(c), STEP_WIDTH) for c in step.image]
+                st.image(tiles, caption=[step.title] if channels == 1 else ["R", "G", "B"], width=STEP_WIDTH)
+                if channels > 1:
+                    st.caption(f"**{step.title}**")
+                st.caption(f"{step.note} Red above 0, blue below (from {step.image.min():.2f} "
+                           f"to {step.image.max():.2f}).")
+            else:
+                st.image(feature_plots.pixelated(step.image, STEP_WIDTH), caption=step.title, width=STEP_WIDTH)
+                st.caption(step.note)

@@ -7,18 +7,12 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages._ui import PLOTLY_CONFIG, download_array, image_input, model_selector, show_figure
-from vizcore import data, feature_plots, features, images
+from pages._ui import (dataset_of, download_array, keep_valid, model_input, model_selector, show_figure,
+                       test_pictures, test_split)
+from vizcore import feature_plots, features
 from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
-
-SOURCES = ("Test image from the data set", "Photo (sample, upload or camera)", "Draw")
-PRESET_DRAWINGS = {  # a first drawing, so the Draw view shows something the model can read
-    8: ["........", ".#######", ".....##.", "....##..", "...##...", "...##...", "..##....", "..#....."],
-}
-ANY_CLASS = "any class"
-BRUSHES = {"Paint": 1.0, "Half ink": 0.5, "Erase": 0.0}  # ink a selected cell gets
 
 st.title("Feature maps: inside a CNN")
 st.caption(
@@ -31,33 +25,12 @@ st.caption(
 
 # --- cached work ------------------------------------------------------------------------------
 
-@st.cache_resource(max_entries=4, show_spinner="Loading the test images…")
-def test_split(dataset: str) -> data.DataSplit:
-    return data.load_dataset(dataset, "test")
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def test_pictures(dataset: str) -> np.ndarray:
-    """The test images as pictures (N, H, W) or (N, H, W, 3), for the patch crops."""
-    pixels = test_split(dataset).images.numpy()
-    return pixels[:, 0] if pixels.shape[1] == 1 else pixels.transpose(0, 2, 3, 1)
-
-
 @st.cache_resource(max_entries=8, show_spinner="Running the whole test set through the model (once per model)…")
 def top_activations(fingerprint: str, dataset: str, k: int, _model: torch.nn.Module) -> dict:
     # Keyed on the weights' hash: a retrained model never reuses another model's answer. A resource,
     # not data: read-only arrays shared by all sessions, without a copy per rerun.
     split = test_split(dataset)
     return features.top_activations(_model, split.x, k=k)
-
-
-def dataset_of(meta: dict) -> str | None:
-    """The model's data set if its test split can be loaded here, else None."""
-    name = meta.get("dataset")
-    try:
-        return name if name in data.available_datasets() else None
-    except data.DataError:
-        return None
 
 
 # --- model --------------------------------------------------------------------------------------
@@ -71,143 +44,11 @@ fingerprint = features.model_fingerprint(model)
 
 # --- input --------------------------------------------------------------------------------------
 
-def pick_test_image() -> tuple[torch.Tensor, np.ndarray, str] | None:
-    """A test image chosen by class and number (or at random): model input, picture, caption."""
-    split = test_split(dataset)
-    labels = split.labels.numpy()
-    c1, c2, c3 = st.columns([2, 3, 1])
-    _keep_valid("fm_class", [ANY_CLASS] + list(split.classes), ANY_CLASS)
-    wanted = c1.selectbox("Class", [ANY_CLASS] + list(split.classes), key="fm_class")
-    candidates = np.arange(len(labels)) if wanted == ANY_CLASS else np.flatnonzero(
-        labels == split.classes.index(wanted))
-    if candidates.size == 0:
-        st.warning(f"The test set has no image of class {wanted}.")
-        return None
-
-    def random_image():
-        st.session_state["fm_index"] = int(np.random.default_rng().integers(candidates.size))
-
-    c3.button("Random", key="fm_random", on_click=random_image, help="Pick a random image of this class.")
-    if st.session_state.get("fm_index", 0) >= candidates.size:
-        st.session_state["fm_index"] = 0
-    number = c2.slider(f"Image ({candidates.size} in the test set)", 0, max(candidates.size - 1, 1),
-                       key="fm_index", disabled=candidates.size == 1)
-    index = int(candidates[min(number, candidates.size - 1)])
-    x = split.normalize(split.images[index]).unsqueeze(0)
-    picture = test_pictures(dataset)[index]
-    return x, picture, f"Test image #{index}, labelled **{split.classes[int(labels[index])]}**"
-
-
-def draw() -> np.ndarray:
-    """A coarse pixel editor: select cells (click, box or lasso) to paint or erase them."""
-    grid_side = 8 if meta.get("dataset") == "digits" else 14 if channels == 1 else 16
-    key = f"fm_canvas_{grid_side}"
-    if key not in st.session_state:
-        preset = PRESET_DRAWINGS.get(grid_side)
-        st.session_state[key] = (np.array([[ch == "#" for ch in row] for row in preset], dtype=np.float32)
-                                 if preset else np.zeros((grid_side, grid_side), np.float32))
-    st.session_state.setdefault("fm_canvas_version", 0)
-    c1, c2, c3 = st.columns([2, 2, 1])
-    # A new brush or a cleared grid starts a fresh chart: an old selection is not applied again.
-    c1.radio("Brush", list(BRUSHES), horizontal=True, key="fm_brush", on_change=_fresh_canvas)
-    if c3.button("Clear", key="fm_clear", on_click=_fresh_canvas):
-        st.session_state[key] = np.zeros((grid_side, grid_side), np.float32)
-    colour, background = None, (0, 0, 0)
-    if channels == 3:
-        colour = _hex(c2.color_picker("Ink colour", "#e6194b", key="fm_ink"))
-        background = _hex(c2.color_picker("Background", "#1f3a93", key="fm_paper"))
-    grid = st.session_state[key]
-    chart_key = f"fm_draw_{st.session_state['fm_canvas_version']}"
-
-    def paint():
-        """Paint the newly selected cells (runs before the page reruns)."""
-        selection = st.session_state.get(chart_key) or {}
-        cells = features.selected_cells((selection.get("selection") or {}).get("points", []), grid.shape)
-        for i, j in cells:
-            grid[i, j] = BRUSHES[st.session_state.get("fm_brush", "Paint")]
-
-    st.plotly_chart(feature_plots.drawing_canvas(grid), key=chart_key, on_select=paint,
-                    selection_mode=("points", "box", "lasso"), config=PLOTLY_CONFIG)
-    st.caption(f"A {grid_side}×{grid_side} grid: click a cell to paint it, or pick the box or lasso tool in "
-               "the chart's toolbar and drag over several. "
-               + ("The digits data set was scanned at 8×8 and enlarged the same way." if grid_side == 8 else ""))
-    border = 4 if channels == 1 and height == 28 else 0
-    return features.drawing_to_picture(grid, height, width, border=border, smooth=channels == 1,
-                                       colour=colour, background=background)
-
-
-def _keep_valid(key: str, options: list, default) -> None:
-    """Reset a widget's kept value that the current model does not offer (e.g. after a model switch)."""
-    if key in st.session_state and st.session_state[key] not in options:
-        st.session_state[key] = default
-
-
-def _fresh_canvas() -> None:
-    st.session_state["fm_canvas_version"] = st.session_state.get("fm_canvas_version", 0) + 1
-
-
-def _hex(colour: str) -> tuple[int, int, int]:
-    return tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
-
-
 st.subheader("1 · The input")
-sources = SOURCES if dataset else SOURCES[1:]
-if not dataset:
-    st.info(f"The data set of this model ({meta.get('dataset', 'unknown')}) is not available here: "
-            "use a photo or a drawing.")
-source = st.radio("Input", sources, horizontal=True, key="fm_source")
-caption = ""
-try:
-    if source == SOURCES[0]:
-        chosen = pick_test_image()
-        if chosen is None:
-            st.stop()
-        x, input_picture, caption = chosen
-        steps = [features.Step("Test image", input_picture, "As stored in the data set: already the model's size."),
-                 features.Step("Normalised (the model's input)", x[0].numpy(),
-                               "(pixels/255 − mean) / std with the training set's mean and std.")]
-    elif source == SOURCES[1]:
-        photo = image_input("fm_photo", mode="RGB", default_sample="coffee" if channels == 3 else "camera")
-        if photo is None:
-            st.stop()
-        match, invert = False, None
-        if channels == 1:
-            c1, c2 = st.columns(2)
-            match = c1.checkbox("Make it look like the training data", value=True, key="fm_match",
-                                help="Invert dark ink on light paper, stretch the contrast, crop to the strokes.")
-            choice = c2.radio("Invert", ("auto", "yes", "no"), horizontal=True, key="fm_invert",
-                              disabled=not match)
-            invert = {"auto": None, "yes": True, "no": False}[choice]
-        steps, x = features.preprocess_steps(photo, meta, match_data=match, invert=invert)
-        input_picture = features.to_pixels(x, meta)
-    else:
-        drawing = draw()
-        steps = [features.Step("Your drawing", drawing, f"Enlarged to {height}×{width} pixels.")]
-        x = features.normalise(drawing.reshape(height, width, channels).transpose(2, 0, 1), meta)
-        steps.append(features.Step("Normalised (the model's input)", x[0].numpy(),
-                                   "(pixels/255 − mean) / std with the training set's mean and std."))
-        input_picture = drawing
-except (images.ImageInputError, features.FeatureError, data.DataError, ValueError, OSError) as err:
-    st.error(f"Could not prepare this input for the model: {err}")
+chosen = model_input("fm", meta)
+if chosen is None:
     st.stop()
-
-if caption:
-    st.markdown(caption)
-st.markdown("**On its way into the model**")
-STEP_WIDTH = 150  # pixels on the page: every step drawn at the same size, pixels kept square
-widths = [1] * (len(steps) - 1) + [channels]
-step_columns = st.columns(widths + [max(1, 7 - sum(widths))])  # a spacer keeps small steps small
-for column, step in zip(step_columns, steps):
-    with column:
-        if step is steps[-1]:  # the normalised input has values of both signs
-            tiles = [feature_plots.pixelated(feature_plots.diverging_picture(c), STEP_WIDTH) for c in step.image]
-            st.image(tiles, caption=[step.title] if channels == 1 else ["R", "G", "B"], width=STEP_WIDTH)
-            if channels > 1:
-                st.caption(f"**{step.title}**")
-            st.caption(f"{step.note} Red above 0, blue below (from {step.image.min():.2f} to {step.image.max():.2f}).")
-        else:
-            st.image(feature_plots.pixelated(step.image, STEP_WIDTH), caption=step.title, width=STEP_WIDTH)
-            st.caption(step.note)
+x, input_picture = chosen.x, chosen.picture
 
 acts = features.activations(model, x)
 acts_one = {name: out[0].numpy() for name, out in acts.items()}
@@ -230,7 +71,7 @@ st.subheader("3 · One layer up close")
 spatial = [name for name, out in acts_one.items() if out.ndim == 3]
 layer_modules = dict(model.named_children())
 c1, c2 = st.columns([2, 3])
-_keep_valid("fm_layer", spatial, spatial[0])
+keep_valid("fm_layer", spatial, spatial[0])
 layer = c1.selectbox("Layer", spatial, key="fm_layer",
                      format_func=lambda n: f"{n} ({type(layer_modules[n]).__name__}, "
                                            f"{'×'.join(map(str, acts_one[n].shape))})")
@@ -336,7 +177,7 @@ else:
               if out.ndim == 1 and features.receptive_field_size(model, name, (height, width))[2] == 0]
     c1, c2, c3, c4 = st.columns([3, 3, 3, 2])
     st.session_state.setdefault("fm_patch_layer", layer)
-    _keep_valid("fm_patch_layer", spatial + vector, layer)
+    keep_valid("fm_patch_layer", spatial + vector, layer)
     patch_layer = c1.selectbox("Layer", spatial + vector, key="fm_patch_layer")
     units = acts_one[patch_layer].shape[0]
     unit_name = "Channel" if patch_layer in spatial else "Unit"

@@ -1,0 +1,47 @@
+"""User-supplied text is shown literally: `literal` escapes everything markdown would interpret.
+
+The oracle is a CommonMark renderer (markdown-it-py, with GFM tables and strikethrough as
+Streamlit's renderer has them): the escaped text must render to exactly the original characters,
+with no link, image, emphasis, heading, list or HTML element.
+"""
+from __future__ import annotations
+
+import html
+
+import markdown_it
+from hypothesis import given, settings, strategies as st
+
+from pages._ui import literal
+
+MD = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
+
+HOSTILE = [
+    "[Click here for your grade](https://evil.example/grade)",
+    "![remote](https://evil.example/pixel.png)",
+    "# Heading", "- item", "1. item", "> quote", "**bold** _it_ ~~gone~~", "`code`", "$x^2$",
+    ":red[alarm] :material/home: :smile:", "<script>alert(1)</script>", "a | b\n--|--\n1 | 2",
+    "line one\nline two", "\\*not bold\\*", "&amp; &lt;",
+]
+
+
+def rendered_text(markdown: str) -> str:
+    """What a reader sees: the rendered HTML with the paragraph wrapper removed, unescaped."""
+    out = MD.render(markdown).strip()
+    assert out.startswith("<p>") and out.endswith("</p>"), out
+    inner = out[3:-4]
+    assert "<" not in inner, f"markup in {inner!r}"
+    return html.unescape(inner)
+
+
+def test_hostile_examples_render_as_their_characters():
+    for text in HOSTILE:
+        assert rendered_text(literal(text)) == " ".join(text.splitlines())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=40))
+def test_any_text_renders_literally(text):
+    shown = " ".join(text.splitlines())
+    if not shown.strip():  # whitespace alone renders to nothing at all
+        return
+    assert rendered_text(literal(text)) == shown.strip()
