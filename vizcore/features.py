@@ -42,28 +42,29 @@ class FeatureError(ValueError):
 def activations(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every layer's output for input ``x``, in the order the data flows, plus ``"softmax"``.
 
-    Forward hooks on ``model.named_children()`` catch each output as the model runs, so the
-    values are exactly the layers' own. ``x`` is (C, H, W) or (N, C, H, W); outputs keep the
-    batch dimension. The last entry, ``"softmax"``, turns the logits into class probabilities.
+    The ``nn.Sequential`` is run child by child, exactly as its own forward pass does, keeping
+    each layer's output on the way: the values are the layers' own. No hook is registered, so
+    the shared model is only read and other students' forward passes are never seen. ``x`` is
+    (C, H, W) or (N, C, H, W); outputs keep the batch dimension. The last entry, ``"softmax"``,
+    turns the logits into class probabilities.
     """
     if x.dim() == 3:
         x = x.unsqueeze(0)
     outputs: dict[str, torch.Tensor] = {}
-
-    def keep(name: str):
-        def hook(_module, _inputs, output):
-            outputs[name] = output.detach()
-        return hook
-
-    handles = [layer.register_forward_hook(keep(name)) for name, layer in model.named_children()]
-    try:
-        with torch.no_grad():
-            logits = model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    outputs[SOFTMAX] = torch.softmax(logits.detach().flatten(1), dim=1)
+    with torch.no_grad():
+        for name, layer in _children(model):
+            x = layer(x)
+            outputs[name] = x
+    outputs[SOFTMAX] = torch.softmax(x.flatten(1), dim=1)
     return outputs
+
+
+def _children(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The layers of a sequential model in order; anything else cannot be read layer by layer."""
+    if not isinstance(model, nn.Sequential):
+        raise FeatureError("Only a model built as a sequence of named layers (nn.Sequential) can show "
+                           "its layers' outputs.")
+    return list(model.named_children())
 
 
 def layer_names(model: nn.Module) -> list[str]:
@@ -518,18 +519,15 @@ def top_activations(model: nn.Module, images: torch.Tensor, k: int = 9,
             where.setdefault(name, []).append(torch.zeros(values.shape + (2,), dtype=torch.long))
         best.setdefault(name, []).append(values)
 
-    handles = [layer.register_forward_hook(lambda _m, _i, out, name=name: keep_strongest(name, out.detach()))
-               for name, layer in model.named_children()]
-    try:
-        with torch.no_grad():
-            for start in range(0, images.shape[0], batch_size):
-                # channels-last images make CPU convolutions about twice as fast (same values)
-                batch = images[start:start + batch_size].contiguous(memory_format=torch.channels_last)
-                logits = model(batch)
-                keep_strongest(SOFTMAX, torch.softmax(logits.flatten(1), dim=1))
-    finally:
-        for handle in handles:
-            handle.remove()
+    layers = _children(model)
+    with torch.no_grad():
+        for start in range(0, images.shape[0], batch_size):
+            # channels-last images make CPU convolutions about twice as fast (same values)
+            out = images[start:start + batch_size].contiguous(memory_format=torch.channels_last)
+            for name, layer in layers:  # child by child: no hook on the shared model
+                out = layer(out)
+                keep_strongest(name, out)
+            keep_strongest(SOFTMAX, torch.softmax(out.flatten(1), dim=1))
     result = {}
     for name in best:
         values = torch.cat(best[name])            # (N, C)

@@ -15,6 +15,7 @@ import json
 import math
 import shlex
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from vizcore.augment import NO_AUGMENTATION, PRESETS, AugmentConfig, augment_bat
 from vizcore.data import DataSplit, load_dataset
 from vizcore.models import ASSETS, build_model, count_parameters
 
+_GLOBAL_RNG_LOCK = threading.Lock()  # held while torch's global generator is seeded (new_model)
+
 
 @dataclass
 class TrainConfig:
@@ -39,7 +42,9 @@ class TrainConfig:
     weight_decay : L2 penalty on the weights (regularisation).
     augment : random changes applied to every training batch (see ``vizcore.augment``).
     seed : seeds shuffling, augmentation and dropout.
-    threads : torch CPU threads while training (None: leave torch's setting alone).
+    threads : torch CPU threads the command line trains with (recorded in the meta). ``train``
+        itself never changes torch's thread count: it is one setting for the whole process, so a
+        session training on the server would change it for every other student's work.
     """
 
     epochs: int = 10
@@ -89,11 +94,19 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 @torch.no_grad()
 def predict(model: nn.Module, data: DataSplit, batch_size: int = 500) -> torch.Tensor:
-    """Logits (N, classes) of the model for every image of ``data`` (model in eval mode)."""
+    """Logits (N, classes) of the model for every image of ``data`` (model in eval mode).
+
+    A model already in eval mode (every shared one) is only read; a model in the middle of its
+    own training is switched to eval for the call and back.
+    """
     was_training = model.training
-    model.eval()
-    logits = [model(data.normalize(data.images[i:i + batch_size])) for i in range(0, len(data), batch_size)]
-    model.train(was_training)
+    if was_training:
+        model.eval()
+    try:
+        logits = [model(data.normalize(data.images[i:i + batch_size])) for i in range(0, len(data), batch_size)]
+    finally:
+        if was_training:
+            model.train()
     return torch.cat(logits) if logits else torch.empty(0)
 
 
@@ -112,6 +125,25 @@ def confusion_matrix(true: torch.Tensor | np.ndarray, predicted: torch.Tensor | 
     return np.bincount(true * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
+def _forward(model: nn.Module, x: torch.Tensor, dropout_rng: torch.Generator) -> torch.Tensor:
+    """The training forward pass, child by child, with dropout drawn from ``dropout_rng``.
+
+    ``nn.Dropout`` draws its masks from torch's global generator, which every thread (every
+    student's session) shares: seeding it for one run would change it for the others. The same
+    dropout is written out here with a private generator: keep each value with probability
+    1 - p and scale the kept ones by 1 / (1 - p), so the expected output is unchanged.
+    """
+    if not isinstance(model, nn.Sequential):
+        return model(x)
+    for layer in model:
+        if isinstance(layer, nn.Dropout) and layer.training and layer.p > 0:
+            keep = torch.rand(x.shape, generator=dropout_rng) >= layer.p
+            x = x * keep / (1 - layer.p) if layer.p < 1 else torch.zeros_like(x)
+        else:
+            x = layer(x)
+    return x
+
+
 def train(model: nn.Module, train_data: DataSplit, val_data: DataSplit | None, cfg: TrainConfig, *,
           callback: Callable[[dict[str, Any]], None] | None = None,
           should_stop: Callable[[], bool] | None = None) -> History:
@@ -124,67 +156,61 @@ def train(model: nn.Module, train_data: DataSplit, val_data: DataSplit | None, c
     """
     if len(train_data) == 0:
         raise ValueError("No training images.")
-    previous_threads = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     history = History()
     optimizer = make_optimizer(model, cfg)
     batches = math.ceil(len(train_data) / cfg.batch_size)
     total_steps = cfg.epochs * batches
     shuffle_rng = torch.Generator().manual_seed(cfg.seed)
     augment_rng = torch.Generator().manual_seed(cfg.seed + 1)
+    dropout_rng = torch.Generator().manual_seed(cfg.seed + 2)
     start, step = time.perf_counter(), 0
     try:
-        # Dropout draws from torch's global generator: seed it, and restore it afterwards.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed + 2)
-            for epoch in range(1, cfg.epochs + 1):
-                model.train()
-                order = torch.randperm(len(train_data), generator=shuffle_rng)
-                loss_sum, correct, seen = 0.0, 0, 0
-                for b in range(batches):
-                    index = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                    pixels, labels = train_data.images[index], train_data.labels[index]
-                    if cfg.augment.enabled:
-                        pixels = augment_batch(pixels, cfg.augment, augment_rng)
-                    if cfg.schedule == "cosine":
-                        for group in optimizer.param_groups:
-                            group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
-                    logits = model(train_data.normalize(pixels))
-                    loss = F.cross_entropy(logits, labels)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    step += 1
+        for epoch in range(1, cfg.epochs + 1):
+            model.train()
+            order = torch.randperm(len(train_data), generator=shuffle_rng)
+            loss_sum, correct, seen = 0.0, 0, 0
+            for b in range(batches):
+                index = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                pixels, labels = train_data.images[index], train_data.labels[index]
+                if cfg.augment.enabled:
+                    pixels = augment_batch(pixels, cfg.augment, augment_rng)
+                if cfg.schedule == "cosine":
+                    for group in optimizer.param_groups:
+                        group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / total_steps))
+                logits = _forward(model, train_data.normalize(pixels), dropout_rng)
+                loss = F.cross_entropy(logits, labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
 
-                    batch_loss = loss.item()
-                    loss_sum += batch_loss * len(labels)
-                    correct += int((logits.argmax(1) == labels).sum())
-                    seen += len(labels)
-                    history.images_seen += len(labels)
-                    history.batch_epoch.append(epoch - 1 + (b + 1) / batches)
-                    history.batch_loss.append(batch_loss)
-                    if callback:
-                        callback({"kind": "batch", "epoch": epoch, "batch": b + 1, "batches": batches,
-                                  "loss": batch_loss, "history": history})
-                    if should_stop is not None and should_stop():
-                        history.stopped = True
-                        break
-                history.epoch.append(epoch)
-                history.train_loss.append(loss_sum / seen)
-                history.train_accuracy.append(correct / seen)
-                if val_data is not None and len(val_data):
-                    val_loss, val_accuracy = evaluate(model, val_data)
-                    history.val_loss.append(val_loss)
-                    history.val_accuracy.append(val_accuracy)
-                history.seconds = time.perf_counter() - start
+                batch_loss = loss.item()
+                loss_sum += batch_loss * len(labels)
+                correct += int((logits.argmax(1) == labels).sum())
+                seen += len(labels)
+                history.images_seen += len(labels)
+                history.batch_epoch.append(epoch - 1 + (b + 1) / batches)
+                history.batch_loss.append(batch_loss)
                 if callback:
-                    callback({"kind": "epoch", "epoch": epoch, "batch": batches, "batches": batches,
-                              "loss": history.train_loss[-1], "history": history})
-                if history.stopped:
+                    callback({"kind": "batch", "epoch": epoch, "batch": b + 1, "batches": batches,
+                              "loss": batch_loss, "history": history})
+                if should_stop is not None and should_stop():
+                    history.stopped = True
                     break
+            history.epoch.append(epoch)
+            history.train_loss.append(loss_sum / seen)
+            history.train_accuracy.append(correct / seen)
+            if val_data is not None and len(val_data):
+                val_loss, val_accuracy = evaluate(model, val_data)
+                history.val_loss.append(val_loss)
+                history.val_accuracy.append(val_accuracy)
+            history.seconds = time.perf_counter() - start
+            if callback:
+                callback({"kind": "epoch", "epoch": epoch, "batch": batches, "batches": batches,
+                          "loss": history.train_loss[-1], "history": history})
+            if history.stopped:
+                break
     finally:
-        torch.set_num_threads(previous_threads)
         model.eval()
     history.seconds = time.perf_counter() - start
     return history
@@ -193,7 +219,10 @@ def train(model: nn.Module, train_data: DataSplit, val_data: DataSplit | None, c
 def new_model(name: str, data: DataSplit, *, seed: int = 0, **options: Any) -> nn.Sequential:
     """A freshly initialised ``name`` model sized for ``data`` (channels, side, classes); seeded."""
     channels, size, _ = data.input_shape
-    with torch.random.fork_rng(devices=[]):
+    # torch's layers draw their first weights from the global generator, shared by all threads.
+    # Seeding it under a lock and restoring it afterwards (fork_rng) keeps the shipped weights'
+    # recorded command bit-reproducible without two sessions' models ever drawing from one stream.
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build_model(name, in_channels=channels, image_size=size,
                            num_classes=len(data.classes), **options)
@@ -242,6 +271,17 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Command line: train, keep the best epoch by validation accuracy, score on test, write files."""
     args = _parse_args(argv)
+    # The command line owns its process: here (and only here) the thread count is set, so the
+    # same seed gives the same weights. The app never calls this; train() leaves threads alone.
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _train_and_write(args, argv)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _train_and_write(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     data_name = args.data or args.model
     train_data = load_dataset(data_name, "train", root=args.data_root, size=args.train_size)
     val_data = load_dataset(data_name, "val", root=args.data_root)
