@@ -1,7 +1,9 @@
-"""The CNN visualizer: a frame around every page (page config, navigation), then the page."""
+"""The CNN visualizer: a frame around every page (page config, navigation, the Presenter
+switch), then the page."""
 import streamlit as st
 
 from pages._catalog import PAGES, SECTION_ORDER
+from pages._ui import keep_presenter_in_link, presenter_switch
 
 st.set_page_config(page_title="Seeing convolutions", layout="wide")
 
@@ -11,4 +13,7 @@ for section in SECTION_ORDER:
     if registered:
         sections[section] = registered
 
-st.navigation(sections).run()
+navigation = st.navigation(sections)
+presenter_switch()
+navigation.run()
+keep_presenter_in_link()

@@ -122,7 +122,14 @@ def show_figure(fig, *, key: str | None = None, **kwargs):
     """Show a plotly figure; its camera button downloads a PNG (made in the browser, offline).
 
     Returns what ``st.plotly_chart`` returns (the selection, when ``on_select`` is given).
+    The figure keeps the app's own template (``theme=None``: Streamlit's chart theme would
+    shrink its tick labels); with the Presenter switch on, every font is larger.
     """
+    if presenting():
+        from vizcore import plots
+
+        fig = plots.for_presenter(fig)
+    kwargs.setdefault("theme", None)
     return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)
 
 
@@ -433,3 +440,111 @@ def _show_steps(steps: list, channels: int) -> None:
             else:
                 st.image(feature_plots.pixelated(step.image, STEP_WIDTH), caption=step.title, width=STEP_WIDTH)
                 st.caption(step.note)
+
+
+# --- presenter mode and links (classroom, issue 12) ----------------------------------------------
+
+PRESENTER_KEY = "presenter"
+# Streamlit sizes its text in rem: a larger root font enlarges every heading, label and caption.
+_PRESENTER_CSS = "<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; }</style>"
+
+
+def presenting() -> bool:
+    """Whether the sidebar's Presenter switch is on (larger text, long explanations hidden)."""
+    return bool(st.session_state.get(PRESENTER_KEY, False))
+
+
+def presenter_switch() -> bool:
+    """The Presenter switch in the sidebar; app.py draws it on every page.
+
+    A link with ``presenter=1`` opens with it on. With it on, every figure's fonts are larger
+    (:func:`show_figure`), so is the page's text, and :func:`explain` texts are hidden.
+    """
+    if "_presenter_link_read" not in st.session_state:
+        st.session_state["_presenter_link_read"] = True
+        if st.query_params.get(PRESENTER_KEY, "").lower() in ("1", "true", "yes", "on"):
+            st.session_state[PRESENTER_KEY] = True
+    on = st.sidebar.toggle("Presenter", key=PRESENTER_KEY,
+                           help="For a projector: larger text in every figure and on the page, long "
+                                "explanations hidden. A link with presenter=1 opens this way.")
+    if on:
+        st.html(_PRESENTER_CSS)
+    return on
+
+
+def shared_link_params() -> dict[str, str]:
+    """The query parameters that belong to the whole app (the Presenter switch), to keep in
+    every page's address."""
+    return {PRESENTER_KEY: "1"} if presenting() else {}
+
+
+def keep_presenter_in_link() -> None:
+    """After a page ran (app.py): the address says presenter=1 exactly when presenting."""
+    if presenting():
+        if st.query_params.get(PRESENTER_KEY) != "1":
+            st.query_params[PRESENTER_KEY] = "1"
+    elif PRESENTER_KEY in st.query_params:
+        del st.query_params[PRESENTER_KEY]
+
+
+def explain(text: str, *, kind: str = "caption") -> None:
+    """A long explanation (app text, markdown allowed): shown, except in presenter mode, where
+    the lecturer says it. ``kind``: "markdown", "caption" or "info"."""
+    if not presenting():
+        {"markdown": st.markdown, "caption": st.caption, "info": st.info}[kind](text)
+
+
+def link_state(spec, page: str) -> None:
+    """Call at the top of a page, before its widgets: the page's state from its address.
+
+    ``spec`` is a :class:`vizcore.links.LinkSpec`; ``page`` a short unique name. On the
+    session's first run of the page, the address's values go into ``st.session_state`` under
+    each field's key, and any refused entry is shown as a warning (quoted literally). Every key
+    then holds a value (the one kept from an earlier visit, else the default), so the widgets
+    must take their value from session state only (``key=...``, never ``value=``/``index=``).
+    Call :func:`write_link_state` at the end of the page.
+    """
+    read = f"_link_read_{page}"
+    if read not in st.session_state:
+        st.session_state[read] = True
+        values, problems = spec.decode(st.query_params.to_dict())
+        st.session_state.update(values)
+        if problems:
+            show_text("Some settings in the link were not understood and were left as they were: "
+                      + "; ".join(problems), "warning")
+    for key, default in spec.defaults().items():
+        if key not in st.session_state:  # a widget's key is dropped when another page is shown
+            st.session_state[key] = st.session_state.get(f"{key}__kept", default)
+
+
+def write_link_state(spec) -> None:
+    """Call at the end of a page: the address holds every linked setting that differs from its
+    default (and presenter=1 when presenting), so the address bar is always a working link."""
+    for f in spec.fields:
+        if f.state_key in st.session_state:
+            st.session_state[f"{f.state_key}__kept"] = st.session_state[f.state_key]
+    out = {**spec.encode(st.session_state), **shared_link_params()}
+    if st.query_params.to_dict() != out:
+        st.query_params.from_dict(out)
+
+
+def page_link(spec=None) -> str:
+    """This page's full address: with ``spec`` (a LinkSpec) the current settings encoded, else
+    the current query parameters."""
+    from urllib.parse import urlencode
+
+    if spec is None:
+        query = st.query_params.to_dict()
+    else:
+        query = {**spec.encode(st.session_state), **shared_link_params()}
+    base = st.context.url or ""
+    return base + ("?" + urlencode(query) if query else "")
+
+
+def copy_link(spec=None, label: str = "Copy link") -> None:
+    """A small "Copy link" box for the lecturer: this view's address with all its settings and a
+    copy button. ``spec``: the page's LinkSpec (the link then follows this run's settings even
+    when the box is drawn before the widgets)."""
+    with st.popover(label):
+        st.caption("This address opens this page with the same settings:")
+        st.code(page_link(spec), language=None, wrap_lines=True)

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages._ui import (dataset_of, download_array, keep_valid, model_input, model_selector, show_figure,
+from pages._ui import (dataset_of, download_array, explain, keep_valid, model_input, model_selector, show_figure,
                        test_pictures, test_split)
 from vizcore import feature_plots, features
 from pages import route_through_app
@@ -15,7 +15,7 @@ from pages import route_through_app
 route_through_app()  # a cold deep link runs inside app.py's frame
 
 st.title("Feature maps: inside a CNN")
-st.caption(
+explain(
     "Feed one image through a small trained CNN and look at what every layer makes of it: each "
     "convolution filter gives one feature map (a channel), ReLU keeps the positive evidence, pooling "
     "shrinks the maps, and the last layers turn them into class probabilities. Each value of a feature "

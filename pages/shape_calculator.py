@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import show_figure
+from pages._ui import explain, show_figure
 from vizcore import shapes
 from vizcore.shapes import ShapeError
 from pages import route_through_app
@@ -36,7 +36,7 @@ DEFAULTS = {
 }
 
 st.title("Shape calculator")
-st.caption(
+explain(
     "Output sizes, parameters and receptive fields, computed the way PyTorch and Keras compute "
     "them. Use it to check a slide or your own answer."
 )

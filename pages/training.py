@@ -7,7 +7,7 @@ import time
 import streamlit as st
 import torch
 
-from pages._ui import show_figure
+from pages._ui import explain, show_figure
 from vizcore import augment, data, models, plots, training_figures
 from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train
 from pages import route_through_app
@@ -25,7 +25,7 @@ START = {"digits": (1078, 10), "shapes": (2000, 5), "mnist": (5000, 3), "fashion
 RESULT = "training_result"  # the last run: survives reruns, navigation and the Stop button
 
 st.title("Training a CNN")
-st.caption(
+explain(
     "A network starts with random filters. Training shows it the training images batch by batch and "
     "nudges every weight against the gradient of the loss. The validation images are never trained "
     "on: they tell whether the network learned the classes or memorised the pictures."

@@ -18,17 +18,16 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from vizcore.features import SOFTMAX, Window
-from vizcore.plots import DIVERGING, FONT_SIZE
+from vizcore import plots
+from vizcore.plots import DIVERGING
 
-SMALL_FONT = FONT_SIZE - 6
+SMALL_FONT = plots.MIN_FONT_SIZE  # tile numbers, column titles: the smallest text a projector shows
 HIGHLIGHT = "orange"
 
 
 def _figure(data: list[dict], *, title: str | None = None, height: int | None = None, **layout) -> go.Figure:
-    """A figure from trace dicts, with the projector fonts and margins of :func:`vizcore.plots.style`."""
-    base = dict(font=dict(size=FONT_SIZE), margin=dict(l=10, r=10, t=50 if title else 10, b=10), height=height)
-    if title:
-        base["title"] = dict(text=title, font=dict(size=FONT_SIZE + 2))
+    """A figure from trace dicts, with the app's template, fonts and margins (:func:`vizcore.plots.layout`)."""
+    base = plots.layout(title=title, height=height)
     base.update((key, value) for key, value in layout.items() if not (isinstance(value, list) and not value))
     return go.Figure(dict(data=data, layout=base), _validate=False)
 

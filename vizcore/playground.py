@@ -189,10 +189,8 @@ _HOVER = "row %{y}, col %{x}<br>value %{z:.4g}<extra></extra>"
 
 
 def _layout(title: str | None, height: int | None, **axes) -> dict:
-    return dict(
-        title=dict(text=title), font=dict(size=plots.FONT_SIZE), title_font=dict(size=plots.FONT_SIZE + 2),
-        margin=dict(l=10, r=10, t=60 if title else 10, b=10), height=height, **axes,
-    )
+    """The app's template and projector fonts (:func:`vizcore.plots.layout`) with these axes."""
+    return plots.layout(title=title, height=height, **axes)
 
 
 def _image_axes(suffix: str = "", *, top: bool = False, **extra) -> dict:
@@ -223,7 +221,7 @@ def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colo
     else:
         colorscale = "gray"
     trace = dict(z=z, colorscale=colorscale, zmin=zmin, zmax=zmax, hovertemplate=_HOVER,
-                 colorbar=dict(title=dict(text=colorbar_title), thickness=18), **extra)
+                 colorbar=plots.colorbar(colorbar_title or "value"), **extra)
     if show_values:
         trace.update(text=[[format_number(v) for v in row] for row in z], texttemplate="%{text}",
                      textfont=dict(size=plots.FONT_SIZE - 2))
@@ -281,7 +279,8 @@ def picture_figure(x: np.ndarray, *, title: str | None = None, height: int | Non
 
 
 def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = True,
-                zmin: float | None = None, zmax: float | None = None, height: int = 360) -> go.Figure:
+                zmin: float | None = None, zmax: float | None = None, height: int = 360,
+                colorbar_title: str = "value") -> go.Figure:
     """Several same-sized maps side by side on one shared colour scale (one colour bar).
 
     Used for "input channels · kernel slices · channel responses → sum".
@@ -347,7 +346,8 @@ def matrix_figure(padded: np.ndarray, pads: tuple[int, int, int, int],
     for n, (r, c) in enumerate(taps or []):
         kind[r, c] = _CELL_TAP_PAD if kind[r, c] == _CELL_PAD else _CELL_TAP
         if weights is not None:
-            weight_text[r, c] = f"<br><sub>×{format_number(np.ravel(weights)[n])}</sub>"
+            # same size as the value (a <sub> shrinks it below what a projector shows), in blue
+            weight_text[r, c] = f"<br><span style='color:#08306b'>×{format_number(np.ravel(weights)[n])}</span>"
     text = [[format_number(padded[r, c]) + weight_text[r, c] for c in range(cols)] for r in range(rows)]
     colorscale = []
     for n, colour in enumerate(_CELL_COLOURS):
@@ -357,7 +357,7 @@ def matrix_figure(padded: np.ndarray, pads: tuple[int, int, int, int],
     trace = go.Heatmap(
         z=kind, x=x_labels, y=y_labels, zmin=-0.5, zmax=3.5, colorscale=colorscale,
         showscale=False, text=text, texttemplate="%{text}", customdata=padded,
-        textfont=dict(size=plots.FONT_SIZE - (2 if max(rows, cols) <= 10 else 6), color="black"),
+        textfont=dict(size=plots.FONT_SIZE - (2 if max(rows, cols) <= 10 else 4), color="black"),
         hovertemplate="row %{y}, col %{x}<br>value %{customdata:.4g}<extra></extra>",
         xgap=2, ygap=2,
     )

@@ -1,37 +1,140 @@
-"""Plotly figure builders shared by the pages, sized for a projector.
+"""Plotly figure builders shared by the pages, and the one figure style of the whole app.
 
 Pages only call these and hand the figure to Streamlit, so every figure is testable
 without a browser.
+
+The style is a Plotly template, ``TEMPLATE`` (registered as ``plotly.io.templates["vizcore"]``),
+sized for a projector at 1280×720 seen from the back row: ticks, legends, colour bars and
+annotations at 16 px, body text 18 px, titles 22 px, near-black text, margins that grow to fit
+titles and tick labels (``automargin``). Every figure builder puts it in its layout through
+:func:`layout` (or ``template_json()`` for figures built from plain dicts), and
+:func:`for_presenter` turns any finished figure into the presenter version (all text larger).
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
 from PIL import Image
 
-FONT_SIZE = 18
+FONT_SIZE = 18  # body text
+TICK_SIZE = 16  # ticks, legends, colour bars, annotations: never below 14 px
+TITLE_SIZE = FONT_SIZE + 4
+TEXT_COLOUR = "#1a1a1a"  # near black: grey text fades on a projector
+MIN_FONT_SIZE = 14
+PRESENTER_SCALE = 1.3  # the Presenter switch: every font this much larger
 DIVERGING = "RdBu_r"  # negative blue, zero white, positive red
+SEQUENTIAL = "Viridis"  # one direction (|values|, counts): dark low, bright high, never wraps
+TEMPLATE_NAME = "vizcore"
+PRESENTER_TEMPLATE_NAME = "vizcore_presenter"
+
+
+def make_template(scale: float = 1.0) -> go.layout.Template:
+    """The app's figure style with every font size multiplied by ``scale``."""
+    tick, body, title = round(TICK_SIZE * scale), round(FONT_SIZE * scale), round(TITLE_SIZE * scale)
+    small = dict(size=tick, color=TEXT_COLOUR)
+    colorbar = dict(tickfont=small, title=dict(font=small), thickness=18, outlinewidth=0)
+    axis = dict(automargin=True, tickfont=small, title=dict(font=dict(size=body, color=TEXT_COLOUR)),
+                color=TEXT_COLOUR, gridcolor="#e3e3e3", zerolinecolor="#9a9a9a", linecolor="#444444")
+    return go.layout.Template(
+        layout=dict(
+            font=dict(size=body, color=TEXT_COLOUR),
+            title=dict(font=dict(size=title, color=TEXT_COLOUR), automargin=True, x=0.01, xanchor="left"),
+            paper_bgcolor="white", plot_bgcolor="white",
+            xaxis=axis, yaxis=axis,
+            legend=dict(font=small, title=dict(font=small)),
+            coloraxis=dict(colorbar=colorbar),
+            hoverlabel=dict(font=dict(size=tick)),
+            annotationdefaults=dict(font=small),
+            colorscale=dict(sequential=SEQUENTIAL, diverging=DIVERGING),
+            colorway=["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b",
+                      "#e377c2"],
+        ),
+        data=dict(heatmap=[go.Heatmap(colorbar=colorbar)]),
+    )
+
+
+TEMPLATE = make_template()
+PRESENTER_TEMPLATE = make_template(PRESENTER_SCALE)
+pio.templates[TEMPLATE_NAME] = TEMPLATE
+pio.templates[PRESENTER_TEMPLATE_NAME] = PRESENTER_TEMPLATE
+_TEMPLATE_JSON = TEMPLATE.to_plotly_json()
+_PRESENTER_JSON = PRESENTER_TEMPLATE.to_plotly_json()
+
+
+def template_json() -> dict:
+    """The template as a plain dict, for figures built without Plotly's validation
+    (``go.Figure(..., _validate=False)`` would pass a template's name to the browser unresolved)."""
+    return copy.deepcopy(_TEMPLATE_JSON)
+
+
+def colorbar(title: str, **extra) -> dict:
+    """A titled colour bar: every colour bar says what its colours mean."""
+    if not title:
+        raise ValueError("a colour bar needs a title (what do the colours show?)")
+    return dict(title=dict(text=title), **extra)
 
 
 def layout(*, title: str | None = None, height: int | None = None, **extra) -> dict:
-    """Projector-friendly fonts and tight margins, as a layout dict for ``go.Figure(data, layout)``.
+    """The app's template, projector fonts and tight margins, as a layout dict for
+    ``go.Figure(data, layout)``.
 
     Building a figure in one constructor call is several times faster than ``update_layout``
     calls one after another, and pages rebuild figures on every rerun.
     """
     base = dict(
-        title=dict(text=title, font=dict(size=FONT_SIZE + 2)) if title else None,
-        font=dict(size=FONT_SIZE),
-        margin=dict(l=10, r=10, t=50 if title else 10, b=10),
+        template=template_json(),
+        title=dict(text=title) if title else None,
+        font=dict(size=FONT_SIZE, color=TEXT_COLOUR),
+        margin=dict(l=10, r=10, t=60 if title else 10, b=10),
         height=height,
     )
     base.update(extra)  # e.g. a larger top margin for subplot titles
     return base
 
 
-def style(fig: go.Figure, *, height: int | None = None) -> go.Figure:
-    """Apply the projector fonts and margins to a figure built elsewhere."""
-    fig.update_layout(layout(title=fig.layout.title.text, height=height))
+_FONT_KEYS = ("font", "textfont", "tickfont", "insidetextfont", "outsidetextfont")
+
+
+def _scale_fonts(node, scale: float) -> None:
+    """Multiply every explicit font size in a figure dict (in place)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _FONT_KEYS and isinstance(value, dict) and isinstance(value.get("size"), (int, float)):
+                value["size"] = round(value["size"] * scale)
+            if key != "template":
+                _scale_fonts(value, scale)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            _scale_fonts(item, scale)
+
+
+def for_presenter(fig: go.Figure | dict, scale: float = PRESENTER_SCALE) -> go.Figure:
+    """The same figure (a Figure or its dict) for the Presenter switch: the presenter template
+    and every font ``scale`` times larger; the figure grows a little so the larger text fits."""
+    spec = fig.to_dict() if isinstance(fig, go.Figure) else copy.deepcopy(dict(fig))
+    _scale_fonts(spec, scale)
+    layout_ = spec.setdefault("layout", {})
+    layout_["template"] = copy.deepcopy(_PRESENTER_JSON)
+    if isinstance(layout_.get("height"), (int, float)):
+        layout_["height"] = round(layout_["height"] * (1 + (scale - 1) / 2))
+    return go.Figure(spec, _validate=False)
+
+
+def style(fig: go.Figure, *, height: int | None = None, **extra) -> go.Figure:
+    """Apply the app's template, projector fonts and margins to a figure built elsewhere
+    (e.g. by ``make_subplots``); its own top margin stays when that is larger. ``extra``:
+    more layout settings (legend, margin...)."""
+    top = fig.layout.margin.t
+    # Assigned, not merged: make_subplots starts from the default template (Streamlit's).
+    fig.layout.template = TEMPLATE
+    settings = layout(title=fig.layout.title.text, height=height, **extra)
+    del settings["template"]
+    fig.update_layout(settings)
+    if top is not None and "margin" not in extra and top > fig.layout.margin.t:
+        fig.layout.margin.t = top
     return fig
 
 
@@ -70,7 +173,7 @@ def heatmap(
         colorscale=colorscale,
         zmin=zmin,
         zmax=zmax,
-        colorbar=dict(title=dict(text=colorbar_title or ""), thickness=18),
+        colorbar=colorbar(colorbar_title or "value"),
         hovertemplate="row %{y}, col %{x}<br>value %{z:.4g}<extra></extra>",
     )
     if show_values:

@@ -41,8 +41,8 @@ def learning_curves(runs: dict[str, History], *, height: int = 460) -> go.Figure
     fig.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, round(epochs / 10)))  # whole epochs only
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
-    fig.update_layout(plots.layout(height=height, legend=dict(orientation="h", y=-0.2),
-                                   margin=dict(l=10, r=10, t=40, b=10)))  # room for subplot titles
+    plots.style(fig, height=height, legend=dict(orientation="h", y=-0.2),
+                margin=dict(l=10, r=10, t=50, b=10))  # room for subplot titles
     fig.update_annotations(font_size=plots.FONT_SIZE)
     return fig
 
@@ -82,6 +82,6 @@ def misclassified_figure(images: np.ndarray, true: list[str], predicted: list[st
                       row=i // columns + 1, col=i % columns + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    fig.update_layout(plots.layout(height=rows * height_per_row + 40, margin=dict(l=10, r=10, t=30, b=10)))
+    plots.style(fig, height=rows * height_per_row + 40, margin=dict(l=10, r=10, t=30, b=10))
     fig.update_annotations(font_size=plots.FONT_SIZE - 4)
     return fig
