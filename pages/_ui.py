@@ -233,6 +233,22 @@ def show_text(text: object, kind: str = "caption") -> None:
     show(literal(text))
 
 
+def drop_added_rows(editor_key: str, *, max_added: int = 0, max_rows: int = 64) -> bool:
+    """Before an ``st.data_editor`` is drawn: forget its state when it claims more than
+    ``max_added`` added rows (0: a fixed-size grid, which also deletes none) or edits more than
+    ``max_rows`` rows. Only a crafted client sends such a state, and Streamlit would apply
+    30,000 added rows one by one (over 20 s per rerun) before the page could refuse them.
+    Returns True (with a message) when the state was dropped."""
+    state = st.session_state.get(editor_key)
+    if isinstance(state, dict) and (len(state.get("added_rows") or []) > max_added
+                                    or (max_added == 0 and state.get("deleted_rows"))
+                                    or len(state.get("edited_rows") or {}) > max_rows):
+        del st.session_state[editor_key]
+        st.warning("This table keeps its size: added or deleted rows were dropped.")
+        return True
+    return False
+
+
 # --- the input of a model: test image, photo or drawing -----------------------------------------
 
 INPUT_SOURCES = ("Test image from the data set", "Photo (sample, upload or camera)", "Draw")

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._ui import download_array, image_input, show_figure
+from pages._ui import download_array, drop_added_rows, image_input, show_figure, show_text
 from vizcore import conv, images, kernels, playground as pg
 from pages import route_through_app
 
@@ -77,12 +77,13 @@ def _grid_editor(grid: str, label: str) -> np.ndarray:
     """An st.data_editor over the stored grid; returns the values (NaN where a cell is empty)."""
     values_key, editor_key, _, _ = GRIDS[grid]
     arr = np.asarray(ss[values_key], dtype=float)
+    drop_added_rows(editor_key)  # a crafted client's 30,000 added rows never reach the editor
     frame = pd.DataFrame(arr, columns=[str(c + 1) for c in range(arr.shape[1])],
                          index=[str(r + 1) for r in range(arr.shape[0])])
     edited = st.data_editor(frame, key=editor_key, num_rows="fixed", width="stretch", column_config={
         c: st.column_config.NumberColumn(c, format="%.4g") for c in frame.columns})
     st.caption(label)
-    values = edited.to_numpy(dtype=float)
+    values = edited.to_numpy(dtype=float)[:arr.shape[0], :arr.shape[1]]
     # Fold the edits into the stored grid so they survive when the editor is hidden.
     ss[values_key] = values
     return values
@@ -191,7 +192,7 @@ def kernel_controls() -> np.ndarray | None:
                 st.info(why_not)
         return kernel
     except kernels.KernelError as err:
-        st.error(f"The kernel cannot be used: {err}")
+        show_text(f"The kernel cannot be used: {err}", "error")  # the message may quote a typed cell
         return None
 
 
@@ -286,7 +287,8 @@ def image_view(kernel: np.ndarray | None) -> None:
             st.caption("Slice c of the 3D kernel = weight c × the 2D kernel (a random kernel gets "
                        "three different random slices).")
         if color == "filters":
-            st.multiselect("More filters (filter 1 is your kernel)", list(kernels.PRESETS), key="kp_filters")
+            st.multiselect("More filters (filter 1 is your kernel)", list(kernels.PRESETS), key="kp_filters",
+                           max_selections=pg.MAX_FILTERS)
     if img is None or kernel is None:
         return
 
@@ -399,7 +401,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
     try:
         x = kernels.parse_grid(values)
     except kernels.KernelError as err:
-        st.error(f"The matrix cannot be used: {err}")
+        show_text(f"The matrix cannot be used: {err}", "error")
         return
     cfg = pg.conv_settings(ss)
     used = operated_kernel(kernel)
@@ -481,10 +483,10 @@ def signal_view() -> None:
         elif ss["kp_k1d_kind"] == "custom":
             st.text_input("Kernel (fractions like 1/3 are fine)", key="kp_k1d_text")
     try:
-        x = kernels.parse_vector(ss["kp_signal"], "The signal")
+        x = kernels.parse_vector(ss["kp_signal"], "The signal", max_len=pg.MAX_SIGNAL)
         k = pg.kernel_1d(ss["kp_k1d_kind"], ss["kp_k1d_size"], ss["kp_k1d_text"])
     except kernels.KernelError as err:
-        st.error(str(err))
+        show_text(err, "error")
         return
     used = k[::-1].copy() if ss["kp_op"] == "convolution" else k
     stride, dilation, causal = int(ss["kp_s1d"]), int(ss["kp_d1d"]), bool(ss["kp_causal"])
@@ -541,10 +543,11 @@ for _key, _default in pg.DEFAULTS.items():
 if "playground_kernel" in ss:  # a learned filter sent from the Feature maps page
     _receive_kernel(ss.pop("playground_kernel"))
 if "kp_url_ignored" in ss:
-    st.warning("Some settings in the link were not understood and were left at their defaults: "
-               + ", ".join(ss.pop("kp_url_ignored")))
+    # The link's own text, shown as plain characters: a shared link cannot put markup in the page.
+    show_text("Some settings in the link were not understood and were left at their defaults: "
+              + ", ".join(ss.pop("kp_url_ignored")), "warning")
 if "kp_flash" in ss:
-    st.error(ss.pop("kp_flash"))
+    show_text(ss.pop("kp_flash"), "error")
 
 st.radio("View", pg.VIEWS, horizontal=True, key="kp_view",
          format_func={"Image": "Image", "Matrix": "Matrix (worked example)", "1D": "1D signal"}.get)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._ui import download_array, image_input, show_figure
+from pages._ui import download_array, drop_added_rows, image_input, show_figure
 from vizcore import images, pooling
 from pages import route_through_app
 
@@ -134,9 +134,11 @@ def matrix_view() -> None:
     else:
         editor_key = f"pool_matrix_{list(PRESETS).index(preset)}"
     values = np.asarray(values, dtype=np.float64)
+    drop_added_rows(editor_key)
     st.caption("Edit any number in the table; the results follow.")
     table = pd.DataFrame(values, columns=[str(c) for c in range(values.shape[1])])
-    edited = st.data_editor(table, key=editor_key, width="content")
+    edited = st.data_editor(table, key=editor_key, width="content", num_rows="fixed")
+    edited = edited.iloc[:table.shape[0], :table.shape[1]]  # never more cells than the table has
     x = edited.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(x)):
         st.error("Every cell needs a number: fill in the empty cells.")
@@ -222,7 +224,11 @@ def translation_view() -> None:
         return
     k, s, p = window_of(x.shape[-2:])
     dy, dx = (amount * d for d in SHIFTS[direction])
-    numbers, figure = shift_results(content_hash(x), x, k, s, p, ceil_mode, dy, dx)
+    try:
+        numbers, figure = shift_results(content_hash(x), x, k, s, p, ceil_mode, dy, dx)
+    except pooling.PoolError as err:
+        st.error(str(err))
+        return
     labels = {"input": "Input itself", "max": "Max pooling", "avg": "Average pooling"}
     cols = st.columns(3)
     for col, (name, (unchanged, relative)) in zip(cols, numbers.items()):

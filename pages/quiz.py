@@ -7,6 +7,7 @@ import random
 
 import streamlit as st
 
+from pages._ui import show_text
 from vizcore import quiz, shapes
 from pages import route_through_app
 
@@ -121,8 +122,10 @@ def quiz_mode() -> None:
     for kind, text in state["messages"]:
         if kind == "hint":
             st.info(f"**Hint:** {text}")
-        else:
-            getattr(st, kind)(text)
+        elif kind == "success":
+            st.success(text)
+        else:  # feedback quotes the typed answer: shown as plain characters, never markup
+            show_text(text, kind)
     if state["done"]:
         st.markdown("**Worked solution**")
         st.markdown(question.solution)
@@ -175,7 +178,7 @@ def own_question_mode() -> None:
             options["padding"] = padding_value(pad_text)
         answer = quiz.check_own_question(layer, input_shape, layout, **options)
     except (quiz.AnswerFormatError, shapes.ShapeError) as err:
-        st.error(f"This does not work: {err}")
+        show_text(f"This does not work: {err}", "error")  # the message quotes the typed shape
         return
     c1, c2 = st.columns(2)
     c1.metric("Output shape", quiz.format_answer(answer.output_shape))

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import explain, show_figure
+from pages._ui import drop_added_rows, explain, show_figure
 from vizcore import shapes
 from vizcore.shapes import ShapeError
 from pages import route_through_app
@@ -10,6 +10,7 @@ from pages import route_through_app
 route_through_app()  # a cold deep link runs inside app.py's frame
 
 OWN_STACK = "Own stack"
+MAX_LAYERS = 64  # rows of the stack editor: more than any network of the lecture
 # A first stack to edit: a small CNN for 28x28 gray images.
 OWN_LAYERS = [
     shapes.Conv2d(8, 3, padding="same"), shapes.ReLU(), shapes.MaxPool2d(2),
@@ -161,6 +162,7 @@ def stack_tab() -> None:
                                       f"_stack_base_{index}")
     if editor_key not in st.session_state or base_key not in st.session_state:
         st.session_state[base_key] = st.session_state.get(rows_key) or shapes.table_from_layers(layers)
+    drop_added_rows(editor_key, max_added=MAX_LAYERS)  # a crafted client's 30,000 rows stop here
     edited = st.data_editor(
         pd.DataFrame(st.session_state[base_key], columns=shapes.TABLE_COLUMNS).astype(
             {"size": "Int64", "kernel": "Int64", "stride": "Int64", "dilation": "Int64"}),
@@ -174,6 +176,9 @@ def stack_tab() -> None:
             "dilation": st.column_config.NumberColumn("dilation", min_value=1, max_value=16, step=1),
         },
     )
+    if len(edited) > MAX_LAYERS:
+        st.error(f"A stack here has at most {MAX_LAYERS} layers; the rows after that are left out.")
+        edited = edited.iloc[:MAX_LAYERS]
     st.session_state[rows_key] = edited.astype(object).where(edited.notna(), None).to_dict("records")
     try:
         stack_layers = shapes.layers_from_table(st.session_state[rows_key])

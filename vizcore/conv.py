@@ -494,6 +494,19 @@ def format_number(v: float, parentheses: bool = False) -> str:
     return f"({s})" if parentheses and v < 0 else s
 
 
+def _exact_sum(products: list[float]) -> float:
+    """``math.fsum`` (the correctly rounded sum), also where it gives up: with values near 1e308
+    its partial sums overflow, so the products are summed divided by the largest one and
+    scaled back; infinite products of both signs have no sum (NaN), as in floating point."""
+    try:
+        return math.fsum(products)
+    except OverflowError:
+        largest = max(abs(p) for p in products)
+        return math.fsum(p / largest for p in products) * largest
+    except ValueError:  # inf + (-inf)
+        return math.nan
+
+
 def explain_cell(x, kernel, i: int, j: int, stride=1, padding=0, dilation=1, padding_mode="zeros") -> CellExplanation:
     """The products that make output cell (i, j) of :func:`correlate2d`.
 
@@ -524,7 +537,7 @@ def explain_cell(x, kernel, i: int, j: int, stride=1, padding=0, dilation=1, pad
                 inside = 0 <= r < x3.shape[1] and 0 <= col < x3.shape[2]
                 terms.append(Term(c, pr, pc, r if inside else None, col if inside else None, a, b,
                                   float(padded[c, pr, pc]), float(k3[c, a, b])))
-    total = math.fsum(t.input_value * t.kernel_value for t in terms)
+    total = _exact_sum([t.input_value * t.kernel_value for t in terms])
     text = " + ".join(f"{format_number(t.input_value, True)}×{format_number(t.kernel_value, True)}"
                       for t in terms)
     text += f" = {format_number(total)}"

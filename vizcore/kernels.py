@@ -318,16 +318,21 @@ def normalise(kernel: np.ndarray) -> tuple[np.ndarray, str | None]:
     flat areas by design.
     """
     kernel = np.asarray(kernel, dtype=float)
-    total = float(kernel.sum())
-    scale = float(np.abs(kernel).sum())
-    if scale == 0.0:
+    if not np.isfinite(kernel).all():
+        return kernel, "The kernel holds an infinite or missing value: it cannot be normalised."
+    largest = float(np.abs(kernel).max()) if kernel.size else 0.0
+    if largest == 0.0:
         return kernel, "The kernel is all zeros: there is nothing to normalise."
+    # Sums of weights near 1e308 overflow to inf (and inf - inf "sums to 0"): add the weights
+    # divided by the largest one, which changes neither the ratio nor the verdict.
+    unit = kernel / largest
+    total, scale = float(unit.sum()), float(np.abs(unit).sum())
     if abs(total) <= 1e-9 * scale:
         return kernel, (
             "The weights sum to 0, so they cannot be scaled to sum to 1: this kernel measures "
             "differences (edges) and answers 0 on flat areas. Left as it is."
         )
-    return kernel / total, None
+    return unit / total, None
 
 
 def rotate_180(kernel: np.ndarray) -> np.ndarray:
@@ -386,20 +391,30 @@ def _cell_value(cell, i: int, j: int) -> float:
 def parse_number(text: str) -> float:
     """A number as people type it: ``3``, ``-0.5``, ``1e-3`` or a fraction like ``1/3``."""
     text = text.strip().replace("−", "-")
+    if len(text) > 40:  # no number typed by a person is longer; Fraction of 5,000 digits is slow
+        raise ValueError(f"{text[:20]!r}… is too long to be a number")
     try:
         return float(Fraction(text)) if "/" in text else float(text)
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, OverflowError):  # 1e308/1e-308 overflows a float
         raise ValueError(f"{text!r} is not a number") from None
 
 
-def parse_vector(text: str, name: str = "The list") -> np.ndarray:
+MAX_VECTOR = 1024  # numbers in one typed list: far more than a slide's signal, far below harm
+
+
+def parse_vector(text: str, name: str = "The list", max_len: int = MAX_VECTOR) -> np.ndarray:
     """Numbers separated by commas or spaces (fractions allowed): ``"1/3, 1/3, 1/3"``.
 
-    Raises KernelError naming the first entry that is not a number, or for an empty list.
+    Raises KernelError naming the first entry that is not a number, for an empty list, or for
+    more than ``max_len`` numbers (counted before any is read).
     """
+    if len(text) > 41 * max_len:
+        raise KernelError(f"{name} is too long: at most {max_len} numbers.")
     parts = [p for p in text.replace(",", " ").replace(";", " ").split()]
     if not parts:
         raise KernelError(f"{name} is empty: type numbers separated by commas, e.g. 1, 2, 3.")
+    if len(parts) > max_len:
+        raise KernelError(f"{name} has {len(parts)} numbers; at most {max_len} are allowed here.")
     values = []
     for n, part in enumerate(parts, start=1):
         try:

@@ -8,6 +8,7 @@ when dilated), the arithmetic of one output cell, and the output display options
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Mapping
 
 import numpy as np
@@ -186,6 +187,25 @@ def output_positions(count: int, taps: int, stride: int, dilation: int, before: 
 # separately, and on 2 cores that was two thirds of a rerun's time.
 
 _HOVER = "row %{y}, col %{x}<br>value %{z:.4g}<extra></extra>"
+# What one figure may send to the browser. A screen shows ~1000 pixels across, so a map with a
+# longer side is drawn from every 2nd (3rd, ...) row and column: the values drawn are exact
+# values at their true row/column (hover says which), the downloads keep every value.
+MAX_DISPLAY_SIDE = 512
+MAX_FIGURE_CELLS = 2**20  # cells of all maps of one figure together (~4 MB as float32)
+
+
+def screen_step(shape: tuple[int, ...], max_side: int = MAX_DISPLAY_SIDE) -> int:
+    """Every how many rows and columns a map of ``shape`` (.., H, W) is drawn: 1 up to ``max_side``."""
+    return max(1, -(-max(shape[-2:]) // max(1, max_side)))
+
+
+def _for_screen(z: np.ndarray, max_side: int) -> tuple[np.ndarray, dict]:
+    """``z`` (H, W) or (H, W, 3) thinned to at most ``max_side`` per side, and the x/y coordinates
+    (true column and row numbers) of the values kept; no coordinates when nothing was dropped."""
+    step = screen_step(z.shape[:2], max_side)
+    if step == 1:
+        return z, {}
+    return z[::step, ::step], dict(x=np.arange(0, z.shape[1], step), y=np.arange(0, z.shape[0], step))
 
 
 def _layout(title: str | None, height: int | None, **axes) -> dict:
@@ -209,14 +229,16 @@ def _bound(z: np.ndarray) -> float:
 
 
 def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colorbar_title: str = "",
-                   show_values: bool = False, **extra) -> go.Heatmap:
+                   show_values: bool = False, max_side: int = MAX_DISPLAY_SIDE, **extra) -> go.Heatmap:
     # float32 halves what large maps send to the browser (8-bit pictures stay 8-bit);
     # small matrices keep every digit.
-    z = np.asarray(z)
+    full = np.asarray(z)
+    z, coordinates = _for_screen(full, max_side)
+    extra = {**coordinates, **extra}
     if z.dtype != np.uint8:
         z = z.astype(np.float32 if z.size > 4096 else np.float64, copy=False)
     if diverging:
-        bound = _bound(z)
+        bound = _bound(full)  # the colour scale of every value, also those not drawn
         zmin, zmax, colorscale = -bound, bound, plots.DIVERGING
     else:
         colorscale = "gray"
@@ -269,10 +291,12 @@ def kernel_figure(kernel: np.ndarray, *, title: str | None = None, height: int |
 
 def picture_figure(x: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
     """An input picture, (H, W) gray or (3, H, W) RGB in 0..255; hover shows the pixel values."""
-    arr = np.clip(np.asarray(x), 0, 255).astype(np.uint8)
+    step = screen_step(np.shape(x))
+    arr = np.clip(np.asarray(x)[..., ::step, ::step], 0, 255).astype(np.uint8)  # thinned first: no big copy
     if arr.ndim == 2:
         return heatmap_figure(arr, title=title, zmin=0, zmax=255, colorbar_title="pixel", height=height)
-    image = go.Image(z=np.ascontiguousarray(arr.transpose(1, 2, 0)),
+    # dx/dy: each pixel drawn stands for `step` rows and columns; hover shows its true position
+    image = go.Image(z=np.ascontiguousarray(arr.transpose(1, 2, 0)), dx=step, dy=step,
                      hovertemplate="row %{y}, col %{x}<br>RGB %{z}<extra></extra>")
     return go.Figure(data=[image], layout=_layout(title, height, xaxis=dict(visible=False),
                                                    yaxis=dict(visible=False)))
@@ -286,15 +310,17 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
     Used for "input channels · kernel slices · channel responses → sum".
     """
     n = len(maps)
-    gap = 0.03
+    gap = min(0.03, 0.3 / n)  # many maps still get a positive width
     width = (0.93 - gap * (n - 1)) / n  # the last 7% hold the colour bar
+    side = max(32, int(np.sqrt(MAX_FIGURE_CELLS / max(n, 1))))  # the figure's budget, shared
     bound = max(_bound(np.asarray(m, dtype=np.float32)) for m in maps)
     if diverging:
         zmin, zmax = -bound, bound
     traces, axes, annotations = [], {}, []
     for k, (m, title) in enumerate(zip(maps, titles)):
         suffix = "" if k == 0 else str(k + 1)
-        trace = _heatmap_trace(m, diverging=False, zmin=zmin, zmax=zmax, xaxis=f"x{suffix}",
+        trace = _heatmap_trace(m, diverging=False, zmin=zmin, zmax=zmax,
+                               max_side=min(side, MAX_DISPLAY_SIDE), xaxis=f"x{suffix}",
                                yaxis=f"y{suffix}", showscale=k == n - 1)
         if diverging:
             trace.colorscale = plots.DIVERGING
@@ -424,6 +450,9 @@ PAD_KINDS = ("number", "pair", "valid", "same")
 KERNELS_1D = ("moving average", "difference", "custom")
 CHANNELS = ("red", "green", "blue")
 MAX_MATRIX = 16
+MAX_FILTERS = 7  # more filters beside the user's kernel: one figure row stays readable
+MAX_TEXT = 400  # characters of a free-text setting (a signal, a 1D kernel) a link may carry
+MAX_SIGNAL = 64  # values of a 1D signal: every one is drawn as a numbered cell
 FIRST_EXAMPLE = next(iter(kernels.WORKED_EXAMPLES))
 FIRST_SIGNAL = next(iter(kernels.SIGNAL_EXAMPLES))
 
@@ -503,6 +532,9 @@ def decode_grid(text: str, max_side: int | None = None) -> np.ndarray:
     KernelError
         For a cell that is not a number, ragged rows, or a side longer than `max_side`.
     """
+    # Sizes first: a link of a million cells is refused before any of them is read.
+    if max_side is not None and (text.count(";") >= max_side or len(text) > 40 * max_side * max_side):
+        raise kernels.KernelError(f"A grid has at most {max_side} rows and columns.")
     rows = [kernels.parse_vector(r, "A grid row") for r in text.split(";")]
     if len({len(r) for r in rows}) != 1:
         raise kernels.KernelError("Every grid row needs the same number of cells.")
@@ -531,14 +563,43 @@ def decode_setting(key: str, text: str) -> object:
             raise ValueError(text)
         return text
     if isinstance(default, bool):
-        return text in ("1", "true", "True")
+        # "yes" is not silently false, and a word that means neither is refused.
+        word = text.strip().lower()
+        if word not in _TRUE + _FALSE:
+            raise ValueError(text)
+        return word in _TRUE
     if isinstance(default, (int, float)):
-        value = int(text) if isinstance(default, int) else float(text)
+        value = to_number(text, whole=isinstance(default, int))
         low, high = RANGES.get(key, (-np.inf, np.inf))
         if not low <= value <= high:
             raise ValueError(text)
         return value
+    if len(text) > MAX_TEXT:
+        raise ValueError(text[:20])
     return text
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def to_number(text: str, *, whole: bool = False) -> int | float:
+    """A link's number as a finite float (or an int when ``whole``); ValueError otherwise.
+
+    ``inf``, ``-inf``, ``nan``, ``1e999`` and 5,000-digit numbers are refused here, before a
+    range check or an ``int()`` could overflow. ``"2.0"`` is a fine whole number (sliders send
+    whole numbers as floats).
+    """
+    text = str(text).strip()
+    if len(text) > 40:
+        raise ValueError(text[:20])
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    if whole:
+        if not value.is_integer():
+            raise ValueError(text)
+        return int(value)
+    return value
 
 
 def example_settings(name: str) -> dict[str, object]:
@@ -606,8 +667,18 @@ def _decode_compound(name: str, text: str) -> dict[str, object]:
             raise ValueError(text)
         return {f"kp_w_{c}": decode_setting(f"kp_w_{c}", str(float(v))) for c, v in zip(CHANNELS, values)}
     if name == "filters":
-        return {"kp_filters": [f for f in text.split("|") if f in kernels.PRESETS]}
+        names = text.split("|")
+        if len(names) > MAX_FILTERS:  # each filter is another full-size map in memory and figure
+            raise ValueError(text)
+        return {"kp_filters": [f for f in names if f in kernels.PRESETS]}
     raise KeyError(name)
+
+
+def _entry(name: str, value: str) -> str:
+    """``name=value`` of a refused entry for the page's message, the value cut to 30 characters
+    (a hostile link may carry megabytes). The page shows it as plain text, never as markup."""
+    value = str(value)
+    return f"{name}={value[:30]}…" if len(value) > 30 else f"{name}={value}"
 
 
 def read_link(query: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
@@ -636,21 +707,21 @@ def read_link(query: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
             try:
                 out[key] = decode_setting(key, query[name])
             except ValueError:
-                ignored.append(f"{name}={query[name]}")
+                ignored.append(_entry(name, query[name]))
     preset = out.get("kp_preset", DEFAULTS["kp_preset"])
     for name in PRESET_PARAMS:
         key = param_key(preset, name)
         if name in query and key in DEFAULTS:
             try:  # "2.0" is a fine size: sliders send whole numbers as floats
-                out[key] = decode_setting(key, str(type(DEFAULTS[key])(float(query[name]))))
+                out[key] = decode_setting(key, str(to_number(query[name], whole=isinstance(DEFAULTS[key], int))))
             except ValueError:
-                ignored.append(f"{name}={query[name]}")
+                ignored.append(_entry(name, query[name]))
     for name in ("stride", "pad", "weights", "filters"):
         if name in query:
             try:
                 out.update(_decode_compound(name, query[name]))
             except (ValueError, TypeError):  # KernelError is a ValueError
-                ignored.append(f"{name}={query[name]}")
+                ignored.append(_entry(name, query[name]))
     for name, (values_key, rows_key, cols_key, max_side) in LINK_GRIDS.items():
         if name in query:
             try:

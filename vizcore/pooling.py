@@ -336,6 +336,9 @@ def shift(x, rows: int = 0, cols: int = 1) -> np.ndarray:
     The strip that becomes empty repeats the old edge, so the shift adds no artificial edge.
     """
     x = np.asarray(x, dtype=np.float64)
+    if abs(rows) >= x.shape[-2] or abs(cols) >= x.shape[-1]:
+        raise PoolError(f"A shift by {abs(rows) or abs(cols)} pixels needs a picture larger than that; "
+                        f"this one is {x.shape[-2]}×{x.shape[-1]}.")
     out = np.roll(x, (rows, cols), axis=(-2, -1))
     if rows > 0:
         out[..., :rows, :] = out[..., rows:rows + 1, :]

@@ -120,6 +120,8 @@ _YES = {"yes", "y", "valid", "true", "ok", "works", "ja", "oui"}
 _NO = {"no", "n", "invalid", "false", "not valid", "fails", "nein", "non"}
 _ARITHMETIC = re.compile(r"^[\d\s+\-*/()·]+$")
 _THOUSANDS = re.compile(r"^\d{1,3}([,' _]\d{3})+$")
+MAX_ANSWER = 200  # characters of a typed answer
+MAX_OPERATORS = 40  # + − × ÷ in one calculation (the tree is evaluated recursively)
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
         ast.FloorDiv: operator.floordiv, ast.Div: operator.truediv}
 
@@ -153,6 +155,14 @@ def parse_answer(text: str) -> Answer:
     raw = str(text).strip()
     if not raw:
         raise AnswerFormatError("Type an answer first.")
+    # Sizes before any work: every answer here fits in 200 characters and 15 digits per number;
+    # a 1,000-term sum would exhaust Python's recursion, a 5,000-digit number its int parser.
+    if len(raw) > MAX_ANSWER:
+        raise AnswerFormatError(f"That answer is {len(raw)} characters long; answers here fit in {MAX_ANSWER}.")
+    if re.search(r"\d{16}", raw):
+        raise AnswerFormatError("That number is too large: no answer here has more than 15 digits.")
+    if len(re.findall(r"[+\-*/·]", raw)) > MAX_OPERATORS:
+        raise AnswerFormatError(f"That calculation is too long: use at most {MAX_OPERATORS} operations.")
     lowered = raw.lower().rstrip(".!")
     if lowered in _YES:
         return True
