@@ -14,13 +14,18 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-ARCHITECTURES = {"digits": "LeNet-style (digits)", "shapes": "TinyVGG-style (shapes)"}
+ARCHITECTURES = {"digits": "LeNet-style (digits)", "shapes": "TinyVGG-style (shapes)",
+                 "scenes": "TinyVGG-style with global average pooling (scenes)"}
 DATA_LABELS = {"digits": "Handwritten digits (scikit-learn, 1×28×28)",
                "shapes": "Generated shapes (3×64×64, 8 classes)",
+               "scenes": "Generated scenes: shapes anywhere, with distractors (3×64×64)",
+               "shortcut": "Scenes with a class-coloured corner tag (a shortcut)",
+               "shortcut_shuffled": "Scenes with a wrong-coloured corner tag",
                "mnist": "MNIST (local files)", "fashion_mnist": "Fashion-MNIST (local files)",
                "cifar10": "CIFAR-10 (local files)", "zip": "My own images (zip of class folders)"}
 # A first run should take seconds on a laptop: how many training images and epochs to start with.
-START = {"digits": (1078, 10), "shapes": (2000, 5), "mnist": (5000, 3), "fashion_mnist": (5000, 3),
+START = {"digits": (1078, 10), "shapes": (2000, 5), "scenes": (2000, 5), "shortcut": (2000, 3),
+         "shortcut_shuffled": (2000, 3), "mnist": (5000, 3), "fashion_mnist": (5000, 3),
          "cifar10": (5000, 3), "zip": (5000, 10)}
 RESULT = "training_result"  # the last run: survives reruns, navigation and the Stop button
 
@@ -111,7 +116,8 @@ def hyperparameters(name: str, n_train: int) -> tuple[str, dict, TrainConfig, in
     """Model, model options, TrainConfig and the number of training images, from the widgets."""
     start_n, start_epochs = START[name]
     c1, c2, c3 = st.columns(3)
-    default_arch = "digits" if name in ("digits", "mnist", "fashion_mnist") else "shapes"
+    default_arch = ("digits" if name in ("digits", "mnist", "fashion_mnist")
+                    else "scenes" if name in data.SCENE_TAGS else "shapes")
     arch = c1.selectbox("Model", list(ARCHITECTURES), index=list(ARCHITECTURES).index(default_arch),
                         format_func=ARCHITECTURES.get, key=f"train_arch_{name}")
     n = c1.number_input("Training images", 1, n_train, min(start_n, n_train), key=f"train_n_{name}",

@@ -185,7 +185,7 @@ def test_cifar_batch_with_code_is_refused(tmp_path):
 def test_missing_folders_are_clear_errors(tmp_path):
     with pytest.raises(DataError, match="No mnist files"):
         load_dataset("mnist", "train", root=tmp_path)
-    assert data.available_datasets(tmp_path) == ["digits", "shapes"]
+    assert data.available_datasets(tmp_path) == ["digits", "shapes", "scenes", "shortcut", "shortcut_shuffled"]
 
 
 # --------------------------------------------------------------------------- user zips

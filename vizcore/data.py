@@ -42,7 +42,9 @@ class DataSplit:
     """One split of a data set: uint8 pixels (N, C, H, W), int64 labels, class names, normalisation.
 
     ``mean`` and ``std`` are per-channel statistics of the training split on the 0..1 scale;
-    ``masks`` (N, H, W) bool marks the object's pixels where the data set knows them (shapes).
+    ``masks`` (N, H, W) bool marks the object's pixels where the data set knows them (shapes,
+    scenes); ``cue_masks`` (N, H, W) bool marks a cue that is not the object but gives the class
+    away (the tag of ``shortcut``), else None.
     """
 
     images: torch.Tensor
@@ -53,6 +55,7 @@ class DataSplit:
     masks: torch.Tensor | None = None
     name: str = ""
     split: str = ""
+    cue_masks: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -84,8 +87,9 @@ class DataSplit:
         if isinstance(index, int):
             index = slice(0, index)
         masks = self.masks[index] if self.masks is not None else None
+        cue_masks = self.cue_masks[index] if self.cue_masks is not None else None
         return DataSplit(self.images[index], self.labels[index], self.classes, self.mean, self.std,
-                         masks, self.name, self.split)
+                         masks, self.name, self.split, cue_masks)
 
     def meta(self) -> dict:
         """The data set fields of a model's meta: classes, input shape, mean, std, data set name."""
@@ -225,6 +229,28 @@ def _backgrounds(rng: np.random.Generator, n: int, size: int, bg1: np.ndarray, b
     return bg1[:, :, None, None] * (1 - mix[:, None]) + bg2[:, :, None, None] * mix[:, None]
 
 
+def _local_coordinates(cx: np.ndarray, cy: np.ndarray, theta: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates (n, size, size) relative to each centre, rotated by ``theta`` (radians)."""
+    grid = np.arange(size, dtype=np.float32) + 0.5
+    dx = grid[None, None, :] - cx[:, None, None]
+    dy = grid[None, :, None] - cy[:, None, None]
+    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
+    return cos * dx + sin * dy, -sin * dx + cos * dy
+
+
+def _object_distance(labels: np.ndarray, cx: np.ndarray, cy: np.ndarray, radius: np.ndarray,
+                     theta: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
+    """Signed distance (n, size, size) to each picture's shape, in units of its radius, and the
+    shape's own coordinates (u, v): the drawing code shared by ``shapes`` and ``scenes``."""
+    a, b = _local_coordinates(cx, cy, theta, size)
+    u, v = a / radius[:, None, None], b / radius[:, None, None]
+    distance = np.empty(u.shape, dtype=np.float32)
+    for kind in range(len(SHAPE_CLASSES)):
+        rows = labels == kind
+        distance[rows] = _shape_distance(kind, u[rows], v[rows])
+    return distance, u, v
+
+
 def _shapes_chunk(seed: int, split_index: int, chunk: int, n: int, size: int) -> tuple[np.ndarray, ...]:
     """One chunk of shape images: (images uint8 (n,3,s,s), labels (n,), masks bool (n,s,s))."""
     rng = np.random.default_rng([seed, split_index, chunk])
@@ -255,16 +281,7 @@ def _shapes_chunk(seed: int, split_index: int, chunk: int, n: int, size: int) ->
         fg[bad], bg1[bad], bg2[bad] = colours(int(bad.sum()))
     background = _backgrounds(rng, n, size, bg1, bg2)
 
-    grid = np.arange(size, dtype=np.float32) + 0.5
-    dx = grid[None, None, :] - cx[:, None, None]
-    dy = grid[None, :, None] - cy[:, None, None]
-    cos, sin = np.cos(theta)[:, None, None], np.sin(theta)[:, None, None]
-    u = (cos * dx + sin * dy) / radius[:, None, None]
-    v = (-sin * dx + cos * dy) / radius[:, None, None]
-    distance = np.empty((n, size, size), dtype=np.float32)
-    for kind in range(k):
-        rows = labels == kind
-        distance[rows] = _shape_distance(kind, u[rows], v[rows])
+    distance, u, v = _object_distance(labels, cx, cy, radius, theta, size)
     # Anti-aliased edge: coverage falls from 1 to 0 across one pixel around the boundary.
     coverage = np.clip(0.5 - distance * radius[:, None, None], 0.0, 1.0)[:, None]
     shading = 1.0 + 0.12 * (u * 0.6 + v * 0.8)[:, None]  # a little light from one side
@@ -300,6 +317,198 @@ def make_shapes(n: int, seed: int = 0, split: str = "train", size: int = 64) -> 
     first_train = _shapes_cached(seed, 0, _CHUNK, size)[0]
     mean, std = channel_stats(first_train)  # statistics of the first training chunk
     return DataSplit(images, labels, list(SHAPE_CLASSES), mean, std, masks, name="shapes", split=split)
+
+
+# --------------------------------------------------------------------------- scenes and the shortcut
+
+# ``scenes``: the eight shapes anywhere in the frame, among things that belong to no class.
+# On ``shapes`` the object sits near the middle, so a map that simply peaks at the centre "points
+# at" it; here the position is uniform, and a map has to find the object to score.
+SCENES_SIZES = {"train": 10000, "val": 1000, "test": 1000}
+SCENE_RADIUS = (0.12, 0.22)  # object radius as a fraction of the side: smaller than in shapes, room to move
+EXTENT = 1.2  # every shape of radius r lies within 1.2 r of its centre (the triangle's tips reach 1.15 r)
+DISTRACTOR_KINDS = ("blob", "stroke", "patch")
+DISTRACTOR_RADIUS = (0.05, 0.1)  # each distractor fits in a circle this big (fraction of the side)
+MAX_DISTRACTORS = 2
+GAP = 2.0  # least pixels between the object's circle and a distractor's: they never touch
+# ``shortcut``: the scenes plus a tag, a small square in the top-left corner whose colour *is* the
+# class (the wolf/husky snow of the lecture). It is deliberately easier than the shape: a few
+# pixels, always in the same place, one saturated colour per class, never noisy.
+TAG_AT, TAG_SIZE = 2, 4  # the tag covers rows and columns TAG_AT .. TAG_AT + TAG_SIZE - 1
+CORNER = TAG_AT + TAG_SIZE + 3  # nothing of a scene enters the top-left CORNER x CORNER box
+TAG_COLOURS = np.array([[230, 25, 25], [30, 200, 30], [30, 70, 240], [245, 225, 20],
+                        [225, 30, 225], [20, 215, 225], [255, 255, 255], [0, 0, 0]], dtype=np.uint8)
+
+
+def _too_close(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """True where colours a and b (n, 3) are too alike to see one on the other (rule of shapes)."""
+    return (np.linalg.norm(a - b, axis=1) < MIN_CONTRAST) | (np.abs((a - b) @ LUMA) < MIN_LUMA_CONTRAST)
+
+
+def _visible_colours(rng: np.random.Generator, bg1: np.ndarray, bg2: np.ndarray) -> np.ndarray:
+    """One random colour per picture that differs visibly from both background colours."""
+    colour = _random_colours(rng, len(bg1))
+    for _ in range(100):
+        bad = _too_close(colour, bg1) | _too_close(colour, bg2)
+        if not bad.any():
+            break
+        colour[bad] = _random_colours(rng, int(bad.sum()))
+    return colour
+
+
+def _corner_distance(cx: np.ndarray, cy: np.ndarray) -> np.ndarray:
+    """Distance from each centre to the top-left CORNER box kept free for the tag."""
+    return np.hypot(np.maximum(cx - CORNER, 0), np.maximum(cy - CORNER, 0))
+
+
+def _distractor_coverage(rng: np.random.Generator, kind: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+                         reach: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage (n, s, s) in 0..1 of one distractor per picture, each inside a circle of ``reach`` px,
+    and (n, s, s) in {0, 1}: which of its two colours a pixel takes (a patch's checkerboard).
+
+    blob: an elongated, wobbly ellipse (never round, so never a circle); stroke: a straight line
+    1.5-3 px wide (thinner than a cross's bars); patch: a checkered rectangle (never square).
+    """
+    n = len(kind)
+    a, b = _local_coordinates(cx, cy, rng.uniform(0, np.pi, n).astype(np.float32), size)
+    r = reach[:, None, None]
+    aspect = rng.uniform(1.6, 2.4, n).astype(np.float32)[:, None, None]
+    p1, p2 = (rng.uniform(0, 2 * np.pi, n).astype(np.float32)[:, None, None] for _ in range(2))
+    width = rng.uniform(1.5, 3.0, n).astype(np.float32)[:, None, None]
+    # blob: radius 0.85 +- 0.15 along its long axis, 1/aspect of that across, in reach units
+    q, angle = np.hypot(a, b * aspect) / r, np.arctan2(b * aspect, a)
+    boundary = 0.85 + 0.1 * np.sin(3 * angle + p1) + 0.05 * np.sin(5 * angle + p2)
+    blob = (q - boundary) * r / aspect  # roughly pixels (exact across the short axis)
+    # stroke: ends and half width stay 1 px inside the reach, for the anti-aliased edge
+    half = r - width / 2 - 1
+    stroke = np.hypot(np.maximum(np.abs(a) - half, 0), b) - width / 2
+    # patch: a rectangle whose corners lie 1 px inside the reach
+    half_w = (r - 1) / np.hypot(1, 1 / aspect)
+    patch = np.maximum(np.abs(a) - half_w, np.abs(b) - half_w / aspect)
+    distance = np.select([kind[:, None, None] == 0, kind[:, None, None] == 1], [blob, stroke], patch)
+    checker = ((np.floor(a / 2) + np.floor(b / 2)) % 2).astype(np.float32) * (kind[:, None, None] == 2)
+    return np.clip(0.5 - distance, 0.0, 1.0), checker
+
+
+def _scenes_chunk(seed: int, split_index: int, chunk: int, n: int, size: int) -> tuple[np.ndarray, ...]:
+    """One chunk of scenes: images uint8 (n,3,s,s), labels (n,), object masks (n,s,s), distractor
+    masks (n,s,s) and, for ``shortcut_shuffled``, the other class whose tag each picture gets (n,)."""
+    rng = np.random.default_rng([seed, split_index, chunk, 101])  # 101: not the shapes' pictures
+    k = len(SHAPE_CLASSES)
+    labels = rng.permutation(np.arange(n) % k)
+    radius = rng.uniform(*SCENE_RADIUS, n).astype(np.float32) * size
+    theta = np.deg2rad(rng.uniform(-MAX_ROTATION, MAX_ROTATION, n)).astype(np.float32)
+    bg1 = _random_colours(rng, n)
+    bg2 = np.clip(bg1 + rng.uniform(-TEXTURE_CONTRAST, TEXTURE_CONTRAST, (n, 3)), 0, 1).astype(np.float32)
+    fg = _visible_colours(rng, bg1, bg2)
+    picture = _backgrounds(rng, n, size, bg1, bg2)
+
+    # Uniform position with the whole object inside the frame and outside the tag's corner.
+    reach = EXTENT * radius + 1  # + 1 px: the anti-aliased edge
+    cx, cy = np.empty(n, np.float32), np.empty(n, np.float32)
+    bad = np.ones(n, bool)
+    for _ in range(100):
+        m = int(bad.sum())
+        cx[bad] = rng.uniform(reach[bad], size - reach[bad], m)
+        cy[bad] = rng.uniform(reach[bad], size - reach[bad], m)
+        bad = _corner_distance(cx, cy) < reach
+        if not bad.any():
+            break
+
+    # 0, 1 or 2 distractors, each placed where it cannot touch the object (else dropped).
+    count = rng.integers(0, MAX_DISTRACTORS + 1, n)
+    distractor_mask = np.zeros((n, size, size), bool)
+    for slot in range(MAX_DISTRACTORS):
+        kind = rng.integers(0, len(DISTRACTOR_KINDS), n)
+        d_reach = rng.uniform(*DISTRACTOR_RADIUS, n).astype(np.float32) * size
+        dx, dy = np.empty(n, np.float32), np.empty(n, np.float32)
+        bad = np.ones(n, bool)
+        for _ in range(30):
+            m = int(bad.sum())
+            dx[bad] = rng.uniform(d_reach[bad], size - d_reach[bad], m)
+            dy[bad] = rng.uniform(d_reach[bad], size - d_reach[bad], m)
+            bad = (np.hypot(dx - cx, dy - cy) < reach + d_reach + GAP) | (_corner_distance(dx, dy) < d_reach)
+            if not bad.any():
+                break
+        active = (slot < count) & ~bad
+        coverage, checker = _distractor_coverage(rng, kind, dx, dy, d_reach, size)
+        coverage *= active[:, None, None]
+        colour1 = _visible_colours(rng, bg1, bg2)
+        colour2 = _random_colours(rng, n)
+        colour = (colour1[:, :, None, None] * (1 - checker[:, None]) + colour2[:, :, None, None] * checker[:, None])
+        picture = picture * (1 - coverage[:, None]) + colour * coverage[:, None]
+        distractor_mask |= coverage > 0
+
+    distance, u, v = _object_distance(labels, cx, cy, radius, theta, size)
+    coverage = np.clip(0.5 - distance * radius[:, None, None], 0.0, 1.0)[:, None]
+    shading = 1.0 + 0.12 * (u * 0.6 + v * 0.8)[:, None]
+    picture = picture * (1 - coverage) + np.clip(fg[:, :, None, None] * shading, 0, 1) * coverage
+    noise_level = rng.uniform(0.0, 0.05, n).astype(np.float32)[:, None, None, None]
+    picture = picture + rng.standard_normal(picture.shape, dtype=np.float32) * noise_level
+    images = np.clip(picture * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    other = (labels + rng.integers(1, k, n)) % k  # a random class other than the true one
+    return images, labels.astype(np.int64), distance < 0, distractor_mask, other.astype(np.int64)
+
+
+@lru_cache(maxsize=8)
+def _scenes_cached(seed: int, split_index: int, n: int, size: int) -> tuple[torch.Tensor, ...]:
+    # Whole chunks only, cut at the end: the first k pictures never depend on n.
+    parts = [_scenes_chunk(seed, split_index, c, _CHUNK, size) for c in range(-(-n // _CHUNK))]
+    images, labels, masks, _, other = (np.concatenate(p)[:n] for p in zip(*parts))
+    return torch.from_numpy(images), torch.from_numpy(labels), torch.from_numpy(masks), torch.from_numpy(other)
+
+
+# The scene sets load_dataset knows, each with the tag make_scenes gives it.
+SCENE_TAGS = {"scenes": None, "shortcut": "class", "shortcut_shuffled": "shuffled"}
+GENERATED = ("shapes", *SCENE_TAGS)  # data sets made here, never read from files
+
+
+def tag_mask(size: int = 64) -> torch.Tensor:
+    """(size, size) bool: where the shortcut's tag sits (top-left corner)."""
+    mask = torch.zeros(size, size, dtype=torch.bool)
+    mask[TAG_AT:TAG_AT + TAG_SIZE, TAG_AT:TAG_AT + TAG_SIZE] = True
+    return mask
+
+
+def add_tags(images: torch.Tensor, tag_classes: torch.Tensor) -> torch.Tensor:
+    """A copy of uint8 ``images`` (N, 3, H, W) with each picture's tag painted in its class's colour."""
+    tagged = images.clone()
+    colours = torch.from_numpy(TAG_COLOURS)[tag_classes]  # (N, 3)
+    tagged[:, :, TAG_AT:TAG_AT + TAG_SIZE, TAG_AT:TAG_AT + TAG_SIZE] = colours[:, :, None, None]
+    return tagged
+
+
+def make_scenes(n: int, seed: int = 0, split: str = "train", size: int = 64, *,
+                tag: str | None = None) -> DataSplit:
+    """``n`` generated scenes: one of the eight shapes anywhere in the frame, plus 0-2 distractors.
+
+    The object (radius 12-22 % of the side, rotation within 45 degrees of upright, a colour that
+    stands out from the background) sits at a uniform position, wholly inside the frame; the
+    backgrounds are those of :func:`make_shapes`. Distractors belong to no class (an elongated
+    wobbly blob, a thin stroke, a checkered rectangle) and never touch the object. ``masks``
+    marks the object's pixels. Nothing but the tag ever enters the top-left 9 x 9 pixels.
+
+    tag : None for ``scenes``; "class" for ``shortcut``: a 4 x 4 px square at (2, 2) in the colour
+        :data:`TAG_COLOURS` of the picture's class; "shuffled" for ``shortcut_shuffled``: the same
+        pictures, each tag in the colour of a random other class. ``cue_masks`` marks the tag.
+        The tagged sets share the pictures of ``scenes`` (only the tag differs) and one
+        normalisation (that of ``shortcut``), so a model trained on one can be scored on the others.
+    """
+    _check_split(split)
+    if n < 1:
+        raise DataError("A data set needs at least one image.")
+    if tag not in (None, "class", "shuffled"):
+        raise DataError(f"Unknown tag {tag!r}; choose None, 'class' or 'shuffled'.")
+    images, labels, masks, other = _scenes_cached(seed, SPLITS.index(split), n, size)
+    first_images, first_labels, _, _ = _scenes_cached(seed, 0, _CHUNK, size)
+    if tag is None:
+        mean, std = channel_stats(first_images)  # statistics of the first training chunk
+        return DataSplit(images, labels, list(SHAPE_CLASSES), mean, std, masks, name="scenes", split=split)
+    mean, std = channel_stats(add_tags(first_images, first_labels))
+    images = add_tags(images, labels if tag == "class" else other)
+    cue = tag_mask(size).expand(len(labels), size, size).clone()
+    return DataSplit(images, labels, list(SHAPE_CLASSES), mean, std, masks,
+                     name="shortcut" if tag == "class" else "shortcut_shuffled", split=split, cue_masks=cue)
 
 
 # --------------------------------------------------------------------------- MNIST, Fashion-MNIST, CIFAR-10
@@ -457,8 +666,8 @@ def _cifar10(split: str, root: Path | str | None, seed: int) -> DataSplit:
 
 
 def available_datasets(root: Path | str | None = None) -> list[str]:
-    """Names :func:`load_dataset` can load here: digits and shapes always, others if their files exist."""
-    found = ["digits", "shapes"]
+    """Names :func:`load_dataset` can load here: the built-in sets always, others if their files exist."""
+    found = ["digits", *GENERATED]
     for name in FOLDER_DATASETS:
         try:
             _dataset_folder(name, root)
@@ -474,10 +683,11 @@ def load_dataset(name: str, split: str, *, seed: int = 0, root: Path | str | Non
 
     Parameters
     ----------
-    name : "digits", "shapes", "mnist", "fashion_mnist" or "cifar10" (the last three read files
-        from ``root`` or :func:`data_dir`; see :func:`download_dataset`).
-    seed : which fixed split (and, for shapes, which generated pictures); 0 made the shipped models.
-    size : number of generated shapes (default 6000/1000/1000); for the other sets, the first
+    name : "digits", "shapes", "scenes", "shortcut", "shortcut_shuffled", "mnist",
+        "fashion_mnist" or "cifar10" (the last three read files from ``root`` or
+        :func:`data_dir`; see :func:`download_dataset`).
+    seed : which fixed split (and, for generated sets, which pictures); 0 made the shipped models.
+    size : number of generated pictures (default 10000/1000/1000); for the other sets, the first
         ``size`` images of the split.
     """
     _check_split(split)
@@ -485,12 +695,15 @@ def load_dataset(name: str, split: str, *, seed: int = 0, root: Path | str | Non
         data = load_digits_split(split, seed)
     elif name == "shapes":
         return make_shapes(size or SHAPES_SIZES[split], seed, split)
+    elif name in SCENE_TAGS:
+        return make_scenes(size or SCENES_SIZES[split], seed, split, tag=SCENE_TAGS[name])
     elif name in ("mnist", "fashion_mnist"):
         data = _mnist_like(name, split, root, seed)
     elif name == "cifar10":
         data = _cifar10(split, root, seed)
     else:
-        raise DataError(f"Unknown data set {name!r}; choose one of digits, shapes, {', '.join(FOLDER_DATASETS)}.")
+        raise DataError(f"Unknown data set {name!r}; choose one of "
+                        f"{', '.join(['digits', *GENERATED, *FOLDER_DATASETS])}.")
     return data.subset(size) if size else data
 
 

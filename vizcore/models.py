@@ -111,6 +111,42 @@ def shapes_cnn(*, in_channels: int = 3, num_classes: int = 8, image_size: int = 
     return nn.Sequential(layers)
 
 
+def scenes_cnn(*, in_channels: int = 3, num_classes: int = 8, image_size: int = 64,
+               channels: tuple[int, int, int] = (16, 32, 64), dropout: float = 0.0,
+               batch_norm: bool = False) -> nn.Sequential:
+    """TinyVGG-style CNN with a global-average-pooling head: it finds the object anywhere.
+
+    Three blocks [conv3x3-ReLU-conv3x3-ReLU-maxpool] (padding 1 keeps the side, each pool halves
+    it: 64 -> 32 -> 16 -> 8), then ``gap`` averages each of the last maps to one number and ``fc``
+    reads the class from those ``channels[2]`` numbers. A flatten + linear head (``shapes_cnn``)
+    weighs every position separately and must see the object at each one; after the average the
+    read-out is the same wherever the object is (Lin et al. 2014, "Network in network"), and the
+    last maps weighted by ``fc`` show where the class was seen (class activation maps).
+
+    Parameters
+    ----------
+    in_channels, num_classes, image_size : input channels, number of classes, input side (pixels).
+    channels : filters in the three blocks (conv1-2, conv3-4, conv5-6).
+    dropout : probability of zeroing a pooled feature before ``fc`` during training (0 = off).
+    batch_norm : insert BatchNorm2d after each convolution.
+    """
+    if image_size < 8:
+        raise ModelError(f"Images of {image_size} px are too small for the scenes model (at least 8 px).")
+    layers: OrderedDict[str, nn.Module] = OrderedDict()
+    previous = in_channels
+    for block, width in enumerate(channels):
+        _conv_block(layers, 2 * block + 1, previous, width, 3, 1, batch_norm)
+        _conv_block(layers, 2 * block + 2, width, width, 3, 1, batch_norm)
+        layers[f"pool{block + 1}"] = nn.MaxPool2d(2)
+        previous = width
+    layers["gap"] = nn.AdaptiveAvgPool2d(1)
+    layers["flatten"] = nn.Flatten()
+    if dropout > 0:
+        layers["dropout1"] = nn.Dropout(dropout)
+    layers["fc"] = nn.Linear(previous, num_classes)
+    return nn.Sequential(layers)
+
+
 def he_init(model: nn.Module) -> nn.Module:
     """He (Kaiming) initialisation of every convolution and linear layer, zero biases.
 
@@ -126,17 +162,19 @@ def he_init(model: nn.Module) -> nn.Module:
     return model
 
 
-MODELS: dict[str, Callable[..., nn.Sequential]] = {"digits": digits_cnn, "shapes": shapes_cnn}
+MODELS: dict[str, Callable[..., nn.Sequential]] = {"digits": digits_cnn, "shapes": shapes_cnn,
+                                                   "scenes": scenes_cnn}
 
 # What each architecture expects when nothing else is said (the shipped models use these).
-DEFAULT_INPUT: dict[str, tuple[int, int]] = {"digits": (1, 28), "shapes": (3, 64)}  # channels, side
+DEFAULT_INPUT: dict[str, tuple[int, int]] = {"digits": (1, 28), "shapes": (3, 64),
+                                             "scenes": (3, 64)}  # channels, side
 
 
 def build_model(name: str, **options: Any) -> nn.Sequential:
     """A freshly initialised model from the registry, e.g. ``build_model("digits", dropout=0.3)``.
 
-    Options are the keyword arguments of :func:`digits_cnn` / :func:`shapes_cnn`
-    (``in_channels``, ``num_classes``, ``image_size``, ``channels``, ``dropout``, ``batch_norm``).
+    Options are the keyword arguments of :func:`digits_cnn` / :func:`shapes_cnn` /
+    :func:`scenes_cnn` (``in_channels``, ``num_classes``, ``image_size``, ``channels``, ``dropout``, ``batch_norm``).
     """
     if name not in MODELS:
         raise ModelError(f"Unknown model {name!r}; choose one of {', '.join(MODELS)}.")
@@ -172,6 +210,11 @@ def architecture_options(state_dict: dict[str, torch.Tensor], name: str,
             options["hidden"] = (int(fc1.shape[0]), int(fc2.shape[0]))
             flat, c_last = int(fc1.shape[1]), options["channels"][1]
             side_of = lambda n: (n // 2 - 4) // 2  # noqa: E731
+        elif name == "scenes":
+            options["channels"] = tuple(int(state_dict[f"conv{i}.weight"].shape[0]) for i in (1, 3, 5))
+            last = state_dict["fc.weight"]
+            flat, c_last = int(last.shape[1]), options["channels"][2]
+            side_of = lambda n: 1 if n >= 8 else 0  # noqa: E731  - after the average: any size fits
         else:
             options["channels"] = (int(conv1.shape[0]), int(state_dict["conv3.weight"].shape[0]))
             last = state_dict["fc.weight"]

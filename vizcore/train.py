@@ -28,7 +28,7 @@ from torch import nn
 
 from vizcore.augment import NO_AUGMENTATION, PRESETS, AugmentConfig, augment_batch
 from vizcore.data import DataSplit, load_dataset
-from vizcore.models import ASSETS, build_model, count_parameters
+from vizcore.models import ASSETS, MODELS, build_model, count_parameters
 
 _GLOBAL_RNG_LOCK = threading.Lock()  # held while torch's global generator is seeded (new_model)
 
@@ -242,7 +242,7 @@ def model_meta(name: str, model: nn.Module, data: DataSplit, cfg: TrainConfig, *
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m vizcore.train",
                                      description="Train a registered model and write <name>.pt + <name>.json.")
-    parser.add_argument("model", choices=["digits", "shapes"], help="architecture from vizcore.models")
+    parser.add_argument("model", choices=list(MODELS), help="architecture from vizcore.models")
     parser.add_argument("--data", default=None, help="data set (default: the model's own; "
                         "also mnist, fashion_mnist, cifar10 from --data-root)")
     parser.add_argument("--data-root", default=None)
@@ -255,7 +255,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--batch-norm", action="store_true")
-    parser.add_argument("--channels", type=int, nargs=2, default=None, help="filters of the two conv stages")
+    parser.add_argument("--channels", type=int, nargs="+", default=None,
+                        help="filters of the conv stages (two; three for scenes)")
     parser.add_argument("--augment", choices=["none", "preset"], default="none",
                         help="'preset': the data set's class-keeping changes (vizcore.augment.PRESETS)")
     parser.add_argument("--seed", type=int, default=0)
