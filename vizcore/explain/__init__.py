@@ -5,3 +5,7 @@ Every method takes the model, a batch ``x`` (N, C, H, W) normalised as the model
 model exactly as it found it (no hooks, no flags): many students' sessions use it at once.
 """
 from ._base import ExplainError, as_targets, check_input, layer_names, run_layers
+from ._forward import Plan, Stopped, plan_for, probabilities
+from .occlusion import OcclusionRun, Windows, occlusion, occlusion_run, occlusion_scores, windows
+from .segment import segment
+from .lime import LimeResult, Stability, all_masks, explanation_mask, jaccard, lime, stability
