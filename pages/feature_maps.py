@@ -125,7 +125,7 @@ with left:
 with right:
     show_figure(feature_plots.overlay(input_picture, maps[channel], window=window,
                                       first_centre=centre,
-                                      jump=(jump_r, jump_c), title="Over the input, with its receptive field"),
+                                      jump=(jump_r, jump_c), title="Over the input (colours as on the left)"),
                 key="fm_overlay")
 inside = window.clipped(height, width)
 st.markdown(

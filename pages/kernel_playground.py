@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._ui import download_array, drop_added_rows, image_input, show_figure, show_text
+from pages._ui import download_array, drop_added_rows, explain, image_input, show_figure, show_text
 from vizcore import conv, images, kernels, playground as pg
 from pages import route_through_app
 
@@ -219,6 +219,15 @@ def operation_controls(view: str) -> None:
         st.radio("Show the output", pg.DISPLAYS, key="kp_show",
                  help="raw: the values themselves (blue negative, red positive); absolute: |value|; "
                       "clipped: what an 8-bit image keeps; min-max: stretched to 0..255.")
+        if ss["kp_show"] in ("raw", "absolute"):
+            st.checkbox("Robust colours (1st–99th percentile)", key="kp_robust",
+                        help="A few very strong values (the sharpest edges of a photo) would take the whole "
+                             "colour scale and leave the rest white. The colours then span the 1st to 99th "
+                             "percentile; values beyond get the end colours (≤/≥ on the colour bar). Hover "
+                             "always shows the true value.")
+        if ss["kp_color"] != "gray":
+            st.radio("Maps side by side", pg.ROW_SCALES, key="kp_rowscale", horizontal=True,
+                     format_func={"shared": "one colour scale", "per map": "a scale per map"}.get)
 
 
 def operated_kernel(kernel: np.ndarray) -> np.ndarray:
@@ -297,6 +306,7 @@ def image_view(kernel: np.ndarray | None) -> None:
     cfg = pg.conv_settings(ss)
     used = operated_kernel(kernel)
     bias, act, show = float(ss["kp_bias"]), ss["kp_act"], ss["kp_show"]
+    robust, shared = bool(ss["kp_robust"]), ss["kp_rowscale"] == "shared"
 
     if color == "3D":
         if ss["kp_src"] == "Random":
@@ -327,19 +337,19 @@ def image_view(kernel: np.ndarray | None) -> None:
                     key="kp_fig_input")
     with right:
         if color in ("gray", "3D"):
-            show_figure(pg.response_figure(shown, show, title=f"Output ({what}{after}), {show}"),
+            show_figure(pg.response_figure(shown, show, title=f"Output ({what}{after}), {show}", robust=robust),
                         key="kp_fig_output")
         elif color == "per-channel":
             show_figure(pg.picture_figure(np.clip(shown if show != "raw" else y, 0, 255),
                                        title="Output channels as one colour image (clipped 0..255)"),
                         key="kp_fig_output")
         else:
-            show_figure(pg.response_figure(shown[0], show, title=f"Filter 1 (your kernel), {show}"),
+            show_figure(pg.response_figure(shown[0], show, title=f"Filter 1 (your kernel), {show}", robust=robust),
                         key="kp_fig_output")
     if color == "per-channel":
         st.markdown("**Each channel with the same 2D kernel** (a depthwise convolution, `groups=3`):")
-        show_figure(pg.response_row(list(shown), [f"{c} output" for c in CHANNELS], show),
-                    key="kp_fig_channels")
+        show_figure(pg.response_row(list(shown), [f"{c} output" for c in CHANNELS], show, robust=robust,
+                                    shared=shared), key="kp_fig_channels")
     elif color == "3D":
         st.markdown("**One Conv2D filter:** each input channel meets its own kernel slice, and the "
                     "three responses are **added** into one map (plus the bias).")
@@ -348,15 +358,24 @@ def image_view(kernel: np.ndarray | None) -> None:
         show_figure(pg.row_of_maps(list(used), [f"{c} slice" for c in CHANNELS], height=260),
                     key="kp_fig_slices")
         parts = [_correlate(image_hash + f"/{c}", x[c], used[c], **cfg) for c in range(3)]
-        show_figure(pg.row_of_maps(parts + [sum(parts)], [f"{c} response" for c in CHANNELS] + ["sum"],
-                                   height=300), key="kp_fig_parts")
+        # The sum is about three times larger than each part: on one scale with it the parts would
+        # fade, so it gets its own figure (and scale) beside them.
+        parts_col, sum_col = st.columns([3, 1])
+        with parts_col:
+            show_figure(pg.row_of_maps(parts, [f"{c} response" for c in CHANNELS], robust=robust, shared=shared,
+                                       height=300), key="kp_fig_parts")
+        with sum_col:
+            show_figure(pg.response_figure(sum(parts), "raw", title="= their sum (own scale)", robust=robust,
+                                           height=300 if shared else 390), key="kp_fig_sum")
     elif color == "filters":
         names = ["your kernel"] + list(ss["kp_filters"])
         st.markdown(f"**{len(names)} filters → {len(names)} stacked maps** (one output channel each):")
-        show_figure(pg.response_row(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)], show),
-                    key="kp_fig_maps")
-    st.caption(f"Output shape {tuple(y.shape)}, values {float(y.min()):.4g} … {float(y.max()):.4g}. "
-               "Hover for values; the camera button downloads the figure as PNG.")
+        show_figure(pg.response_row(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)], show,
+                                    robust=robust, shared=shared), key="kp_fig_maps")
+    crange = pg.response_range(shown if color in ("gray", "3D") else shown[0], show, robust=robust)
+    st.caption(f"Output shape {tuple(y.shape)}, values {float(y.min()):,.4g} … {float(y.max()):,.4g}. "
+               + (crange.describe() + " " if crange is not None and color != "per-channel" else "")
+               + "Hover for values; the camera button downloads the figure as PNG.")
     download_array(y, "kernel_playground_output", key="kp_dl_image")
 
     kernel_col, code_col = st.columns([1, 2])
@@ -531,7 +550,7 @@ def signal_view() -> None:
 # --- the page ------------------------------------------------------------------------------
 
 st.title("Kernel playground")
-st.caption("Slide a small grid of weights (a kernel) over an image, a number matrix or a signal: "
+explain("Slide a small grid of weights (a kernel) over an image, a number matrix or a signal: "
            "each output is the sum of the products under the kernel. This is what one filter of a "
            "convolutional layer computes.")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._ui import download_array, drop_added_rows, image_input, show_figure
+from pages._ui import download_array, drop_added_rows, explain, image_input, show_figure
 from vizcore import images, pooling
 from pages import route_through_app
 
@@ -35,7 +35,7 @@ VIEWS = ("Number matrix", "Image / feature map", "Translation invariance", "Rece
 SHIFTS = {"right": (0, 1), "down": (1, 0), "left": (0, -1), "up": (-1, 0)}
 
 st.title("Pooling")
-st.caption(
+explain(
     "A pooling layer slides a window over every channel and keeps one number per window: the "
     "largest (max) or the mean (average). It learns nothing, shrinks the map and makes the "
     "network less sensitive to small shifts."
@@ -71,8 +71,9 @@ def matrix_figures(x: np.ndarray, k, s, p, mode: str, ceil_mode: bool, count_inc
     windows = pooling.pool_windows(x, k, s, p, mode, ceil_mode, count_include_pad)
     settings = pooling.check_settings(x.shape, k, s, p, ceil_mode)
     out = np.array([c.value for c in windows]).reshape(settings.output_size)
-    return (pooling.matrix_figure(x, windows, mode, selected, settings.padding, title="Input").to_dict(),
-            pooling.output_figure(out, selected, title=title).to_dict())
+    zrange = pooling.value_range(x, out)  # one colour scale: a value keeps its colour from input to output
+    return (pooling.matrix_figure(x, windows, mode, selected, settings.padding, title="Input", zrange=zrange).to_dict(),
+            pooling.output_figure(out, selected, title=title, zrange=zrange).to_dict())
 
 
 @st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)

@@ -78,7 +78,9 @@ def test_heatmap_figure_carries_the_values_and_a_centred_colour_bar():
 
 def test_response_figure_scales():
     z = np.array([[-10.0, 5.0]])
-    assert pg.response_figure(z, "raw").data[0].zmin == -10
+    assert pg.response_figure(z, "raw", robust=False).data[0].zmin == -10
+    robust = pg.response_figure(z, "raw").data[0]  # default: 1st-99th percentile, centred on 0
+    assert robust.zmin == -robust.zmax and robust.zmax == pytest.approx(-np.percentile(z, 1))
     clipped = pg.response_figure(z, "clipped 0..255").data[0]
     assert (clipped.zmin, clipped.zmax) == (0, 255)
     assert clipped.colorscale[0][1].replace(" ", "") == "rgb(0,0,0)"  # gray: black at 0

@@ -289,12 +289,18 @@ def test_signal_padding_and_positions_match_torch_conv1d(n, taps, stride, paddin
                                                   ("clipped 0..255", False, 255), ("min-max", False, 255)])
 def test_response_row_colours_like_one_response(how, diverging, zmax):
     maps = [np.array([[-3.0, 1.0]]), np.array([[2.0, 0.5]])]
-    fig = pg.response_row(maps, ["a", "b"], how)
+    fig = pg.response_row(maps, ["a", "b"], how, robust=False)
     assert len(fig.data) == 2 and [a.text for a in fig.layout.annotations] == ["a", "b"]
     if diverging:
         assert (fig.data[0].zmin, fig.data[0].zmax) == (-3.0, 3.0)
+    elif how == "absolute":  # from 0 to the largest value of all maps
+        assert (fig.data[0].zmin, fig.data[0].zmax) == (0, 2.0)
     else:
         assert (fig.data[0].zmin, fig.data[0].zmax) == (0, zmax)
+    # one scale for both maps, the same as one response figure of both maps together
+    one = pg.response_figure(np.concatenate(maps, axis=1), how, robust=False).data[0]
+    for trace in fig.data:
+        assert (trace.zmin, trace.zmax) == (one.zmin, one.zmax)
 
 
 @pytest.mark.parametrize("value, text", [(3.0, "3"), (-2.0, "-2"), (1 / 3, "0.3333"), (12345.6, "1.235e+04")])

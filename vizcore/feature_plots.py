@@ -209,8 +209,13 @@ def _rectangle(window: Window, *, color: str = HIGHLIGHT, dash: str = "solid", *
 
 def overlay(picture: np.ndarray, channel_map: np.ndarray, *, first_centre: tuple[float, float],
             jump: tuple[int, int], window: Window | None = None, opacity: float = 0.55,
-            title: str | None = None, colorscale: str = "Viridis", height: int | None = None) -> go.Figure:
+            title: str | None = None, colorscale: str = "Viridis", height: int | None = None,
+            zrange: tuple[float, float] | None = None) -> go.Figure:
     """One channel laid over the input picture, each value at the centre of its receptive field.
+
+    Meant beside :func:`enlarged_channel` of the same map: both use the map's min..max (or
+    ``zrange``), so a value has the same colour in both, and only the enlarged map carries the
+    colour bar (one "value" bar on the page, not two).
 
     ``first_centre`` is the input position (row, col) that value (0, 0) is centred on and
     ``jump`` the input pixels between neighbouring values, so the map lines up with what it saw.
@@ -222,7 +227,8 @@ def overlay(picture: np.ndarray, channel_map: np.ndarray, *, first_centre: tuple
     m = np.asarray(channel_map, dtype=np.float32)
     traces = [dict(type="image", z=picture, hoverinfo="skip"),
               dict(type="heatmap", z=m, x0=first_centre[1], dx=jump[1], y0=first_centre[0], dy=jump[0],
-                   opacity=opacity, colorscale=_scale(colorscale), colorbar=_colorbar("value"),
+                   opacity=opacity, colorscale=_scale(colorscale), showscale=False,
+                   zmin=_range(m, zrange)[0], zmax=_range(m, zrange)[1],
                    hovertemplate="value %{z:.4g}<extra></extra>")]
     shapes = []
     top = left = 0.0
@@ -249,17 +255,26 @@ def _cell_markers(rows: int, cols: int) -> dict:
                 selected=dict(marker=dict(opacity=0.01)), unselected=dict(marker=dict(opacity=0.01)))
 
 
+def _range(m: np.ndarray, zrange: tuple[float, float] | None) -> tuple[float, float]:
+    """The colour range of one channel: ``zrange``, else its finite min..max."""
+    if zrange is not None:
+        return float(zrange[0]), float(zrange[1])
+    finite = m[np.isfinite(m)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+
+
 def enlarged_channel(channel_map: np.ndarray, *, position: tuple[int, int] | None = None,
                      title: str | None = None, colorscale: str = "Viridis", clickable: bool = False,
-                     height: int | None = None) -> go.Figure:
+                     height: int | None = None, zrange: tuple[float, float] | None = None) -> go.Figure:
     """One channel big, with the chosen value boxed; hover shows row, column and value.
 
     ``clickable`` puts an invisible marker on every value, so a click selects a position; the
     selected point's x and y are its column and row.
     """
     m = np.asarray(channel_map, dtype=np.float32)
+    low, high = _range(m, zrange)
     traces = [dict(type="heatmap", z=m, colorscale=_scale(colorscale), colorbar=_colorbar("value"),
-                   hovertemplate="row %{y}, col %{x}<br>value %{z:.4g}<extra></extra>")]
+                   zmin=low, zmax=high, hovertemplate="row %{y}, col %{x}<br>value %{z:.4g}<extra></extra>")]
     if clickable:
         traces.append(_cell_markers(*m.shape))
     shapes = [] if position is None else [_rectangle(Window(position[0], position[1], position[0] + 1,

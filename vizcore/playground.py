@@ -7,6 +7,7 @@ when dilated), the arithmetic of one output cell, and the output display options
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from typing import Mapping
@@ -18,6 +19,7 @@ from vizcore import conv, images, kernels, plots
 
 ACTIVATIONS = ("none", "ReLU", "sigmoid", "tanh", "abs")
 DISPLAYS = ("raw", "absolute", "clipped 0..255", "min-max")
+ROW_SCALES = ("shared", "per map")  # maps side by side: one colour scale for all, or one each
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _NUMPY_PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -229,7 +231,8 @@ def _bound(z: np.ndarray) -> float:
 
 
 def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colorbar_title: str = "",
-                   show_values: bool = False, max_side: int = MAX_DISPLAY_SIDE, **extra) -> go.Heatmap:
+                   show_values: bool = False, max_side: int = MAX_DISPLAY_SIDE,
+                   crange: plots.ColourRange | None = None, **extra) -> go.Heatmap:
     # float32 halves what large maps send to the browser (8-bit pictures stay 8-bit);
     # small matrices keep every digit.
     full = np.asarray(z)
@@ -242,8 +245,11 @@ def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colo
         zmin, zmax, colorscale = -bound, bound, plots.DIVERGING
     else:
         colorscale = "gray"
+    bar = plots.colorbar(colorbar_title or "value")
+    if crange is not None:  # a stated range (robust, shared): its ends marked when values lie beyond
+        zmin, zmax, bar = crange.zmin, crange.zmax, crange.colorbar(colorbar_title or "value")
     trace = dict(z=z, colorscale=colorscale, zmin=zmin, zmax=zmax, hovertemplate=_HOVER,
-                 colorbar=plots.colorbar(colorbar_title or "value"), **extra)
+                 colorbar=bar, **extra)
     if show_values:
         trace.update(text=[[format_number(v) for v in row] for row in z], texttemplate="%{text}",
                      textfont=dict(size=plots.FONT_SIZE - 2))
@@ -252,13 +258,16 @@ def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colo
 
 def heatmap_figure(z: np.ndarray, *, title: str | None = None, diverging: bool = False, zmin=None,
                    zmax=None, colorbar_title: str = "", show_values: bool = False,
-                   height: int | None = None, shapes: list[dict] | None = None) -> go.Figure:
+                   height: int | None = None, shapes: list[dict] | None = None,
+                   crange: plots.ColourRange | None = None) -> go.Figure:
     """A 2D array as an image-like heatmap with a colour bar; hover shows row, col, value.
 
     ``diverging=True``: red-blue centred on 0 (blue negative, white 0, red positive).
+    ``crange`` (from :func:`vizcore.plots.colour_range`): the colours span it, values beyond
+    are drawn in the end colours and the colour bar marks its ends with ≤/≥.
     """
     trace = _heatmap_trace(z, diverging=diverging, zmin=zmin, zmax=zmax,
-                           colorbar_title=colorbar_title, show_values=show_values)
+                           colorbar_title=colorbar_title, show_values=show_values, crange=crange)
     axes = _image_axes(top=show_values, **({"dtick": 1} if show_values else {}))
     if show_values:  # small matrices: a tick on every row and column
         axes["yaxis"]["dtick"] = 1
@@ -268,18 +277,41 @@ def heatmap_figure(z: np.ndarray, *, title: str | None = None, diverging: bool =
     return go.Figure(data=[trace], layout=layout)
 
 
-def response_figure(z: np.ndarray, how: str, *, title: str | None = None, height: int | None = None) -> go.Figure:
-    """One response map: raw on a red-blue scale centred on 0, the others in gray 0..255."""
+def response_range(z, how: str, *, robust: bool = True) -> plots.ColourRange | None:
+    """The colour range of a response shown as ``how``: raw values on a scale centred on 0,
+    |values| from 0; with ``robust`` up to the 99th percentile (a photo's few strongest edges
+    would otherwise wash out the rest); None for the 0..255 displays (their range is fixed)."""
     if how == "raw":
-        return heatmap_figure(z, title=title, diverging=True, colorbar_title="value", height=height)
+        return plots.colour_range(z, diverging=True, robust=robust)
+    if how == "absolute":
+        r = plots.colour_range(z, robust=robust)
+        return dataclasses.replace(r, zmin=0.0, below=0) if r.zmax > 0 else r
+    return None
+
+
+def response_figure(z: np.ndarray, how: str, *, title: str | None = None, height: int | None = None,
+                    robust: bool = True) -> go.Figure:
+    """One response map: raw on a red-blue scale centred on 0, the others in gray 0..255.
+
+    Raw and absolute values use :func:`response_range` (``robust``: 1st–99th percentile).
+    """
+    crange = response_range(z, how, robust=robust)
+    if how == "raw":
+        return heatmap_figure(z, title=title, diverging=True, colorbar_title="value", height=height,
+                              crange=crange)
     zmax = None if how == "absolute" else 255
-    return heatmap_figure(z, title=title, zmin=0, zmax=zmax, colorbar_title=how, height=height)
+    return heatmap_figure(z, title=title, zmin=0, zmax=zmax, colorbar_title=how, height=height, crange=crange)
 
 
-def response_row(maps: list[np.ndarray], titles: list[str], how: str, *, height: int = 360) -> go.Figure:
-    """Several response maps side by side on one scale, coloured as :func:`response_figure` does."""
+def response_row(maps: list[np.ndarray], titles: list[str], how: str, *, height: int = 360,
+                 robust: bool = True, shared: bool = True) -> go.Figure:
+    """Several response maps side by side, coloured as :func:`response_figure` does: on one
+    scale for all (``shared``) or each on its own."""
     return row_of_maps(maps, titles, diverging=how == "raw", zmin=0,
-                       zmax=None if how == "absolute" else 255, height=height)
+                       zmax=None if how == "absolute" else 255, height=height,
+                       colorbar_title="value" if how == "raw" else how, shared=shared,
+                       ranges=(lambda z: response_range(z, how, robust=robust)) if how in ("raw", "absolute")
+                       else None)
 
 
 def kernel_figure(kernel: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
@@ -304,12 +336,27 @@ def picture_figure(x: np.ndarray, *, title: str | None = None, height: int | Non
 
 def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = True,
                 zmin: float | None = None, zmax: float | None = None, height: int = 360,
-                colorbar_title: str = "value") -> go.Figure:
-    """Several same-sized maps side by side on one shared colour scale (one colour bar).
+                colorbar_title: str = "value", shared: bool = True, robust: bool = False,
+                ranges=None) -> go.Figure:
+    """Several same-sized maps side by side, on one shared colour scale (``shared``: one colour
+    bar, the same value the same colour in every panel) or each on its own scale (a colour bar
+    under every panel). The figure's first line says which.
 
-    Used for "input channels · kernel slices · channel responses → sum".
+    ``robust``: the colours span the 1st–99th percentile (of all maps when shared), the ends
+    marked ≤/≥; ``ranges``: a function map -> :class:`vizcore.plots.ColourRange` instead.
+    Used for "input channels · kernel slices · channel responses".
     """
     n = len(maps)
+    if ranges is None and (robust or not shared):
+        def ranges(z):
+            r = plots.colour_range(z, diverging=diverging, robust=robust)
+            return r if diverging or robust or zmin is None else dataclasses.replace(
+                r, zmin=zmin, zmax=r.zmax if zmax is None else zmax)
+    if ranges is None:
+        crange = None
+    elif shared:
+        crange = ranges(np.concatenate([np.ravel(np.asarray(m, dtype=np.float64)) for m in maps]))
+    per_panel = [None] * n if shared else [ranges(m) for m in maps]
     gap = min(0.03, 0.3 / n)  # many maps still get a positive width
     width = (0.93 - gap * (n - 1)) / n  # the last 7% hold the colour bar
     side = max(32, int(np.sqrt(MAX_FIGURE_CELLS / max(n, 1))))  # the figure's budget, shared
@@ -319,13 +366,17 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
     traces, axes, annotations = [], {}, []
     for k, (m, title) in enumerate(zip(maps, titles)):
         suffix = "" if k == 0 else str(k + 1)
-        trace = _heatmap_trace(m, diverging=False, zmin=zmin, zmax=zmax,
+        left = k * (width + gap)
+        trace = _heatmap_trace(m, diverging=False, zmin=zmin, zmax=zmax, colorbar_title=colorbar_title,
                                max_side=min(side, MAX_DISPLAY_SIDE), xaxis=f"x{suffix}",
-                               yaxis=f"y{suffix}", showscale=k == n - 1)
+                               yaxis=f"y{suffix}", showscale=(k == n - 1) or not shared,
+                               crange=crange if shared else per_panel[k])
         if diverging:
             trace.colorscale = plots.DIVERGING
+        if not shared:  # each panel's own bar, lying under it
+            trace.colorbar.update(orientation="h", x=left + width / 2, xanchor="center", len=width,
+                                  lenmode="fraction", y=-0.08, yanchor="top", thickness=14)
         traces.append(trace)
-        left = k * (width + gap)
         axes.update(_image_axes(suffix))
         axes[f"xaxis{suffix}"]["domain"] = [left, left + width]
         axes[f"yaxis{suffix}"]["anchor"] = f"x{suffix}"
@@ -333,8 +384,10 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
         annotations.append(dict(text=title, x=left + width / 2, y=1.0, xref="paper", yref="paper",
                                 xanchor="center", yanchor="bottom", showarrow=False,
                                 font=dict(size=plots.FONT_SIZE)))
-    layout = _layout(None, height, **axes)
-    layout["margin"]["t"] = 40
+    scale = "One colour scale for all maps" if shared else "Each map on its own colour scale"
+    layout = _layout(scale, height + (0 if shared else 90), **axes)
+    layout["title"]["font"] = dict(size=plots.TICK_SIZE)  # a note on the figure, not a headline
+    layout["margin"].update(t=80, b=10 if shared else 100)
     layout["annotations"] = annotations
     return go.Figure(data=traces, layout=layout)
 
@@ -475,6 +528,7 @@ DEFAULTS: dict[str, object] = {
     "kp_signal": kernels.SIGNAL_EXAMPLES[FIRST_SIGNAL].signal, "kp_k1d_kind": "custom",
     "kp_k1d_size": 3, "kp_k1d_text": kernels.SIGNAL_EXAMPLES[FIRST_SIGNAL].kernel, "kp_s1d": 1,
     "kp_p1d": 0, "kp_d1d": 1, "kp_causal": False, "kp_cell1d": 0, "kp_sample": "brick",
+    "kp_robust": True, "kp_rowscale": "shared",
 }
 # (min, max) of every number widget: the widgets use them, and link values outside are refused
 # (Streamlit raises on a session value outside a widget's range).
@@ -496,7 +550,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "kp_preset": tuple(kernels.PRESETS), "kp_op": OPERATIONS,
     "kp_pmode": PADDING_MODES, "kp_act": ACTIVATIONS, "kp_show": DISPLAYS,
     "kp_example": tuple(kernels.WORKED_EXAMPLES), "kp_ex1d": tuple(kernels.SIGNAL_EXAMPLES),
-    "kp_k1d_kind": KERNELS_1D, "kp_sample": tuple(images.SAMPLES),
+    "kp_k1d_kind": KERNELS_1D, "kp_sample": tuple(images.SAMPLES), "kp_rowscale": ROW_SCALES,
 }
 # query parameter -> session key, for the settings written as they are (the rest below)
 LINK_KEYS = {
@@ -506,6 +560,7 @@ LINK_KEYS = {
     "act": "kp_act", "show": "kp_show", "example": "kp_example", "cell": "kp_cell",
     "ex1d": "kp_ex1d", "signal": "kp_signal", "k1d": "kp_k1d_kind", "k1dsize": "kp_k1d_size",
     "kernel1d": "kp_k1d_text", "s1d": "kp_s1d", "p1d": "kp_p1d", "d1d": "kp_d1d",
+    "robust": "kp_robust", "rowscale": "kp_rowscale",
     "causal": "kp_causal", "cell1d": "kp_cell1d", "sample": "kp_sample",
 }
 PRESET_PARAMS = ("size", "sigma", "angle", "wavelength", "amount")

@@ -13,6 +13,7 @@ titles and tick labels (``automargin``). Every figure builder puts it in its lay
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -136,6 +137,82 @@ def style(fig: go.Figure, *, height: int | None = None, **extra) -> go.Figure:
     if top is not None and "margin" not in extra and top > fig.layout.margin.t:
         fig.layout.margin.t = top
     return fig
+
+
+def number(v: float) -> str:
+    """A number as the app writes it: thousands separated, 4 significant digits below 1,000."""
+    v = float(v)
+    if not np.isfinite(v):
+        return str(v)
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+@dataclass(frozen=True)
+class ColourRange:
+    """Which values a colour scale spans. Values below ``zmin`` or above ``zmax`` are drawn in
+    the end colours (``below``/``above`` of them); ``data_min``/``data_max`` is the true range."""
+    zmin: float
+    zmax: float
+    data_min: float
+    data_max: float
+    below: int
+    above: int
+    robust: bool
+
+    @property
+    def clipped(self) -> int:
+        return self.below + self.above
+
+    def colorbar(self, title: str) -> dict:
+        """A titled colour bar whose end ticks say "≤"/"≥" when values lie beyond them."""
+        bar = colorbar(title)
+        if self.clipped and self.zmax > self.zmin:
+            mid = (self.zmin + self.zmax) / 2
+            bar.update(tickmode="array", tickvals=[self.zmin, mid, self.zmax],
+                       ticktext=[("≤ " if self.below else "") + number(self.zmin), number(mid),
+                                 ("≥ " if self.above else "") + number(self.zmax)])
+        return bar
+
+    def describe(self, total: int | None = None) -> str:
+        """One sentence for a caption: what the colours span and what lies beyond."""
+        span = f"Colours span {number(self.zmin)} … {number(self.zmax)}"
+        if self.robust:
+            span += " (1st–99th percentile"
+            span += ", centred on 0)" if self.zmin == -self.zmax else ")"
+        if self.clipped:
+            of = f" of {total:,}" if total else ""
+            span += (f"; {self.clipped:,}{of} values lie beyond and are drawn in the end colours "
+                     f"(marked ≤/≥ on the colour bar)")
+        return span + f". True range {number(self.data_min)} … {number(self.data_max)}."
+
+
+def colour_range(z: np.ndarray, *, diverging: bool = False, robust: bool = False,
+                 percentiles: tuple[float, float] = (1.0, 99.0)) -> ColourRange:
+    """The colour range of ``z``: its full min..max, or with ``robust`` the 1st..99th
+    percentile, so that a few extreme values (the strongest edges of a photo) do not wash
+    everything else out. ``diverging``: symmetric around 0, so white is exactly 0.
+
+    NaN and infinite values are ignored; an empty or flat range becomes a small one around it.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    finite = z[np.isfinite(z)]
+    if not finite.size:
+        return ColourRange(-1.0, 1.0, 0.0, 0.0, 0, 0, robust)
+    data_min, data_max = float(finite.min()), float(finite.max())
+    low, high = data_min, data_max
+    if robust:
+        low, high = (float(v) for v in np.percentile(finite, percentiles))
+        if high <= low:  # most values equal (a flat photo): the full range says more
+            low, high = data_min, data_max
+    if diverging:
+        bound = max(abs(low), abs(high)) or max(abs(data_min), abs(data_max)) or 1.0
+        low, high = -bound, bound
+    elif high <= low:
+        low, high = low - 0.5, high + 0.5
+    below, above = int((finite < low).sum()), int((finite > high).sum())
+    return ColourRange(low, high, data_min, data_max, below, above, robust)
 
 
 def heatmap(

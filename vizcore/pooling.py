@@ -491,6 +491,7 @@ def receptive_field_growth(input_size: tuple[int, int], layers: list[FieldLayer]
 # --------------------------------------------------------------------------------------
 
 WINDOW_COLOUR = "#d62728"
+CHANGE_SCALE = "Reds"  # sequential: white = unchanged, darker = changed more
 WINNER_COLOUR = "#ffbf00"
 SMALL = 16  # matrices up to this size get their numbers written in
 
@@ -501,16 +502,32 @@ def _box(fig: go.Figure, top: float, bottom: float, left: float, right: float, *
                   line=line, fillcolor="rgba(0,0,0,0)")
 
 
+def value_range(*arrays) -> tuple[float, float]:
+    """One (min, max) over the finite values of all ``arrays``: the input and output figures
+    share it, so the same value has the same colour in both."""
+    finite = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
 def matrix_figure(x, windows: list[PoolWindow], mode: str, selected: tuple[int, int] | None = None,
-                  padding=(0, 0), title: str | None = "Input") -> go.Figure:
+                  padding=(0, 0), title: str | None = "Input",
+                  zrange: tuple[float, float] | None = None) -> go.Figure:
     """The input matrix with its padding ring, the selected output cell's window (red) and,
-    for max pooling, every winning cell (circles; the selected window's winner filled gold)."""
+    for max pooling, every winning cell (circles; the selected window's winner filled gold).
+
+    ``zrange``: the colour range, shared with the output figure (default: the input's range and
+    the values the windows give, see :func:`value_range`)."""
     x = np.asarray(x, dtype=np.float64)
     h, w = x.shape
     ph, pw = padding
     small = max(h, w) <= SMALL
+    zmin, zmax = zrange or value_range(x, [c.value for c in windows])
     fig = plots.heatmap(x, title=title, colorscale="Viridis", show_values=small, colorbar_title="value",
-                        x=list(range(w)), y=list(range(h)))
+                        x=list(range(w)), y=list(range(h)), zmin=zmin, zmax=zmax)
     bottom = max([h - 1 + ph] + [c.padded_rows[1] - 1 for c in windows])
     right = max([w - 1 + pw] + [c.padded_cols[1] - 1 for c in windows])
     if ph or pw or bottom >= h or right >= w:
@@ -547,12 +564,15 @@ def matrix_figure(x, windows: list[PoolWindow], mode: str, selected: tuple[int, 
     return fig
 
 
-def output_figure(out, selected: tuple[int, int] | None = None, title: str | None = "Output") -> go.Figure:
-    """The pooled matrix with the selected cell outlined in red."""
+def output_figure(out, selected: tuple[int, int] | None = None, title: str | None = "Output",
+                  zrange: tuple[float, float] | None = None) -> go.Figure:
+    """The pooled matrix with the selected cell outlined in red; ``zrange``: the colour range,
+    the input's (:func:`value_range`), so a value keeps its colour from input to output."""
     out = np.asarray(out, dtype=np.float64)
     small = max(out.shape) <= SMALL
+    zmin, zmax = zrange or value_range(out)
     fig = plots.heatmap(out, title=title, colorscale="Viridis", show_values=small, colorbar_title="value",
-                        x=list(range(out.shape[1])), y=list(range(out.shape[0])))
+                        x=list(range(out.shape[1])), y=list(range(out.shape[0])), zmin=zmin, zmax=zmax)
     if selected is not None:
         _box(fig, selected[0], selected[0], selected[1], selected[1], color=WINDOW_COLOUR, width=5)
     return fig
@@ -569,12 +589,15 @@ def map_figure(x, title: str | None = None, height: int | None = None) -> go.Fig
 
 
 def translation_figure(effects: dict[str, ShiftEffect], height: int | None = 420) -> go.Figure:
-    """|change| of the max-pooled and the average-pooled map side by side, one colour scale."""
+    """|change| of the max-pooled and the average-pooled map side by side, one colour scale.
+
+    The scale is sequential, white for "no change" to dark red for the largest change, so it
+    never wraps around to a colour it started with."""
     from plotly.subplots import make_subplots
 
     names = [m for m in MODES if m in effects]
-    titles = [f"{_MODE_NAMES[m]} pooling: {effects[m].unchanged_fraction:.0%} unchanged" for m in names]
-    fig = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.06)
+    titles = [f"{_MODE_NAMES[m]} pooling<br>{effects[m].unchanged_fraction:.0%} unchanged" for m in names]
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=titles, horizontal_spacing=0.08)
     changes = [_first_channel(effects[m].change) for m in names]
     top = max(float(c.max()) for c in changes) or 1.0
     for col, change in enumerate(changes, start=1):
@@ -585,10 +608,10 @@ def translation_figure(effects: dict[str, ShiftEffect], height: int | None = 420
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{col if col > 1 else ''}",
                          constrain="domain", row=1, col=col)
         fig.update_xaxes(constrain="domain", row=1, col=col)
-    fig.update_layout(coloraxis=dict(colorscale="Magma", cmin=0, cmax=top,
-                                     colorbar=dict(title=dict(text="|change|"))))
+    fig.update_layout(coloraxis=dict(colorscale=CHANGE_SCALE, cmin=0, cmax=top,
+                                     colorbar=plots.colorbar("|change|<br>(one scale)")))
     fig.update_annotations(font_size=plots.FONT_SIZE)
-    return plots.style(fig, height=height)
+    return plots.style(fig, height=height, margin=dict(l=10, r=10, t=80, b=10))  # two-line subplot titles
 
 
 def receptive_field_figure(x, rows: list[FieldRow], title: str | None = "Receptive field on the input") -> go.Figure:
