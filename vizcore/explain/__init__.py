@@ -9,3 +9,6 @@ from ._forward import Plan, Stopped, plan_for, probabilities
 from .occlusion import OcclusionRun, Windows, occlusion, occlusion_run, occlusion_scores, windows
 from .segment import segment
 from .lime import LimeResult, Stability, all_masks, explanation_mask, jaccard, lime, stability
+from .scores import (REFERENCES, auc, blur, centre_prior, deletion_curve, edge_maps, insertion_curve,
+                     pointing_game, random_maps, reference_maps, relevance_mass, relevance_rank,
+                     scaled_tolerance)

@@ -20,19 +20,16 @@ broken in row-major order (the first pixel wins), so every score is deterministi
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from scipy import ndimage
 from torch import nn
 
+from . import _forward
 from ._base import ExplainError, as_targets, check_input, check_targets
 
 # Zhang et al. allowed 15 pixels at 224×224; the page scales it to the image's side.
 POINTING_TOLERANCE_224 = 15.0
-# Images per forward pass for the perturbed copies of deletion / insertion.
-BATCH = 256
 
 
 # --- checking and converting the inputs ---------------------------------------------------------
@@ -159,30 +156,9 @@ def _step_counts(pixels: int, steps: int) -> np.ndarray:
     return np.round(np.linspace(0, pixels, steps + 1)).astype(np.int64)
 
 
-class StoppedError(ExplainError):
-    """The user pressed stop: the work was abandoned part way."""
-
-
-def _probabilities(model: nn.Module, batches, total: int, targets: np.ndarray,
-                   progress: Callable[[int, int], None] | None,
-                   stop: Callable[[], bool] | None) -> np.ndarray:
-    """Softmax probability of each row's target for every batch (rows, ...), no autograd."""
-    out, done = [], 0
-    with torch.inference_mode():
-        for batch, rows in batches:
-            if stop is not None and stop():
-                raise StoppedError("Stopped before the curves were finished.")
-            probs = torch.softmax(model(batch), dim=1)
-            out.append(probs[torch.arange(len(rows)), torch.as_tensor(targets[rows])].double().numpy())
-            done += len(rows)
-            if progress is not None:
-                progress(done, total)
-    return np.concatenate(out)
-
-
 def _perturbation_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int,
-                        start: torch.Tensor, end: torch.Tensor, progress, stop
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        start: torch.Tensor, end: torch.Tensor, progress, stop,
+                        plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Move pixels from ``start`` to ``end`` in the maps' order: (fractions, probabilities, auc)."""
     check_input(model, x)
     n, c, h, w = x.shape
@@ -199,19 +175,18 @@ def _perturbation_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: 
     counts_t = torch.from_numpy(counts)
     s = len(counts)
 
-    def batches():
-        # Whole images per batch: each image's s copies differ only in how many pixels moved.
-        per = max(1, BATCH // s)
-        for i in range(0, n, per):
-            j = min(n, i + per)
-            moved = rank_t[i:j, None] < counts_t.view(1, s, 1, 1, 1)  # (b, s, 1, h, w)
-            copies = torch.where(moved, end[i:j, None], start[i:j, None])  # (b, s, c, h, w)
-            rows = np.repeat(np.arange(i, j), s)
-            yield copies.reshape(-1, c, h, w), rows
+    def make(first: int, last: int) -> torch.Tensor:
+        # Row r is image r // s with the first counts[r % s] pixels of its ranking moved.
+        rows = torch.arange(first, last)
+        image, step = rows // s, rows % s
+        moved = rank_t[image] < counts_t[step].view(-1, 1, 1, 1)
+        return torch.where(moved, end[image], start[image])
 
     with torch.inference_mode():
         check_targets(targets, model(x[:1]).shape[1])
-    probs = _probabilities(model, batches(), n * s, targets.numpy(), progress, stop).reshape(n, s)
+    probs = _forward.probabilities(model, make, targets.repeat_interleave(s), total=n * s,
+                                   progress=progress, stop=stop, plan=plan)
+    probs = probs.double().numpy().reshape(n, s)
     fractions = counts / (h * w)
     return fractions, probs, auc(fractions, probs)
 
@@ -227,25 +202,26 @@ def _as_image_like(value, x: torch.Tensor, what: str) -> torch.Tensor:
 
 def deletion_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int = 32,
                    baseline: float | torch.Tensor = 0.0, *,
-                   progress: Callable[[int, int], None] | None = None,
-                   stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   progress: _forward.Progress | None = None, stop: _forward.StopFlag = None,
+                   plan: _forward.Plan | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The target's probability as the map's most important pixels are removed first.
 
     Pixels are ranked by the map (highest first), then replaced by ``baseline`` (in the model's
     input space: 0 is the training set's mean colour) in ``steps`` equal portions, all channels
     of a pixel at once. Returns ``fractions`` (steps + 1,) from 0 to 1, ``probabilities``
     (N, steps + 1) and the area under each curve (N,): lower is better, the map found what the
-    model needs.
+    model needs. ``progress(done, total)``, ``stop`` and ``plan`` go to the forward passes
+    (:func:`vizcore.explain._forward.outputs`); a stop raises ``_forward.Stopped``.
     """
     check_input(model, x)
     baseline = _as_image_like(baseline, x, "baseline")
-    return _perturbation_curve(model, x, target, maps, steps, x, baseline, progress, stop)
+    return _perturbation_curve(model, x, target, maps, steps, x, baseline, progress, stop, plan)
 
 
 def insertion_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int = 32,
                     start: str | float | torch.Tensor = "blur", *,
-                    progress: Callable[[int, int], None] | None = None,
-                    stop: Callable[[], bool] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    progress: _forward.Progress | None = None, stop: _forward.StopFlag = None,
+                   plan: _forward.Plan | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The target's probability as the map's most important pixels are revealed first.
 
     Starts from ``start`` ("blur": the picture blurred, see :func:`blur`; or a number / image in
@@ -260,7 +236,7 @@ def insertion_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int 
         start = blur(x)
     else:
         start = _as_image_like(start, x, "start")
-    return _perturbation_curve(model, x, target, maps, steps, start, x, progress, stop)
+    return _perturbation_curve(model, x, target, maps, steps, start, x, progress, stop, plan)
 
 
 # --- reference maps that know nothing about the model ------------------------------------------
@@ -306,11 +282,11 @@ def edge_maps(images) -> np.ndarray:
     return np.sqrt((gx ** 2 + gy ** 2).sum(axis=1))
 
 
-REFERENCES = ("random", "centre prior", "edges (Sobel)")
+REFERENCES = ("Random", "Centre prior", "Edges (Sobel)")
 
 
 def reference_maps(images, seed: int = 0) -> dict[str, np.ndarray]:
     """The three reference maps for images (N, C, H, W): random, centre prior, Sobel edges."""
     n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
-    return {"random": random_maps(n, h, w, seed), "centre prior": centre_prior(n, h, w),
-            "edges (Sobel)": edge_maps(images)}
+    return {"Random": random_maps(n, h, w, seed), "Centre prior": centre_prior(n, h, w),
+            "Edges (Sobel)": edge_maps(images)}
