@@ -5,6 +5,13 @@ Every method takes the model, a batch ``x`` (N, C, H, W) normalised as the model
 model exactly as it found it (no hooks, no flags): many students' sessions use it at once.
 """
 from ._base import ExplainError, as_targets, check_input, layer_names, run_layers
+from .gradient import gradient, input_x_gradient
+from .smoothgrad import smoothgrad
+from .integrated_gradients import integrated_gradients, path_weights
+from .guided_backprop import guided_backprop
+from .grad_cam import grad_cam, map_layers
+from .heatmap import REDUCTIONS, colourise, heatmap, map_png
+from .sanity import SanityCheck, cascading_randomization, parameter_layers, spearman
 from ._forward import Plan, Stopped, plan_for, probabilities
 from .occlusion import OcclusionRun, Windows, occlusion, occlusion_run, occlusion_scores, windows
 from .segment import segment

@@ -1,0 +1,201 @@
+"""Plotly figures for the explanation pages: maps laid over the input, side by side, and the sanity check.
+
+Colours: an absolute map (|gradient|, Grad-CAM) runs from transparent through yellow to dark
+red, so low values leave the picture visible; a signed map uses the app's diverging red–blue
+scale, transparent at exactly 0 (its range is always symmetric around 0). ``opacity`` fades
+the whole map further. Figures are plain dicts wrapped without Plotly's per-property
+validation (slow, and pages rebuild them on every rerun); the tests validate every figure.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from vizcore import plots
+
+# (position, colour) stops; alpha rises with the value, so weak evidence does not hide the picture
+ABSOLUTE_SCALE = (
+    (0.0, "rgba(255,255,204,0)"), (0.15, "rgba(255,237,160,0.35)"), (0.35, "rgba(254,178,76,0.7)"),
+    (0.6, "rgba(252,78,42,0.9)"), (0.8, "rgba(213,0,33,1)"), (1.0, "rgba(128,0,38,1)"),
+)
+SIGNED_SCALE = (
+    (0.0, "rgba(5,48,97,1)"), (0.2, "rgba(33,102,172,0.95)"), (0.4, "rgba(146,197,222,0.6)"),
+    (0.5, "rgba(247,247,247,0)"),
+    (0.6, "rgba(244,165,130,0.6)"), (0.8, "rgba(178,24,43,0.95)"), (1.0, "rgba(103,0,31,1)"),
+)
+# The opaque scales with the same hues, for PNG downloads of a map (vizcore.explain.map_png).
+PNG_SCALES = {False: "YlOrRd", True: plots.DIVERGING}
+SANITY_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+
+
+def _picture(picture: np.ndarray) -> np.ndarray:
+    p = np.asarray(picture)
+    if p.ndim == 3 and p.shape[0] in (1, 3) and p.shape[-1] not in (1, 3):
+        p = p.transpose(1, 2, 0)
+    if p.ndim == 3 and p.shape[-1] == 1:
+        p = p[..., 0]
+    if p.ndim == 2:
+        p = np.repeat(p[..., None], 3, axis=2)
+    if p.ndim != 3 or p.shape[-1] != 3:
+        raise ValueError(f"A picture must be (H, W) or (H, W, 3), got shape {np.asarray(picture).shape}.")
+    return np.clip(np.nan_to_num(p.astype(np.float64)), 0, 255).round().astype(np.uint8)
+
+
+def value_range(heat: np.ndarray, *, signed: bool) -> tuple[float, float]:
+    """(zmin, zmax) of one map: ±max|value| when signed (0 in the middle), else min … max."""
+    h = np.asarray(heat, dtype=np.float64)
+    finite = h[np.isfinite(h)]
+    if not finite.size:
+        return (-1.0, 1.0) if signed else (0.0, 1.0)
+    if signed:
+        bound = float(np.abs(finite).max()) or 1.0
+        return -bound, bound
+    low, high = float(min(finite.min(), 0.0)), float(finite.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def shared_range(maps: Sequence[np.ndarray], *, signed: bool) -> tuple[float, float]:
+    """One (zmin, zmax) for several maps, so equal colours mean equal values in every map."""
+    ranges = [value_range(m, signed=signed) for m in maps]
+    if not ranges:
+        return (-1.0, 1.0) if signed else (0.0, 1.0)
+    low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    if signed:
+        bound = max(-low, high)
+        return -bound, bound
+    return low, high
+
+
+def _heat_trace(heat: np.ndarray, shape: tuple[int, int], *, signed: bool, opacity: float, zmin: float,
+                zmax: float, colorbar: dict | None, xaxis: str = "x", yaxis: str = "y") -> dict:
+    """A map as a heatmap over a picture of ``shape`` (H, W); a coarser map's cells are stretched
+    to cover the picture (cell k spans picture pixels k·H/h … (k+1)·H/h)."""
+    h = np.asarray(heat, dtype=np.float32)
+    rows, cols = h.shape
+    dy, dx = shape[0] / rows, shape[1] / cols
+    trace = dict(type="heatmap", z=h, x0=(dx - 1) / 2, dx=dx, y0=(dy - 1) / 2, dy=dy, zmin=zmin, zmax=zmax,
+                 colorscale=[list(s) for s in (SIGNED_SCALE if signed else ABSOLUTE_SCALE)],
+                 opacity=float(opacity), xaxis=xaxis, yaxis=yaxis, showscale=colorbar is not None,
+                 hovertemplate="row %{y:.0f}, col %{x:.0f}<br>value %{z:.4g}<extra></extra>")
+    if colorbar is not None:
+        trace["colorbar"] = colorbar
+    return trace
+
+
+def _axes(shape: tuple[int, int], domain_x=(0.0, 1.0), domain_y=(0.0, 1.0), anchor: str = "x") -> tuple[dict, dict]:
+    x = dict(visible=False, range=[-0.5, shape[1] - 0.5], domain=list(domain_x), constrain="domain")
+    y = dict(visible=False, range=[shape[0] - 0.5, -0.5], domain=list(domain_y), scaleanchor=anchor,
+             constrain="domain")
+    return x, y
+
+
+def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = False, opacity: float = 0.7,
+            zmin: float | None = None, zmax: float | None = None, title: str | None = None,
+            colorbar_title: str = "attribution", height: int | None = None, shape: tuple[int, int] | None = None
+            ) -> go.Figure:
+    """A map (h, w) laid over the input picture ((H, W) gray or (H, W, 3), 0..255), with a colour bar.
+
+    ``signed``: a diverging scale centred at 0 (the range made symmetric); else transparent for
+    low values up to dark red for the highest. ``zmin``/``zmax`` fix the colour range (e.g. one
+    range shared by several maps); by default the map's own. A map coarser than the picture
+    (Grad-CAM before upsampling, occlusion) is stretched over it. ``picture=None`` shows the
+    map alone (then ``shape`` or the map's own size sets the frame).
+    """
+    heat = np.asarray(heat)
+    if heat.ndim != 2:
+        raise ValueError(f"A map must be 2D (h, w), got shape {heat.shape}.")
+    own = value_range(heat, signed=signed)
+    zmin = own[0] if zmin is None else float(zmin)
+    zmax = own[1] if zmax is None else float(zmax)
+    if signed:
+        bound = max(abs(zmin), abs(zmax)) or 1.0
+        zmin, zmax = -bound, bound
+    elif zmax <= zmin:
+        zmax = zmin + 1.0
+    traces = []
+    if picture is not None:
+        pic = _picture(picture)
+        frame = pic.shape[:2]
+        traces.append(dict(type="image", z=pic, hoverinfo="skip"))
+    else:
+        frame = tuple(shape) if shape is not None else heat.shape
+    traces.append(_heat_trace(heat, frame, signed=signed, opacity=opacity, zmin=zmin, zmax=zmax,
+                              colorbar=plots.colorbar(colorbar_title, thickness=16)))
+    xaxis, yaxis = _axes(frame)
+    base = plots.layout(title=title, height=height or 380, xaxis=xaxis, yaxis=yaxis, plot_bgcolor="white")
+    return go.Figure(dict(data=traces, layout=base), _validate=False)
+
+
+def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, signed: bool = False,
+                 shared: bool = False, opacity: float = 0.7, cols: int | None = None, title: str | None = None,
+                 colorbar_title: str = "attribution", height: int | None = None) -> go.Figure:
+    """Several maps over the same picture, one panel each (titled by the dict's keys).
+
+    ``shared``: one colour range and one colour bar for all panels, so the same colour means
+    the same value everywhere (per-map scaling hides that one map is far weaker than another);
+    else each panel spans its own range, with its own colour bar.
+    """
+    if not maps:
+        raise ValueError("side_by_side needs at least one map.")
+    names = list(maps)
+    n = len(names)
+    cols = max(1, min(cols or n, n))
+    rows = -(-n // cols)
+    frame = _picture(picture).shape[:2] if picture is not None else np.asarray(maps[names[0]]).shape
+    common = shared_range([maps[k] for k in names], signed=signed) if shared else None
+    gap_x, gap_y = (0.02 if shared else 0.07), 0.12 / max(rows, 1)
+    width = (1 - (0.08 if shared else 0) - gap_x * (cols - 1)) / cols
+    height_cell = (1 - gap_y * (rows - 1)) / rows
+    traces, annotations, layout = [], [], {}
+    for k, name in enumerate(names):
+        r, c = divmod(k, cols)
+        dx = (c * (width + gap_x), c * (width + gap_x) + width)
+        dy = (1 - r * (height_cell + gap_y) - height_cell, 1 - r * (height_cell + gap_y))
+        suffix = "" if k == 0 else str(k + 1)
+        ax_x, ax_y = f"x{suffix}", f"y{suffix}"
+        xaxis, yaxis = _axes(frame, dx, dy, anchor=ax_x)
+        layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = xaxis, yaxis
+        if picture is not None:
+            traces.append(dict(type="image", z=_picture(picture), hoverinfo="skip", xaxis=ax_x, yaxis=ax_y))
+        zmin, zmax = common or value_range(maps[name], signed=signed)
+        if shared:
+            bar = plots.colorbar(colorbar_title, thickness=16) if k == n - 1 else None
+        else:
+            bar = plots.colorbar(colorbar_title, thickness=10, x=dx[1] + 0.003, xanchor="left", y=(dy[0] + dy[1]) / 2,
+                                 yanchor="middle", len=dy[1] - dy[0], tickfont=dict(size=plots.MIN_FONT_SIZE))
+        traces.append(_heat_trace(maps[name], frame, signed=signed, opacity=opacity, zmin=zmin, zmax=zmax,
+                                  colorbar=bar, xaxis=ax_x, yaxis=ax_y))
+        annotations.append(dict(text=str(name), x=(dx[0] + dx[1]) / 2, y=dy[1], xref="paper", yref="paper",
+                                xanchor="center", yanchor="bottom", showarrow=False))
+    base = plots.layout(title=title, height=height or (60 if title else 20) + rows * 260, annotations=annotations,
+                        **layout)
+    base["margin"] = dict(l=10, r=10, t=(60 if title else 10) + 30, b=10)
+    return go.Figure(dict(data=traces, layout=base), _validate=False)
+
+
+def sanity_chart(layers: Sequence[str], rho: Mapping[str, Sequence[float]], *, title: str | None = None,
+                 height: int | None = None) -> go.Figure:
+    """Spearman's ρ with the trained model's map after each step of cascading randomisation.
+
+    ``layers[k]`` is the layer re-initialised at step k + 1 (top down, cumulative: the last
+    point has every layer random); ``rho[method]`` one value per step (NaN: a constant map,
+    no ranking, left as a gap).
+    """
+    labels = list(layers)
+    labels[-1] = f"{layers[-1]} (all random)"
+    traces = []
+    for k, (method, values) in enumerate(rho.items()):
+        v = np.asarray(values, dtype=np.float64)
+        traces.append(dict(type="scatter", mode="lines+markers", name=str(method), x=list(range(len(v))),
+                           y=np.where(np.isfinite(v), v, None).tolist(),
+                           line=dict(width=3, color=SANITY_COLOURS[k % len(SANITY_COLOURS)]),
+                           marker=dict(size=10), customdata=labels[:len(v)],
+                           hovertemplate=f"{method}<br>random down to %{{customdata}}: ρ = %{{y:.3f}}<extra></extra>"))
+    xaxis = dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels,
+                 title=dict(text="layers randomised, from the top down to (cumulative)"))
+    yaxis = dict(range=[-1.05, 1.05], title=dict(text="Spearman ρ with the trained map"), zeroline=True)
+    return go.Figure(dict(data=traces, layout=plots.layout(title=title, height=height or 420, xaxis=xaxis,
+                                                           yaxis=yaxis, legend=dict(orientation="h", y=-0.3))),
+                     _validate=False)
