@@ -175,7 +175,7 @@ def model_selector(key: str):
 
     Session models live in ``st.session_state["trained_models"]`` (name -> (model, meta)), put
     there by the Training page. Returns ``(model, meta)``; the model is shared between users and
-    in eval mode: read it, hook it (and remove the hooks), never train or change it in place.
+    in eval mode: read it (run it child by child for a layer's output), never hook, train or change it.
     """
     from vizcore import models
 
@@ -200,7 +200,7 @@ def model_selector(key: str):
         model, meta = st.session_state["trained_models"][name]
     c, h, w = meta["input_shape"]
     accuracy = meta.get("test_accuracy")
-    st.caption(f"Trained on {meta['dataset']} · {len(meta['classes'])} classes · input {c}×{h}×{w} · "
+    st.caption(f"Trained on {literal(meta['dataset'])} · {len(meta['classes'])} classes · input {c}×{h}×{w} · "
                f"{meta['params']:,} parameters"
                + (f" · test accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""))
     return model, meta
@@ -229,7 +229,7 @@ def show_text(text: object, kind: str = "caption") -> None:
     """Show user-supplied text literally in an element of ``kind``: caption, markdown, info,
     warning or error (all render markdown, so the text is escaped first)."""
     show = {"caption": st.caption, "markdown": st.markdown, "info": st.info,
-            "warning": st.warning, "error": st.error}[kind]
+            "warning": st.warning, "error": st.error, "success": st.success}[kind]
     show(literal(text))
 
 

@@ -7,8 +7,8 @@ import time
 import streamlit as st
 import torch
 
-from pages._ui import explain, show_figure
-from vizcore import augment, data, models, plots, training_figures
+from pages._ui import explain, literal, show_figure, show_text
+from vizcore import augment, data, images, models, plots, training_figures
 from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train
 from pages import route_through_app
 
@@ -27,6 +27,7 @@ DATA_LABELS = {"digits": "Handwritten digits (scikit-learn, 1×28×28)",
 START = {"digits": (1078, 10), "shapes": (2000, 5), "scenes": (2000, 5), "shortcut": (2000, 3),
          "shortcut_shuffled": (2000, 3), "mnist": (5000, 3), "fashion_mnist": (5000, 3),
          "cifar10": (5000, 3), "zip": (5000, 10)}
+UPLOAD_LIMIT = images.MAX_UPLOAD_BYTES  # 20 MB, as the server's maxUploadSize
 RESULT = "training_result"  # the last run: survives reruns, navigation and the Stop button
 
 st.title("Training a CNN")
@@ -44,9 +45,19 @@ def _split(name: str, split: str) -> data.DataSplit:
     return data.load_dataset(name, split)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Reading your zip…")
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _zip_dataset(content_hash: str, _raw: bytes, channels: int, size: int) -> data.FolderDataset:
-    return data.load_image_folder_zip(_raw, image_size=size, channels=channels)
+    # The bar is made in here (a cached function may only draw into what it made); each update
+    # is a point where a click on "Stop reading" ends this run, and nothing half-read is cached.
+    bar = st.progress(0.0, text="Reading your zip…")
+
+    def reading(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"Reading your zip: {done} of {total} pictures")
+
+    try:
+        return data.load_image_folder_zip(_raw, image_size=size, channels=channels, progress=reading)
+    finally:
+        bar.empty()
 
 
 def choose_data() -> tuple[str, dict[str, data.DataSplit]] | None:
@@ -66,20 +77,33 @@ def choose_data() -> tuple[str, dict[str, data.DataSplit]] | None:
     if upload is None:
         st.info("Upload a zip to train on your own pictures.")
         return None
-    if upload.size > 200 * 2**20:
-        st.error(f"The zip is {upload.size / 2**20:.0f} MB; the limit is 200 MB.")
+    if upload.size > UPLOAD_LIMIT:  # the server's limit; the browser's check can be skipped
+        st.error(f"The zip is {upload.size / 2**20:.0f} MB; the limit is {UPLOAD_LIMIT // 2**20} MB.")
         return None
     raw = upload.getvalue()
+    digest = hashlib.sha256(raw).hexdigest()
+    stopped = st.session_state.setdefault("train_zip_stopped", set())
+    if st.session_state.get("train_zip_stop"):  # the click that ended the last reading
+        stopped.add(digest)
+    if digest in stopped:
+        st.info("Reading this zip was stopped.")
+        if not st.button("Read it again", key="train_zip_again"):
+            return None
+        stopped.discard(digest)
+    stop = st.empty()
+    stop.button("Stop reading", key="train_zip_stop")
     try:
-        folder = _zip_dataset(hashlib.sha256(raw).hexdigest(), raw, 3 if colour == "RGB" else 1, 64)
+        folder = _zip_dataset(digest, raw, 3 if colour == "RGB" else 1, 64)
     except data.DataError as err:
-        st.error(f"Could not use this zip: {err}")
+        show_text(f"Could not use this zip: {err}", "error")  # messages quote file and folder names
         return None
+    finally:
+        stop.empty()
     sizes = ", ".join(f"{s} {len(d)}" for s, d in folder.splits.items())
-    st.success(f"{len(folder.classes)} classes ({', '.join(folder.classes)}); images: {sizes}.")
+    show_text(f"{len(folder.classes)} classes ({', '.join(folder.classes)}); images: {sizes}.", "success")
     if folder.skipped:
-        st.warning(f"Skipped {len(folder.skipped)} files that are not readable images: "
-                   f"{', '.join(folder.skipped[:5])}{' …' if len(folder.skipped) > 5 else ''}")
+        show_text(f"Skipped {len(folder.skipped)} files that are not readable images: "
+                  f"{', '.join(folder.skipped[:5])}{' …' if len(folder.skipped) > 5 else ''}", "warning")
     return "zip", folder.splits
 
 
@@ -229,7 +253,8 @@ if chosen is None:
 name, splits = chosen
 train_split = splits["train"]
 st.caption(f"{len(train_split)} training, {len(splits['val'])} validation and {len(splits['test'])} test "
-           f"images of {'×'.join(map(str, train_split.input_shape))}; classes: {', '.join(train_split.classes)}.")
+           f"images of {'×'.join(map(str, train_split.input_shape))}; classes: "
+           + literal(", ".join(train_split.classes)) + ".")  # a zip's folder names are the user's text
 
 mode = st.radio("What to do", ["Train a model", "Small data: see overfitting"], horizontal=True,
                 key="train_mode")
@@ -303,15 +328,17 @@ with st.expander("Upload a model (.pt)"):
     if weights is not None:
         raw = weights.getvalue()
         digest = hashlib.sha256(raw).hexdigest()[:10]
-        if len(raw) > 50 * 2**20:
-            st.error(f"The file is {len(raw) / 2**20:.0f} MB; the limit is 50 MB.")
+        if len(raw) > UPLOAD_LIMIT:
+            st.error(f"The file is {len(raw) / 2**20:.0f} MB; the limit is {UPLOAD_LIMIT // 2**20} MB.")
         else:
             try:
                 model, meta = models.load_checkpoint(raw, up_arch)
             except models.ModelError as err:
-                st.error(f"Could not use this file: {err}")
+                show_text(f"Could not use this file: {err}", "error")
             else:
-                label = f"uploaded {weights.name} [{digest}]"
+                label = f"uploaded {weights.name[:60]} [{digest}]"
                 st.session_state.setdefault("trained_models", {})[label] = (model, meta)
-                st.success(f"Loaded **{label}**: {meta['params']:,} parameters, classes "
-                           f"{', '.join(meta['classes'])}. Choose it in the model selector of the other pages.")
+                # the file name and the class names are the uploader's text: shown literally
+                show_text(f"Loaded {label}: {meta['params']:,} parameters, classes "
+                          f"{', '.join(meta['classes'])}. Choose it in the model selector of the other pages.",
+                          "success")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import lzma
 import os
 import pickle
 import struct
@@ -20,6 +21,7 @@ import tarfile
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -763,22 +765,71 @@ def _safe_parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in parts if p not in ("", "."))
 
 
+# Budgets of a user's zip, checked from the archive's directory and the images' headers before
+# anything is decoded: far above a class exercise (5,000 photos), far below what stalls a server.
+ZIP_MAX_FILES = 5000
+ZIP_MAX_BYTES = 200 * 2**20          # unpacked
+ZIP_MAX_IMAGE_PIXELS = 25_000_000    # one picture (a 25-megapixel photo)
+ZIP_MAX_TOTAL_PIXELS = 300_000_000   # all pictures together, as decoded (about 5 s of decoding)
+ZIP_MAX_CLASSES = 100
+MAX_CLASS_NAME = 40
+# Compression methods Python's zipfile reads; anything else (e.g. AES, method 99) is refused.
+_ZIP_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
+# Every way reading a damaged member fails: bad CRC, truncated or corrupt streams, encryption.
+_ZIP_READ_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, RuntimeError, NotImplementedError,
+                    EOFError, OSError, ValueError, zlib.error, lzma.LZMAError)
+
+
+def check_class_name(name: str) -> None:
+    """Refuse a class name that is not a short plain name (it is shown on pages and in figures)."""
+    if not name or len(name) > MAX_CLASS_NAME or not name.isprintable() or any(c in name for c in "<>"):
+        shown = name[:MAX_CLASS_NAME].encode("unicode_escape").decode()
+        raise DataError(f"Class names must be plain names of 1 to {MAX_CLASS_NAME} characters without < or >; "
+                        f"{shown!r} is not.")
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, budget: int) -> bytes:
+    """The member's bytes, at most ``budget + 1`` (the header's size can lie), or DataError."""
+    try:
+        with archive.open(member) as f:
+            return f.read(budget + 1)
+    except _ZIP_READ_ERRORS as err:
+        reason = "a bad checksum (CRC)" if "CRC" in str(err) else "damaged data"
+        raise DataError(f"The zip is damaged: {member.filename!r} has {reason}.") from None
+
+
+def _open_image(raw: bytes, mode: str, image_size: int) -> Image.Image:
+    """The image's header only (nothing decoded yet), reduced while decoding where PIL can:
+    a JPEG is decoded at 1/2, 1/4 or 1/8 of its size when that still gives ``image_size``."""
+    img = Image.open(io.BytesIO(raw))
+    if img.format == "JPEG":
+        img.draft(mode, (image_size, image_size))
+    return img
+
+
 def load_image_folder_zip(data: bytes, *, image_size: int = 64, channels: int = 3, seed: int = 0,
-                          max_files: int = 5000, max_bytes: int = 200 * 2**20,
-                          max_pixels: int = 25_000_000) -> FolderDataset:
+                          max_files: int = ZIP_MAX_FILES, max_bytes: int = ZIP_MAX_BYTES,
+                          max_pixels: int = ZIP_MAX_IMAGE_PIXELS, max_total_pixels: int = ZIP_MAX_TOTAL_PIXELS,
+                          max_classes: int = ZIP_MAX_CLASSES, progress=None, should_stop=None) -> FolderDataset:
     """A zip of class folders (``cats/1.png``, ``dogs/7.jpg``, optionally inside one top folder).
 
     Images are squeezed to ``image_size`` x ``image_size`` in grey (channels=1) or RGB and split per
     class 70/15/15 % (at least one test and one validation image per class).
 
-    Raises DataError for: not a zip, paths escaping the folder, more than ``max_files`` files or
-    ``max_bytes`` unpacked bytes, no images, fewer than two classes, a class with under 3 images.
-    Non-image files and images that cannot be decoded are skipped and listed in ``skipped``.
+    Everything is checked before any picture is decoded: the archive's directory (files, unpacked
+    bytes, encryption, compression methods, paths), then every image's header (pixels per image,
+    pixels of all images together as they will be decoded, class count and names). ``progress(done,
+    total)`` is called while decoding; ``should_stop()`` returning True ends reading with DataError.
+
+    Raises DataError for: not a zip, a damaged or encrypted member, paths escaping the folder, a
+    budget exceeded, no images, fewer than two or more than ``max_classes`` classes, a class name
+    that is not a short plain name, a class with under 3 images. Non-image files and images that
+    cannot be decoded are skipped and listed in ``skipped``.
     """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [m for m in archive.infolist() if not m.is_dir()]
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except _ZIP_READ_ERRORS:
         raise DataError("This file is not a zip archive.") from None
     paths = [(m, _safe_parts(m.filename)) for m in members]  # check every path before reading any
     paths = [(m, p) for m, p in paths if p and p[0] != "__MACOSX" and not p[-1].startswith(".")]
@@ -787,37 +838,70 @@ def load_image_folder_zip(data: bytes, *, image_size: int = 64, channels: int = 
     if sum(m.file_size for m, _ in paths) > max_bytes:
         raise DataError(f"The zip unpacks to more than {max_bytes // 2**20} MB; the limit is "
                         f"{max_bytes // 2**20} MB.")
+    for m, _ in paths:
+        if m.flag_bits & 0x1:
+            raise DataError(f"The zip is encrypted ({m.filename!r} needs a password); zip it without one.")
+        if m.compress_type not in _ZIP_METHODS:
+            raise DataError(f"{m.filename!r} uses a compression method this app cannot read "
+                            f"(method {m.compress_type}); zip it with the usual 'deflate'.")
     # One top folder around the class folders is common (zipping the folder itself): drop it.
     while paths and len({p[0] for _, p in paths}) == 1 and any(len(p) > 2 for _, p in paths):
         paths = [(m, p[1:]) for m, p in paths]
 
     skipped: list[str] = []
-    by_class: dict[str, list[np.ndarray]] = {}
-    budget = max_bytes
     mode = "L" if channels == 1 else "RGB"
+    # Pass 1, headers only: which members are images, of which class, how many pixels.
+    images: list[tuple[zipfile.ZipInfo, str]] = []
+    budget, total_pixels = max_bytes, 0
     for member, parts in paths:
         if len(parts) < 2 or PurePosixPath(parts[-1]).suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append(member.filename)
             continue
-        with archive.open(member) as f:
-            raw = f.read(budget + 1)  # the header's size can lie: never read past the budget
+        raw = _read_member(archive, member, budget)
         budget -= len(raw)
         if budget < 0:
             raise DataError(f"The zip unpacks to more than {max_bytes // 2**20} MB; the limit is "
                             f"{max_bytes // 2**20} MB.")
         try:
+            width, height = _open_image(raw, mode, image_size).size
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+            skipped.append(member.filename)
+            continue
+        if width * height > max_pixels:
+            raise DataError(f"{member.filename!r} has {width}×{height} pixels; pictures here have at most "
+                            f"{max_pixels / 1e6:.0f} megapixels: make them smaller first.")
+        total_pixels += width * height
+        if total_pixels > max_total_pixels:
+            raise DataError(f"The pictures in the zip have more than {max_total_pixels / 1e6:.0f} megapixels "
+                            "together; make them smaller (a 64×64 model needs no more than 256×256) or use fewer.")
+        images.append((member, "/".join(parts[:-1])))
+    names = sorted({name for _, name in images})
+    if len(names) > max_classes:
+        raise DataError(f"The zip has {len(names)} class folders; the limit is {max_classes}.")
+    for name in names:
+        check_class_name(name)
+
+    # Pass 2: decode, within the budgets just checked.
+    by_class: dict[str, list[np.ndarray]] = {}
+    for done, (member, name) in enumerate(images):
+        if should_stop is not None and should_stop():
+            raise DataError("Reading the zip was stopped.")
+        if progress is not None and done % 50 == 0:
+            progress(done, len(images))
+        raw = _read_member(archive, member, max_bytes)
+        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(io.BytesIO(raw))
-                if img.size[0] * img.size[1] > max_pixels:
-                    raise DataError("too many pixels")
+                img = _open_image(raw, mode, image_size)
                 img = img.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR)
-        except (DataError, UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
                 Image.DecompressionBombWarning):
             skipped.append(member.filename)
             continue
         pixels = np.asarray(img, dtype=np.uint8).reshape(image_size, image_size, channels)
-        by_class.setdefault("/".join(parts[:-1]), []).append(pixels.transpose(2, 0, 1))
+        by_class.setdefault(name, []).append(pixels.transpose(2, 0, 1))
+    if progress is not None:
+        progress(len(images), len(images))
 
     if not by_class:
         raise DataError("The zip holds no images in class folders (expected e.g. cats/1.png, dogs/2.png).")

@@ -13,6 +13,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 40_000_000
+# Pictures are reduced to at most this side while (JPEG) or right after decoding: twice the
+# largest working size, so nothing the pages show is lost, and a 40-megapixel upload never
+# becomes several copies of itself in memory.
+DECODE_MAX_SIDE = 2048
 MAX_ASPECT_RATIO = 20.0
 DEFAULT_MAX_SIDE = 512
 PATTERN_SIZE = 256
@@ -27,13 +31,15 @@ def load_image(data: bytes) -> Image.Image:
 
     EXIF orientation is applied (phone photos come out upright); palette, alpha, CMYK,
     16-bit and other modes are normalised: grayscale stays "L", everything else becomes "RGB"
-    (transparent areas on white).
+    (transparent areas on white). A picture longer than ``DECODE_MAX_SIDE`` pixels is reduced
+    by a whole factor (each output pixel the mean of a block): the pages show at most 1024.
 
     Raises
     ------
     ImageInputError
-        For empty or too large data, non-images, truncated files, decompression bombs and
-        absurd aspect ratios. No other exception escapes.
+        For empty or too large data, non-images, truncated files, decompression bombs,
+        absurd aspect ratios and float pictures with NaN or infinite pixels. No other exception
+        escapes.
     """
     if not data:
         raise ImageInputError("The file is empty.")
@@ -46,6 +52,8 @@ def load_image(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             _check_size(img.size)
+            if img.format == "JPEG":  # decoded at 1/2, 1/4 or 1/8 size by the decoder itself
+                img.draft(img.mode, (DECODE_MAX_SIDE, DECODE_MAX_SIDE))
             img = ImageOps.exif_transpose(img)
             img.load()
             return _normalise_mode(img)
@@ -82,17 +90,48 @@ def _check_size(size: tuple[int, int]) -> None:
         )
 
 
+def _factor(size: tuple[int, int]) -> int:
+    """The whole factor that brings the longest side to at most ``DECODE_MAX_SIDE``."""
+    return max(1, -(-max(size) // DECODE_MAX_SIDE))
+
+
 def _normalise_mode(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return _high_depth_to_gray(img)
+    if img.mode in ("P", "1"):  # PIL cannot reduce these modes: convert first
+        gray = img.mode == "1" or _palette_is_gray(img)
+        img = _on_white(img).convert("L" if gray else "RGB")
+    if _factor(img.size) > 1:
+        img = img.reduce(_factor(img.size))
     if img.mode in ("RGB", "L"):
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        # 16-bit and float grayscale: stretch to 0..255 instead of clipping to white.
-        arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        scaled = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
-        return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
-    gray = img.mode in ("1", "LA", "La") or (img.mode == "P" and _palette_is_gray(img))
+    gray = img.mode in ("LA", "La")
     return _on_white(img).convert("L" if gray else "RGB")
+
+
+def _high_depth_to_gray(img: Image.Image) -> Image.Image:
+    """16-bit, 32-bit and float grayscale stretched to 0..255 (not clipped to white).
+
+    The picture is reduced first (block means, accumulated in float32): a float64 copy of a
+    40-megapixel picture alone would be 320 MB. NaN or infinite pixels (float TIFFs) have no
+    brightness: they are refused with a message instead of turning the whole picture black.
+    """
+    f = _factor(img.size)
+    if img.mode in ("I", "F"):
+        img = img.reduce(f) if f > 1 else img
+        arr = np.asarray(img, dtype=np.float32)
+    else:  # I;16*: numpy reads it as uint16 (PIL cannot reduce it)
+        raw = np.asarray(img)
+        h, w = (raw.shape[0] // f) * f, (raw.shape[1] // f) * f  # the aspect limit keeps both >= f
+        arr = raw[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3), dtype=np.float32) if f > 1 \
+            else raw.astype(np.float32)
+    bad = int(np.count_nonzero(~np.isfinite(arr)))
+    if bad:
+        raise ImageInputError(f"The picture has {bad:,} pixel(s) that are not numbers (NaN or infinite), "
+                              "so it has no brightness there: save it without them.")
+    lo, hi = float(arr.min()), float(arr.max())
+    scaled = (arr - lo) * np.float32(255 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+    return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
 
 
 def _palette_is_gray(img: Image.Image) -> bool:

@@ -1,7 +1,7 @@
 """Small CNNs with named layers: a LeNet-style digit reader and a TinyVGG-style shape classifier.
 
 Every model is an ``nn.Sequential`` built from an ``OrderedDict`` of named layers (``conv1``,
-``relu1``, ``pool1``, ..., ``flatten``, ``fc``), so a page can hook any layer by name and
+``relu1``, ``pool1``, ..., ``flatten``, ``fc``), so a page can run it layer by layer (no hooks) and
 ``model.named_children()`` lists the layers in the order the data flows through them. Models
 output logits; callers apply softmax.
 
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
@@ -237,8 +239,63 @@ def architecture_options(state_dict: dict[str, torch.Tensor], name: str,
     return options
 
 
-def _read_state_dict(data: bytes) -> tuple[dict[str, torch.Tensor], dict | None]:
-    """Unpickle ``data`` safely; return the state dict and the meta dict if the file had one."""
+# Budgets of an uploaded weight file, checked before any tensor is used: far above the shipped
+# models (digits 120k numbers) and far below a server's memory.
+MAX_WEIGHT_ELEMENTS = 10_000_000  # numbers in all tensors together, counted from their shapes
+MAX_WEIGHT_BYTES = 64 * 2**20     # bytes of the file's tensor data once unpacked
+MAX_TENSORS = 200
+MAX_CLASSES = 100
+MAX_NAME = 40                     # characters of a class or data set name
+_TENSOR_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.int64)
+
+
+def _check_archive(data: bytes, max_bytes: int = MAX_WEIGHT_BYTES) -> None:
+    """Refuse a file torch would unpack into too much memory, before torch reads it.
+
+    ``torch.save`` writes a zip whose tensor data is stored uncompressed; a compressed record
+    (a 4 KB file that unpacks to gigabytes) or the old pre-zip format (whose storages are
+    allocated at the size the file claims, before reading) is refused.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        records = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise ModelError("This file is not a PyTorch weights file that can be loaded safely: torch.save "
+                         "writes a zip archive of plain tensors, never pickled code or objects.") from None
+    if any(r.compress_type != zipfile.ZIP_STORED for r in records):
+        raise ModelError("This weights file holds compressed data, which torch.save never writes: refusing it.")
+    if sum(r.file_size for r in records) > max_bytes:
+        raise ModelError(f"This weights file unpacks to more than {max_bytes // 2**20} MB; the models "
+                         "here need far less.")
+
+
+def check_tensors(state_dict: dict[str, torch.Tensor], max_elements: int = MAX_WEIGHT_ELEMENTS) -> None:
+    """Refuse tensors over the budget or with NaN/infinite values.
+
+    Sizes come from the shapes, never from the storage: a stride-0 view of one stored number
+    can claim a billion elements, and every copy of it (into a model) would make them real.
+    """
+    if len(state_dict) > MAX_TENSORS:
+        raise ModelError(f"The file holds {len(state_dict)} tensors; the models here have far fewer.")
+    total = 0
+    for key, tensor in state_dict.items():
+        if len(key) > 100 or tensor.layout != torch.strided or tensor.dtype not in _TENSOR_DTYPES:
+            raise ModelError(f"The file holds a tensor that is not plain numbers ({key[:40]!r}).")
+        total += math.prod(tensor.shape)  # not numel() of the storage
+        if total > max_elements:
+            raise ModelError(f"The tensors in this file hold more than {max_elements:,} numbers together; "
+                             "the models here have far fewer.")
+    for key, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"The weights {key[:40]!r} hold NaN or infinite values: this model cannot be used.")
+
+
+def _read_state_dict(data: bytes, max_elements: int = MAX_WEIGHT_ELEMENTS) -> tuple[dict[str, torch.Tensor], dict | None]:
+    """Unpickle ``data`` safely; return the state dict and the meta dict if the file had one.
+
+    The archive is checked before torch reads it and the tensors right after (:func:`check_tensors`).
+    """
+    _check_archive(data)
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols it reads fine
             warnings.simplefilter("ignore", UserWarning)
@@ -255,12 +312,28 @@ def _read_state_dict(data: bytes) -> tuple[dict[str, torch.Tensor], dict | None]
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
         raise ModelError("This file holds no state dict (a dictionary of layer names to tensors); "
                          "save weights with torch.save(model.state_dict(), path).")
+    check_tensors(obj, max_elements)
     return obj, meta
 
 
 def _model_from_state_dict(state_dict: dict[str, torch.Tensor], name: str,
                            image_size: int | None = None) -> nn.Sequential:
     options = architecture_options(state_dict, name, image_size)
+    # The layer sizes come from the file: build the model on the meta device first (no memory),
+    # so one odd shape (conv2 with 400,000 filters) is refused before anything is allocated.
+    try:
+        with torch.device("meta"):
+            skeleton = MODELS[name](**options)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"These weights do not fit the {name!r} architecture ({exc}).") from None
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    wrong = [k for k in expected if k in state_dict and tuple(state_dict[k].shape) != expected[k]]
+    if wrong or set(expected) != set(state_dict):
+        detail = (f"{wrong[0]} has shape {tuple(state_dict[wrong[0]].shape)}, the layer needs {expected[wrong[0]]}"
+                  if wrong else "its layer names differ")
+        raise ModelError(f"These weights do not fit the {name!r} architecture: {detail}.")
+    if sum(math.prod(s) for s in expected.values()) > MAX_WEIGHT_ELEMENTS:
+        raise ModelError("This model would be far larger than the models here.")
     model = build_model(name, **options)
     try:
         model.load_state_dict(state_dict, strict=True)
@@ -279,11 +352,16 @@ def load_weights(data: bytes, name: str) -> nn.Sequential:
     a file of another kind, or a state dict of another architecture raises :class:`ModelError`
     and nothing else changes. Filter counts, class count and batch norm are read from the shapes.
     """
+    return _load(data, name)[0]
+
+
+def _load(data: bytes, name: str) -> tuple[nn.Sequential, dict | None]:
+    """The model and the file's raw meta (or None), reading the file once."""
     state_dict, meta = _read_state_dict(data)
     size = None
     if meta and isinstance(meta.get("input_shape"), list) and len(meta["input_shape"]) == 3:
-        size = meta["input_shape"][2]
-    return _model_from_state_dict(state_dict, name, size)
+        size = meta["input_shape"][2] if isinstance(meta["input_shape"][2], int) else None
+    return _model_from_state_dict(state_dict, name, size), meta
 
 
 def default_meta(model: nn.Module, architecture: str, **fields: Any) -> dict[str, Any]:
@@ -308,13 +386,102 @@ def _json_options(options: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_checkpoint(data: bytes, name: str) -> tuple[nn.Sequential, dict[str, Any]]:
-    """Like :func:`load_weights`, plus the meta stored with it (or a default meta if none)."""
-    state_dict, meta = _read_state_dict(data)
-    model = load_weights(data, name)
-    if meta is None or not isinstance(meta.get("classes"), list) \
-            or len(meta["classes"]) != architecture_options(state_dict, name)["num_classes"]:
+    """Like :func:`load_weights`, plus the meta stored with it (or a default meta if none).
+
+    The stored meta is checked against the weights (:func:`check_meta`): a meta that does not
+    fit them raises :class:`ModelError`; fields the app does not know are dropped.
+    """
+    model, meta = _load(data, name)
+    if meta is None:
         return model, default_meta(model, name, dataset="uploaded weights")
-    return model, {**default_meta(model, name), **meta}
+    return model, check_meta(meta, model, name)
+
+
+# Meta fields the app reads or shows, with the types they must have; everything else is dropped.
+_META_TEXT = {"name": 80, "architecture": 40, "dataset": MAX_NAME, "train_command": 500,
+              "trained_in": 80, "torch_version": 40}
+_META_NUMBERS = {"test_accuracy": (0.0, 1.0), "val_accuracy": (0.0, 1.0), "test_loss": (0.0, 1e6),
+                 "train_seconds": (0.0, 1e7)}
+_META_INTS = {"seed": (0, 2**63 - 1), "kept_epoch": (0, 10**6), "params": (0, 10**9)}
+
+
+def _plain_name(value: Any, what: str, limit: int = MAX_NAME) -> str:
+    """``value`` if it is a short printable name without < or >, else ModelError."""
+    if not isinstance(value, str) or not value or len(value) > limit or not value.isprintable() \
+            or "<" in value or ">" in value:
+        raise ModelError(f"The file's meta has an unusable {what}: names here are plain text of 1 to "
+                         f"{limit} characters without < or >.")
+    return value
+
+
+def check_meta(meta: dict[str, Any], model: nn.Module, architecture: str) -> dict[str, Any]:
+    """The stored ``meta`` checked against the loaded ``model``, as the meta the app uses.
+
+    Classes: one plain short name per output (at most 100). Input shape: exactly the one the
+    weights take ([C, H, W] with H and W the size they were made for). Mean and std: C finite
+    numbers, std > 0. Names, accuracies and counts have their types and ranges. ``params`` and
+    ``options`` are recomputed from the weights, never taken from the file.
+    """
+    base = default_meta(model, architecture)
+    channels, size = base["input_shape"][0], base["input_shape"][2]
+    out = dict(base)
+    classes = meta.get("classes", base["classes"])
+    if not isinstance(classes, list) or len(classes) != len(base["classes"]):
+        raise ModelError(f"The file's meta names {len(classes) if isinstance(classes, list) else 'no list of'} "
+                         f"classes, but the weights have {len(base['classes'])} outputs.")
+    if len(classes) > MAX_CLASSES:
+        raise ModelError(f"The model has {len(classes)} classes; the pages here show at most {MAX_CLASSES}.")
+    out["classes"] = [_plain_name(c, "class name") for c in classes]
+    if len(set(out["classes"])) != len(out["classes"]):
+        raise ModelError("The file's meta names a class twice.")
+    shape = meta.get("input_shape", base["input_shape"])
+    if not (isinstance(shape, list) and len(shape) == 3 and all(type(v) is int for v in shape)) \
+            or shape != base["input_shape"]:
+        raise ModelError(f"The file's meta says the input is {shape!r:.40}, but these weights take "
+                         f"{channels}×{size}×{size} images.")
+    for key in ("mean", "std"):
+        values = meta.get(key, base[key])
+        if not (isinstance(values, list) and len(values) == channels
+                and all(type(v) in (int, float) and math.isfinite(v) for v in values)) \
+                or (key == "std" and min(values) <= 0) or max(abs(v) for v in values) > 1e3:
+            raise ModelError(f"The file's meta needs {channels} finite {key} value(s)"
+                             f"{' above 0' if key == 'std' else ''}, one per input channel.")
+        out[key] = [float(v) for v in values]
+    for key, limit in _META_TEXT.items():
+        if meta.get(key) is not None:
+            out[key] = _plain_name(meta[key], key, limit) if key == "dataset" else meta[key]
+            if not isinstance(out[key], str) or len(out[key]) > limit or not out[key].isprintable():
+                raise ModelError(f"The file's meta field {key!r} must be text of at most {limit} characters.")
+    if out["architecture"] != architecture:
+        raise ModelError(f"The file's meta says it is a {out['architecture']!r} model, not {architecture!r}.")
+    for key, (low, high) in _META_NUMBERS.items():
+        value = meta.get(key)
+        if value is not None:
+            if type(value) not in (int, float) or not math.isfinite(value) or not low <= value <= high:
+                raise ModelError(f"The file's meta field {key!r} must be a number from {low:g} to {high:g}.")
+            out[key] = float(value)
+    for key, (low, high) in _META_INTS.items():
+        value = meta.get(key)
+        if value is not None and (type(value) is not int or not low <= value <= high):
+            raise ModelError(f"The file's meta field {key!r} must be a whole number from {low} to {high:,}.")
+        if value is not None and key != "params":
+            out[key] = value
+    _check_dataset(out, channels, size)
+    return out
+
+
+def _check_dataset(meta: dict[str, Any], channels: int, size: int) -> None:
+    """A meta naming a data set of the app must match its input: its test images feed the model."""
+    from vizcore import data  # the data module loads only when a meta names a data set
+
+    name = meta.get("dataset")
+    try:
+        known = data.load_dataset(name, "test").input_shape if name in data.available_datasets() else None
+    except data.DataError:
+        known = None
+    if known is not None and tuple(known) != (channels, size, size):
+        raise ModelError(f"The file's meta says the model was trained on {name!r} ({'×'.join(map(str, known))} "
+                         f"images), but these weights take {channels}×{size}×{size} images.")
 
 
 def save_checkpoint(model: nn.Module, meta: dict[str, Any]) -> bytes:
