@@ -87,7 +87,22 @@ def image_input(
             return None
     if reduced:
         st.caption(f"Reduced to {img.width}×{img.height} pixels (working size {side}) to keep it fast.")
+    if source != "Sample" and _transparent(data):
+        st.caption("This picture has transparent parts: they are filled with white first (as shown), so "
+                   "the border between the picture and the white can become a strong edge.")
     return img.convert(mode) if img.mode != mode else img
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _transparent(data: bytes) -> bool:
+    """Whether an upload (already decoded once without trouble) has any transparent pixel."""
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.mode not in ("RGBA", "LA", "La", "RGBa", "PA") and "transparency" not in img.info:
+            return False
+        return img.convert("RGBA").getchannel("A").getextrema()[0] < 255
+    except Exception:  # noqa: BLE001 - a note only: never fail an upload that decoded
+        return False
 
 
 def _uploaded_bytes(key: str, source: str) -> bytes | None:
@@ -508,6 +523,19 @@ def explain(text: str, *, kind: str = "caption") -> None:
     the lecturer says it. ``kind``: "markdown", "caption" or "info"."""
     if not presenting():
         {"markdown": st.markdown, "caption": st.caption, "info": st.info}[kind](text)
+
+
+def only_knows_note(meta: dict, source: str) -> None:
+    """For a photo or a drawing fed to a model: say that it only knows its own classes (it
+    answers with one of them, however far the picture is from its training data). Nothing for
+    a test image of the model's own data set (``source`` is one of ``INPUT_SOURCES``)."""
+    if source == INPUT_SOURCES[0]:
+        return
+    classes = [str(c) for c in meta.get("classes", [])]
+    names = ", ".join(classes[:12]) + (f" … ({len(classes)} in all)" if len(classes) > 12 else "")
+    st.info(f"This model only knows the {len(classes)} classes of its training data "
+            f"({literal(meta.get('dataset', 'its data set'))}): {literal(names)}. Whatever the picture shows, it "
+            "answers with one of them; a confident answer for a picture unlike its data means little.")
 
 
 def link_state(spec, page: str) -> None:

@@ -7,8 +7,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages._ui import (dataset_of, download_array, explain, keep_valid, model_input, model_selector, show_figure,
-                       test_pictures, test_split)
+from pages._ui import (dataset_of, download_array, explain, keep_valid, model_input, model_selector, only_knows_note,
+                       show_figure, test_pictures, test_split)
 from vizcore import feature_plots, features
 from pages import route_through_app
 
@@ -55,6 +55,7 @@ acts_one = {name: out[0].numpy() for name, out in acts.items()}
 prediction = features.top_classes(acts[features.SOFTMAX], classes, k=5)
 
 st.subheader("2 · The prediction")
+only_knows_note(meta, chosen.source)
 left, right = st.columns([1, 3])
 best, p_best = prediction[0]
 left.metric("Predicted class", best, f"{100 * p_best:.1f}% sure", delta_color="off")
@@ -139,9 +140,10 @@ if layer in conv_names:
     made = features.explain_conv_value(model, layer, layer_input, channel, i, j)
     inputs = len(made.per_channel)
     partial = [p.total for p in made.per_channel]
-    st.markdown(f"**How the convolution made it.** Filter {channel} slides over each of the "
-                f"{inputs} input channel{'s' if inputs > 1 else ''} of {layer}'s input; "
-                "the products in the window are summed per channel, then over channels, plus the bias.")
+    over = f"each of the {inputs} input channels" if inputs > 1 else "the single input channel"
+    how = ("the products in the window are summed per channel, then over channels, plus the bias."
+           if inputs > 1 else "the products in the window are summed, plus the bias.")
+    st.markdown(f"**How the convolution made it.** Filter {channel} slides over {over} of {layer}'s input; {how}")
     if inputs > 1:
         table = pd.DataFrame({"input channel": range(inputs), "partial sum": partial})
         st.dataframe(table, hide_index=True, height=min(400, 38 + 35 * inputs))

@@ -78,8 +78,9 @@ def _grid_editor(grid: str, label: str) -> np.ndarray:
     values_key, editor_key, _, _ = GRIDS[grid]
     arr = np.asarray(ss[values_key], dtype=float)
     drop_added_rows(editor_key)  # a crafted client's 30,000 added rows never reach the editor
-    frame = pd.DataFrame(arr, columns=[str(c + 1) for c in range(arr.shape[1])],
-                         index=[str(r + 1) for r in range(arr.shape[0])])
+    # Rows and columns counted from 0, as the figures, captions and "Output row i, column j" count.
+    frame = pd.DataFrame(arr, columns=[str(c) for c in range(arr.shape[1])],
+                         index=[str(r) for r in range(arr.shape[0])])
     edited = st.data_editor(frame, key=editor_key, num_rows="fixed", width="stretch", column_config={
         c: st.column_config.NumberColumn(c, format="%.4g") for c in frame.columns})
     st.caption(label)
@@ -457,7 +458,8 @@ def matrix_view(kernel: np.ndarray | None) -> None:
             fl, fr = st.columns(2)
             with fl:
                 show_figure(pg.matrix_figure(padded, pads, taps, weights=used,
-                                             title="Input (gray: padding, blue: the window)"),
+                                             title="Input (gray: padding, blue: the window)" if any(pads)
+                                             else "Input (blue: the window)"),
                             key=f"kp_fig_matrix_{cell}")
             with fr:
                 show_figure(pg.output_figure(y, (i, j), title=f"Output {y.shape[0]}×{y.shape[1]}"),
@@ -533,7 +535,8 @@ def signal_view() -> None:
     st.markdown(f"**Output {t}:**  \n`{exp.text}`")
     taps = [(0, term.padded_col) for term in exp.terms]
     show_figure(pg.matrix_figure(padded[None], (0, 0, before, after), taps, weights=used,
-                                 title="Signal (gray: padding, blue: the window)"), key="kp_fig_signal_cells")
+                                 title="Signal (gray: padding, blue: the window)" if before or after
+                                 else "Signal (blue: the window)"), key="kp_fig_signal_cells")
     show_figure(pg.output_figure(y[None], (0, t), title=f"Output, length {count}"), key="kp_fig_signal_out")
     positions = pg.output_positions(count, len(k), stride, dilation, before, causal)
     show_figure(pg.signal_figure(x, y, positions, title="Input and output on one time axis"),

@@ -170,14 +170,16 @@ def matrix_view() -> None:
 
 
 def picture(key: str) -> np.ndarray | None:
-    """The chosen image as (3, H, W), or an edge feature map (H, W)."""
+    """The chosen image as (3, H, W) (a grayscale photo as (H, W): one channel, not three equal
+    ones), or an edge feature map (H, W)."""
     kind = st.radio("Input", ["Photo", "Feature map (vertical edges + ReLU)"], horizontal=True,
                     key=f"{key}_kind")
     img = image_input(key, mode="RGB", max_side=256)
     if img is None:
         return None
     if kind == "Photo":
-        return images.to_array(img, "RGB")
+        rgb = images.to_array(img, "RGB")
+        return rgb[0] if (rgb[0] == rgb[1]).all() and (rgb[1] == rgb[2]).all() else rgb
     return pooling.edge_feature_map(images.to_array(img, "L"))
 
 

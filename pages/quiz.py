@@ -112,7 +112,7 @@ def quiz_mode() -> None:
     st.markdown(question.prompt)
     answer_key = f"quiz_answer_{state['code']}_{state['difficulty']}_{state['index']}"
     st.text_input(f"Your answer ({question.answer_format})", key=answer_key, disabled=state["done"],
-                  placeholder="e.g. (5, 4, 26, 26), 5x4x26x26, 280, 16*8*7*7+16 or yes")
+                  placeholder=quiz.answer_placeholder(question))
     b1, b2, b3 = st.columns(3)
     b1.button("Check", key="quiz_check", type="primary", disabled=state["done"], on_click=check,
               args=(question, answer_key))

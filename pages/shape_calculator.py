@@ -198,7 +198,12 @@ def stack_tab() -> None:
     layout = st.radio("Shapes as", ("NCHW", "NHWC"), horizontal=True, key="sc_layout",
                       help="NCHW: PyTorch (batch, channels, height, width). NHWC: Keras' "
                            "model.summary() (None is the batch).")
-    st.dataframe(pd.DataFrame(summary.table(layout)), hide_index=True, key="summary_table")
+    # The whole table, no inner scroll box (a lecturer reads VGG's 39 rows down the page), big
+    # numbers with thousands separators as in the totals above.
+    counts = {name: st.column_config.NumberColumn(name, format="localized")
+              for name in ("params", "non-trainable", "multiply-adds")}
+    st.dataframe(pd.DataFrame(summary.table(layout)), hide_index=True, key="summary_table", height="content",
+                 column_config=counts)
     st.caption(
         f"Output: {summary.output_shape}. Keras' \"Total params\" would say "
         f"{summary.keras_total_params:,} (it also counts batch norm's running mean and variance). "

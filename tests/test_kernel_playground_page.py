@@ -133,7 +133,7 @@ def test_grid_kernel_with_an_empty_cell_gives_a_clear_error():
     at.session_state["kp_grid"] = {"edited_rows": {1: {"2": None}}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert not at.exception
-    assert "Row 2, column 2 is empty" in errors(at)
+    assert "Row 1, column 2 is empty" in errors(at)  # counted from 0, like the figures
 
 
 def test_stride_zero_and_reflect_too_wide_give_messages_not_tracebacks():
@@ -174,7 +174,7 @@ def test_matrix_view_worked_example_arithmetic_and_stepping():
 
 def test_matrix_view_with_an_edited_cell_stride_and_padding():
     at = run_page(view="Matrix")
-    at.session_state["kp_matrix"] = {"edited_rows": {0: {"1": 100}}, "added_rows": [], "deleted_rows": []}
+    at.session_state["kp_matrix"] = {"edited_rows": {0: {"0": 100}}, "added_rows": [], "deleted_rows": []}
     at.number_input(key="kp_stride_r").set_value(2)
     at.number_input(key="kp_stride_c").set_value(2)
     at.number_input(key="kp_pad").set_value(1)

@@ -155,11 +155,11 @@ def test_normalise_explains_edge_detectors_and_zeros():
 
 
 @pytest.mark.parametrize("cell, message", [
-    (None, "Row 2, column 3 is empty"),
-    (np.nan, "Row 2, column 3 is empty"),
-    ("", "Row 2, column 3 is empty"),
-    ("abc", "Row 2, column 3 is 'abc', which is not a number"),
-    (np.inf, "Row 2, column 3 is infinite"),
+    (None, "Row 1, column 2 is empty"),
+    (np.nan, "Row 1, column 2 is empty"),
+    ("", "Row 1, column 2 is empty"),
+    ("abc", "Row 1, column 2 is 'abc', which is not a number"),
+    (np.inf, "Row 1, column 2 is infinite"),
 ])
 def test_parse_grid_names_the_bad_cell(cell, message):
     rows = [[1, 2, 3], [4, 5, cell]]

@@ -113,7 +113,7 @@ def test_own_stack_table_matches_torch(at):
     x = torch.zeros(1, 1, 28, 28)
     for module, shown in zip(net, table["output shape"]):
         x = module(x)
-        assert shown == "(None, " + ", ".join(map(str, x.shape[1:])) + ")"
+        assert shown == "(N, " + ", ".join(map(str, x.shape[1:])) + ")"  # PyTorch's batch N, as in the metric
     assert table["params"].tolist() == [sum(p.numel() for p in m.parameters()) for m in net]
     assert metrics(at)["Learnable parameters"] == f"{sum(p.numel() for p in net.parameters()):,}"
 

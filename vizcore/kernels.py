@@ -374,7 +374,7 @@ def check_kernel_size(kernel: np.ndarray, limit: int = MAX_KERNEL_SIZE) -> None:
 
 
 def _cell_value(cell, i: int, j: int) -> float:
-    where = f"Row {i + 1}, column {j + 1}"
+    where = f"Row {i}, column {j}"  # counted from 0, as every figure and caption of the app counts
     if cell is None or (isinstance(cell, str) and not cell.strip()):
         raise KernelError(f"{where} is empty: type a number there.")
     try:
@@ -625,7 +625,8 @@ _EXAMPLES = [
                   ((1, 1, 1), (1, 1, 1), (1, 1, 1)), dilation=2),
 ]
 
-WORKED_EXAMPLES: dict[str, WorkedExample] = {f"{e.name} [{e.source}]": e for e in _EXAMPLES}
+# Shown by name only: the source (which deck) is for the code, not for the projector.
+WORKED_EXAMPLES: dict[str, WorkedExample] = {e.name: e for e in _EXAMPLES}
 
 
 @dataclass(frozen=True)
@@ -654,4 +655,6 @@ _SIGNAL_EXAMPLES = [
                   "1, 5, 3, 7, 5, 9, 7, 14", "1/3, 1/3, 1/3", stride=2, padding=1),
 ]
 
-SIGNAL_EXAMPLES: dict[str, SignalExample] = {f"{e.name} [{e.source}]": e for e in _SIGNAL_EXAMPLES}
+SIGNAL_EXAMPLES: dict[str, SignalExample] = {e.name: e for e in _SIGNAL_EXAMPLES}
+# Names with the source tag, as older links carry them ("... [deck 002]") -> today's name.
+EXAMPLE_ALIASES: dict[str, str] = {f"{e.name} [{e.source}]": e.name for e in _EXAMPLES + _SIGNAL_EXAMPLES}

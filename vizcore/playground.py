@@ -752,6 +752,8 @@ def read_link(query: Mapping[str, str]) -> tuple[dict[str, object], list[str]]:
     """
     out: dict[str, object] = {}
     ignored: list[str] = []
+    query = {name: kernels.EXAMPLE_ALIASES.get(value, value) if name in ("example", "ex1d") else value
+             for name, value in query.items()}  # links from before the names lost their "[deck ...]"
     if (query.get("view") == "Matrix" or "example" in query) and "matrix" not in query:
         example = query.get("example")
         if example in kernels.WORKED_EXAMPLES:

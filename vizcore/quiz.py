@@ -680,7 +680,7 @@ def _flatten_size(rng: random.Random, level: str) -> Question:
 def _valid_config(rng: random.Random, level: str) -> Question:
     channels = rng.choice([1, 3])
     side = rng.choice([16, 28, 32, 64])
-    layers = _random_stack(rng, "medium" if level == "easy" else level)
+    layers = _random_stack(rng, level)  # an easy question gets an easy (short) stack
     fault = rng.choice(["none", "none", "collapse", "pool_padding", "groups", "dilation"]) \
         if level != "easy" else rng.choice(["none", "collapse"])
     if fault == "collapse":
@@ -709,11 +709,39 @@ def _valid_config(rng: random.Random, level: str) -> Question:
                     + "\n".join(lines) + "\n\n**Answer: yes**")
     else:
         solution = f"It fails. {reason}\n\n**Answer: no**"
-    hint = ("Follow the size through the stack: does every window still fit (kernel ≤ padded input, "
-            "dilated span d·(k − 1) + 1 included)? Pooling padding at most half the window? "
-            "Do groups divide the channels?")
+    hint = _valid_config_hint(layers)
     return Question("valid_config", level, prompt, valid, hint, solution, "yes or no",
                     dict(input=(channels, side, side), layers=layers))
+
+
+def _valid_config_hint(layers: list[shapes.Layer]) -> str:
+    """The checks that matter for this stack only: no word of groups, dilation or pooling
+    padding when the stack has none."""
+    hint = "Follow the size through the stack: does every window still fit (kernel ≤ padded input"
+    if any(getattr(layer, "dilation", 1) not in (1, (1, 1)) for layer in layers):
+        hint += ", the dilated span d·(k − 1) + 1 included"
+    hint += ")?"
+    if any(layer.kind.endswith("Pool2d") and getattr(layer, "padding", 0) not in (0, (0, 0)) for layer in layers):
+        hint += " Pooling padding at most half the window?"
+    if any(getattr(layer, "groups", 1) > 1 for layer in layers):
+        hint += " Do the groups divide the channels (in and out)?"
+    return hint
+
+
+def answer_placeholder(question: Question) -> str:
+    """An example of what to type, for this question's kind of answer only."""
+    fmt = question.answer_format
+    if fmt == "yes or no":
+        return "yes or no"
+    if fmt == "one whole number":
+        return "e.g. 280, or a sum like 16*8*7*7+16"
+    if fmt.startswith("(stride, padding)"):
+        return "e.g. 2, 1"
+    if fmt.startswith("a shape like"):
+        if "C, H, W" in fmt:  # NCHW
+            return "e.g. (5, 4, 26, 26) or 5x4x26x26"
+        return "e.g. (5, 26, 26, 4) or 5x26x26x4"
+    return f"e.g. {fmt}"
 
 
 _GENERATORS = {

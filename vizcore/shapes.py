@@ -787,7 +787,11 @@ class Summary:
         return self.keras_total_params * bytes_per_number
 
     def table(self, layout: str = "NCHW") -> list[dict]:
-        """Rows as dicts for a table: layer, type, output shape (NCHW or NHWC), params, field."""
+        """Rows as dicts for a table: layer, type, output shape (NCHW or NHWC), params, field.
+
+        The batch is written as each library writes it: ``N`` in PyTorch's NCHW, ``None`` in
+        Keras' NHWC ``model.summary()``."""
+        batch = "N" if layout == "NCHW" else "None"
         rows = []
         for row in self.rows:
             shape = row.nchw if layout == "NCHW" else row.nhwc
@@ -795,7 +799,7 @@ class Summary:
             rows.append({
                 "layer": row.name,
                 "type": row.layer.describe(),
-                "output shape": "(" + ", ".join("None" if v is None else str(v) for v in shape) + ")",
+                "output shape": "(" + ", ".join(batch if v is None else str(v) for v in shape) + ")",
                 "params": row.params,
                 "non-trainable": row.non_trainable_params,
                 "receptive field": field,
