@@ -55,10 +55,12 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], *, title: str | Non
     matrix = np.asarray(matrix)
     fig = plots.heatmap(matrix, title=title, colorscale="Blues", show_values=len(classes) <= 12,
                         colorbar_title="images", x=list(classes), y=list(classes),
-                        height=max(380, 45 * len(classes) + 160))
+                        height=max(380, min(900, 45 * len(classes) + 160)))
     fig.update_traces(hovertemplate="true %{y}, predicted %{x}<br>%{z} images<extra></extra>")
-    fig.update_xaxes(title_text="predicted class", type="category")
-    fig.update_yaxes(title_text="true class", type="category")
+    # Many classes (up to 100) stay on one screen: at most 30 labels per axis, hover names each cell.
+    ticks = {"nticks": 30} if len(classes) > 30 else {}
+    fig.update_xaxes(title_text="predicted class", type="category", **ticks)
+    fig.update_yaxes(title_text="true class", type="category", **ticks)
     return fig
 
 
