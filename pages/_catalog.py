@@ -43,6 +43,16 @@ PAGES = [
         "See inside a trained CNN layer by layer: every channel's map for your image or drawing, "
         "the filters, receptive fields, the arithmetic of one value and the patches a channel likes.",
     ),
+    PageInfo(
+        "pages/occlusion.py", "Occlusion", "Explaining predictions",
+        "Slide a patch over the image and watch the class probability fall: the map of where the model "
+        "looked, per patch position and per pixel, and the patch moving step by step.",
+    ),
+    PageInfo(
+        "pages/lime.py", "LIME", "Explaining predictions",
+        "LIME step by step: superpixels, perturbed samples with their probabilities and weights, the "
+        "surrogate's coefficients and R², and how much runs with other seeds agree.",
+    ),
 ]
 
 SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]

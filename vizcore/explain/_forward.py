@@ -47,16 +47,32 @@ class Stopped(Exception):
         self.done, self.total = done, total
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
-    """How to run a model fast: images per call, memory format, and the measured cost per image."""
+    """How to run a model fast: images per call, memory format, and the measured cost per image.
+
+    ``seconds_per_image`` is the measurement that chose the batch size; real runs then keep a
+    running average (:meth:`observe`), so estimates follow the server's actual load.
+    """
     batch_size: int
     channels_last: bool
     seconds_per_image: float
+    observed: float | None = None
+
+    def __post_init__(self):
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float, images: int) -> None:
+        """Fold one real run into the running average (later runs weigh more)."""
+        if images < 16 or seconds <= 0:
+            return
+        rate = seconds / images
+        with self._lock:
+            self.observed = rate if self.observed is None else 0.7 * self.observed + 0.3 * rate
 
     def estimate(self, images: int) -> float:
         """Seconds that ``images`` forward passes should take (for "225 passes ≈ 0.03 s")."""
-        return images * self.seconds_per_image
+        return images * (self.observed if self.observed is not None else self.seconds_per_image)
 
 
 # The measured plan per (architecture, input shape): speed depends on the layers and sizes, not on
@@ -168,6 +184,7 @@ def outputs(model: nn.Module, inputs: torch.Tensor | MakeBatch, total: int | Non
         plan = plan_for(model, tuple(first.shape[1:]), first.dtype)
     results: list[torch.Tensor] = []
     done = 0
+    started = time.perf_counter()
     with torch.inference_mode():
         while done < total:
             if _should_stop(stop):
@@ -185,6 +202,7 @@ def outputs(model: nn.Module, inputs: torch.Tensor | MakeBatch, total: int | Non
             done += batch.shape[0]
             if progress is not None:
                 progress(done, total)
+    plan.observe(time.perf_counter() - started, total)
     return torch.cat(results).clone()  # clone: a normal tensor, not an inference-mode one
 
 

@@ -254,3 +254,40 @@ def occlusion_scores(model: nn.Module, x: torch.Tensor, target, window, stride, 
     if output not in _forward.OUTPUTS:
         raise ExplainError(f"The output must be one of {', '.join(_forward.OUTPUTS)}, got {output!r}.")
     return occlusion_run(model, x, window, stride, baseline, **options).scores(target, output)
+
+
+# --- what fills the patch ---------------------------------------------------------------------------
+
+FILLS = {
+    "black": "black pixels",
+    "grey": "mid-grey pixels",
+    "mean": "the data set's mean colour (0 after normalising: captum's default)",
+    "blur": "a blurred copy of the image (hides detail, keeps colour)",
+}
+
+
+def fill(x: torch.Tensor, kind: str, mean, std, *, sigma: float | None = None) -> torch.Tensor:
+    """What a hidden patch or superpixel holds, in the model's input space (normalised).
+
+    kind : "black" (pixel value 0), "grey" (half brightness), "mean" (the training set's mean
+        colour, 0 after normalising) or "blur" (a Gaussian blur of ``x``, ``sigma`` pixels;
+        default a twelfth of the shorter side).
+    mean, std : the model's normalisation per channel (pixels / 255 − mean) / std.
+    Returns a tensor that broadcasts to ``x``: (1, C, 1, 1), or (N, C, H, W) for "blur".
+    """
+    channels = x.shape[1]
+    mean = torch.as_tensor(mean, dtype=x.dtype).reshape(1, -1, 1, 1).expand(1, channels, 1, 1)
+    std = torch.as_tensor(std, dtype=x.dtype).reshape(1, -1, 1, 1).expand(1, channels, 1, 1)
+    if kind == "black":
+        return (0.0 - mean) / std
+    if kind == "grey":
+        return (0.5 - mean) / std
+    if kind == "mean":
+        return torch.zeros(1, channels, 1, 1, dtype=x.dtype)
+    if kind == "blur":
+        from scipy import ndimage
+
+        sigma = sigma or max(1.0, min(x.shape[2:]) / 12)
+        blurred = ndimage.gaussian_filter(x.detach().double().numpy(), sigma=(0, 0, sigma, sigma), mode="reflect")
+        return torch.from_numpy(blurred).to(x.dtype)
+    raise ExplainError(f"Unknown fill {kind!r}: choose one of {', '.join(FILLS)}.")

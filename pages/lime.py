@@ -1,0 +1,341 @@
+"""LIME step by step: superpixels, perturbed samples, the surrogate model, and how stable it is."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
+
+from pages._ui import (copy_link, download_array, explain, link_state, literal, model_input,  # noqa: E402
+                       model_selector, show_figure, write_link_state)
+from vizcore import features, links, perturbation_plots as pp  # noqa: E402
+from vizcore.explain import ExplainError, _forward  # noqa: E402
+from vizcore.explain.lime import (MAX_EXACT_FEATURES, SURROGATES, all_masks, explanation_mask,  # noqa: E402
+                                  fit_surrogate, kernel_weights, random_masks, sample_probabilities,
+                                  segment_means, stability, top_features)
+from vizcore.explain.occlusion import fill  # noqa: E402
+from vizcore.explain.segment import METHODS, count, segment  # noqa: E402
+
+AUTO_SECONDS = 1.5
+SAMPLE_CHOICES = (50, 100, 250, 500, 1000, 2000, 5000)
+HIDES = {"black": "black", "mean": "mean colour of the superpixel (lime's default)", "blur": "blurred"}
+SURROGATE_LABELS = {"ridge": "ridge (lime's)", "lasso": "lasso", "tree": "random forest"}
+SIGNS = {"positive": "raise the probability", "negative": "lower it", "both": "both"}
+SORTS = {"sample": "sample number", "prob_up": "probability, lowest first", "prob_down": "probability, highest first",
+         "weight": "kernel weight, highest first", "kept": "superpixels kept, fewest first"}
+METHOD_LABELS = {"slic": "SLIC", "quickshift": "quickshift (lime's default)", "felzenszwalb": "Felzenszwalb",
+                 "grid": "square grid"}
+GALLERY = 12
+PREDICTED = -1
+
+LINK = links.LinkSpec([
+    links.Choice("method", "slic", METHODS, key="lime_method"),
+    links.Int("segments", 25, 2, 200, key="lime_segments"),
+    links.Choice("hide", "mean", tuple(HIDES), key="lime_hide"),
+    links.Choice("samples", 1000, SAMPLE_CHOICES, key="lime_samples"),
+    links.Int("seed", 0, 0, 9999, key="lime_seed"),
+    links.Bool("exact", False, key="lime_exact"),
+    links.Choice("surrogate", "ridge", SURROGATES, key="lime_surrogate"),
+    links.Int("cls", PREDICTED, PREDICTED, 999, key="lime_target"),
+    links.Int("k", 5, 1, 20, key="lime_k"),
+    links.Choice("sign", "positive", tuple(SIGNS), key="lime_sign"),
+    links.Choice("sort", "sample", tuple(SORTS), key="lime_sort"),
+])
+
+st.title("LIME: explain one prediction with a simple model")
+explain(
+    "LIME (Ribeiro et al. 2016) cuts the image into superpixels, hides random sets of them, asks the "
+    "model about every perturbed copy and fits a small linear model: probability ≈ intercept + Σ "
+    "coefficient × (superpixel kept). Large coefficients mark the superpixels the prediction rests on — "
+    "like the husky called a wolf because of the snow."
+)
+link_state(LINK, "lime")
+
+
+# --- cached work ----------------------------------------------------------------------------------------
+
+def _log_computation(what: str) -> None:
+    if os.environ.get("VIZCORE_LOG_COMPUTATIONS"):
+        print(f"[vizcore] computed {what}", file=sys.stderr, flush=True)
+
+
+def digest(*arrays) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = a.detach().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        h.update(str(a.shape).encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+@st.cache_data(max_entries=64, show_spinner="Finding superpixels…")
+def cached_segments(picture_hash: str, method: str, n: int, _picture) -> np.ndarray:
+    return segment(_picture, method, n)
+
+
+def _progress_bar(show: bool, what: str):
+    """A throttled progress callback drawing into a bar made here (inside the cached function)."""
+    bar = st.progress(0.0, text="Starting…") if show else None
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if bar is not None and (now - last[0] > 0.25 or done == total):
+            last[0] = now
+            bar.progress(done / total, text=f"{what}: {done:,} of {total:,} forward passes")
+
+    return bar, progress
+
+
+@st.cache_data(max_entries=32, max_size="300MB",
+               show_spinner="Asking the model about every perturbed copy (students asking for the same "
+                            "settings share this run)…")
+def cached_samples(fingerprint: str, input_hash: str, segments_hash: str, hide: str, samples, seed: int,
+                   _model, _x, _segments, _hide, show_progress: bool):
+    """The masks and every class's probability for each perturbed copy (class-independent)."""
+    _log_computation(f"lime {input_hash[:8]} {segments_hash[:8]} {hide} {samples} {seed}")
+    features_ = int(_segments.max()) + 1
+    masks = all_masks(features_) if samples == "all" else random_masks(samples, features_, seed)
+    bar, progress = _progress_bar(show_progress, "Sampling")
+    probs = sample_probabilities(_model, _x, _segments, masks, _hide, progress=progress).double().numpy()
+    if bar is not None:
+        bar.empty()
+    return masks, probs
+
+
+@st.cache_data(max_entries=128, show_spinner="Fitting the surrogate…")
+def cached_fit(samples_key: tuple, target: int, surrogate: str, _masks, _scores, _weights, seed: int):
+    return fit_surrogate(_masks, _scores, _weights, surrogate, seed=seed)
+
+
+@st.cache_data(max_entries=16, show_spinner="Running LIME again with other seeds…")
+def cached_stability(fingerprint: str, input_hash: str, segments_hash: str, hide: str, target: int,
+                     samples: tuple, seeds: int, k: int, sign: str, surrogate: str,
+                     _model, _x, _segments, _hide, show_progress: bool):
+    _log_computation(f"lime stability {input_hash[:8]} {samples} {seeds}")
+    bar, progress = _progress_bar(show_progress, "Stability")
+    result = stability(_model, _x, target, _segments, samples=samples, seeds=range(seeds), k=k, hide=_hide,
+                       sign=sign, surrogate=surrogate, progress=progress)
+    if bar is not None:
+        bar.empty()
+    return result
+
+
+def forget(key: str) -> None:
+    st.session_state[key] = None
+
+
+def costly_step(name: str, label: str, key: tuple, estimate: float):
+    """For a run longer than AUTO_SECONDS: a Run button, and a Stop button while it runs.
+
+    Returns None when the run must wait for the button, else a placeholder to clear once the run
+    is done (it holds the Stop button). Stop forgets the request, so the rerun it triggers (which
+    interrupts the run) leaves the page usable without starting again.
+    """
+    slot = st.empty()
+    if estimate <= AUTO_SECONDS:
+        return slot
+    wanted = f"lime_{name}_requested"
+    if st.button(label, key=f"lime_{name}_run", type="primary"):
+        st.session_state[wanted] = key
+    if st.session_state.get(wanted) != key:
+        st.info(f"This takes about {estimate:.1f} s: press the button to start it.")
+        return None
+    slot.button("Stop", key=f"lime_{name}_stop", on_click=forget, args=(wanted,),
+                help="Stop this run; the page stays usable.")
+    return slot
+
+
+# --- model and input -----------------------------------------------------------------------------------------
+
+model, meta = model_selector("lime_model")
+channels, height, width = meta["input_shape"]
+classes = [str(c) for c in meta["classes"]]
+fingerprint = features.model_fingerprint(model)
+chosen = model_input("lime_in", meta, show_steps=False)
+if chosen is None:
+    st.stop()
+x = chosen.x
+input_hash = digest(x)
+with torch.inference_mode():
+    original = torch.softmax(model(x), dim=1)[0].clone()
+predicted = int(original.argmax())
+plan = _forward.plan_for(model, (channels, height, width))
+
+# --- 1 · superpixels -----------------------------------------------------------------------------------------
+
+st.subheader("1 · Superpixels")
+most = int(min(200, height * width // 4))
+if st.session_state.get("lime_segments", 2) > most:
+    st.session_state["lime_segments"] = most
+c1, c2 = st.columns([1, 2])
+method = c1.selectbox("Method", METHODS, key="lime_method", format_func=METHOD_LABELS.get)
+wanted_segments = c1.slider("Number of superpixels", 2, most, key="lime_segments",
+                            help="Every method is tuned to give this many (within ±30 %).")
+try:
+    segments = cached_segments(digest(chosen.picture), method, wanted_segments, chosen.picture)
+except ExplainError as err:
+    st.error(literal(err))
+    st.stop()
+n_features = count(segments)
+segments_hash = digest(segments)
+with c1:
+    st.markdown(f"**{n_features} superpixels** (asked for {wanted_segments})")
+    explain("LIME switches whole superpixels on and off, not single pixels: a few dozen features instead of "
+            f"{height * width:,}. lime's own default (quickshift, kernel 4) finds only 1–4 superpixels on pictures "
+            "this small (lime issues #214, #386); here each method is tuned to the count you ask for.")
+with c2:
+    show_figure(pp.superpixel_figure(chosen.picture, segments, title="Superpixels and their numbers"),
+                key="lime_superpixels")
+
+# --- 2 · samples ---------------------------------------------------------------------------------------------------
+
+st.subheader("2 · Perturbed samples")
+exact_possible = n_features <= MAX_EXACT_FEATURES
+c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
+hide_kind = c1.radio("A hidden superpixel shows", list(HIDES), key="lime_hide", format_func=HIDES.get,
+                     horizontal=True)
+if not exact_possible:
+    st.session_state["lime_exact"] = False
+exact = c4.toggle(f"Exact: all 2^{n_features} = {2 ** n_features:,} masks" if exact_possible
+                  else f"Exact mode needs ≤ {MAX_EXACT_FEATURES} superpixels", key="lime_exact",
+                  disabled=not exact_possible, help="With few superpixels every on/off mask can be tried: no randomness.")
+samples = c2.select_slider("Samples", SAMPLE_CHOICES, key="lime_samples", disabled=exact)
+seed = c3.number_input("Seed", 0, 9999, key="lime_seed", disabled=exact)
+drawn = "all" if exact else int(samples)
+total = 2 ** n_features if exact else int(samples)
+estimate = plan.estimate(total)
+st.caption(f"{total:,} samples = {total:,} forward passes ≈ {estimate:.2f} s (measured here: "
+           f"{plan.seconds_per_image * 1e3:.2f} ms per image in batches of {plan.batch_size}). Rule of thumb from "
+           f"lime's maintainer: about 10 samples per superpixel, here {10 * n_features:,}.")
+
+if hide_kind == "mean":
+    hide = segment_means(x, segments)
+else:
+    hide = fill(x, hide_kind, meta["mean"], meta["std"])
+hide_picture = features.to_pixels(hide.expand_as(x), meta)
+
+samples_key = (fingerprint, input_hash, segments_hash, hide_kind, drawn, int(seed))
+slot = costly_step("samples", f"Sample {total:,} perturbed images", samples_key, estimate)
+if slot is None:
+    write_link_state(LINK)
+    st.stop()
+try:
+    masks, probabilities = cached_samples(*samples_key, model, x, segments, hide, show_progress=estimate > AUTO_SECONDS)
+except ExplainError as err:
+    st.error(literal(err))
+    st.stop()
+slot.empty()
+weights = kernel_weights(masks)
+
+if not PREDICTED <= st.session_state.get("lime_target", PREDICTED) < len(classes):
+    st.session_state["lime_target"] = PREDICTED
+choice = st.selectbox("Explained class", [PREDICTED] + list(range(len(classes))), key="lime_target",
+                      format_func=lambda k: f"the predicted class ({classes[predicted]})" if k == PREDICTED
+                      else classes[k])
+target = predicted if choice == PREDICTED else int(choice)
+scores = probabilities[:, target]
+kept = masks.sum(axis=1)
+
+sort = st.radio("Order the samples by", list(SORTS), key="lime_sort", format_func=SORTS.get, horizontal=True)
+order = {"sample": np.arange(len(masks)), "prob_up": np.argsort(scores, kind="stable"),
+         "prob_down": np.argsort(-scores, kind="stable"), "weight": np.argsort(-weights, kind="stable"),
+         "kept": np.argsort(kept, kind="stable")}[sort]
+shown = order[:GALLERY]
+pictures = pp.perturbed_pictures(chosen.picture, hide_picture, segments, masks[shown])
+st.image([pp.enlarge(p, 132)[0] for p in pictures], width=132,
+         caption=[f"#{i} · p={scores[i]:.4f} · w={weights[i]:.2f} · kept {kept[i]}/{n_features}" for i in shown])
+explain(f"p: the model's probability of {literal(classes[target])}; w: the kernel weight sqrt(exp(−d²/0.25²)), "
+        "d the cosine distance between the mask and the all-ones mask — samples that keep more of the image "
+        "count more. Sample #0 keeps everything.")
+with st.expander(f"All {len(masks):,} samples as a table (click a column to sort)"):
+    table = pd.DataFrame({"sample": np.arange(len(masks)), "kept": kept, "probability": scores,
+                          "kernel weight": weights,
+                          "mask (1 = kept)": ["".join(map(str, m)) for m in masks[:, :64]]})
+    st.dataframe(table, hide_index=True, height=320)
+
+# --- 3 · the surrogate ----------------------------------------------------------------------------------------------
+
+st.subheader("3 · The surrogate model")
+c1, c2, c3 = st.columns([2, 1, 2])
+surrogate = c1.radio("Surrogate", SURROGATES, key="lime_surrogate", format_func=SURROGATE_LABELS.get,
+                     horizontal=True)
+k = c2.number_input("Top k", 1, 20, key="lime_k")
+sign = c3.radio("Superpixels that", list(SIGNS), key="lime_sign", format_func=SIGNS.get, horizontal=True)
+fit = cached_fit(samples_key, target, surrogate, masks, scores, weights, int(seed))
+top = top_features(fit.coefficients, int(k), "both" if surrogate == "tree" else sign)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("R² (weighted)", f"{fit.r2:.4f}", help="How well the simple model reproduces the model's probabilities "
+                                               "on the samples, weighted by the kernel.")
+m2.metric("intercept", f"{fit.intercept:.4f}")
+m3.metric("surrogate's prediction for the image", f"{fit.local_prediction:.4f}")
+m4.metric(f"model's probability of {literal(classes[target])}", f"{original[target]:.4f}")
+left, right = st.columns([3, 2])
+with left:
+    ylabel = "importance (no sign)" if surrogate == "tree" else "coefficient (probability added)"
+    show_figure(pp.coefficient_bars(fit.coefficients, top=list(top), ylabel=ylabel,
+                                    title=f"What each superpixel adds to p({pp.plain(classes[target])})"),
+                key="lime_coefficients")
+    if surrogate == "tree":
+        explain("A random forest's importances say how much a superpixel matters, not in which direction.")
+with right:
+    mask = explanation_mask(segments, fit.coefficients, int(k), "both" if surrogate == "tree" else sign)
+    explained = pp.explanation_picture(chosen.picture, segments, mask)
+    show_figure(pp.picture_figure(explained, title=f"Top {len(top)} superpixels"), key="lime_explanation")
+    st.caption("Green: the superpixel raises the probability; red: it lowers it; the rest is faded "
+               "(lime's get_image_and_mask).")
+with st.expander("Downloads"):
+    st.caption("Coefficients (superpixel, coefficient):")
+    download_array(np.column_stack([np.arange(n_features), fit.coefficients]), "lime_coefficients", key="lime_dl_coef")
+    st.download_button("Explanation image (PNG)", lambda: pp.png_bytes(explained), file_name="lime_explanation.png",
+                       mime="image/png", key="lime_dl_png", on_click="ignore")
+    st.caption("Superpixel labels (H × W):")
+    download_array(segments, "lime_superpixels", key="lime_dl_segments")
+
+
+# --- 4 · stability -----------------------------------------------------------------------------------------------------
+
+st.subheader("4 · How stable is it?")
+explain("Random masks make LIME noisy: run it with other seeds and compare the top superpixels. The lime "
+        "package's own top-5 agreed only 0.67–0.87 (Jaccard) between seeds at 1000 samples. More samples help; "
+        f"with ≤ {MAX_EXACT_FEATURES} superpixels the exact mode has no randomness at all.")
+c1, c2 = st.columns([1, 3])
+seeds = c1.slider("Seeds", 2, 8, 5, key="lime_seeds")
+counts = c2.multiselect("Sample counts", SAMPLE_CHOICES, default=[100, 250, 500, 1000], key="lime_counts")
+counts = tuple(sorted(counts)) or (int(samples),)
+stability_cost = plan.estimate(seeds * max(counts))
+stability_key = (fingerprint, input_hash, segments_hash, hide_kind, target, counts, seeds, int(k),
+                 "both" if surrogate == "tree" else sign, surrogate)
+st.caption(f"{seeds} seeds × {max(counts):,} samples = {seeds * max(counts):,} forward passes ≈ "
+           f"{stability_cost:.1f} s (a run with fewer samples is the first rows of the longest one).")
+slot = costly_step("stability", "Run the seeds", stability_key, stability_cost) \
+    if st.toggle("Measure stability", key="lime_stability_on") else None
+if slot is not None:
+    try:
+        result = cached_stability(*stability_key, model, x, segments, hide, show_progress=stability_cost > AUTO_SECONDS)
+    except ExplainError as err:
+        st.error(literal(err))
+        st.stop()
+    slot.empty()
+    left, right = st.columns([3, 2])
+    with left:
+        show_figure(pp.stability_figure(result.samples, result.agreement, result.low, k=result.k,
+                                        seeds=len(result.seeds), title=f"Top-{result.k} agreement between seeds"),
+                    key="lime_stability")
+    with right:
+        st.dataframe(pd.DataFrame({"samples": result.samples, "mean Jaccard": result.agreement.round(3),
+                                   "worst pair": result.low.round(3)}), hide_index=True)
+        st.caption(f"Top {result.k} at {result.samples[-1]:,} samples, per seed: " + "; ".join(
+            f"seed {s}: {', '.join(map(str, t))}" for s, t in zip(result.seeds, result.tops[-1])))
+
+copy_link(LINK)
+write_link_state(LINK)

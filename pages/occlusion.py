@@ -1,0 +1,236 @@
+"""Occlusion: slide a patch over the image and watch the class probability (Zeiler & Fergus 2013)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
+
+from pages._ui import (copy_link, download_array, explain, link_state, literal, model_input,  # noqa: E402
+                       model_selector, show_figure, write_link_state)
+from vizcore import features, links, perturbation_plots as pp  # noqa: E402
+from vizcore.explain import ExplainError, _forward  # noqa: E402
+from vizcore.explain.occlusion import FILLS, Occluder, fill, occlusion_run, windows  # noqa: E402
+
+AUTO_SECONDS = 1.5        # runs estimated shorter than this start by themselves
+MAX_POSITIONS = 20_000    # beyond this the page refuses (minutes of work)
+BASELINE_LABELS = {"black": "black", "grey": "grey", "mean": "mean colour (data set)", "blur": "blur"}
+OUTPUTS = {"probability": "probability (softmax)", "logit": "logit (before softmax)"}
+PREDICTED = -1
+
+LINK = links.LinkSpec([
+    links.Int("window", 8, 1, 512, key="occ_window"),
+    links.Int("stride", 4, 1, 512, key="occ_stride"),
+    links.Choice("fill", "grey", tuple(FILLS), key="occ_fill"),
+    links.Choice("output", "probability", tuple(OUTPUTS), key="occ_output"),
+    links.Int("cls", PREDICTED, PREDICTED, 999, key="occ_target"),
+    links.Float("opacity", 0.6, 0.0, 1.0, key="occ_opacity"),
+])
+
+st.title("Occlusion: hide a patch, watch the probability")
+explain(
+    "Cover one part of the image with a patch and ask the model again. If the probability of the "
+    "class drops, the model was looking there. Slide the patch over every position (Zeiler & Fergus "
+    "2013): that is one forward pass per position, no gradients — it works for any model."
+)
+link_state(LINK, "occlusion")
+
+
+# --- cached work ------------------------------------------------------------------------------------
+
+def _log_computation(what: str) -> None:
+    """One line per real computation when asked (the lecture-hall benchmark counts them)."""
+    if os.environ.get("VIZCORE_LOG_COMPUTATIONS"):
+        print(f"[vizcore] computed {what}", file=sys.stderr, flush=True)
+
+
+@st.cache_data(max_entries=64, max_size="300MB",
+               show_spinner="Running the model on every occluded copy (a student asking for the same "
+                            "settings shares this run)…")
+def cached_run(fingerprint: str, input_hash: str, window: int, stride: int, fill_kind: str,
+               _model, _x, _fill, show_progress: bool):
+    """Every class's logit at every patch position: one run per (weights, image, settings)."""
+    _log_computation(f"occlusion {input_hash[:8]} {window}/{stride}/{fill_kind}")
+    bar = st.progress(0.0, text="Starting…") if show_progress else None
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if bar is not None and (now - last[0] > 0.25 or done == total):  # a few updates, not one per batch
+            last[0] = now
+            bar.progress(done / total, text=f"{done:,} of {total:,} forward passes")
+
+    run = occlusion_run(_model, _x, window, stride, _fill, progress=progress)
+    if bar is not None:
+        bar.empty()
+    return run
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def player_figure(key: tuple, target: int, output: str, _picture, _fill_picture, _run, _original, _classes):
+    """The step-through figure, built once per run, class and score (a few hundred frames): shared
+    read-only, Streamlit copies it when drawing."""
+    scores = _run.scores(target, output)[0].numpy()
+    return pp.occlusion_player(_picture, _fill_picture, _run.windows, torch.softmax(_run.occluded[0], -1).numpy(),
+                               _original, _classes, target, output=output,
+                               values=None if output == "probability" else scores)
+
+
+def digest(t: torch.Tensor) -> str:
+    return hashlib.blake2b(t.detach().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
+
+
+def stop_run() -> None:
+    st.session_state["occ_requested"] = None
+
+
+# --- model and input ----------------------------------------------------------------------------------
+
+model, meta = model_selector("occ_model")
+channels, height, width = meta["input_shape"]
+classes = [str(c) for c in meta["classes"]]
+fingerprint = features.model_fingerprint(model)
+
+st.subheader("1 · The input")
+chosen = model_input("occ_in", meta, show_steps=False)
+if chosen is None:
+    st.stop()
+x = chosen.x
+with torch.inference_mode():
+    original = torch.softmax(model(x), dim=1)[0].clone()
+predicted = int(original.argmax())
+
+# --- settings -------------------------------------------------------------------------------------------
+
+st.subheader("2 · The patch")
+side = min(height, width)
+if st.session_state.get("occ_window", 1) > side:  # e.g. a link made for a larger model
+    st.session_state["occ_window"] = side
+c1, c2, c3 = st.columns([2, 2, 3])
+window = c1.slider("Patch size (pixels)", 1, side, key="occ_window",
+                   help="The square patch that hides part of the image.")
+if st.session_state.get("occ_stride", 1) > window:
+    st.session_state["occ_stride"] = window
+if window == 1:  # a slider needs two values to choose from
+    st.session_state["occ_stride"] = stride = 1
+    c2.caption("Stride 1: a one-pixel patch moves one pixel at a time.")
+else:
+    stride = c2.slider("Stride (pixels)", 1, window, key="occ_stride",
+                       help="How far the patch moves each step; at most the patch size, so every pixel is hidden.")
+fill_kind = c3.radio("The patch holds", list(FILLS), key="occ_fill", horizontal=True,
+                     format_func=BASELINE_LABELS.get, help="; ".join(f"{k}: {v}" for k, v in FILLS.items()))
+c4, c5 = st.columns([2, 3])
+output = c4.radio("Score", list(OUTPUTS), key="occ_output", format_func=OUTPUTS.get, horizontal=True)
+if not PREDICTED <= st.session_state.get("occ_target", PREDICTED) < len(classes):
+    st.session_state["occ_target"] = PREDICTED
+choice = c5.selectbox("Explained class", [PREDICTED] + list(range(len(classes))), key="occ_target",
+                      format_func=lambda k: f"the predicted class ({classes[predicted]})" if k == PREDICTED
+                      else classes[k])
+target = predicted if choice == PREDICTED else int(choice)
+
+try:
+    grid = windows(height, width, window, stride)
+    fill_tensor = fill(x, fill_kind, meta["mean"], meta["std"])
+except ExplainError as err:
+    st.error(literal(err))
+    st.stop()
+
+# One occluded input, the patch in the middle: what the model sees at one position.
+occluder = Occluder(x, grid, fill_tensor)
+middle = (grid.rows // 2, grid.cols // 2)
+preview = features.to_pixels(occluder.position(0, *middle), meta)
+fill_picture = features.to_pixels(fill_tensor.expand_as(x), meta)
+p1, p2, p3 = st.columns([1, 1, 2])
+with p1:
+    show_figure(pp.occluded_preview(chosen.picture, None, title="Input"), key="occ_input_fig")
+with p2:
+    show_figure(pp.occluded_preview(preview, grid.box(*middle), title="One occluded copy"), key="occ_preview")
+plan = _forward.plan_for(model, (channels, height, width))
+estimate = plan.estimate(grid.count + 1)
+with p3:
+    st.markdown(f"**{grid.rows} × {grid.cols} = {grid.count:,} positions = {grid.count:,} forward passes "
+                f"≈ {estimate:.2f} s**")
+    st.caption(f"Measured on this server: {plan.seconds_per_image * 1e3:.2f} ms per image in batches of "
+               f"{plan.batch_size}{', channels-last' if plan.channels_last else ''}, without autograd. "
+               f"Without the patch the model gives {classes[target]} a probability of {original[target]:.4f}.")
+    if grid.count > MAX_POSITIONS:
+        st.warning(f"{grid.count:,} positions are too many for this page (at most {MAX_POSITIONS:,}): "
+                   "use a larger stride.")
+        st.stop()
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+key = (fingerprint, digest(x), window, stride, fill_kind)
+big = estimate > AUTO_SECONDS
+if big:
+    if st.button(f"Run {grid.count:,} forward passes", key="occ_run", type="primary"):
+        st.session_state["occ_requested"] = key
+    if st.session_state.get("occ_requested") != key:
+        st.info(f"This setting takes about {estimate:.1f} s: press Run (or choose a larger stride).")
+        write_link_state(LINK)
+        st.stop()
+    stop_slot = st.empty()
+    stop_slot.button("Stop", key="occ_stop", on_click=stop_run, help="Stop the run; the page stays usable.")
+try:
+    run = cached_run(*key, model, x, fill_tensor, show_progress=big)
+except ExplainError as err:
+    st.error(literal(err))
+    st.stop()
+if big:
+    stop_slot.empty()
+
+# --- the maps ------------------------------------------------------------------------------------------------
+
+original_values, occluded_values = run.values(output)
+scores = run.scores(target, output)[0].numpy()
+drops = run.attribution(target, output)[0].numpy()
+base_value = float(original_values[0, target])
+label = "probability" if output == "probability" else "logit"
+worst = np.unravel_index(np.argmin(scores), scores.shape)
+r0, r1, c0, c1 = grid.box(*worst)
+
+st.subheader("3 · Where the model looked")
+m1, m2, m3 = st.columns(3)
+m1.metric(f"{label} of {classes[target]} without a patch", f"{base_value:.4f}")
+m2.metric(f"lowest {label} with the patch", f"{scores.min():.4f}", f"{scores.min() - base_value:+.4f}",
+          delta_color="inverse")
+m3.metric("at the patch over", f"rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}")
+left, right = st.columns(2)
+with left:
+    show_figure(pp.score_map(scores, grid, base_value, output=output, class_name=classes[target],
+                             title=f"{label.capitalize()} of {classes[target]} per patch position"),
+                key="occ_scores")
+    explain("Zeiler & Fergus's map: each cell is one position of the patch. Dark cells: hiding that part "
+            "of the image made the model less sure. Hover for the pixels the patch covered.")
+with right:
+    opacity = st.slider("Map opacity", 0.0, 1.0, step=0.05, key="occ_opacity")
+    show_figure(pp.pixel_overlay(chosen.picture, drops, opacity=opacity, colorbar_title=f"drop in {label}",
+                                 title="Per pixel: the mean drop of the windows covering it"),
+                key="occ_overlay")
+    explain("Each pixel gets the mean drop over all patch positions that hid it (captum's Occlusion map). "
+            "Red: hiding it lowers the score; blue: hiding it raises the score.")
+
+st.subheader("4 · Step through the positions")
+explain("Press Play (or drag the slider): the patch moves, the class probabilities change, and the map "
+        "fills in one position at a time — the animation of the lecture.")
+frame_count = pp.frame_positions(grid.count).size
+if frame_count < grid.count:
+    st.caption(f"{frame_count} of the {grid.count:,} positions are shown, evenly spaced.")
+show_figure(player_figure(key, target, output, chosen.picture, fill_picture, run, original.numpy(), classes),
+            key="occ_player")
+
+with st.expander("Download the maps"):
+    st.caption(f"The {grid.rows}×{grid.cols} map of {label}s per patch position:")
+    download_array(scores, "occlusion_scores", key="occ_dl_scores")
+    st.caption(f"The {height}×{width} per-pixel map (mean drop in {label}):")
+    download_array(drops, "occlusion_per_pixel", key="occ_dl_pixels")
+copy_link(LINK)
+write_link_state(LINK)

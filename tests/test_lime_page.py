@@ -1,0 +1,168 @@
+"""The LIME page in AppTest: shown probabilities, coefficients and R² against a brute-force oracle.
+
+The oracle builds every perturbed image pixel by pixel in numpy from the page's masks (drawn by
+``random_masks(samples, F, seed)``, row 0 all ones) and superpixels, runs the shipped model on
+each, and fits scikit-learn's ``Ridge`` with lime's kernel (scikit-learn's cosine distance).
+The page's default input is test image #0 of the model's data set.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import Ridge
+from sklearn.metrics import pairwise_distances
+from streamlit.testing.v1 import AppTest
+
+from vizcore import data, features, models, plots
+from vizcore.explain import _forward
+from vizcore.explain.lime import all_masks, random_masks, stability
+from vizcore.explain.occlusion import fill
+from vizcore.explain.segment import segment
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "lime.py")
+
+
+def run_page(model: str = "digits", **state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["lime_model"] = f"{model} (pretrained)"
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception[0].value if at.exception else ""
+    return at
+
+
+@pytest.fixture(autouse=True)
+def fast_server(monkeypatch):
+    """Estimates as on an idle server, so the default runs start by themselves whatever the load."""
+    monkeypatch.setattr(_forward.Plan, "estimate", lambda self, images: images * 1e-4)
+
+
+def chart(at: AppTest, key: str) -> dict:
+    for element in at.get("plotly_chart"):
+        if element.proto.id.endswith(f"-{key}"):
+            return json.loads(element.proto.spec)
+    raise AssertionError(f"no chart {key!r}")
+
+
+def decode(value) -> np.ndarray:
+    if isinstance(value, dict) and "bdata" in value:
+        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
+    return np.asarray(value)
+
+
+def oracle(name: str, method: str, n_segments: int, hide_kind: str, masks_for):
+    """Brute force: (segments, masks, probabilities (S, K), weights) for test image #0."""
+    model, meta = models.load_pretrained(name)
+    split = data.load_dataset(name, "test")
+    picture = split.images[0].numpy()
+    picture = picture[0] if picture.shape[0] == 1 else picture.transpose(1, 2, 0)
+    x = split.normalize(split.images[0]).unsqueeze(0)
+    segments = segment(picture, method, n_segments)
+    masks = masks_for(segments.max() + 1)
+    hide = np.broadcast_to(fill(x, hide_kind, meta["mean"], meta["std"]).numpy(), x.shape)[0]
+    image = x[0].numpy()
+    batch = []
+    for mask in masks:
+        img = image.copy()
+        hidden = mask[segments] == 0
+        img[:, hidden] = hide[:, hidden]
+        batch.append(img)
+    with torch.no_grad():
+        probs = torch.softmax(model(torch.from_numpy(np.stack(batch))), 1).double().numpy()
+    d = pairwise_distances(masks, np.ones((1, masks.shape[1])), metric="cosine").ravel()
+    return model, x, segments, masks, probs, np.sqrt(np.exp(-d ** 2 / 0.25 ** 2))
+
+
+def shown_metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_digits_samples_coefficients_and_r2_equal_brute_force():
+    at = run_page("digits", lime_method="slic", lime_segments=20, lime_samples=250, lime_seed=3, lime_hide="black")
+    model, x, segments, masks, probs, w = oracle("digits", "slic", 20, "black", lambda f: random_masks(250, f, 3))
+    target = int(probs[0].argmax())
+    ridge = Ridge(alpha=1.0).fit(masks, probs[:, target], sample_weight=w)
+    metrics = shown_metrics(at)
+    assert metrics["R² (weighted)"] == f"{ridge.score(masks, probs[:, target], sample_weight=w):.4f}"
+    assert metrics["intercept"] == f"{ridge.intercept_:.4f}"
+    bars = chart(at, "lime_coefficients")["data"][0]
+    shown = dict(zip(decode(bars["x"]).tolist(), decode(bars["y"]).astype(float)))
+    assert len(shown) == segments.max() + 1
+    assert max(abs(shown[f"#{f}"] - c) for f, c in enumerate(ridge.coef_)) < 1e-6
+    # the gallery: sample #0 keeps everything, every caption's probability and weight are the model's
+    captions = at.get("image")[0].proto.imgs
+    for caption in [c.caption for c in captions]:
+        i, p, wt = re.match(r"#(\d+) · p=([\d.]+) · w=([\d.]+)", caption).groups()
+        assert abs(float(p) - probs[int(i), target]) < 6e-5 and abs(float(wt) - w[int(i)]) < 6e-3
+    assert captions[0].caption.startswith("#0 ") and f"kept {masks.shape[1]}/" in captions[0].caption
+    # the superpixels figure numbers every superpixel
+    numbers = [d for d in chart(at, "lime_superpixels")["data"] if d.get("mode") == "text"][0]
+    assert list(numbers["text"]) == [str(f) for f in range(segments.max() + 1)]
+
+
+def test_another_class_and_sorting_only_refit_and_reorder():
+    at = run_page("digits", lime_method="grid", lime_segments=16, lime_samples=100, lime_seed=0, lime_hide="black")
+    _, _, _, masks, probs, w = oracle("digits", "grid", 16, "black", lambda f: random_masks(100, f, 0))
+    at.selectbox(key="lime_target").set_value(4).run()
+    at.radio(key="lime_sort").set_value("prob_down").run()
+    assert not at.exception
+    ridge = Ridge(alpha=1.0).fit(masks, probs[:, 4], sample_weight=w)
+    assert shown_metrics(at)["R² (weighted)"] == f"{ridge.score(masks, probs[:, 4], sample_weight=w):.4f}"
+    shown_p = [float(re.search(r"p=([\d.]+)", c.caption).group(1)) for c in at.get("image")[0].proto.imgs]
+    assert shown_p == sorted(shown_p, reverse=True) and abs(shown_p[0] - probs[:, 4].max()) < 6e-5
+
+
+def test_exact_mode_uses_every_mask():
+    at = run_page("shapes", lime_method="grid", lime_segments=9, lime_exact=True, lime_hide="blur")
+    _, _, segments, masks, probs, w = oracle("shapes", "grid", 9, "blur", all_masks)
+    assert masks.shape == (512, 9)
+    target = int(probs[0].argmax())
+    ridge = Ridge(alpha=1.0).fit(masks, probs[:, target], sample_weight=w)
+    assert shown_metrics(at)["R² (weighted)"] == f"{ridge.score(masks, probs[:, target], sample_weight=w):.4f}"
+    bars = chart(at, "lime_coefficients")["data"][0]
+    shown = dict(zip(decode(bars["x"]).tolist(), decode(bars["y"]).astype(float)))
+    assert max(abs(shown[f"#{f}"] - c) for f, c in enumerate(ridge.coef_)) < 1e-6
+
+
+def test_stability_figure_equals_a_direct_run():
+    at = run_page("digits", lime_method="grid", lime_segments=12, lime_samples=100, lime_hide="black",
+                  lime_seeds=3, lime_counts=[50, 100], lime_stability_on=True)
+    model, x, segments, *_ = oracle("digits", "grid", 12, "black", lambda f: random_masks(2, f, 0))
+    meta = models.load_pretrained("digits")[1]
+    target = int(torch.softmax(model(x), 1).argmax())
+    expected = stability(model, x, target, segments, samples=(50, 100), seeds=range(3), k=5,
+                         hide=fill(x, "black", meta["mean"], meta["std"]))
+    line = chart(at, "lime_stability")["data"][0]
+    assert np.allclose(decode(line["y"]).astype(float), expected.agreement)
+
+
+def test_a_long_run_waits_for_its_button_and_the_page_stays_usable(monkeypatch):
+    monkeypatch.setattr(_forward.Plan, "estimate", lambda self, images: images * 0.01)  # a slow server
+    at = run_page("digits", lime_method="grid", lime_segments=10, lime_samples=500)
+    assert any("press the button" in i.value for i in at.info)
+    assert [b for b in at.button if b.key == "lime_samples_run"]
+    at.slider(key="lime_segments").set_value(14).run()  # the first step still works
+    assert not at.exception and chart(at, "lime_superpixels")
+    [b for b in at.button if b.key == "lime_samples_run"][0].click().run()
+    assert not at.exception and shown_metrics(at)["R² (weighted)"]
+    assert not [b for b in at.button if b.key == "lime_samples_stop"]
+
+
+def test_figures_follow_the_app_style():
+    from test_figure_style import _font_sizes, _shown_colorbars
+
+    at = run_page("shapes", lime_samples=100, lime_stability_on=True, lime_seeds=2, lime_counts=[50])
+    for key in ("lime_superpixels", "lime_coefficients", "lime_explanation", "lime_stability"):
+        spec = chart(at, key)
+        assert spec["layout"]["template"]["layout"]["font"]["size"] == plots.FONT_SIZE
+        assert all(title for _, title in _shown_colorbars(spec)), key
+        assert all(size >= plots.MIN_FONT_SIZE for _, size in _font_sizes(spec)), key
