@@ -329,3 +329,103 @@ def test_reference_maps():
     centre = refs["Centre prior"][0]
     assert np.unravel_index(np.argmax(centre), centre.shape) == (3, 4)  # the first of the 4 middle pixels
     np.testing.assert_allclose(centre, centre[::-1, ::-1])
+
+
+# --- evaluate: every method over many images, scored ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_run():
+    from vizcore import data, models
+    from vizcore.explain import evaluate as ev
+
+    model, meta = models.load_pretrained("shapes")
+    split = data.load_dataset("shortcut", "test", size=12)  # object masks and the corner tag's masks
+    methods = ev.default_methods(model, meta["input_shape"], meta["mean"], meta["std"], smoothgrad_samples=3,
+                                 ig_steps=4, lime_samples=30, lime_segments=12)
+    result = ev.evaluate(model, split, 12, methods=methods, steps=8, normalise_as=meta)
+    return model, meta, split, result
+
+
+def test_evaluate_uses_the_methods_own_maps(small_run):
+    from vizcore.explain import gradient, grad_cam, heatmap, integrated_gradients, lime, occlusion, segment, smoothgrad
+    from vizcore.explain import evaluate as ev
+    from vizcore.explain.lime import segment_means
+    from vizcore.explain.occlusion import fill
+
+    model, meta, split, result = small_run
+    x = ((split.images[:12].float() / 255 - torch.tensor(meta["mean"])[:, None, None])
+         / torch.tensor(meta["std"])[:, None, None])
+    with torch.no_grad():
+        predicted = model(x).argmax(1)
+    np.testing.assert_array_equal(result.predictions, predicted.numpy())
+    np.testing.assert_array_equal(result.targets, predicted.numpy())
+    expected = {
+        "Gradient": heatmap(gradient(model, x, predicted)),
+        # The noise is drawn per call, and evaluate calls once per chunk of images.
+        "SmoothGrad": torch.cat([heatmap(smoothgrad(model, x[i:i + ev.CHUNK], predicted[i:i + ev.CHUNK], samples=3,
+                                                    noise=0.15)) for i in range(0, 12, ev.CHUNK)]),
+        "Integrated Gradients": heatmap(integrated_gradients(model, x, predicted, steps=4)[0]),
+        "Grad-CAM": grad_cam(model, x, predicted, "conv4"),
+        "Occlusion": occlusion(model, x, predicted, 8, 4, fill(x, "grey", meta["mean"], meta["std"])),
+    }
+    for name, maps in expected.items():
+        np.testing.assert_allclose(result.maps[name], maps.numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+    k = 5
+    picture = split.images[k].numpy().transpose(1, 2, 0)
+    segments = segment(picture, "slic", 12)
+    own = lime(model, x[k:k + 1], int(predicted[k]), segments, 30, seed=0,
+               hide=segment_means(x[k:k + 1], segments))
+    np.testing.assert_allclose(result.maps["LIME"][k], own.coefficients[segments], rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(result.maps["Edges (Sobel)"], scores.edge_maps(split.images[:12].float() / 255),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_evaluate_tables_equal_the_scores_computed_directly(small_run):
+    from vizcore.explain import evaluate as ev
+
+    model, meta, split, result = small_run
+    masks, cue = split.masks[:12].numpy(), split.cue_masks[:12].numpy()
+    x = ((split.images[:12].float() / 255 - torch.tensor(meta["mean"])[:, None, None])
+         / torch.tensor(meta["std"])[:, None, None])
+    table = {row["method"]: row for row in ev.score_table(result, tolerance=2.0)}
+    assert list(table) == result.names and result.names[-3:] == list(scores.REFERENCES)
+    for name in ("Gradient", "LIME", "Random"):
+        maps = result.maps[name]
+        row = table[name]
+        assert row["pointing game"] == pytest.approx(scores.pointing_game(maps, masks, 2.0).mean())
+        assert row["relevance mass"] == pytest.approx(scores.relevance_mass(maps, masks).mean())
+        assert row["relevance rank"] == pytest.approx(scores.relevance_rank(maps, masks).mean())
+        targets = torch.as_tensor(result.targets)
+        _, _, deletion = scores.deletion_curve(model, x, targets, maps, steps=8)
+        _, _, insertion = scores.insertion_curve(model, x, targets, maps, steps=8)
+        assert row["deletion AUC"] == pytest.approx(deletion.mean(), rel=1e-4)
+        assert row["insertion AUC"] == pytest.approx(insertion.mean(), rel=1e-4)
+        assert row["ms / image"] == pytest.approx(1000 * result.seconds[name] / 12)
+    cue_rows = {row["method"]: row for row in ev.cue_table(result, tolerance=0.0)}
+    maps = result.maps["Occlusion"]
+    assert cue_rows["Occlusion"]["points at the tag"] == pytest.approx(scores.pointing_game(maps, cue).mean())
+    assert cue_rows["Occlusion"]["points at the object"] == pytest.approx(scores.pointing_game(maps, masks).mean())
+    assert cue_rows["Occlusion"]["mass on the tag"] == pytest.approx(scores.relevance_mass(maps, cue).mean())
+
+
+def test_evaluate_stops_and_continues_to_the_same_result(small_run):
+    import threading
+
+    from vizcore.explain import evaluate as ev
+
+    model, meta, split, whole = small_run
+    methods = ev.default_methods(model, meta["input_shape"], meta["mean"], meta["std"])[:2]  # two fast ones
+    flag, kept, seen = threading.Event(), [], []
+    first = ev.evaluate(model, split, 12, methods=methods, steps=8, normalise_as=meta, stop=flag,
+                        on_chunk=lambda part: (kept.append(part), flag.set()),
+                        progress=lambda done, total: seen.append((done, total)))
+    assert first.stopped and first.n == ev.CHUNK and len(kept) == 1 and seen[-1] == (3, 6)
+    rest = ev.evaluate(model, split, 12, methods=methods, steps=8, normalise_as=meta, resume=first)
+    assert not rest.stopped and rest.n == 12
+    for name in ("Gradient", "Random", "Edges (Sobel)"):
+        np.testing.assert_allclose(rest.maps[name], whole.maps[name], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(rest.deletion[name], whole.deletion[name], rtol=1e-4, atol=1e-7)
+    with pytest.raises(ExplainError, match="other settings"):
+        ev.evaluate(model, split, 11, methods=methods, steps=8, normalise_as=meta, resume=first)
+    with pytest.raises(ExplainError, match="at least one image"):
+        ev.evaluate(model, split, 0, methods=methods)
