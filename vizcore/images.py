@@ -120,11 +120,14 @@ def _high_depth_to_gray(img: Image.Image) -> Image.Image:
     if img.mode in ("I", "F"):
         img = img.reduce(f) if f > 1 else img
         arr = np.asarray(img, dtype=np.float32)
-    else:  # I;16*: numpy reads it as uint16 (PIL cannot reduce it)
-        raw = np.asarray(img)
-        h, w = (raw.shape[0] // f) * f, (raw.shape[1] // f) * f  # the aspect limit keeps both >= f
-        arr = raw[:h, :w].reshape(h // f, f, w // f, f).mean(axis=(1, 3), dtype=np.float32) if f > 1 \
-            else raw.astype(np.float32)
+    elif f == 1:
+        arr = np.asarray(img).astype(np.float32)
+    else:  # I;16*: PIL cannot reduce it, so numpy does, a band of rows at a time (no full copy)
+        h, w = (img.height // f) * f, (img.width // f) * f  # the aspect limit keeps both >= f
+        band = f * max(1, 256 // f)
+        arr = np.concatenate([
+            np.asarray(img.crop((0, top, w, min(top + band, h)))).reshape(-1, f, w // f, f)
+            .mean(axis=(1, 3), dtype=np.float32) for top in range(0, h, band)])
     bad = int(np.count_nonzero(~np.isfinite(arr)))
     if bad:
         raise ImageInputError(f"The picture has {bad:,} pixel(s) that are not numbers (NaN or infinite), "

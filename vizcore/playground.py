@@ -355,12 +355,12 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
     if ranges is None:
         crange = None
     elif shared:
-        crange = ranges(np.concatenate([np.ravel(np.asarray(m, dtype=np.float64)) for m in maps]))
+        crange = ranges(np.concatenate([np.ravel(np.asarray(m, dtype=np.float32)) for m in maps]))
     per_panel = [None] * n if shared else [ranges(m) for m in maps]
     gap = min(0.03, 0.3 / n)  # many maps still get a positive width
     width = (0.93 - gap * (n - 1)) / n  # the last 7% hold the colour bar
     side = max(32, int(np.sqrt(MAX_FIGURE_CELLS / max(n, 1))))  # the figure's budget, shared
-    bound = max(_bound(np.asarray(m, dtype=np.float32)) for m in maps)
+    bound = max(_bound(np.asarray(m)) for m in maps)
     if diverging:
         zmin, zmax = -bound, bound
     traces, axes, annotations = [], {}, []

@@ -196,8 +196,12 @@ def colour_range(z: np.ndarray, *, diverging: bool = False, robust: bool = False
 
     NaN and infinite values are ignored; an empty or flat range becomes a small one around it.
     """
-    z = np.asarray(z, dtype=np.float64)
-    finite = z[np.isfinite(z)]
+    z = np.asarray(z)
+    if not np.issubdtype(z.dtype, np.floating):
+        z = z.astype(np.float64)
+    # float32 maps stay float32 (a row of eight 1024² maps is 32 MB, not 64 MB per copy), and
+    # only maps that hold NaN or inf pay for a filtered copy.
+    finite = z.ravel() if np.isfinite(z).all() else z[np.isfinite(z)]
     if not finite.size:
         return ColourRange(-1.0, 1.0, 0.0, 0.0, 0, 0, robust)
     data_min, data_max = float(finite.min()), float(finite.max())
