@@ -23,6 +23,8 @@ explain(
 )
 
 
+MAX_OPEN_FILTERS = 64  # kernels (filters × input channels) shown without a click
+
 # --- cached work ------------------------------------------------------------------------------
 
 @st.cache_resource(max_entries=8, show_spinner="Running the whole test set through the model (once per model)…")
@@ -30,7 +32,8 @@ def top_activations(fingerprint: str, dataset: str, k: int, _model: torch.nn.Mod
     # Keyed on the weights' hash: a retrained model never reuses another model's answer. A resource,
     # not data: read-only arrays shared by all sessions, without a copy per rerun.
     split = test_split(dataset)
-    return features.top_activations(_model, split.x, k=k)
+    # Only positions whose receptive field lies inside the image: patches show picture, not padding.
+    return features.top_activations(_model, split.x, k=k, inside=True)
 
 
 # --- model --------------------------------------------------------------------------------------
@@ -85,13 +88,19 @@ show_figure(feature_plots.channel_grid(maps, shared_scale=shared, title=f"{layer
 conv_names = features.conv_layers(model)
 if layer in conv_names:
     weights = features.filters(model, layer)
+    # A large layer's hundreds of tiny filters open only when asked: they are drawn only then.
+    small = weights.shape[0] * weights.shape[1] <= MAX_OPEN_FILTERS
     with st.expander(f"The {weights.shape[0]} filters of {layer} ({weights.shape[1]} input channel"
-                     f"{'s' if weights.shape[1] > 1 else ''}, {weights.shape[2]}×{weights.shape[3]})", expanded=True):
-        if weights.shape[1] == 3 and layer == conv_names[0]:
-            show_figure(feature_plots.filters_in_colour(weights, title="As colours (grey = 0)"), key="fm_filters_rgb")
-        show_figure(feature_plots.filter_grid(weights, title="Columns: filters (output channels) · rows: input channels"
-                                              if weights.shape[1] > 1 else "One filter per output channel"),
-                    key="fm_filters")
+                     f"{'s' if weights.shape[1] > 1 else ''}, {weights.shape[2]}×{weights.shape[3]})"
+                     + ("" if small else f": {weights.shape[0] * weights.shape[1]:,} small grids"),
+                     expanded=small, key=f"fm_filters_open_{layer}", on_change="rerun") as filter_panel:
+        if filter_panel.open:
+            if weights.shape[1] == 3 and layer == conv_names[0]:
+                show_figure(feature_plots.filters_in_colour(weights, title="As colours (grey = 0)"),
+                            key="fm_filters_rgb")
+            show_figure(feature_plots.filter_grid(weights, title="Columns: filters (output channels) · rows: input "
+                                                  "channels" if weights.shape[1] > 1 else "One filter per output channel"),
+                        key="fm_filters")
 
 rows, cols = maps.shape[1:]
 # Values kept from a bigger layer are moved into this one's range (set before the widgets exist).
@@ -195,5 +204,6 @@ else:
                                            title=f"The {k} test images that excite "
                                                  f"{patch_layer} {unit_name.lower()} {patch_channel} most"),
                 key="fm_patches")
-    st.caption("Each crop is the receptive field of the strongest value in that image (number: image, activation); "
-               "black is zero padding outside the image. After Zeiler & Fergus (2014).")
+    st.caption("Each crop is the receptive field of the strongest value in that image (number: image, activation), "
+               "among the positions whose field lies inside the image (not in the zero padding). "
+               "After Zeiler & Fergus (2014).")

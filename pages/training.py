@@ -24,6 +24,8 @@ DATA_LABELS = {"digits": "Handwritten digits (scikit-learn, 1×28×28)",
                "mnist": "MNIST (local files)", "fashion_mnist": "Fashion-MNIST (local files)",
                "cifar10": "CIFAR-10 (local files)", "zip": "My own images (zip of class folders)"}
 # A first run should take seconds on a laptop: how many training images and epochs to start with.
+PACES = {"lecture (3 s per epoch)": 3.0, "slow (6 s per epoch)": 6.0, "as fast as it can": 0.0}
+DEFAULT_PACE = "lecture (3 s per epoch)"
 START = {"digits": (1078, 10), "shapes": (2000, 5), "scenes": (2000, 5), "shortcut": (2000, 3),
          "shortcut_shuffled": (2000, 3), "mnist": (5000, 3), "fashion_mnist": (5000, 3),
          "cifar10": (5000, 3), "zip": (5000, 10)}
@@ -175,11 +177,20 @@ def run_training(label: str, arch: str, options: dict, splits: dict, cfg: TrainC
               "history": None, "status": "running", "n": n}
     st.session_state[RESULT]["runs"][label] = result
     last_draw = [0.0]
+    started = time.perf_counter()
+    per_epoch = PACES[st.session_state.get("train_pace", DEFAULT_PACE)]
 
     def on_event(event: dict) -> None:
         h = event["history"]
         result["history"] = h
         done = ((event["epoch"] - 1) * event["batches"] + event["batch"]) / (cfg.epochs * event["batches"])
+        if per_epoch and event["kind"] == "batch":  # lecture pace: wait until the schedule catches up
+            due = (event["epoch"] - 1 + event["batch"] / event["batches"]) * per_epoch
+            while (wait := due - (time.perf_counter() - started)) > 0:
+                time.sleep(min(0.25, wait))
+                # a screen update between short sleeps: a click on Stop ends the run here
+                progress.progress(min(done, 1.0), text=f"{label}: epoch {event['epoch']}/{cfg.epochs}, "
+                                                       f"batch {event['batch']}/{event['batches']}")
         now = time.perf_counter()
         if event["kind"] == "epoch" or now - last_draw[0] > 0.25:  # keep the browser traffic light
             last_draw[0] = now
@@ -269,9 +280,15 @@ else:
     n = min(int(st.number_input("Training images for both runs", 10, len(train_split), min(100, len(train_split)),
                                 key=f"train_small_n_{name}")), len(train_split))
 
-left, right = st.columns([1, 1])
-start = left.button("Train", type="primary", key="train_start")
-right.button("Stop", key="train_stop", help="Ends training now; the epochs finished so far are kept.")
+# Train and Stop side by side, the pace beside them: a class watches the curves grow.
+train_col, stop_col, pace_col = st.columns([1, 1, 4], vertical_alignment="bottom")
+start = train_col.button("Train", type="primary", key="train_start", width="stretch")
+stop_col.button("Stop", key="train_stop", help="Ends training now; the epochs finished so far are kept.",
+                width="stretch")
+st.session_state.setdefault("train_pace", DEFAULT_PACE)
+pace_col.radio("Pace", list(PACES), key="train_pace", horizontal=True,
+               help="Lecture pace waits so that every epoch takes at least that long: the class can watch "
+                    "the loss fall. The numbers are the same at any pace.")
 status, chart = st.container(), st.empty()
 
 previous = st.session_state.get(RESULT)

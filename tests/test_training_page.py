@@ -2,6 +2,7 @@
 import base64
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from vizcore import models
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "training.py")
 
 
-def _page() -> AppTest:
+def _page(pace: str = "as fast as it can") -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["train_pace"] = pace  # the page's default is lecture pace (3 s per epoch)
     at.run()
     assert not at.exception
     return at
@@ -204,3 +206,16 @@ def test_model_selector_lists_shipped_and_session_models():
     at.session_state["trained_models"] = {}
     at.run()
     assert not at.exception and at.markdown[-1].value.startswith("chosen digits")
+
+
+def test_lecture_pace_is_the_default_and_makes_every_epoch_take_its_time():
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert at.radio(key="train_pace").value.startswith("lecture")
+    at.number_input(key="train_n_digits").set_value(40)
+    at.number_input(key="train_epochs_digits").set_value(2)
+    at.radio(key="train_pace").set_value("lecture (3 s per epoch)")
+    started = time.perf_counter()
+    at.button(key="train_start").click().run()
+    took = time.perf_counter() - started
+    assert not at.exception
+    assert took >= 2 * 3.0 - 0.5  # two epochs at 3 s each (the run alone takes well under a second)

@@ -495,23 +495,43 @@ class TopActivations:
     position: np.ndarray     # (C, k, 2) int64
 
 
+def inside_positions(model: nn.Module, layer: str, map_hw: tuple[int, int],
+                     input_hw: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the positions of ``layer``'s map whose receptive field lies wholly inside the
+    input (no padding in it). All True when no position does (deep layers see past the edges)."""
+    h, w = input_hw
+    rows = np.array([(lambda f: f.top >= 0 and f.bottom <= h)(receptive_field(model, layer, i, 0, input_hw))
+                     for i in range(map_hw[0])])
+    cols = np.array([(lambda f: f.left >= 0 and f.right <= w)(receptive_field(model, layer, 0, j, input_hw))
+                     for j in range(map_hw[1])])
+    mask = rows[:, None] & cols[None, :]
+    return mask if mask.any() else np.ones(map_hw, dtype=bool)
+
+
 def top_activations(model: nn.Module, images: torch.Tensor, k: int = 9,
-                    batch_size: int = 64) -> dict[str, TopActivations]:
+                    batch_size: int = 64, inside: bool = False) -> dict[str, TopActivations]:
     """Top-``k`` images (and where in them) for every channel of every layer, in one pass.
 
     For a feature map each image counts once, at its strongest position (Zeiler & Fergus 2014);
     for a vector layer (flatten, linear, softmax) the "channel" is one unit. The data set is
     run through the model once, in batches, keeping only each image's per-channel maximum.
+    ``inside``: only positions whose receptive field lies inside the image count
+    (:func:`inside_positions`), so the patches show picture, not the zero padding around it.
     """
     if images.dim() != 4 or images.shape[0] == 0:
         raise FeatureError("top_activations needs a non-empty batch of images (N, C, H, W).")
     best: dict[str, list[torch.Tensor]] = {}
     where: dict[str, list[torch.Tensor]] = {}
+    masks: dict[str, torch.Tensor] = {}
 
     def keep_strongest(name: str, out: torch.Tensor) -> None:
         # Reduce each layer's output as soon as it is made: a batch of big maps never piles up.
         if out.dim() == 4:
             n, c, h, w = out.shape
+            if inside and name != SOFTMAX:
+                if name not in masks:
+                    masks[name] = torch.from_numpy(inside_positions(model, name, (h, w), tuple(images.shape[-2:])))
+                out = out.masked_fill(~masks[name], float("-inf"))
             values, flat = out.reshape(n, c, h * w).max(dim=2)
             where.setdefault(name, []).append(torch.stack([flat // w, flat % w], dim=-1))
         else:
