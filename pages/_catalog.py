@@ -53,6 +53,11 @@ PAGES = [
         "LIME step by step: superpixels, perturbed samples with their probabilities and weights, the "
         "surrogate's coefficients and R², and how much runs with other seeds agree.",
     ),
+    PageInfo(
+        "pages/explanation_scores.py", "Explanation scores", "Explaining predictions",
+        "Which explanation is right? Every method scored against where the object really is, beside a "
+        "random map, a centre blob and an edge detector; and a model that cheats with a corner tag.",
+    ),
 ]
 
 SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]
