@@ -139,8 +139,13 @@ def evaluation_block(prefix: str, model, meta: dict, dataset: str, n: int, *, se
             show_text(f"Stopped after {partial.n} of {partial.asked} images: the scores below are for those.",
                       "info")
             return partial
-        estimate.caption(f"{len(methods)} methods and 3 reference maps on {n} test images of {dataset}: "
-                         "about a second per image on two cores. Press the button to start.")
+        from vizcore.explain import _forward
+
+        plan = _forward.plan_for(model, tuple(meta["input_shape"]))
+        passes = ev.forward_passes(methods, n, steps if curves else None)
+        estimate.caption(f"{len(methods)} methods and 3 reference maps on {n} test images of {literal(dataset)}: "
+                         f"about {passes:,.0f} forward passes ≈ {plan.estimate(passes):.0f} s at this server's "
+                         "current speed. Press the button to start.")
         return None
     bar = st.progress(0.0, text="Starting…")
     last = [0.0]

@@ -429,3 +429,16 @@ def test_evaluate_stops_and_continues_to_the_same_result(small_run):
         ev.evaluate(model, split, 11, methods=methods, steps=8, normalise_as=meta, resume=first)
     with pytest.raises(ExplainError, match="at least one image"):
         ev.evaluate(model, split, 0, methods=methods)
+
+
+def test_forward_pass_count_of_an_evaluation():
+    from vizcore import models
+    from vizcore.explain import evaluate as ev
+
+    model, meta = models.load_pretrained("shapes")
+    methods = ev.default_methods(model, meta["input_shape"], smoothgrad_samples=10, ig_steps=20, lime_samples=300)
+    # gradient, ×input, guided backprop, Grad-CAM: 3 each; SmoothGrad 3·10; IG 3·20; occlusion
+    # 15·15 positions + the original; LIME 300 samples; curves 2·(16+1) per map, 8 methods + 3 references.
+    per_image = 4 * 3 + 30 + 60 + 226 + 300
+    assert ev.forward_passes(methods, 10, 16) == 10 * (per_image + 2 * 17 * 11)
+    assert ev.forward_passes(methods, 10, None) == 10 * per_image

@@ -63,9 +63,10 @@ def score_bars(rows: Sequence[Mapping], column: str, *, title: str | None = None
     axis_max = top * 1.18 if not percent else max(1.0, top) * 1.12
     xaxis = dict(title=dict(text=column + (" (lower is better)" if column in LOWER_IS_BETTER else "")),
                  range=[0, axis_max], tickformat=".0%" if percent else None)
-    return _figure([bars], **plots.layout(title=title, height=_bar_height(len(rows)), xaxis=xaxis,
-                                          yaxis=dict(automargin=True), shapes=shapes,
-                                          annotations=annotations, showlegend=False))
+    layout = plots.layout(title=title, height=_bar_height(len(rows)) + 30, xaxis=xaxis, yaxis=dict(automargin=True),
+                          shapes=shapes, annotations=annotations, showlegend=False)
+    layout["margin"] = dict(l=10, r=10, t=(60 if title else 10) + 30, b=10)  # room for the line's label
+    return _figure([bars], **layout)
 
 
 def time_bars(seconds: Mapping[str, float], n_images: int, *, title: str | None = None) -> go.Figure:
@@ -166,7 +167,7 @@ def _rgb(picture: np.ndarray) -> np.ndarray:
 
 
 def marked_picture(picture: np.ndarray, heat: np.ndarray, mask: np.ndarray | None, *, hit: bool,
-                   scale: int = 3, opacity: float = 0.55) -> np.ndarray:
+                   scale: int = 4, opacity: float = 0.55) -> np.ndarray:
     """One gallery picture (H·scale, W·scale, 3) uint8: the map blended over the picture, the
     object's outline in cyan, and a cross on the map's peak, green for a hit, red for a miss.
 
@@ -188,10 +189,14 @@ def marked_picture(picture: np.ndarray, heat: np.ndarray, mask: np.ndarray | Non
         out[edge] = OUTLINE
     i, j = np.unravel_index(int(np.argmax(heat)), heat.shape)
     ci, cj = i * scale + scale // 2, j * scale + scale // 2
-    arm = 2 * scale + 2
-    colour = HIT if hit else MISS
     h, w = out.shape[:2]
-    for d in (-1, 0, 1):  # a cross three pixels thick
-        out[max(0, ci - arm):min(h, ci + arm + 1), np.clip(cj + d, 0, w - 1)] = colour
-        out[np.clip(ci + d, 0, h - 1), max(0, cj - arm):min(w, cj + arm + 1)] = colour
+
+    def cross(arm: int, half: int, colour) -> None:
+        rows, cols = slice(max(0, ci - arm), min(h, ci + arm + 1)), slice(max(0, cj - arm), min(w, cj + arm + 1))
+        out[rows, max(0, cj - half):min(w, cj + half + 1)] = colour
+        out[max(0, ci - half):min(h, ci + half + 1), cols] = colour
+
+    arm = 3 * scale
+    cross(arm + 1, 2, (0, 0, 0))  # a dark border: the cross shows on light and dark pictures alike
+    cross(arm, 1, HIT if hit else MISS)
     return out.round().astype(np.uint8)

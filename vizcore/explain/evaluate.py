@@ -29,7 +29,7 @@ from .guided_backprop import guided_backprop
 from .heatmap import heatmap
 from .integrated_gradients import integrated_gradients
 from .lime import lime, segment_means
-from .occlusion import fill, occlusion
+from .occlusion import fill, occlusion, windows
 from .segment import segment
 from .smoothgrad import smoothgrad
 
@@ -57,6 +57,7 @@ class Method:
     name: str
     settings: tuple[tuple[str, object], ...]
     run: Callable = field(compare=False, repr=False)  # (model, x, targets, pictures, stop) -> (n, H, W)
+    passes: float = 3.0  # cost per image in forward passes (a backward pass costs about two)
 
     def describe(self) -> str:
         """The settings as short text, e.g. "samples 50, noise 0.15"."""
@@ -102,9 +103,9 @@ def default_methods(model: nn.Module, input_shape, mean=None, std=None, *, smoot
         Method("Gradient", (("map", "|gradient|, max over channels"),), _gradient_family(gradient)),
         Method("Gradient × input", (), _gradient_family(input_x_gradient)),
         Method("SmoothGrad", (("samples", smoothgrad_samples), ("noise", noise)),
-               _gradient_family(smoothgrad, samples=smoothgrad_samples, noise=noise)),
+               _gradient_family(smoothgrad, samples=smoothgrad_samples, noise=noise), 3.0 * smoothgrad_samples),
         Method("Integrated Gradients", (("steps", ig_steps), ("baseline", "mean colour")),
-               _gradient_family(integrated_gradients, steps=ig_steps)),
+               _gradient_family(integrated_gradients, steps=ig_steps), 3.0 * ig_steps),
         Method("Guided backprop", (), _gradient_family(guided_backprop)),
     ]
     layer = default_grad_cam_layer(model, input_shape)
@@ -115,8 +116,9 @@ def default_methods(model: nn.Module, input_shape, mean=None, std=None, *, smoot
     def run_occlusion(model, x, targets, pictures, stop):
         return occlusion(model, x, targets, window, stride, fill(x, occlusion_fill, mean, std), stop=stop)
 
+    positions = windows(height, width, window, stride).count
     methods.append(Method("Occlusion", (("window", window), ("stride", stride), ("fill", occlusion_fill)),
-                          run_occlusion))
+                          run_occlusion, positions + 1.0))
 
     def run_lime(model, x, targets, pictures, stop):
         maps = []
@@ -130,8 +132,18 @@ def default_methods(model: nn.Module, input_shape, mean=None, std=None, *, smoot
         return np.stack(maps)
 
     methods.append(Method("LIME", (("samples", lime_samples), ("superpixels", lime_segments),
-                                   ("fill", lime_fill)), run_lime))
+                                   ("fill", lime_fill)), run_lime, float(lime_samples)))
     return methods
+
+
+def forward_passes(methods: list[Method], n: int, steps: int | None = 32) -> float:
+    """About how many forward passes an evaluation of ``n`` images costs (``steps=None``: no curves).
+
+    Times a model's measured seconds per image (``_forward.Plan.estimate``) this is the estimate
+    a page shows before it runs.
+    """
+    curves = 0 if steps is None else 2 * (steps + 1) * (len(methods) + len(scores.REFERENCES))
+    return n * (sum(m.passes for m in methods) + curves)
 
 
 @dataclass
