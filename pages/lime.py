@@ -26,7 +26,8 @@ from vizcore.explain.occlusion import fill  # noqa: E402
 from vizcore.explain.segment import METHODS, count, segment  # noqa: E402
 
 AUTO_SECONDS = 1.5
-SAMPLE_CHOICES = (50, 100, 250, 500, 1000, 2000, 5000)
+SAMPLE_CHOICES = (50, 100, 250, 500, 1000, 2000, 5000, 10000)
+DEFAULT_COUNTS = (100, 250, 500, 1000)
 HIDES = {"black": "black", "mean": "mean colour of the superpixel (lime's default)", "blur": "blurred"}
 SURROGATE_LABELS = {"ridge": "ridge (lime's)", "lasso": "lasso", "tree": "random forest"}
 SIGNS = {"positive": "raise the probability", "negative": "lower it", "both": "both"}
@@ -49,7 +50,20 @@ LINK = links.LinkSpec([
     links.Int("k", 5, 1, 20, key="lime_k"),
     links.Choice("sign", "positive", tuple(SIGNS), key="lime_sign"),
     links.Choice("sort", "sample", tuple(SORTS), key="lime_sort"),
+    links.Bool("stability", False, key="lime_stability_on"),
+    links.Int("seeds", 5, 2, 8, key="lime_seeds"),
+    links.Text("counts", ",".join(map(str, DEFAULT_COUNTS)), max_length=60, key="lime_counts_text"),
 ])
+
+
+def sample_counts(text: str) -> list[int]:
+    """The sample counts of a link ("100,250,1000"), keeping only those the page offers."""
+    counts = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if part.isdigit() and int(part) in SAMPLE_CHOICES and int(part) not in counts:
+            counts.append(int(part))
+    return counts or list(DEFAULT_COUNTS)
 
 st.title("LIME: explain one prediction with a simple model")
 explain(
@@ -145,11 +159,11 @@ def costly_step(name: str, label: str, key: tuple, estimate: float):
     if estimate <= AUTO_SECONDS:
         return slot
     wanted = f"lime_{name}_requested"
-    if st.button(label, key=f"lime_{name}_run", type="primary"):
-        st.session_state[wanted] = key
     if st.session_state.get(wanted) != key:
-        st.info(f"This takes about {estimate:.1f} s: press the button to start it.")
-        return None
+        if not st.button(label, key=f"lime_{name}_run", type="primary"):
+            st.info(f"This takes about {_forward.format_seconds(estimate)}: press the button to start it.")
+            return None
+        st.session_state[wanted] = key
     slot.button("Stop", key=f"lime_{name}_stop", on_click=forget, args=(wanted,),
                 help="Stop this run; the page stays usable.")
     return slot
@@ -201,12 +215,12 @@ with c2:
 
 st.subheader("2 · Perturbed samples")
 exact_possible = n_features <= MAX_EXACT_FEATURES
-c1, c2, c3, c4 = st.columns([3, 2, 1, 2])
+c1, c2, c3 = st.columns([3, 2, 1])
 hide_kind = c1.radio("A hidden superpixel shows", list(HIDES), key="lime_hide", format_func=HIDES.get,
                      horizontal=True)
 if not exact_possible:
     st.session_state["lime_exact"] = False
-exact = c4.toggle(f"Exact: all 2^{n_features} = {2 ** n_features:,} masks" if exact_possible
+exact = st.toggle(f"Exact: all 2^{n_features} = {2 ** n_features:,} masks" if exact_possible
                   else f"Exact mode needs ≤ {MAX_EXACT_FEATURES} superpixels", key="lime_exact",
                   disabled=not exact_possible, help="With few superpixels every on/off mask can be tried: no randomness.")
 samples = c2.select_slider("Samples", SAMPLE_CHOICES, key="lime_samples", disabled=exact)
@@ -214,8 +228,8 @@ seed = c3.number_input("Seed", 0, 9999, key="lime_seed", disabled=exact)
 drawn = "all" if exact else int(samples)
 total = 2 ** n_features if exact else int(samples)
 estimate = plan.estimate(total)
-st.caption(f"{total:,} samples = {total:,} forward passes ≈ {estimate:.2f} s (measured here: "
-           f"{plan.seconds_per_image * 1e3:.2f} ms per image in batches of {plan.batch_size}). Rule of thumb from "
+st.caption(f"{total:,} samples = {total:,} forward passes ≈ {_forward.format_seconds(estimate)} (on this server "
+           f"lately {plan.rate * 1e3:.2f} ms per image, in batches of {plan.batch_size}). Rule of thumb from "
            f"lime's maintainer: about 10 samples per superpixel, here {10 * n_features:,}.")
 
 if hide_kind == "mean":
@@ -309,14 +323,17 @@ explain("Random masks make LIME noisy: run it with other seeds and compare the t
         "package's own top-5 agreed only 0.67–0.87 (Jaccard) between seeds at 1000 samples. More samples help; "
         f"with ≤ {MAX_EXACT_FEATURES} superpixels the exact mode has no randomness at all.")
 c1, c2 = st.columns([1, 3])
-seeds = c1.slider("Seeds", 2, 8, 5, key="lime_seeds")
-counts = c2.multiselect("Sample counts", SAMPLE_CHOICES, default=[100, 250, 500, 1000], key="lime_counts")
+seeds = c1.slider("Seeds", 2, 8, key="lime_seeds")
+if "lime_counts" not in st.session_state:  # from the link (or its default) the first time
+    st.session_state["lime_counts"] = sample_counts(st.session_state["lime_counts_text"])
+counts = c2.multiselect("Sample counts", SAMPLE_CHOICES, key="lime_counts")
+st.session_state["lime_counts_text"] = ",".join(map(str, sorted(counts)))
 counts = tuple(sorted(counts)) or (int(samples),)
 stability_cost = plan.estimate(seeds * max(counts))
 stability_key = (fingerprint, input_hash, segments_hash, hide_kind, target, counts, seeds, int(k),
                  "both" if surrogate == "tree" else sign, surrogate)
 st.caption(f"{seeds} seeds × {max(counts):,} samples = {seeds * max(counts):,} forward passes ≈ "
-           f"{stability_cost:.1f} s (a run with fewer samples is the first rows of the longest one).")
+           f"{_forward.format_seconds(stability_cost)} (a run with fewer samples is the first rows of the longest one).")
 slot = costly_step("stability", "Run the seeds", stability_key, stability_cost) \
     if st.toggle("Measure stability", key="lime_stability_on") else None
 if slot is not None:

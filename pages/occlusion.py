@@ -157,8 +157,8 @@ plan = _forward.plan_for(model, (channels, height, width))
 estimate = plan.estimate(grid.count + 1)
 with p3:
     st.markdown(f"**{grid.rows} × {grid.cols} = {grid.count:,} positions = {grid.count:,} forward passes "
-                f"≈ {estimate:.2f} s**")
-    st.caption(f"Measured on this server: {plan.seconds_per_image * 1e3:.2f} ms per image in batches of "
+                f"≈ {_forward.format_seconds(estimate)}**")
+    st.caption(f"On this server lately {plan.rate * 1e3:.2f} ms per image, in batches of "
                f"{plan.batch_size}{', channels-last' if plan.channels_last else ''}, without autograd. "
                f"Without the patch the model gives {classes[target]} a probability of {original[target]:.4f}.")
     if grid.count > MAX_POSITIONS:
@@ -171,12 +171,13 @@ with p3:
 key = (fingerprint, digest(x), window, stride, fill_kind)
 big = estimate > AUTO_SECONDS
 if big:
-    if st.button(f"Run {grid.count:,} forward passes", key="occ_run", type="primary"):
-        st.session_state["occ_requested"] = key
     if st.session_state.get("occ_requested") != key:
-        st.info(f"This setting takes about {estimate:.1f} s: press Run (or choose a larger stride).")
-        write_link_state(LINK)
-        st.stop()
+        if not st.button(f"Run {grid.count:,} forward passes", key="occ_run", type="primary"):
+            st.info(f"This setting takes about {_forward.format_seconds(estimate)}: press Run (or choose a "
+                    "larger stride).")
+            write_link_state(LINK)
+            st.stop()
+        st.session_state["occ_requested"] = key
     stop_slot = st.empty()
     stop_slot.button("Stop", key="occ_stop", on_click=stop_run, help="Stop the run; the page stays usable.")
 try:
@@ -201,7 +202,7 @@ st.subheader("3 · Where the model looked")
 m1, m2, m3 = st.columns(3)
 m1.metric(f"{label} of {classes[target]} without a patch", f"{base_value:.4f}")
 m2.metric(f"lowest {label} with the patch", f"{scores.min():.4f}", f"{scores.min() - base_value:+.4f}",
-          delta_color="inverse")
+          delta_color="off")
 m3.metric("at the patch over", f"rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}")
 left, right = st.columns(2)
 with left:

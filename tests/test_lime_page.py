@@ -166,3 +166,69 @@ def test_figures_follow_the_app_style():
         assert spec["layout"]["template"]["layout"]["font"]["size"] == plots.FONT_SIZE
         assert all(title for _, title in _shown_colorbars(spec)), key
         assert all(size >= plots.MIN_FONT_SIZE for _, size in _font_sizes(spec)), key
+
+
+# --- in a real browser: Stop during a long run ----------------------------------------------------
+
+def test_stop_during_a_long_run_leaves_the_page_usable():
+    """Start a long stability run (8 seeds × 10,000 samples), press Stop while its
+    progress bar moves: the run ends, no error shows, and the page still answers its widgets."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.address", "127.0.0.1", "--server.port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, VIZCORE_LOG_COMPUTATIONS=""))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.3)
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(120_000)
+
+            def settle():
+                page.wait_for_timeout(500)
+                page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached")
+                page.wait_for_timeout(300)
+
+            # 8 seeds × 10,000 samples: seconds even on an idle server, so it waits for its button
+            page.goto(f"{url}/lime?samples=100&stability=1&seeds=8&counts=10000")
+            page.get_by_text("R² (weighted)").first.wait_for()
+            settle()
+            page.get_by_role("button", name="Run the seeds").click()
+            page.locator('[data-testid="stProgress"]').first.wait_for()
+            page.get_by_role("button", name="Stop").click()
+            settle()
+            assert not page.locator('[data-testid="stException"]').count()
+            page.get_by_text("press the button to start it").first.wait_for()
+            page.get_by_role("button", name="Run the seeds").wait_for()
+            # the page still answers: another k redraws the surrogate's image
+            page.get_by_label("Top k").fill("3")
+            page.get_by_label("Top k").press("Enter")
+            settle()
+            page.get_by_text("Top 3 superpixels").first.wait_for()
+            assert not page.locator('[data-testid="stException"]').count()
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

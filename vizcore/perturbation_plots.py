@@ -221,32 +221,42 @@ def occlusion_player(picture: np.ndarray, fill_picture: np.ndarray, grid: Window
         name = str(int(p))
         frames.append(dict(name=name, traces=[1, 3, 4], data=[patch(p), marker(p), bars(p)],
                            layout=dict(shapes=not_yet(p))))
-        steps.append(dict(method="animate", label=f"{i},{j}",
+        steps.append(dict(method="animate", label=f"({i}, {j})",
                           args=[[name], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                              transition=dict(duration=0))]))
     hidden = dict(visible=False, showgrid=False, zeroline=False)
     play = dict(frame=dict(duration=frame_ms, redraw=True), fromcurrent=True, transition=dict(duration=0))
+    panel_title = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False,
+                       font=dict(size=plots.FONT_SIZE))
     layout = dict(
-        xaxis=dict(hidden, domain=[0.0, 0.3], range=[-0.5, w - 0.5]),
-        yaxis=dict(hidden, domain=[0.0, 1.0], range=[h - 0.5, -0.5], scaleanchor="x"),
-        xaxis2=dict(domain=[0.36, 0.64], showgrid=False, range=[-0.5, grid.cols - 0.5],
-                    title=dict(text="patch column")),
-        yaxis2=dict(domain=[0.0, 1.0], showgrid=False, range=[grid.rows - 0.5, -0.5], scaleanchor="x2",
-                    title=dict(text="patch row")),
-        xaxis3=dict(domain=[0.76, 1.0], range=[0, 1], tickformat=".0%", title=dict(text="probability")),
+        xaxis=dict(hidden, domain=[0.0, 0.3], range=[-0.5, w - 0.5], anchor="y"),
+        yaxis=dict(hidden, domain=[0.0, 1.0], range=[h - 0.5, -0.5], scaleanchor="x", anchor="x"),
+        xaxis2=dict(domain=[0.36, 0.62], showgrid=False, zeroline=False, range=[-0.5, grid.cols - 0.5],
+                    anchor="y2", constrain="domain", title=dict(text="patch column")),
+        yaxis2=dict(domain=[0.0, 1.0], showgrid=False, zeroline=False, range=[grid.rows - 0.5, -0.5],
+                    scaleanchor="x2", anchor="x2", constrain="domain", title=dict(text="patch row")),
+        xaxis3=dict(domain=[0.78, 1.0], range=[0, 1.02], tickvals=[0, 0.5, 1], tickformat=".0%", anchor="y3",
+                    title=dict(text="probability")),
         yaxis3=dict(domain=[0.0, 1.0], anchor="x3", autorange="reversed", type="category", automargin=True),
-        legend=dict(orientation="h", x=1.0, xanchor="right", y=1.02, yanchor="bottom"),
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.08, xanchor="left", yanchor="top",
+        annotations=[dict(panel_title, x=0.15, xanchor="center", text="Occluded input"),
+                     dict(panel_title, x=0.49, xanchor="center", text=f"Map of the {label} so far"),
+                     dict(panel_title, x=0.89, xanchor="center", text="Every class's probability")],
+        legend=dict(orientation="h", x=1.0, xanchor="right", y=-0.2, yanchor="top"),
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.3, xanchor="left", yanchor="top",
                           showactive=False, pad=dict(t=0, r=10),
                           buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
                                    dict(label="❚❚ Pause", method="animate",
                                         args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
-        sliders=[dict(active=0, steps=steps, x=0.2, len=0.8, y=-0.04, yanchor="top", pad=dict(t=10),
-                      currentvalue=dict(prefix="patch at position (row, col) ", font=dict(size=plots.TICK_SIZE)))],
-        margin=dict(l=10, r=10, t=40, b=110),
+        # Step labels would crowd the slider (one per position): they are transparent, and the
+        # current position is written above it.
+        sliders=[dict(active=0, steps=steps, x=0.2, len=0.8, y=-0.27, yanchor="top", pad=dict(t=0),
+                      font=dict(color="rgba(0,0,0,0)"), ticklen=0, minorticklen=0,
+                      currentvalue=dict(prefix="patch at (row, col) = ",
+                                        font=dict(size=plots.TICK_SIZE, color=plots.TEXT_COLOUR)))],
+        margin=dict(l=10, r=10, t=50, b=170),
         shapes=not_yet(first),
     )
-    base = plots.layout(height=_fig_height(h, w, 330, extra=130))
+    base = plots.layout(height=_fig_height(h, w, 330, extra=200))
     base.update(layout)
     fig = go.Figure(dict(data=data, layout=base), _validate=False)
     # Assigning fig.frames would validate every frame again (≈ 1 ms each, the whole rerun budget

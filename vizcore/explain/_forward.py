@@ -70,9 +70,14 @@ class Plan:
         with self._lock:
             self.observed = rate if self.observed is None else 0.7 * self.observed + 0.3 * rate
 
+    @property
+    def rate(self) -> float:
+        """Seconds per image: the recent real runs' average, else the measurement."""
+        return self.observed if self.observed is not None else self.seconds_per_image
+
     def estimate(self, images: int) -> float:
         """Seconds that ``images`` forward passes should take (for "225 passes ≈ 0.03 s")."""
-        return images * (self.observed if self.observed is not None else self.seconds_per_image)
+        return images * self.rate
 
 
 # The measured plan per (architecture, input shape): speed depends on the layers and sizes, not on
@@ -143,6 +148,11 @@ def plan_for(model: nn.Module, shape: tuple[int, int, int], dtype: torch.dtype =
             _plans[key] = plan
             _measuring.pop(key, None)
     return plan
+
+
+def format_seconds(t: float) -> str:
+    """An estimate as a person reads it: "40 ms", "1.3 s"."""
+    return f"{t * 1e3:.0f} ms" if t < 0.1 else f"{t:.1f} s"
 
 
 def _should_stop(stop: StopFlag) -> bool:
