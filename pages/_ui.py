@@ -538,7 +538,7 @@ def only_knows_note(meta: dict, source: str) -> None:
             "answers with one of them; a confident answer for a picture unlike its data means little.")
 
 
-def link_state(spec, page: str) -> None:
+def link_state(spec, page: str, *, fill_defaults: bool = True) -> None:
     """Call at the top of a page, before its widgets: the page's state from its address.
 
     ``spec`` is a :class:`vizcore.links.LinkSpec`; ``page`` a short unique name. On the
@@ -546,7 +546,8 @@ def link_state(spec, page: str) -> None:
     each field's key, and any refused entry is shown as a warning (quoted literally). Every key
     then holds a value (the one kept from an earlier visit, else the default), so the widgets
     must take their value from session state only (``key=...``, never ``value=``/``index=``).
-    Call :func:`write_link_state` at the end of the page.
+    ``fill_defaults=False`` leaves keys the address does not set alone (the page gives them
+    their start values itself). Call :func:`write_link_state` at the end of the page.
     """
     read = f"_link_read_{page}"
     if read not in st.session_state:
@@ -558,7 +559,10 @@ def link_state(spec, page: str) -> None:
                       + "; ".join(problems), "warning")
     for key, default in spec.defaults().items():
         if key not in st.session_state:  # a widget's key is dropped when another page is shown
-            st.session_state[key] = st.session_state.get(f"{key}__kept", default)
+            if f"{key}__kept" in st.session_state:
+                st.session_state[key] = st.session_state[f"{key}__kept"]
+            elif fill_defaults:
+                st.session_state[key] = default
 
 
 def write_link_state(spec) -> None:
@@ -592,3 +596,12 @@ def copy_link(spec=None, label: str = "Copy link") -> None:
     with st.popover(label):
         st.caption("This address opens this page with the same settings:")
         st.code(page_link(spec), language=None, wrap_lines=True)
+
+
+def finish_link(spec=None) -> None:
+    """Call last on a page: write its settings into the address (``spec``; without one the page
+    wrote its address itself) and put the "Copy link" box in the sidebar."""
+    if spec is not None:
+        write_link_state(spec)
+    with st.sidebar:
+        copy_link()

@@ -7,9 +7,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from pages._ui import (dataset_of, download_array, explain, keep_valid, model_input, model_selector, only_knows_note,
-                       show_figure, test_pictures, test_split)
-from vizcore import feature_plots, features
+from pages._ui import (ANY_CLASS, INPUT_SOURCES, dataset_of, download_array, explain, finish_link, keep_valid,
+                       link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
+                       test_split)
+from vizcore import feature_plots, features, images, links, models
 from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
@@ -24,6 +25,22 @@ explain(
 
 
 MAX_OPEN_FILTERS = 64  # kernels (filters × input channels) shown without a click
+# The address carries the model, the input, the layer, the channel and the position. Only the
+# shipped models can be linked (a model trained in a session exists only there); layer names and
+# classes depend on the model, so the page checks them against the model it opens.
+LINK = links.LinkSpec([
+    links.Choice("model", f"{models.shipped_models()[0]} (pretrained)" if models.shipped_models() else "none",
+                 [f"{name} (pretrained)" for name in models.shipped_models()] or ["none"], key="fm_model"),
+    links.Choice("input", INPUT_SOURCES[0], INPUT_SOURCES, key="fm_source"),
+    links.Text("cls", ANY_CLASS, max_length=60, key="fm_class"),
+    links.Int("image", 0, 0, 1_000_000, key="fm_index"),
+    links.Choice("sample", next(iter(images.SAMPLES)), images.SAMPLES, key="fm_photo_sample"),
+    links.Text("layer", "", max_length=40, key="fm_layer"),
+    links.Int("channel", 0, 0, 4096, key="fm_channel"),
+    links.Int("row", 0, 0, 4096, key="fm_row"), links.Int("col", 0, 0, 4096, key="fm_col"),
+    links.Bool("shared", True, key="fm_shared"),
+])
+link_state(LINK, "feature_maps", fill_defaults=False)  # widgets give themselves their start values
 
 # --- cached work ------------------------------------------------------------------------------
 
@@ -79,7 +96,8 @@ keep_valid("fm_layer", spatial, spatial[0])
 layer = c1.selectbox("Layer", spatial, key="fm_layer",
                      format_func=lambda n: f"{n} ({type(layer_modules[n]).__name__}, "
                                            f"{'×'.join(map(str, acts_one[n].shape))})")
-shared = c2.toggle("One colour scale for all channels", value=True, key="fm_shared",
+st.session_state.setdefault("fm_shared", True)
+shared = c2.toggle("One colour scale for all channels", key="fm_shared",
                    help="Off: each channel stretched to its own range, so weak channels show their pattern too.")
 maps = acts_one[layer]
 show_figure(feature_plots.channel_grid(maps, shared_scale=shared, title=f"{layer}: all {maps.shape[0]} channels"),
@@ -207,3 +225,5 @@ else:
     st.caption("Each crop is the receptive field of the strongest value in that image (number: image, activation), "
                "among the positions whose field lies inside the image (not in the zero padding). "
                "After Zeiler & Fergus (2014).")
+
+finish_link(LINK)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._ui import download_array, drop_added_rows, explain, image_input, show_figure, show_text
+from pages._ui import (download_array, drop_added_rows, explain, finish_link, image_input, shared_link_params,
+                       show_figure, show_text)
 from vizcore import conv, images, kernels, playground as pg
 from pages import route_through_app
 
@@ -45,7 +46,7 @@ def _read_url() -> None:
 
 def _write_url() -> None:
     """Put every setting that differs from its default into the address."""
-    out = pg.write_link(ss)
+    out = {**pg.write_link(ss), **shared_link_params()}  # presenter=1 stays in the address
     if dict(st.query_params) != out:
         st.query_params.from_dict(out)
 
@@ -589,3 +590,4 @@ elif view == "Matrix":
 else:
     signal_view()
 _write_url()
+finish_link()  # the "Copy link" box in the sidebar

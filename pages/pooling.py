@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from pages._ui import download_array, drop_added_rows, explain, image_input, show_figure
-from vizcore import images, pooling
+from pages._ui import (download_array, drop_added_rows, explain, finish_link, image_input, keep_valid, link_state,
+                       show_figure)
+from vizcore import images, links, pooling
 from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
@@ -33,6 +34,22 @@ PRESETS = {
 }
 VIEWS = ("Number matrix", "Image / feature map", "Translation invariance", "Receptive field growth")
 SHIFTS = {"right": (0, 1), "down": (1, 0), "left": (0, -1), "up": (-1, 0)}
+# What the address carries (a lecturer's link opens the same view); the widgets' start values.
+LINK = links.LinkSpec([
+    links.Choice("mode", "Max pooling", MODES, key="pool_mode"),
+    links.Int("k", 2, 1, 16, key="pool_kernel"), links.Int("s", 2, 1, 16, key="pool_stride"),
+    links.Int("p", 0, 0, 8, key="pool_padding"), links.Bool("ceil", False, key="pool_ceil"),
+    links.Bool("countpad", True, key="pool_count_pad"),
+    links.Choice("view", VIEWS[0], VIEWS, key="pool_view"),
+    links.Choice("matrix", next(iter(PRESETS)), PRESETS, key="pool_preset"),
+    links.Int("rows", 6, 1, 16, key="pool_rows"), links.Int("cols", 6, 1, 16, key="pool_cols"),
+    links.Int("seed", 0, 0, 10_000, key="pool_seed"),
+    links.Text("cell", "out[0, 0]", max_length=20, key="pool_cell"),
+    links.Choice("sample", next(iter(images.SAMPLES)), images.SAMPLES, key="pool_img_sample"),
+    links.Choice("shift", "right", SHIFTS, key="pool_shift_dir"), links.Int("by", 1, 1, 4, key="pool_shift_px"),
+    links.Int("blocks", 3, 1, 6, key="pool_rf_blocks"), links.Int("convs", 1, 1, 3, key="pool_rf_convs"),
+    links.Int("convk", 3, 1, 11, key="pool_rf_kernel"), links.Int("convp", 1, 0, 5, key="pool_rf_padding"),
+])
 
 st.title("Pooling")
 explain(
@@ -40,6 +57,7 @@ explain(
     "largest (max) or the mean (average). It learns nothing, shrinks the map and makes the "
     "network less sensitive to small shifts."
 )
+link_state(LINK, "pooling")  # before the widgets: a shared link's settings, else the start values
 
 mode_name = st.selectbox("Pooling", list(MODES), key="pool_mode")
 mode, is_global = MODES[mode_name]
@@ -48,16 +66,16 @@ if is_global:
     kernel, stride, padding, ceil_mode = None, 1, 0, False
 else:
     c1, c2, c3, c4 = st.columns(4)
-    kernel = c1.number_input("Window size", 1, 16, 2, key="pool_kernel")
-    stride = c2.number_input("Stride", 1, 16, 2, key="pool_stride",
+    kernel = c1.number_input("Window size", 1, 16, key="pool_kernel")
+    stride = c2.number_input("Stride", 1, 16, key="pool_stride",
                              help="PyTorch and Keras default: stride = window size.")
-    padding = c3.number_input("Padding", 0, 8, 0, key="pool_padding",
+    padding = c3.number_input("Padding", 0, 8, key="pool_padding",
                               help="At most half the window size (PyTorch's rule).")
     ceil_mode = c4.checkbox("ceil_mode", key="pool_ceil", help="Round the output size up instead of down.")
 count_include_pad = True
 if mode == "avg" and not is_global:
     count_include_pad = st.checkbox(
-        "Padded zeros count in the average (count_include_pad, PyTorch's default)", value=True,
+        "Padded zeros count in the average (count_include_pad, PyTorch's default)",
         key="pool_count_pad")
 
 view = st.radio("Show", VIEWS, horizontal=True, key="pool_view")
@@ -127,9 +145,9 @@ def matrix_view() -> None:
     values = PRESETS[preset]
     if values is None:
         c1, c2, c3 = st.columns(3)
-        rows = c1.number_input("Rows", 1, 16, 6, key="pool_rows")
-        cols = c2.number_input("Columns", 1, 16, 6, key="pool_cols")
-        seed = c3.number_input("Seed", 0, 10_000, 0, key="pool_seed")
+        rows = c1.number_input("Rows", 1, 16, key="pool_rows")
+        cols = c2.number_input("Columns", 1, 16, key="pool_cols")
+        seed = c3.number_input("Seed", 0, 10_000, key="pool_seed")
         values = np.random.default_rng(int(seed)).integers(0, 10, (int(rows), int(cols)))
         editor_key = f"pool_matrix_random_{rows}x{cols}_{seed}"
     else:
@@ -151,6 +169,7 @@ def matrix_view() -> None:
     windows = pooling.pool_windows(x, k, s, p, mode, ceil_mode, count_include_pad)
     out = np.array([c.value for c in windows]).reshape(settings.output_size)
     labels = [f"out[{c.out_row}, {c.out_col}]" for c in windows]
+    keep_valid("pool_cell", labels, labels[0])  # a cell of a larger output (or a link) may not exist here
     choice = st.selectbox("Output cell to trace", labels, key="pool_cell")
     cell = windows[labels.index(choice)]
     st.markdown(f"**{choice}** = `{cell.describe(mode)}`")
@@ -221,7 +240,7 @@ def translation_view() -> None:
         return
     c1, c2 = st.columns(2)
     direction = c1.selectbox("Shift direction", list(SHIFTS), key="pool_shift_dir")
-    amount = c2.slider("Shift by (pixels)", 1, 4, 1, key="pool_shift_px")
+    amount = c2.slider("Shift by (pixels)", 1, 4, key="pool_shift_px")
     settings = explain_size(x.shape[-2:])
     if settings is None:
         return
@@ -249,10 +268,10 @@ def receptive_field_view() -> None:
     if x is None:
         return
     c1, c2, c3, c4 = st.columns(4)
-    blocks = c1.number_input("conv → pool blocks", 1, 6, 3, key="pool_rf_blocks")
-    convs = c2.number_input("convs per block", 1, 3, 1, key="pool_rf_convs")
-    conv_k = c3.number_input("conv kernel", 1, 11, 3, key="pool_rf_kernel")
-    conv_p = c4.number_input("conv padding", 0, 5, 1, key="pool_rf_padding")
+    blocks = c1.number_input("conv → pool blocks", 1, 6, key="pool_rf_blocks")
+    convs = c2.number_input("convs per block", 1, 3, key="pool_rf_convs")
+    conv_k = c3.number_input("conv kernel", 1, 11, key="pool_rf_kernel")
+    conv_p = c4.number_input("conv padding", 0, 5, key="pool_rf_padding")
     if is_global:
         st.info("Global pooling sees the whole map at once; pick max or average pooling to "
                 "follow the field grow window by window.")
@@ -280,3 +299,4 @@ def receptive_field_view() -> None:
     "Translation invariance": translation_view,
     "Receptive field growth": receptive_field_view,
 }[view]()
+finish_link(LINK)

@@ -7,14 +7,21 @@ import random
 
 import streamlit as st
 
-from pages._ui import show_text
-from vizcore import quiz, shapes
+from pages._ui import copy_link, shared_link_params, show_text
+from vizcore import links, quiz, shapes
 from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
 STATE = "quiz_progress"  # not a widget key: survives navigating to other pages
 LEVELS = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}
+MODES = ["Quiz", "Check my own question"]
+# The address carries the quiz a lecturer hands out: its code, difficulty, question and topics.
+LINK = links.LinkSpec([
+    links.Choice("mode", MODES[0], MODES, key="quiz_mode"), links.Text("code", "", max_length=40),
+    links.Choice("level", "easy", list(LEVELS)), links.Int("q", 1, 1, 10_000),
+    links.Text("topics", "", max_length=400),
+])
 
 
 def progress() -> dict:
@@ -186,9 +193,53 @@ def own_question_mode() -> None:
     st.markdown(answer.solution)
 
 
+def read_link() -> None:
+    """On the session's first run: the quiz of a shared link (question q counts from 1, as shown)."""
+    if "_quiz_link_read" in st.session_state:
+        return
+    st.session_state["_quiz_link_read"] = True
+    values, problems = LINK.decode(st.query_params.to_dict())
+    state = progress()
+    if values.get("code", "").strip():
+        state["code"] = values["code"].strip()
+    if "level" in values:
+        state["difficulty"] = values["level"]
+    if "q" in values:
+        state["index"] = values["q"] - 1
+    if values.get("topics"):
+        asked = [k.strip() for k in values["topics"].split(",") if k.strip()]
+        known = [k for k in asked if k in quiz.KINDS]
+        if known:
+            state["kinds"] = known
+        if len(known) < len(asked):
+            problems.append("topics: " + ", ".join(k for k in asked if k not in quiz.KINDS)[:60]
+                            + " are not topics of this quiz")
+    if "quiz_mode" in values:
+        st.session_state["quiz_mode"] = values["quiz_mode"]
+    if problems:
+        show_text("Some settings in the link were not understood and were left as they were: "
+                  + "; ".join(problems), "warning")
+
+
+def write_link() -> None:
+    """The address always holds this quiz (code, difficulty, question, topics), for the lecturer."""
+    state = progress()
+    kinds = state["kinds"]
+    values = {"quiz_mode": st.session_state.get("quiz_mode", MODES[0]), "code": state["code"],
+              "level": state["difficulty"], "q": state["index"] + 1,
+              "topics": "" if set(kinds) == set(quiz.KINDS) else ",".join(kinds)}
+    out = {**LINK.encode(values), **shared_link_params()}
+    if st.query_params.to_dict() != out:
+        st.query_params.from_dict(out)
+    with st.sidebar:
+        copy_link()
+
+
 st.title("Shape quiz")
-mode = st.radio("Mode", ["Quiz", "Check my own question"], horizontal=True, key="quiz_mode")
+read_link()
+mode = st.radio("Mode", MODES, horizontal=True, key="quiz_mode")
 if mode == "Quiz":
     quiz_mode()
 else:
     own_question_mode()
+write_link()

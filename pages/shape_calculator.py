@@ -2,8 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import drop_added_rows, explain, show_figure
-from vizcore import shapes
+from pages._ui import drop_added_rows, explain, finish_link, link_state, show_figure
+from vizcore import links, shapes
 from vizcore.shapes import ShapeError
 from pages import route_through_app
 
@@ -36,11 +36,26 @@ DEFAULTS = {
     "sc_transposed": False,
 }
 
+TABS = ["One layer", "Which padding and stride?", "Layer stack"]
+_RANGES = {"sc_rows": (1, 4096), "sc_cols": (1, 4096), "sc_in_channels": (1, 4096), "sc_filters": (1, 4096),
+           "sc_kernel": (1, 64), "sc_stride": (1, 64), "sc_padding": (0, 64), "sc_dilation": (1, 16),
+           "sc_inv_n": (1, 4096), "sc_inv_kernel": (1, 64), "sc_inv_wanted": (1, 4096), "sc_inv_dilation": (1, 16),
+           "sc_output_padding": (0, 63)}
+# The address carries the open tab, the one layer, the padding question and the stack's preset.
+LINK = links.LinkSpec(
+    [links.Choice("tab", TABS[0], TABS, key="section")]
+    + [links.Int(key[3:].replace("in_channels", "cin"), DEFAULTS[key], *_RANGES[key], key=key) for key in _RANGES]
+    + [links.Choice("padmode", DEFAULTS["sc_padding_mode"], PADDING_MODES, key="sc_padding_mode"),
+       links.Bool("transposed", DEFAULTS["sc_transposed"], key="sc_transposed"),
+       links.Choice("preset", OWN_STACK, [OWN_STACK, *shapes.PRESETS], key="sc_preset"),
+       links.Choice("layout", "NCHW", ("NCHW", "NHWC"), key="sc_layout")])
+
 st.title("Shape calculator")
 explain(
     "Output sizes, parameters and receptive fields, computed the way PyTorch and Keras compute "
     "them. Use it to check a slide or your own answer."
 )
+link_state(LINK, "shape_calculator")  # a shared link's settings, before any widget
 # Only the open tab runs (on_change="rerun"), so a rerun pays for one tab's widgets and figure.
 # Widgets of closed tabs are not rendered and Streamlit would forget their values: writing them
 # back keeps them.
@@ -49,8 +64,7 @@ for key in list(st.session_state):
         st.session_state[key] = st.session_state[key]
 for key, value in DEFAULTS.items():
     st.session_state.setdefault(key, value)
-one_layer, inverse, stack = st.tabs(["One layer", "Which padding and stride?", "Layer stack"],
-                                    key="section", on_change="rerun")
+one_layer, inverse, stack = st.tabs(TABS, key="section", on_change="rerun")
 
 
 def one_layer_tab() -> None:
@@ -220,3 +234,4 @@ for tab, show_tab in ((one_layer, one_layer_tab), (inverse, inverse_tab), (stack
     with tab:
         if tab.open:
             show_tab()
+finish_link(LINK)

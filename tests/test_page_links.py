@@ -1,0 +1,140 @@
+"""Every page's main state in its address: a link opens the same view (state -> URL -> same
+state), the page writes back the same address, and a bad entry is refused with a message."""
+import random
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vizcore import images, quiz, shapes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def open_link(page: str, query: dict) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=120)
+    for name, value in query.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+# Addresses list only what differs from a setting's default, so the test links do too.
+
+
+def written(at: AppTest) -> dict:
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def warnings(at: AppTest) -> str:
+    return " ".join(w.value.replace("\\", "") for w in at.warning)
+
+
+rng = random.Random(12)
+POOLING = [
+    ({}, {}),
+    ({"mode": "Average pooling", "k": "3", "s": "1", "p": "1", "countpad": "0"},
+     {"pool_mode": "Average pooling", "pool_kernel": 3, "pool_stride": 1, "pool_padding": 1, "pool_count_pad": False}),
+    ({"k": "3", "s": "3", "ceil": "1", "matrix": "Max vs. average pooling 4×4", "cell": "out[1, 1]"},
+     {"pool_kernel": 3, "pool_stride": 3, "pool_ceil": True, "pool_preset": "Max vs. average pooling 4×4",
+      "pool_cell": "out[1, 1]"}),
+    ({"view": "Image / feature map", "sample": "astronaut", "mode": "Global max pooling"},
+     {"pool_view": "Image / feature map", "pool_img_sample": "astronaut", "pool_mode": "Global max pooling"}),
+    ({"view": "Translation invariance", "shift": "down", "by": "3"},
+     {"pool_view": "Translation invariance", "pool_shift_dir": "down", "pool_shift_px": 3}),
+    ({"view": "Receptive field growth", "blocks": "2", "convs": "2", "convk": "5", "convp": "2"},
+     {"pool_view": "Receptive field growth", "pool_rf_blocks": 2, "pool_rf_convs": 2, "pool_rf_kernel": 5,
+      "pool_rf_padding": 2}),
+    ({"matrix": "Random integers", "rows": "5", "cols": "7", "seed": "42"},
+     {"pool_preset": "Random integers", "pool_rows": 5, "pool_cols": 7, "pool_seed": 42}),
+]
+SHAPES = [
+    ({}, {}),
+    ({"rows": "32", "cols": "20", "cin": "8", "filters": "16", "kernel": "5", "stride": "1", "padding": "2"},
+     {"sc_rows": 32, "sc_cols": 20, "sc_in_channels": 8, "sc_filters": 16, "sc_kernel": 5, "sc_stride": 1,
+      "sc_padding": 2}),
+    ({"padmode": "same", "dilation": "2", "transposed": "1", "output_padding": "1", "stride": "3"},
+     {"sc_padding_mode": "same", "sc_dilation": 2, "sc_transposed": True, "sc_output_padding": 1, "sc_stride": 3}),
+    ({"tab": "Which padding and stride?", "inv_n": "64", "inv_kernel": "3", "inv_wanted": "16"},
+     {"section": "Which padding and stride?", "sc_inv_n": 64, "sc_inv_kernel": 3, "sc_inv_wanted": 16}),
+    ({"tab": "Layer stack", "preset": "VGG-16 (D)", "layout": "NHWC"},
+     {"section": "Layer stack", "sc_preset": "VGG-16 (D)", "sc_layout": "NHWC"}),
+    ({"tab": "Layer stack", "preset": rng.choice(list(shapes.PRESETS))},
+     {"section": "Layer stack"}),
+]
+FEATURES = [
+    ({"image": "7", "layer": "conv2", "channel": "5", "row": "3", "col": "8",
+      "shared": "0"},
+     {"fm_model": "digits (pretrained)", "fm_index": 7, "fm_layer": "conv2", "fm_channel": 5, "fm_row": 3, "fm_col": 8,
+      "fm_shared": False}),
+    ({"cls": "3", "image": "2", "layer": "pool1", "channel": "2"},
+     {"fm_class": "3", "fm_index": 2, "fm_layer": "pool1", "fm_channel": 2}),
+    ({"model": "shapes (pretrained)", "input": "Photo (sample, upload or camera)", "sample": "chelsea",
+      "layer": "conv3"},
+     {"fm_model": "shapes (pretrained)", "fm_source": "Photo (sample, upload or camera)",
+      "fm_photo_sample": "chelsea", "fm_layer": "conv3"}),
+]
+
+
+@pytest.mark.parametrize("query, state", POOLING, ids=lambda v: ",".join(v) if isinstance(v, dict) else None)
+def test_pooling_link_round_trip(query, state):
+    at = open_link("pooling", query)
+    for key, value in state.items():
+        assert at.session_state[key] == value, key
+    assert not at.warning or "not understood" not in warnings(at)
+    assert written(at) == query  # the page writes the same address back
+
+
+@pytest.mark.parametrize("query, state", SHAPES, ids=lambda v: ",".join(v) if isinstance(v, dict) else None)
+def test_shape_calculator_link_round_trip(query, state):
+    at = open_link("shape_calculator", query)
+    for key, value in state.items():
+        assert at.session_state[key] == value, key
+    assert written(at) == query
+
+
+@pytest.mark.parametrize("query, state", FEATURES, ids=lambda v: ",".join(v) if isinstance(v, dict) else None)
+def test_feature_maps_link_round_trip(query, state):
+    at = open_link("feature_maps", query)
+    for key, value in state.items():
+        assert at.session_state[key] == value, key
+    back = written(at)
+    assert {k: back.get(k) for k in query} == query  # every linked setting comes back as it was
+    again = open_link("feature_maps", back)  # and the page's own full address reopens the same view
+    assert written(again) == back
+
+
+def test_quiz_link_opens_the_same_question_for_everybody():
+    query = {"code": "ROOM-42", "level": "medium", "q": "3", "topics": "conv_shape,pool_shape"}
+    first, second = open_link("quiz", query), open_link("quiz", query)
+    state = first.session_state["quiz_progress"]
+    assert (state["code"], state["difficulty"], state["index"], state["kinds"]) == (
+        "ROOM-42", "medium", 2, ["conv_shape", "pool_shape"])
+    assert first.subheader[0].value.startswith("Question 3")
+    assert first.markdown[0].value == second.markdown[0].value  # the same question
+    expected = quiz.make_question("ROOM-42", 2, "medium", ["conv_shape", "pool_shape"])
+    assert any(m.value == expected.prompt for m in first.markdown)
+    assert written(first) == query
+    at = open_link("quiz", {})
+    assert set(written(at)) == {"code"}  # a fresh quiz's address carries its code
+    assert open_link("quiz", written(at)).session_state["quiz_progress"]["code"] == written(at)["code"]
+
+
+@pytest.mark.parametrize("page, query, words", [
+    ("pooling", {"k": "99", "mode": "Median pooling", "zzz": "1"}, ["k=99", "Median pooling", "zzz"]),
+    ("shape_calculator", {"kernel": "inf", "preset": "<b>x</b>"}, ["kernel=inf", "preset="]),
+    ("feature_maps", {"channel": "-1", "row": "1e9"}, ["channel=-1", "row=1e9"]),
+    ("quiz", {"level": "impossible", "topics": "conv_shape,astrology"}, ["level=impossible", "astrology"]),
+])
+def test_bad_link_entries_are_refused_with_a_message(page, query, words):
+    at = open_link(page, query)
+    text = warnings(at)
+    assert "not understood" in text
+    for word in words:
+        assert word in text, (word, text)
+
+
+def test_the_sidebar_offers_a_copy_link_box():
+    at = open_link("pooling", {"k": "3"})
+    assert any("k=3" in c.value for c in at.sidebar.code)
