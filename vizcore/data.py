@@ -1,4 +1,5 @@
-"""Data sets for the small CNNs: real digits, generated shapes, MNIST/Fashion-MNIST/CIFAR-10, a user's zip.
+"""Data sets for the small CNNs: real digits, generated shapes and scenes (with a shortcut variant),
+MNIST/Fashion-MNIST/CIFAR-10, a user's zip.
 
 Every loader returns a :class:`DataSplit`: ``images`` as uint8 tensors (N, C, H, W) with 0..255
 pixels, integer ``labels``, class names, and the per-channel mean/std of the *training* split.
@@ -335,7 +336,9 @@ MAX_DISTRACTORS = 2
 GAP = 2.0  # least pixels between the object's circle and a distractor's: they never touch
 # ``shortcut``: the scenes plus a tag, a small square in the top-left corner whose colour *is* the
 # class (the wolf/husky snow of the lecture). It is deliberately easier than the shape: a few
-# pixels, always in the same place, one saturated colour per class, never noisy.
+# pixels, always in the same place, one saturated colour per class, never noisy. Easy enough as it
+# is: the shipped ``shortcut`` model, trained exactly like ``scenes``, scores 100 % on shortcut's
+# test split, 0 % on shortcut_shuffled (it names the tag's class every time) and 26 % on scenes.
 TAG_AT, TAG_SIZE = 2, 4  # the tag covers rows and columns TAG_AT .. TAG_AT + TAG_SIZE - 1
 CORNER = TAG_AT + TAG_SIZE + 3  # nothing of a scene enters the top-left CORNER x CORNER box
 TAG_COLOURS = np.array([[230, 25, 25], [30, 200, 30], [30, 70, 240], [245, 225, 20],
@@ -488,7 +491,7 @@ def make_scenes(n: int, seed: int = 0, split: str = "train", size: int = 64, *,
     stands out from the background) sits at a uniform position, wholly inside the frame; the
     backgrounds are those of :func:`make_shapes`. Distractors belong to no class (an elongated
     wobbly blob, a thin stroke, a checkered rectangle) and never touch the object. ``masks``
-    marks the object's pixels. Nothing but the tag ever enters the top-left 9 x 9 pixels.
+    marks the object's pixels. No object or distractor enters the top-left 9 x 9 pixels (the tag's place).
 
     tag : None for ``scenes``; "class" for ``shortcut``: a 4 x 4 px square at (2, 2) in the colour
         :data:`TAG_COLOURS` of the picture's class; "shuffled" for ``shortcut_shuffled``: the same
