@@ -192,7 +192,8 @@ def test_model_selector_lists_shipped_and_session_models():
     at.run()
     assert not at.exception
     options = at.selectbox(key="sel").options
-    assert options[:2] == ["digits (pretrained)", "shapes (pretrained)"]
+    assert options[:4] == ["digits (pretrained)", "scenes (pretrained)", "shapes (pretrained)",
+                           "shortcut (pretrained)"]
     assert at.markdown[-1].value == "chosen digits with 10 classes, training=False"
     assert "test accuracy 99" in at.caption[-1].value
     session_model = models.build_model("shapes", num_classes=2).eval()
