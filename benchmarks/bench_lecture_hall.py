@@ -19,6 +19,14 @@ work on the machine shows in the numbers: the load average is printed too. Compa
 
 --quick is 5 students × 3 reruns (well under a minute). The run stops by itself (--time-limit,
 default 180 s, after which no new reruns start) and always stops its servers.
+
+A lecture exercise (``--hall``) is the other scenario, against the target p95 ≤ 1 s with 0 errors:
+the students are spread over the Kernel playground, Feature maps and (when registered) Saliency,
+and each acts every 2–5 s at random (a new kernel, another test image) for ``--duration``
+seconds, on the shipped config. It prints p50/p95 and errors per page and overall, reruns/s,
+and the server's RSS and thread count over time (a soak: memory must stay flat after warm-up):
+
+    python benchmarks/bench_lecture_hall.py --hall [--students 30] [--duration 600]
 """
 from __future__ import annotations
 
@@ -91,8 +99,9 @@ def stop_server(server: subprocess.Popen) -> None:
 class Student:
     """One browser tab: remembers what the browser would (page hash, URL, the widgets' ids)."""
 
-    def __init__(self, ws) -> None:
-        self.ws, self.page_hash, self.query = ws, "", FIRST_QUERY
+    def __init__(self, ws, page: str = PAGE_NAME, query: str = FIRST_QUERY,
+                 sliders: tuple[str, ...] = SLIDERS) -> None:
+        self.ws, self.page_hash, self.query, self.page, self.sliders = ws, "", query, page, sliders
         self.widget_ids: dict[str, str] = {}  # user key -> "$$ID-<hash>-<key>"
         self.errors = self.pages_not_found = 0
         self.last_error = ""
@@ -100,18 +109,18 @@ class Student:
     async def open_page(self) -> float:
         """Open the deep link; click it once more if the first run fell back to the home page."""
         took = await asyncio.wait_for(self.rerun(), RERUN_TIMEOUT_S)
-        if not all(key in self.widget_ids for key in SLIDERS):
+        if not all(key in self.widget_ids for key in self.sliders):
             took += await asyncio.wait_for(self.rerun(), RERUN_TIMEOUT_S)
-        if not all(key in self.widget_ids for key in SLIDERS):
-            raise RuntimeError(f"the playground's sliders did not show (page not found "
-                               f"{self.pages_not_found}×, errors {self.errors})")
+        if not all(key in self.widget_ids for key in self.sliders):
+            raise RuntimeError(f"the {self.page} sliders {self.sliders} did not show (page not found "
+                               f"{self.pages_not_found}×, errors {self.errors}: {self.last_error})")
         return took
 
     async def rerun(self, sliders: dict[str, float] | None = None) -> float:
         """Send one rerun (with new slider values), read until the run ends; seconds."""
         msg = BackMsg()
         state = msg.rerun_script
-        state.query_string, state.page_name, state.page_script_hash = self.query, PAGE_NAME, self.page_hash
+        state.query_string, state.page_name, state.page_script_hash = self.query, self.page, self.page_hash
         # Only the changed widgets: the server keeps the others' values from the previous run.
         for key, value in (sliders or {}).items():
             widget = state.widget_states.widgets.add()
@@ -218,15 +227,148 @@ def run_config(name: str, extra: list[str], args, deadline: float) -> dict:
     return result
 
 
+# --- a lecture exercise: students spread over pages, each acting every 2-5 s -------------------
+
+# page -> (first query, the slider each student moves, a random value for it)
+HALL_PAGES = {
+    "kernel_playground": (FIRST_QUERY, SLIDERS, lambda rng: {
+        SLIDERS[0]: rng.choice([3, 5, 7, 9, 11, 13, 15]), SLIDERS[1]: round(rng.uniform(0.3, 5.0), 1)}),
+    "feature_maps": ("", ("fm_index",), lambda rng: {"fm_index": rng.randrange(0, 300)}),
+    "saliency": ("", ("sal_in_index",), lambda rng: {"sal_in_index": rng.randrange(0, 300)}),
+}
+
+
+def hall_pages() -> list[str]:
+    """The pages of HALL_PAGES that the app registers now (Saliency only once it is in the catalog)."""
+    sys.path.insert(0, str(ROOT))
+    from pages._catalog import PAGES
+
+    registered = {Path(p.path).stem for p in PAGES}
+    return [name for name in HALL_PAGES if name in registered]
+
+
+def server_status(pid: int) -> tuple[float, int]:
+    """The server's RSS (MiB) and its number of threads (Streamlit's and torch's)."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            values[key] = value.split()[0] if value.split() else "0"
+    return int(values["VmRSS"]) / 1024, int(values["Threads"])
+
+
+async def hall(port: int, pid: int, students: int, duration: float, pages: list[str], seed: int = 0) -> dict:
+    """Students open their page (round robin over ``pages``), then each acts after a random
+    2-5 s pause until ``duration`` seconds have passed; latencies per page, RSS over time."""
+    import random
+
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    rng = random.Random(seed)
+    sockets = [await websockets.connect(url, subprotocols=["streamlit"], max_size=None,
+                                        ping_interval=None, open_timeout=60) for _ in range(students)]
+    try:
+        hall_ = []
+        for k, ws in enumerate(sockets):
+            page = pages[k % len(pages)]
+            query, sliders, _ = HALL_PAGES[page]
+            hall_.append(Student(ws, page, query, sliders))
+        opened = time.perf_counter()
+        first = []
+        for group in range(0, students, 5):  # a hall fills up within a minute, not in one instant
+            first += await asyncio.gather(*(s.open_page() for s in hall_[group:group + 5]))
+        print(f"  {students} students opened their pages in {time.perf_counter() - opened:.1f} s "
+              f"(first load median {statistics.median(first):.2f} s)", flush=True)
+        latencies: dict[str, list[float]] = {page: [] for page in pages}
+        timeline: list[tuple[float, float, int, int]] = []  # (s, RSS MiB, threads, reruns so far)
+        start = time.perf_counter()
+        end = time.monotonic() + duration
+
+        async def watch():
+            while True:
+                rss, threads = server_status(pid)
+                timeline.append((time.perf_counter() - start, rss, threads, sum(map(len, latencies.values()))))
+                await asyncio.sleep(5)
+
+        async def study(student: Student, own: random.Random):
+            values = HALL_PAGES[student.page][2]
+            await asyncio.sleep(own.uniform(0, 5))  # not all in step
+            while time.monotonic() < end:
+                latencies[student.page].append(
+                    await asyncio.wait_for(student.rerun(values(own)), RERUN_TIMEOUT_S))
+                await asyncio.sleep(own.uniform(2, 5))  # reading, thinking
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await asyncio.gather(*(study(s, random.Random(rng.random())) for s in hall_))
+        finally:
+            watcher.cancel()
+        rss, threads = server_status(pid)
+        timeline.append((time.perf_counter() - start, rss, threads, sum(map(len, latencies.values()))))
+        return {"latencies": latencies, "wall": time.perf_counter() - start, "timeline": timeline,
+                "errors": {page: sum(s.errors for s in hall_ if s.page == page) for page in pages},
+                "error_kinds": sorted({s.last_error for s in hall_ if s.errors}),
+                "not_found": sum(s.pages_not_found for s in hall_), "first": first}
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def run_hall(args) -> dict:
+    pages = hall_pages()
+    print(f"Lecture exercise: {args.students} students over {', '.join(pages)}, each acting every 2-5 s "
+          f"for {args.duration:.0f} s; shipped config; {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.2f}", flush=True)
+    with tempfile.TemporaryFile() as log:
+        server, port = None, free_port()
+        try:
+            server = start_server(port, [], log)
+            result = asyncio.run(hall(port, server.pid, args.students, args.duration, pages))
+        except BaseException:
+            log.seek(0)
+            print("server log (tail):\n" + log.read().decode(errors="replace")[-2000:])
+            raise
+        finally:
+            if server is not None:
+                stop_server(server)
+        if any(result["errors"].values()):
+            log.seek(0)
+            text = log.read().decode(errors="replace")
+            print(f"errors shown to students: {result['error_kinds']}\n" + text[text.rfind("Traceback"):][:2500])
+    everything = [v for values in result["latencies"].values() for v in values]
+    for page, values in result["latencies"].items():
+        if values:
+            print(f"  {page:18s} {len(values):5d} reruns  p50 {statistics.median(values):5.2f} s  "
+                  f"p95 {p95(values):5.2f} s  max {max(values):5.2f} s  errors {result['errors'][page]}")
+    total_p95 = p95(everything) if everything else math.nan
+    print(f"  {'all pages':18s} {len(everything):5d} reruns  p50 {statistics.median(everything):5.2f} s  "
+          f"p95 {total_p95:5.2f} s  ({len(everything) / result['wall']:.2f} reruns/s)  errors "
+          f"{sum(result['errors'].values())}  page not found {result['not_found']}  -> target p95 <= 1 s: "
+          f"{'met' if total_p95 <= 1.0 and not sum(result['errors'].values()) else 'NOT met'}")
+    print("  server over time (s, RSS MiB, threads, reruns so far):")
+    step = max(1, len(result["timeline"]) // 24)
+    for t, rss, threads, done in result["timeline"][::step] + result["timeline"][-1:]:
+        print(f"    {t:6.0f} s  {rss:6.0f} MiB  {threads:3d} threads  {done:5d} reruns")
+    warm = [rss for t, rss, _, _ in result["timeline"] if t >= min(60.0, args.duration / 3)]
+    if warm:
+        print(f"  RSS after warm-up: {min(warm):.0f} -> {max(warm):.0f} MiB (last {warm[-1]:.0f} MiB)")
+    print(f"  load average at the end {os.getloadavg()[0]:.2f}", flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
     parser.add_argument("--reruns", type=int, default=10, help="slider changes per student")
     parser.add_argument("--quick", action="store_true", help="5 students × 3 reruns")
     parser.add_argument("--time-limit", type=float, default=180.0, help="seconds for the whole run")
+    parser.add_argument("--hall", action="store_true",
+                        help="the lecture exercise: students over several pages, acting every 2-5 s")
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds of acting in --hall (a soak: 600)")
     args = parser.parse_args()
     if args.quick:
         args.students, args.reruns = 5, 3
+    if args.hall:
+        run_hall(args)
+        return
     load1, load5, _ = os.getloadavg()
     print(f"{args.students} students × {args.reruns} reruns of the Kernel playground (Gaussian blur, "
           f"new size/σ), {os.cpu_count()} cores, load average {load1:.2f} {load5:.2f}", flush=True)

@@ -296,7 +296,10 @@ def test_training_page_survives_hostile_weight_files(kind, name):
 @FEW
 @given(query=st.dictionaries(st.sampled_from(["model", "layer", "channel", "source", "view", "x"]), HOSTILE, max_size=3))
 def test_feature_maps_survives_any_link_and_keeps_the_shared_model(query):
-    shipped, _ = models.load_pretrained("digits")
+    from pages import _ui
+
+    shipped, _ = _ui._shipped_model("digits")  # the cached object every session's page reads
+    shipped_before = features.model_fingerprint(shipped)
     model, meta = models.load_checkpoint(WEIGHTS["markup classes"], "digits")
     at = page("feature_maps")
     for name, value in query.items():
@@ -310,7 +313,8 @@ def test_feature_maps_survives_any_link_and_keeps_the_shared_model(query):
     assert_fine(at)
     assert features.model_fingerprint(model) == before
     assert not any(m._forward_hooks for m in model.modules()) and not model.training
-    assert features.model_fingerprint(shipped) == features.model_fingerprint(models.load_pretrained("digits")[0])
+    assert features.model_fingerprint(shipped) == shipped_before and not shipped.training
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in shipped.modules())
 
 
 @pytest.mark.parametrize("name", ["kernel_playground", "pooling", "shape_calculator", "quiz", "training"])
