@@ -105,6 +105,7 @@ class Student:
         self.widget_ids: dict[str, str] = {}  # user key -> "$$ID-<hash>-<key>"
         self.errors = self.pages_not_found = 0
         self.last_error = ""
+        self.session_id, self.file_urls, self.uploads = "", None, 0
 
     async def open_page(self) -> float:
         """Open the deep link; click it once more if the first run fell back to the home page."""
@@ -125,7 +126,12 @@ class Student:
         for key, value in (sliders or {}).items():
             widget = state.widget_states.widgets.add()
             widget.id = self.widget_ids[key]
-            widget.double_array_value.data.append(value)  # sliders send their value(s) as an array
+            if isinstance(value, str):  # a radio or select box: the chosen option's label
+                widget.string_value = value
+            elif isinstance(value, tuple) and value[0] == "file":  # a file uploader's state
+                widget.file_uploader_state_value.CopyFrom(value[1])
+            else:
+                widget.double_array_value.data.append(value)  # sliders send their value(s) as an array
         start = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         while True:
@@ -134,6 +140,9 @@ class Student:
             kind = fwd.WhichOneof("type")
             if kind == "new_session":
                 self.page_hash = fwd.new_session.page_script_hash
+                self.session_id = fwd.new_session.initialize.session_id or self.session_id
+            elif kind == "file_urls_response":
+                self.file_urls = fwd.file_urls_response
             elif kind == "page_info_changed":
                 self.query = fwd.page_info_changed.query_string
             elif kind == "page_not_found":
@@ -238,6 +247,68 @@ HALL_PAGES = {
 }
 
 
+def photo_png(seed: int, side: int = 512) -> bytes:
+    """A new random photo-like picture (smooth noise), as a student's upload."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (side // 16, side // 16, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(small).resize((side, side), Image.Resampling.BICUBIC).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+async def upload_photo(student: "Student", port: int, cookie: str, data: bytes) -> float:
+    """What a browser does for st.file_uploader: switch the image source to Upload, ask the
+    server for an upload URL (BackMsg file_urls_request), PUT the file there (with the XSRF
+    cookie and header), then rerun with the uploader's new state. Seconds for the whole."""
+    import urllib.request as request
+
+    from streamlit.proto.Common_pb2 import FileUploaderState
+
+    start = time.perf_counter()
+    if "kp_img_upload" not in student.widget_ids:
+        await student.rerun({"kp_img_source": "Upload"})
+    ask = BackMsg()
+    ask.file_urls_request.request_id = f"r{student.uploads}"
+    ask.file_urls_request.file_names.append("photo.png")
+    ask.file_urls_request.session_id = student.session_id
+    student.file_urls = None
+    await student.ws.send(ask.SerializeToString())
+    while student.file_urls is None:
+        fwd = ForwardMsg()
+        fwd.ParseFromString(await student.ws.recv())
+        if fwd.WhichOneof("type") == "file_urls_response":
+            student.file_urls = fwd.file_urls_response
+    urls = student.file_urls.file_urls[0]
+    boundary = "----hall" + str(student.uploads)
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    put = request.Request(f"http://127.0.0.1:{port}{urls.upload_url}", data=body, method="PUT", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": cookie,
+        "Cookie": f"_streamlit_xsrf={cookie}"})
+    await asyncio.to_thread(lambda: request.urlopen(put, timeout=60).read())
+    state = FileUploaderState()
+    info = state.uploaded_file_info.add()
+    info.file_id, info.name, info.size = urls.file_id, "photo.png", len(data)
+    info.file_urls.CopyFrom(urls)
+    student.uploads += 1
+    await student.rerun({"kp_img_upload": ("file", state)})
+    return time.perf_counter() - start
+
+
+def xsrf_cookie(port: int) -> str:
+    """The XSRF cookie the server gives a browser (it comes with the health check's answer)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=30) as response:
+        for header in response.headers.get_all("Set-Cookie") or []:
+            if header.startswith("_streamlit_xsrf="):
+                return header.split(";")[0].split("=", 1)[1]
+    return ""
+
+
 def hall_pages() -> list[str]:
     """The pages of HALL_PAGES that the app registers now (Saliency only once it is in the catalog)."""
     sys.path.insert(0, str(ROOT))
@@ -257,9 +328,11 @@ def server_status(pid: int) -> tuple[float, int]:
     return int(values["VmRSS"]) / 1024, int(values["Threads"])
 
 
-async def hall(port: int, pid: int, students: int, duration: float, pages: list[str], seed: int = 0) -> dict:
+async def hall(port: int, pid: int, students: int, duration: float, pages: list[str], seed: int = 0,
+               uploads: float = 0.0) -> dict:
     """Students open their page (round robin over ``pages``), then each acts after a random
-    2-5 s pause until ``duration`` seconds have passed; latencies per page, RSS over time."""
+    2-5 s pause until ``duration`` seconds have passed; latencies per page, RSS over time.
+    ``uploads``: the share of playground actions that upload a new photo instead."""
     import random
 
     url = f"ws://127.0.0.1:{port}/_stcore/stream"
@@ -279,6 +352,9 @@ async def hall(port: int, pid: int, students: int, duration: float, pages: list[
         print(f"  {students} students opened their pages in {time.perf_counter() - opened:.1f} s "
               f"(first load median {statistics.median(first):.2f} s)", flush=True)
         latencies: dict[str, list[float]] = {page: [] for page in pages}
+        if uploads:
+            latencies["upload (playground)"] = []
+        cookie = xsrf_cookie(port) if uploads else ""
         timeline: list[tuple[float, float, int, int]] = []  # (s, RSS MiB, threads, reruns so far)
         start = time.perf_counter()
         end = time.monotonic() + duration
@@ -293,8 +369,12 @@ async def hall(port: int, pid: int, students: int, duration: float, pages: list[
             values = HALL_PAGES[student.page][2]
             await asyncio.sleep(own.uniform(0, 5))  # not all in step
             while time.monotonic() < end:
-                latencies[student.page].append(
-                    await asyncio.wait_for(student.rerun(values(own)), RERUN_TIMEOUT_S))
+                if student.page == "kernel_playground" and own.random() < uploads:
+                    latencies["upload (playground)"].append(await asyncio.wait_for(
+                        upload_photo(student, port, cookie, photo_png(own.randrange(10**9))), RERUN_TIMEOUT_S))
+                else:
+                    latencies[student.page].append(
+                        await asyncio.wait_for(student.rerun(values(own)), RERUN_TIMEOUT_S))
                 await asyncio.sleep(own.uniform(2, 5))  # reading, thinking
 
         watcher = asyncio.create_task(watch())
@@ -305,7 +385,7 @@ async def hall(port: int, pid: int, students: int, duration: float, pages: list[
         rss, threads = server_status(pid)
         timeline.append((time.perf_counter() - start, rss, threads, sum(map(len, latencies.values()))))
         return {"latencies": latencies, "wall": time.perf_counter() - start, "timeline": timeline,
-                "errors": {page: sum(s.errors for s in hall_ if s.page == page) for page in pages},
+                "errors": {page: sum(s.errors for s in hall_ if s.page == page) for page in latencies},
                 "error_kinds": sorted({s.last_error for s in hall_ if s.errors}),
                 "not_found": sum(s.pages_not_found for s in hall_), "first": first}
     finally:
@@ -315,13 +395,14 @@ async def hall(port: int, pid: int, students: int, duration: float, pages: list[
 def run_hall(args) -> dict:
     pages = hall_pages()
     print(f"Lecture exercise: {args.students} students over {', '.join(pages)}, each acting every 2-5 s "
-          f"for {args.duration:.0f} s; shipped config; {os.cpu_count()} cores, load average "
+          f"for {args.duration:.0f} s ({args.uploads:.0%} of playground actions upload a new photo); shipped config; {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryFile() as log:
         server, port = None, free_port()
         try:
             server = start_server(port, [], log)
-            result = asyncio.run(hall(port, server.pid, args.students, args.duration, pages))
+            result = asyncio.run(hall(port, server.pid, args.students, args.duration, pages,
+                                      uploads=args.uploads))
         except BaseException:
             log.seek(0)
             print("server log (tail):\n" + log.read().decode(errors="replace")[-2000:])
@@ -363,6 +444,8 @@ def main() -> None:
     parser.add_argument("--hall", action="store_true",
                         help="the lecture exercise: students over several pages, acting every 2-5 s")
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of acting in --hall (a soak: 600)")
+    parser.add_argument("--uploads", type=float, default=0.1,
+                        help="--hall: share of playground actions that upload a new 512 px photo")
     args = parser.parse_args()
     if args.quick:
         args.students, args.reruns = 5, 3
