@@ -3,7 +3,7 @@ switch), then the page."""
 import streamlit as st
 
 from pages._catalog import PAGES, SECTION_ORDER
-from pages._ui import keep_presenter_in_link, presenter_switch
+from pages._ui import keep_presenter_in_link, presenter_switch, warm_up_plotly
 
 st.set_page_config(page_title="Seeing convolutions", layout="wide")
 
@@ -15,5 +15,8 @@ for section in SECTION_ORDER:
 
 navigation = st.navigation(sections)
 presenter_switch()
+warm_up = warm_up_plotly()  # the browser loads Plotly while the page's imports run
 navigation.run()
 keep_presenter_in_link()
+if warm_up is not None:
+    warm_up.empty()

@@ -605,3 +605,19 @@ def finish_link(spec=None) -> None:
         write_link_state(spec)
     with st.sidebar:
         copy_link()
+
+
+def warm_up_plotly():
+    """On a session's first run, before the page's own (slow) imports: a tiny chart in the
+    sidebar, so the browser fetches and starts Plotly (its largest script) while the server is
+    still importing torch. Returns the placeholder; app.py empties it after the page ran."""
+    if "_plotly_warm" in st.session_state:
+        return None
+    st.session_state["_plotly_warm"] = True
+    slot = st.sidebar.empty()
+    # a dict, no Figure: this runs before plotly.graph_objects is needed anywhere
+    slot.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0], "hoverinfo": "skip"}],
+                       "layout": {"height": 40, "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+                                  "xaxis": {"visible": False}, "yaxis": {"visible": False}}},
+                      config={"displayModeBar": False, "staticPlot": True}, theme=None, key="_plotly_warm_chart")
+    return slot

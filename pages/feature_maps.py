@@ -2,18 +2,22 @@
 made it, what each value sees of the input, and which data-set patches excite a channel most."""
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import streamlit as st
-import torch
 
-from pages._ui import (ANY_CLASS, INPUT_SOURCES, dataset_of, download_array, explain, finish_link, keep_valid,
-                       link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
-                       test_split)
-from vizcore import feature_plots, features, images, links, models
 from pages import route_through_app
 
-route_through_app()  # a cold deep link runs inside app.py's frame
+# First, before the page's heavy imports (torch): a cold deep link's bare first run reruns at
+# once inside app.py's frame, which starts the browser loading Plotly while torch loads.
+route_through_app()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+from pages._ui import (  # noqa: E402
+    ANY_CLASS, INPUT_SOURCES, dataset_of, download_array, explain, finish_link, keep_valid,
+    link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
+    test_split)
+from vizcore import feature_plots, features, images, links, models  # noqa: E402
 
 st.title("Feature maps: inside a CNN")
 explain(

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from pages._ui import (download_array, drop_added_rows, explain, finish_link, image_input, shared_link_params,
-                       show_figure, show_text)
-from vizcore import conv, images, kernels, playground as pg
 from pages import route_through_app
 
-route_through_app()  # a cold deep link runs inside app.py's frame
+# First, before the page's heavy imports (torch): a cold deep link's bare first run reruns at
+# once inside app.py's frame, which starts the browser loading Plotly while torch loads.
+route_through_app()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from pages._ui import (  # noqa: E402
+    download_array, drop_added_rows, explain, finish_link, image_input, shared_link_params,
+    show_figure, show_text)
+from vizcore import conv, images, kernels, playground as pg  # noqa: E402
 
 OPERATION_LABELS = {
     "cross-correlation": "Cross-correlation (what deep learning calls convolution)",

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import hashlib
 
-import numpy as np
-import pandas as pd
 import streamlit as st
 
-from pages._ui import (download_array, drop_added_rows, explain, finish_link, image_input, keep_valid, link_state,
-                       show_figure)
-from vizcore import images, links, pooling
 from pages import route_through_app
 
-route_through_app()  # a cold deep link runs inside app.py's frame
+# First, before the page's heavy imports (torch): a cold deep link's bare first run reruns at
+# once inside app.py's frame, which starts the browser loading Plotly while torch loads.
+route_through_app()
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from pages._ui import (  # noqa: E402
+    download_array, drop_added_rows, explain, finish_link, image_input, keep_valid, link_state,
+    show_figure)
+from vizcore import images, links, pooling  # noqa: E402
 
 MODES = {
     "Max pooling": ("max", False),

@@ -7,11 +7,14 @@ import random
 
 import streamlit as st
 
-from pages._ui import copy_link, shared_link_params, show_text
-from vizcore import links, quiz, shapes
 from pages import route_through_app
 
-route_through_app()  # a cold deep link runs inside app.py's frame
+# First, before the page's heavy imports (torch): a cold deep link's bare first run reruns at
+# once inside app.py's frame, which starts the browser loading Plotly while torch loads.
+route_through_app()
+
+from pages._ui import copy_link, shared_link_params, show_text  # noqa: E402
+from vizcore import links, quiz, shapes  # noqa: E402
 
 STATE = "quiz_progress"  # not a widget key: survives navigating to other pages
 LEVELS = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}

@@ -2,12 +2,15 @@
 import pandas as pd
 import streamlit as st
 
-from pages._ui import drop_added_rows, explain, finish_link, link_state, show_figure
-from vizcore import links, shapes
-from vizcore.shapes import ShapeError
 from pages import route_through_app
 
-route_through_app()  # a cold deep link runs inside app.py's frame
+# First, before the page's heavy imports (torch): a cold deep link's bare first run reruns at
+# once inside app.py's frame, which starts the browser loading Plotly while torch loads.
+route_through_app()
+
+from pages._ui import drop_added_rows, explain, finish_link, link_state, show_figure  # noqa: E402
+from vizcore import links, shapes  # noqa: E402
+from vizcore.shapes import ShapeError  # noqa: E402
 
 OWN_STACK = "Own stack"
 MAX_LAYERS = 64  # rows of the stack editor: more than any network of the lecture

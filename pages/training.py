@@ -5,14 +5,17 @@ import hashlib
 import time
 
 import streamlit as st
-import torch
 
-from pages._ui import explain, literal, show_figure, show_text
-from vizcore import augment, data, images, models, plots, training_figures
-from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train
 from pages import route_through_app
 
-route_through_app()  # a cold deep link runs inside app.py's frame
+# First, before the page's heavy imports (torch): a cold deep link's bare first run reruns at
+# once inside app.py's frame, which starts the browser loading Plotly while torch loads.
+route_through_app()
+
+import torch  # noqa: E402
+from pages._ui import explain, literal, show_figure, show_text  # noqa: E402
+from vizcore import augment, data, images, models, plots, training_figures  # noqa: E402
+from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train  # noqa: E402
 
 ARCHITECTURES = {"digits": "LeNet-style (digits)", "shapes": "TinyVGG-style (shapes)",
                  "scenes": "TinyVGG-style with global average pooling (scenes)"}

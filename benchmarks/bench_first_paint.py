@@ -1,0 +1,164 @@
+"""First paint: a cold deep link on a freshly started server, in headless Chromium.
+
+Where the cold seconds go, measured separately:
+
+1. imports in a fresh Python (streamlit, plotly, torch, scikit-image, the playground's modules),
+2. per tab, from navigation to: the page's title (the script's first output), the browser having
+   fetched the Plotly chunk (PlotlyChart*.js), and the first chart drawn (an SVG inside a
+   ``stPlotlyChart``),
+3. one tab alone, then three tabs opened at the same moment (three students, three browser
+   contexts, each with an empty cache), every time on a new server.
+
+Targets (issue 12, 2 cores): first chart <= 3 s for one tab, <= 6 s for three tabs at once.
+
+    python benchmarks/bench_first_paint.py [--page kernel_playground] [--repeats 2]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+TARGETS = {1: 3.0, 3: 6.0}
+IMPORTS = ["streamlit", "plotly.graph_objects", "torch", "skimage.data", "scipy.fft", "vizcore.plots",
+           "vizcore.conv", "vizcore.playground", "pages._ui"]
+
+
+def import_times() -> dict[str, float]:
+    """Seconds each module takes to import in a fresh interpreter (what it adds on its own)."""
+    out = {}
+    for name in IMPORTS:
+        code = (f"import sys, time; sys.path.insert(0, {str(ROOT)!r}); t = time.perf_counter(); "
+                f"import {name}; print(time.perf_counter() - t)")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+        out[name] = float(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else float("nan")
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A fresh `streamlit run app.py` with the shipped config; ready when /_stcore/health answers."""
+
+    def __enter__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(self.port)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        started = time.perf_counter()
+        while time.perf_counter() - started < 60:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).status == 200:
+                    self.ready_after = time.perf_counter() - started
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        self.proc.kill()
+        raise RuntimeError("streamlit did not start")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+
+
+def open_tab(browser, url: str, results: list, barrier: threading.Barrier | None) -> None:
+    """One student: a new context (empty cache), the deep link, the times of the milestones."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    marks: dict[str, float] = {}
+    page.on("requestfinished", lambda r: marks.setdefault("plotly_js", time.perf_counter())
+            if "PlotlyChart" in r.url else None)
+    if barrier is not None:
+        barrier.wait()
+    start = time.perf_counter()
+    page.goto(url, wait_until="commit")
+    page.locator('[data-testid="stApp"]').first.wait_for()
+    marks["frontend"] = time.perf_counter()  # Streamlit's own scripts loaded and started
+    page.locator('[data-testid="stSidebarNav"]').first.wait_for()
+    marks["frame"] = time.perf_counter()  # app.py's first output: the script runs
+    page.locator("h1").first.wait_for()
+    marks["title"] = time.perf_counter()
+    page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"] svg.main-svg').first.wait_for()
+    marks["chart"] = time.perf_counter()
+    results.append({k: v - start for k, v in marks.items()})
+    context.close()
+
+
+def measure(page_path: str, tabs: int) -> list[dict]:
+    """On a new server: `tabs` students open the deep link at the same moment."""
+    from playwright.sync_api import sync_playwright
+
+    with Server() as server:
+        # one browser process per student, as on their own laptops (Playwright's sync API is
+        # bound to its thread, so each thread starts its own)
+        results: list[dict] = []
+        barrier = threading.Barrier(tabs)
+        errors: list[BaseException] = []
+
+        def student():
+            try:
+                with sync_playwright() as own:
+                    browser = own.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                    open_tab(browser, f"{server.url}/{page_path}", results, barrier)
+                    browser.close()
+            except BaseException as err:  # noqa: BLE001 - reported below
+                errors.append(err)
+                barrier.abort()
+
+        threads = [threading.Thread(target=student) for _ in range(tabs)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--page", default="kernel_playground")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--skip-imports", action="store_true")
+    parser.add_argument("--tabs", type=int, nargs="+", default=[1, 3])
+    args = parser.parse_args()
+    if not args.skip_imports:
+        print("Import times in a fresh interpreter (s):")
+        for name, seconds in import_times().items():
+            print(f"  {name:22s} {seconds:6.2f}")
+    for tabs in args.tabs:
+        charts = []
+        for r in range(args.repeats):
+            results = measure(args.page, tabs)
+            for k, res in enumerate(results):
+                print(f"{tabs} tab(s), run {r + 1}, tab {k + 1}: frontend {res['frontend']:.2f} s, "
+                      f"app frame {res['frame']:.2f} s, title {res['title']:.2f} s, "
+                      f"Plotly chunk fetched {res.get('plotly_js', float('nan')):.2f} s, "
+                      f"first chart {res['chart']:.2f} s")
+            charts.append(max(res["chart"] for res in results))
+        worst = max(charts)
+        verdict = "PASS" if worst <= TARGETS.get(tabs, float("inf")) else "MISS"
+        print(f"== {tabs} tab(s): first chart (slowest tab) median {statistics.median(charts):.2f} s, "
+              f"worst {worst:.2f} s; target <= {TARGETS.get(tabs, float('inf')):.0f} s: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
