@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import _forward
@@ -70,12 +70,19 @@ class Windows:
 
     def masks(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Which pixel rows each position row hides (rows, H), and which columns (cols, W)."""
-        def axis(n: int, length: int, k: int, s: int) -> torch.Tensor:
-            start = torch.arange(n)[:, None] * s
-            pixel = torch.arange(length)[None, :]
-            return (pixel >= start) & (pixel < start + k)
-        return (axis(self.rows, self.height, self.size[0], self.stride[0]),
-                axis(self.cols, self.width, self.size[1], self.stride[1]))
+        return _masks(self)
+
+
+@lru_cache(maxsize=64)
+def _masks(grid: Windows) -> tuple[torch.Tensor, torch.Tensor]:
+    # Remembered per grid (a small job would otherwise spend a tenth of its time here); callers
+    # only read them.
+    def axis(n: int, length: int, k: int, s: int) -> torch.Tensor:
+        start = torch.arange(n)[:, None] * s
+        pixel = torch.arange(length)[None, :]
+        return (pixel >= start) & (pixel < start + k)
+    return (axis(grid.rows, grid.height, grid.size[0], grid.stride[0]),
+            axis(grid.cols, grid.width, grid.size[1], grid.stride[1]))
 
 
 def windows(height: int, width: int, window, stride) -> Windows:
@@ -122,35 +129,44 @@ class Occluder:
     """Makes occluded copies of ``x``: position p of image n is input ``n · count + p``.
 
     Copies are built a batch at a time from two small masks (which rows, which columns), in
-    channels-last layout (the layout the forward pass prefers), without a Python loop.
+    channels-last layout (the layout the forward pass prefers), without a Python loop. With
+    ``originals`` every image's block starts with the image itself (no patch), so the
+    unoccluded outputs come from the same batched passes: input ``n · (count + 1)``.
     """
 
-    def __init__(self, x: torch.Tensor, grid: Windows, baseline=0.0):
+    def __init__(self, x: torch.Tensor, grid: Windows, baseline=0.0, *, originals: bool = False):
         self.grid = grid
         self.n = x.shape[0]
+        self.originals = originals
+        self.block = grid.count + int(originals)
         self.x = x.permute(0, 2, 3, 1).contiguous()  # (N, H, W, C)
         base = _as_baseline(baseline, x)
         if base.ndim == 0:
             self.base = base
         else:
             self.base = base.expand_as(x).permute(0, 2, 3, 1).contiguous()
-        self.row_mask, self.col_mask = grid.masks()
+        rows, cols = grid.masks()
+        # one more "row" that hides nothing: the position of the unoccluded image
+        self.row_mask = torch.cat([rows, torch.zeros(1, grid.height, dtype=torch.bool)])
+        self.col_mask = cols
 
     def __len__(self) -> int:
-        return self.n * self.grid.count
+        return self.n * self.block
 
     def __call__(self, start: int, stop: int) -> torch.Tensor:
         index = torch.arange(start, stop)
-        image, position = index // self.grid.count, index % self.grid.count
-        hidden = self.row_mask[position // self.grid.cols][:, :, None] & \
-            self.col_mask[position % self.grid.cols][:, None, :]
+        image, position = index // self.block, index % self.block
+        if self.originals:
+            position = position - 1
+        row = torch.where(position < 0, self.grid.rows, position // self.grid.cols)
+        hidden = self.row_mask[row][:, :, None] & self.col_mask[position % self.grid.cols][:, None, :]
         base = self.base if self.base.ndim == 0 else self.base[image]
         # (B, H, W, C) seen as (B, C, H, W) with channels-last strides: no copy.
         return torch.where(hidden[..., None], base, self.x[image]).permute(0, 3, 1, 2)
 
     def position(self, image: int, row: int, col: int) -> torch.Tensor:
         """The one occluded input (1, C, H, W) with the patch at (row, col) — for a preview."""
-        p = image * self.grid.count + row * self.grid.cols + col
+        p = image * self.block + int(self.originals) + row * self.grid.cols + col
         return self(p, p + 1).contiguous()
 
 
@@ -199,14 +215,15 @@ class OcclusionRun:
 def per_pixel(drops: torch.Tensor, grid: Windows) -> torch.Tensor:
     """Spread each position's drop over its window and average where windows overlap.
 
-    A transposed convolution with a kernel of ones adds every window's value to the pixels it
-    covers; the same with ones counts the windows per pixel. Computed in float64.
+    With R (rows × H) and C (cols × W) saying which pixel rows and columns each position hides,
+    the sum over the windows covering pixel (h, w) is (Rᵀ · drops · C)[h, w], and their number
+    is (windows covering row h) × (windows covering column w). Computed in float64.
     """
     drops = torch.as_tensor(drops, dtype=torch.float64)
-    ones = torch.ones(1, 1, *grid.size, dtype=torch.float64)
-    spread = F.conv_transpose2d(drops[:, None], ones, stride=grid.stride)
-    count = F.conv_transpose2d(torch.ones_like(drops[:1, None]), ones, stride=grid.stride)
-    return (spread / count)[:, 0, :grid.height, :grid.width]
+    rows, cols = (m.to(torch.float64) for m in grid.masks())
+    spread = rows.T @ drops @ cols
+    count = rows.sum(0)[:, None] * cols.sum(0)[None, :]
+    return spread / count
 
 
 def occlusion_run(model: nn.Module, x: torch.Tensor, window, stride, baseline=0.0, *,
@@ -219,11 +236,12 @@ def occlusion_run(model: nn.Module, x: torch.Tensor, window, stride, baseline=0.
     """
     check_input(model, x)
     grid = windows(x.shape[2], x.shape[3], window, stride)
-    occluder = Occluder(x.detach(), grid, baseline)
+    occluder = Occluder(x.detach(), grid, baseline, originals=True)
     plan = plan or _forward.plan_for(model, tuple(x.shape[1:]), x.dtype)
-    original = _forward.outputs(model, x.detach(), plan=plan)
-    occluded = _forward.outputs(model, occluder, len(occluder), progress=progress, stop=stop, plan=plan)
-    return OcclusionRun(grid, original, occluded.reshape(x.shape[0], grid.rows, grid.cols, -1))
+    # One stream of batches: each image, then its occluded copies (no separate batch-1 pass).
+    out = _forward.outputs(model, occluder, len(occluder), progress=progress, stop=stop, plan=plan)
+    out = out.reshape(x.shape[0], grid.count + 1, -1)
+    return OcclusionRun(grid, out[:, 0].clone(), out[:, 1:].reshape(x.shape[0], grid.rows, grid.cols, -1))
 
 
 def occlusion(model: nn.Module, x: torch.Tensor, target, window, stride, baseline=0.0,
