@@ -44,6 +44,11 @@ PAGES = [
         "the filters, receptive fields, the arithmetic of one value and the patches a channel likes.",
     ),
     PageInfo(
+        "pages/saliency.py", "Saliency", "Explaining predictions",
+        "Which pixels decide the class? Gradient, gradient × input, SmoothGrad, Integrated Gradients, "
+        "guided backprop and Grad-CAM side by side for any class, and the sanity check that randomises the model.",
+    ),
+    PageInfo(
         "pages/occlusion.py", "Occlusion", "Explaining predictions",
         "Slide a patch over the image and watch the class probability fall: the map of where the model "
         "looked, per patch position and per pixel, and the patch moving step by step.",

@@ -149,12 +149,12 @@ def test_smoothgrad_draws_the_same_noise_in_any_number_of_passes(case, samples, 
     x = (x - x.amin(dim=(1, 2, 3), keepdim=True)) / (x.amax(dim=(1, 2, 3), keepdim=True)
                                                      - x.amin(dim=(1, 2, 3), keepdim=True)) * 3 - 1
     expected = captum_smoothgrad(model, x, target, samples, 0.15, seed)
-    old = smoothgrad_module.ROWS_PER_PASS
+    old = smoothgrad_module.VALUES_PER_PASS
     try:
-        smoothgrad_module.ROWS_PER_PASS = rows
+        smoothgrad_module.VALUES_PER_PASS = rows * x[0].numel()
         close(explain.smoothgrad(model, x, target, samples=samples, noise=0.15, seed=seed), expected)
     finally:
-        smoothgrad_module.ROWS_PER_PASS = old
+        smoothgrad_module.VALUES_PER_PASS = old
 
 
 @SETTINGS
@@ -172,12 +172,12 @@ def test_integrated_gradients_equal_captum_with_delta(case, method, steps, basel
     model, x, target = case
     baseline = {"zeros": None, "number": -0.5,
                 "tensor": torch.linspace(-1, 1, x[0].numel()).view(1, *x.shape[1:])}[baseline_kind]
-    old = ig_module.ROWS_PER_PASS
+    old = ig_module.VALUES_PER_PASS
     try:
-        ig_module.ROWS_PER_PASS = rows  # any chunking of the path gives captum's numbers
+        ig_module.VALUES_PER_PASS = rows * x[0].numel()  # any chunking of the path gives captum's numbers
         attr, delta = explain.integrated_gradients(model, x, target, baseline=baseline, steps=steps, method=method)
     finally:
-        ig_module.ROWS_PER_PASS = old
+        ig_module.VALUES_PER_PASS = old
     c_base = baseline.expand_as(x) if isinstance(baseline, torch.Tensor) else baseline
     c_attr, c_delta = IntegratedGradients(model).attribute(x, baselines=c_base, target=target, n_steps=steps,
                                                            method=method, return_convergence_delta=True)

@@ -3,7 +3,7 @@
 Take a layer's feature maps A_k (one per channel k) and the gradient of the class score with
 respect to them. The average gradient over a map is that channel's importance α_k; the map
 is ReLU(Σ_k α_k A_k): the channels that raise the score, weighted by how much. It has the
-layer's coarse resolution (13×13 for the shapes model's last convolution) and is upsampled
+layer's coarse resolution (26×26 at the shapes model's last convolution) and is upsampled
 bilinearly to lie over the input.
 """
 from __future__ import annotations

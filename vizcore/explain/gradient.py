@@ -28,9 +28,14 @@ def fast_layout(x: torch.Tensor) -> torch.Tensor:
     """``x`` detached, in channels-last memory order when it holds images.
 
     CPU convolutions run faster on channels-last tensors (same values up to float rounding);
-    the gradient with respect to ``x`` comes back in the same order.
+    the gradient with respect to ``x`` comes back in the same order. Copied into a fresh
+    channels-last tensor: with one channel, ``contiguous(memory_format=...)`` would keep the
+    NCHW strides (both layouts fit them) and the convolutions would stay in NCHW.
     """
-    return x.detach().contiguous(memory_format=torch.channels_last)
+    x = x.detach()
+    if x.ndim != 4:
+        return x
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=torch.channels_last).copy_(x)
 
 
 def prepare(model: nn.Module, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:

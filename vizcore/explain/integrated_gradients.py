@@ -18,10 +18,10 @@ from .gradient import Target, class_scores, fast_layout, input_gradient, prepare
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
-# Images × steps per forward/backward pass. One pass with every step (captum's default) is slow
-# once the batch no longer fits in cache; chunks of this many rows were fastest here
-# (benchmarks/bench_explain.py measures it).
-ROWS_PER_PASS = 64
+# Input values (path points × images × values per image) per forward/backward pass. One pass
+# with every step (captum's default) is slow once the batch no longer fits in cache; chunks of
+# about this size were fastest here (``benchmarks/bench_explain.py --batching`` measures it).
+VALUES_PER_PASS = 2**20
 
 
 def path_weights(steps: int, method: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
@@ -51,6 +51,42 @@ def path_weights(steps: int, method: str = "gausslegendre") -> tuple[np.ndarray,
     start, end = {"left": (0, 1 - 1 / n), "right": (1 / n, 1), "middle": (1 / (2 * n), 1 - 1 / (2 * n)),
                   "trapezoid": (0, 1)}[rule]
     return torch.linspace(start, end, n).double().numpy(), weights
+
+
+BASELINES = {
+    "black": "a black image",
+    "blurred": "the image blurred (Gaussian, σ = a tenth of its side)",
+    "mean-colour": "the image's own mean colour everywhere",
+    "zeros": "zeros of the normalised input: the data set's mean colour",
+}
+
+
+def make_baseline(x: torch.Tensor, kind: str, *, mean, std) -> torch.Tensor:
+    """A baseline for :func:`integrated_gradients`, normalised like ``x`` (N, C, H, W).
+
+    ``mean``/``std`` are the model's normalisation (per channel, pixels scaled to 0..1):
+    "black" is pixel value 0, i.e. −mean/std after normalising — not 0, which is the data
+    set's mean colour ("zeros"). "blurred" keeps the colours but removes the shapes;
+    "mean-colour" keeps only each channel's average.
+    """
+    if kind not in BASELINES:
+        raise ExplainError(f"Unknown baseline {kind!r}; choose one of {', '.join(BASELINES)}.")
+    x = x.detach()
+    if kind == "zeros":
+        return torch.zeros_like(x)
+    if kind == "mean-colour":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    if kind == "black":
+        m = torch.as_tensor(mean, dtype=x.dtype).reshape(1, -1, 1, 1)
+        s = torch.as_tensor(std, dtype=x.dtype).reshape(1, -1, 1, 1)
+        if m.shape[1] not in (1, x.shape[1]) or s.shape[1] not in (1, x.shape[1]):
+            raise ExplainError(f"The normalisation has {m.shape[1]} channels, the input {x.shape[1]}.")
+        return (-m / s).expand_as(x).clone()
+    from scipy import ndimage  # the blur is per channel, in the plane only
+
+    sigma = max(x.shape[2:]) / 10
+    blurred = ndimage.gaussian_filter(x.cpu().numpy(), sigma=(0, 0, sigma, sigma), mode="nearest")
+    return torch.from_numpy(blurred).to(x.dtype)
 
 
 def _baseline(x: torch.Tensor, baseline) -> torch.Tensor:
@@ -88,7 +124,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target, base
     n = x.shape[0]
     diff = x - b
     total = torch.zeros_like(x)
-    per_pass = max(1, ROWS_PER_PASS // n)  # path points per pass; all images go together
+    per_pass = max(1, VALUES_PER_PASS // x[0].numel() // n)  # path points per pass, all images together
     weights_t = torch.tensor(weights, dtype=torch.float32)
     for start in range(0, len(alphas), per_pass):
         chunk = alphas[start:start + per_pass]

@@ -14,9 +14,9 @@ from torch import nn
 from ._base import ExplainError
 from .gradient import Target, class_scores, fast_layout, prepare
 
-# Rows (noisy copies × images) per forward/backward pass: enough to keep the CPU busy, small
-# enough to stay in cache; measured with benchmarks/bench_explain.py.
-ROWS_PER_PASS = 64
+# Input values (noisy copies × values per image) per forward/backward pass: enough to keep the
+# CPU busy, few enough to stay in cache. Measured with ``benchmarks/bench_explain.py --batching``.
+VALUES_PER_PASS = 2**20
 
 
 def noise_std(x: torch.Tensor, noise: float) -> torch.Tensor:
@@ -51,7 +51,7 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int =
     # 16 numbers, so drawing it pass by pass gives the same numbers only when every pass draws
     # a multiple of 16 of them: round the rows per pass to that.
     rows_multiple = 16 // math.gcd(per_row, 16)
-    rows = max(rows_multiple, ROWS_PER_PASS // rows_multiple * rows_multiple)
+    rows = max(rows_multiple, VALUES_PER_PASS // per_row // rows_multiple * rows_multiple)
     generator = torch.Generator().manual_seed(int(seed))
     total = torch.zeros((n,) + tuple(shape), dtype=x.dtype)
     # Row r of the noisy batch is copy r % samples of image r // samples (captum's order).

@@ -1,0 +1,364 @@
+"""Saliency: which pixels decide the class? Six gradient methods side by side, and their sanity check."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
+
+from pages._ui import (ANY_CLASS, copy_link, dataset_of, download_array, explain, link_state, literal,  # noqa: E402
+                       model_input, model_selector, show_figure, show_text, test_split, write_link_state)
+from vizcore import explain as ex, explain_plots, feature_plots, features, links, models  # noqa: E402
+from vizcore.explain.integrated_gradients import BASELINES, METHODS as IG_RULES, make_baseline  # noqa: E402
+
+PREDICTED = -1
+METHODS = {  # link name -> title
+    "grad": "Gradient (vanilla saliency)",
+    "ixg": "Gradient × input",
+    "smooth": "SmoothGrad",
+    "ig": "Integrated Gradients",
+    "guided": "Guided backprop",
+    "gradcam": "Grad-CAM",
+}
+SHORT = {"grad": "gradient", "ixg": "gradient × input", "smooth": "SmoothGrad", "ig": "IG",
+         "guided": "guided backprop", "gradcam": "Grad-CAM"}
+SAMPLES = (10, 20, 50, 100)
+STEPS = (8, 16, 32, 50, 100, 200)
+BASELINE_LABELS = {"black": "black", "blurred": "blurred", "mean-colour": "this image's mean colour",
+                   "zeros": "zeros (data set's mean colour)"}
+MODEL_CHOICES = tuple(f"{name} (pretrained)" for name in models.shipped_models()) or ("none",)
+
+LINK = links.LinkSpec([
+    links.Choice("model", MODEL_CHOICES[0], MODEL_CHOICES, key="sal_model"),
+    links.Text("imgclass", ANY_CLASS, max_length=60, key="sal_in_class"),
+    links.Int("img", 0, 0, 99_999, key="sal_in_index"),
+    links.Int("cls", PREDICTED, PREDICTED, 999, key="sal_target"),
+    *(links.Bool(name, True, key=f"sal_show_{name}") for name in METHODS),
+    links.Bool("signed", False, key="sal_signed"),
+    links.Bool("shared", False, key="sal_shared"),
+    links.Float("opacity", 0.7, 0.0, 1.0, key="sal_opacity"),
+    links.Choice("samples", 20, SAMPLES, key="sal_samples"),
+    links.Float("noise", 0.15, 0.0, 0.5, key="sal_noise"),
+    links.Choice("steps", 32, STEPS, key="sal_steps"),
+    links.Choice("baseline", "black", tuple(BASELINES), key="sal_baseline"),
+    links.Choice("rule", "gausslegendre", IG_RULES, key="sal_rule"),
+    links.Text("layer", "", max_length=40, key="sal_layer"),
+    links.Bool("sanity", False, key="sal_sanity"),
+])
+
+st.title("Saliency: which pixels decide the class?")
+explain("The lecture's question *What does the CNN look at?*, answered with gradients: how much would the "
+        "class score change if one input value changed a little? Six methods on the same image, side by side, "
+        "then a test of whether they explain the *model* at all (the sanity check).")
+link_state(LINK, "saliency")
+
+
+# --- cached work ------------------------------------------------------------------------------------
+
+def digest(t: torch.Tensor) -> str:
+    """A hash of every byte of the input (Streamlit would sample large arrays)."""
+    t = t.detach().contiguous()
+    return hashlib.blake2b(t.numpy().tobytes() + str((tuple(t.shape), t.dtype)).encode(), digest_size=16).hexdigest()
+
+
+def _run(method: str, model, x: torch.Tensor, target: int, settings: tuple) -> dict:
+    """One method's result as numpy: the attribution (C, H, W) or Grad-CAM map (H, W), and extras."""
+    if method == "grad":
+        return {"attr": ex.gradient(model, x, target)[0].numpy()}
+    if method == "ixg":
+        return {"attr": ex.input_x_gradient(model, x, target)[0].numpy()}
+    if method == "smooth":
+        samples, noise = settings
+        return {"attr": ex.smoothgrad(model, x, target, samples=samples, noise=noise)[0].numpy()}
+    if method == "ig":
+        steps, baseline, rule, mean, std = settings
+        b = make_baseline(x, baseline, mean=mean, std=std)
+        attr, delta = ex.integrated_gradients(model, x, target, baseline=b, steps=steps, method=rule)
+        return {"attr": attr[0].numpy(), "delta": float(delta[0]), "sum": float(attr.sum())}
+    if method == "guided":
+        return {"attr": ex.guided_backprop(model, x, target)[0].numpy()}
+    (layer,) = settings
+    return {"attr": ex.grad_cam(model, x, target, layer)[0].numpy(),
+            "raw": ex.grad_cam(model, x, target, layer, upsample=False)[0].numpy()}
+
+
+@st.cache_data(max_entries=512, max_size="200MB", show_spinner=False)
+def attribution(fingerprint: str, input_hash: str, method: str, target: int, settings: tuple, _model, _x) -> dict:
+    # Keyed on the weights' hash, every byte of the input and the settings: a display change
+    # (opacity, colour scale, signed) never recomputes, and two students share one result.
+    return _run(method, _model, _x, target, settings)
+
+
+@st.cache_data(max_entries=64, max_size="200MB",
+               show_spinner="Randomising the layers one by one and explaining again (on a copy of the model)…")
+def sanity(fingerprint: str, input_hash: str, target: int, chosen: tuple, _model, _x, _settings: dict):
+    # ``chosen`` holds every method with its settings, so _settings adds nothing to the key.
+    def method(key: str):
+        def run(m, x, t):
+            a = _run(key, m, x, int(t), _settings[key])["attr"]
+            return a[None] if key == "gradcam" else np.abs(a).max(axis=0)[None]  # |map|, as Adebayo et al.
+        return run
+
+    return ex.cascading_randomization(_model, _x, target, {key: method(key) for key, _ in chosen})
+
+
+def to_map(method: str, attr: np.ndarray, signed: bool) -> np.ndarray:
+    """The picture of an attribution: |value| max over channels, or the signed channel sum."""
+    if method == "gradcam":
+        return attr
+    return ex.heatmap(attr[None], "sum" if signed else "abs-max")[0]
+
+
+# --- model and input ----------------------------------------------------------------------------------
+
+model, meta = model_selector("sal_model")
+channels, height, width = meta["input_shape"]
+classes = [str(c) for c in meta["classes"]]
+fingerprint = features.model_fingerprint(model)
+cam_layers = ex.map_layers(model, (channels, height, width))
+
+
+def check_link() -> None:
+    """Values from the address that this model cannot show: said literally, then left at their defaults."""
+    if st.session_state.get("_sal_link_checked"):
+        return
+    st.session_state["_sal_link_checked"] = True
+    problems = []
+    dataset = dataset_of(meta)
+    if dataset and st.session_state.get("sal_in_class", ANY_CLASS) != ANY_CLASS:
+        if st.session_state["sal_in_class"] not in test_split(dataset).classes:
+            problems.append(f"imgclass={st.session_state['sal_in_class']}: not a class of this model's test set")
+            st.session_state["sal_in_class"] = ANY_CLASS
+    if dataset:
+        split = test_split(dataset)
+        wanted = st.session_state.get("sal_in_class", ANY_CLASS)
+        count = len(split.labels) if wanted == ANY_CLASS else int((split.labels == split.classes.index(wanted)).sum())
+        if st.session_state.get("sal_in_index", 0) >= count:
+            problems.append(f"img={st.session_state['sal_in_index']}: there are only {count} such test images")
+            st.session_state["sal_in_index"] = 0
+    if st.session_state.get("sal_target", PREDICTED) >= len(classes):
+        problems.append(f"cls={st.session_state['sal_target']}: the model has {len(classes)} classes")
+        st.session_state["sal_target"] = PREDICTED
+    if st.session_state.get("sal_layer") and st.session_state["sal_layer"] not in cam_layers:
+        problems.append(f"layer={st.session_state['sal_layer']}: not a layer with feature maps in this model")
+        st.session_state["sal_layer"] = ""
+    if problems:
+        show_text("Some settings in the link do not fit this model and were left out: " + "; ".join(problems),
+                  "warning")
+
+
+check_link()
+
+st.subheader("1 · The input")
+chosen = model_input("sal_in", meta)
+if chosen is None:
+    write_link_state(LINK)
+    st.stop()
+x = chosen.x.detach().float()
+if tuple(x.shape[1:]) != (channels, height, width):
+    st.error(f"The input has shape {tuple(x.shape[1:])}, the model expects {(channels, height, width)}.")
+    st.stop()
+input_hash = digest(x)
+with torch.inference_mode():
+    logits = model(x)[0].clone()
+probabilities = torch.softmax(logits, dim=0)
+predicted = int(probabilities.argmax())
+
+# --- prediction and the explained class ---------------------------------------------------------------
+
+st.subheader("2 · The prediction, and which class to explain")
+left, right = st.columns([2, 3])
+with right:
+    show_figure(feature_plots.probabilities_bar(features.top_classes(probabilities, classes, k=5),
+                                                title="Top 5 classes", height=320), key="sal_top5")
+with left:
+    if not PREDICTED <= st.session_state.get("sal_target", PREDICTED) < len(classes):
+        st.session_state["sal_target"] = PREDICTED
+    choice = st.selectbox(
+        "Explain the class", [PREDICTED] + list(range(len(classes))), key="sal_target",
+        format_func=lambda k: f"the predicted class ({classes[predicted]})" if k == PREDICTED
+        else f"{classes[k]} ({probabilities[k]:.1%})",
+        help="Any class can be explained: which pixels speak for a 3, even if the model says 8?")
+    target = predicted if choice == PREDICTED else int(choice)
+    st.metric(f"Score (logit) of {classes[target]}", f"{logits[target]:.3f}",
+              f"probability {probabilities[target]:.1%}", delta_color="off")
+    if chosen.label is not None and chosen.label != predicted:
+        st.warning(f"The model is wrong here: the test image is labelled {literal(classes[chosen.label])}, "
+                   f"the model says {literal(classes[predicted])}.")
+
+# --- the methods ----------------------------------------------------------------------------------------------
+
+st.subheader("3 · Six ways to explain it")
+c1, c2, c3 = st.columns([2, 2, 3])
+signed = c1.toggle("Signed maps", key="sal_signed",
+                   help="Off: |value|, maximum over the colour channels (the lecture's rule). On: the value summed "
+                        "over channels, red raises the score, blue lowers it.")
+shared = c2.toggle("Same colour scale for all methods", key="sal_shared",
+                   help="Each map stretched to its own range hides that one method's values are far smaller "
+                        "than another's. On: equal colours mean equal numbers in every map.")
+opacity = c3.slider("Map opacity", 0.0, 1.0, step=0.05, key="sal_opacity")
+offered = [k for k in METHODS if k != "gradcam" or cam_layers]
+boxes = st.columns(len(offered))
+shown = [k for k, box in zip(offered, boxes) if box.checkbox(SHORT[k], key=f"sal_show_{k}")]
+if not cam_layers:
+    st.info("This model has no convolution or pooling layer with feature maps, so Grad-CAM (which weights a "
+            "layer's maps) does not apply; the other methods work on any model.")
+
+settings: dict[str, tuple] = {"grad": (), "ixg": (), "guided": ()}
+ig_note = cam_note = ""
+
+
+def method_controls(key: str) -> None:
+    """The settings of one method, above its map."""
+    if key == "smooth":
+        a, b = st.columns(2)
+        samples = a.select_slider("Noisy copies", SAMPLES, key="sal_samples")
+        noise = b.slider("Noise (share of the range)", 0.0, 0.5, step=0.05, key="sal_noise")
+        settings["smooth"] = (int(samples), float(noise))
+    elif key == "ig":
+        a, b = st.columns(2)
+        steps = a.select_slider("Steps", STEPS, key="sal_steps")
+        baseline = b.selectbox("Baseline", list(BASELINES), key="sal_baseline", format_func=BASELINE_LABELS.get)
+        rule = st.selectbox("Integration rule", IG_RULES, key="sal_rule",
+                            help="captum's rules: Gauss–Legendre (its default) needs the fewest steps.")
+        settings["ig"] = (int(steps), baseline, rule, tuple(meta["mean"]), tuple(meta["std"]))
+    elif key == "gradcam":
+        names = list(cam_layers)
+        if st.session_state.get("sal_layer") not in names:
+            convs = [n for n in features.conv_layers(model) if n in names]
+            st.session_state["sal_layer"] = (convs or names)[-1]
+        layer = st.selectbox("Layer", names, key="sal_layer",
+                             format_func=lambda n: f"{n} ({cam_layers[n][0]}×{cam_layers[n][1]})")
+        settings["gradcam"] = (layer,)
+
+
+def compute(key: str) -> dict | None:
+    try:
+        return attribution(fingerprint, input_hash, key, target, settings[key], model, x)
+    except ex.ExplainError as err:
+        st.error(f"{METHODS[key]} cannot explain this: {literal(err)}")
+    except (RuntimeError, ValueError) as err:  # e.g. a session model this method cannot run through
+        st.error(f"{METHODS[key]} failed on this model ({literal(type(err).__name__)}).")
+    return None
+
+
+def recipe() -> None:
+    """The lecture's four steps, with this image's numbers."""
+    st.markdown("**The lecture's recipe** (Simonyan et al. 2014)")
+    st.markdown(
+        f"1. **Forward** the image through the trained CNN: the score of *{literal(classes[target])}* is "
+        f"{logits[target]:.3f} (probability {probabilities[target]:.1%}).\n"
+        f"2. **Set the gradient of that score to 1**, every other output's to 0.\n"
+        f"3. **Backpropagate** to the image: one number per input value, {channels}×{height}×{width}.\n"
+        f"4. **|gradient|, maximum over the {channels} channel{'s' if channels > 1 else ''}**: one number per "
+        f"pixel, {height}×{width} — the saliency map beside this text.")
+    explain("The lecture starts from the softmax neuron; Simonyan et al. (and captum) take the score before "
+            "the softmax, the logit, as here: the softmax also falls when other classes gain, which blurs the map.")
+
+
+# Every method's result first (settings come from the widgets), then one colour range if shared.
+results: dict[str, dict] = {}
+order = ["recipe"] + shown
+slots = {}
+for start in range(0, len(order), 3):  # rows of three cards
+    for key, column in zip(order[start:start + 3], st.columns(3)):
+        slots[key] = column
+with slots["recipe"]:
+    recipe()
+for key in shown:
+    with slots[key]:
+        st.markdown(f"**{METHODS[key]}**")
+        method_controls(key)
+        result = compute(key)
+        if result is not None:
+            results[key] = result
+
+maps = {key: to_map(key, r["attr"], signed) for key, r in results.items()}
+common = explain_plots.shared_range(list(maps.values()), signed=signed) if shared and maps else None
+CAPTIONS = {
+    "grad": "d score / d pixel: where a small change moves the score most.",
+    "ixg": "Gradient times the (normalised) input: 0 where the pixel has the data set's mean colour.",
+    "smooth": "The gradient averaged over noisy copies (Smilkov et al. 2017): less speckle.",
+    "ig": "Gradients summed on the way from the baseline to the image (Sundararajan et al. 2017).",
+    "guided": "Only positive gradients pass the ReLUs (Springenberg et al. 2015): sharp, image-like.",
+    "gradcam": "A layer's maps weighted by their mean gradient, ReLU, upsampled (Selvaraju et al. 2017).",
+}
+for key, result in results.items():
+    with slots[key]:
+        m = maps[key]
+        is_signed = signed and key != "gradcam"
+        zmin, zmax = common if common else (None, None)
+        show_figure(explain_plots.overlay(chosen.picture, m, signed=is_signed, opacity=opacity, zmin=zmin, zmax=zmax,
+                                          colorbar_title="value" if is_signed else "|value|" if key != "gradcam"
+                                          else "weight", height=330),
+                    key=f"sal_fig_{key}")
+        explain(CAPTIONS[key])
+        if key == "ig":
+            total, delta = result["sum"], result["delta"]
+            change = total - delta
+            st.markdown(f"Completeness: Σ attributions = **{total:.4f}**; f(x) − f(baseline) = "
+                        f"{logits[target]:.4f} − {logits[target] - change:.4f} = **{change:.4f}**; "
+                        f"gap (convergence delta) **{delta:+.2e}**"
+                        + (f" ({abs(delta) / abs(change):.1%})" if change else "") + ".")
+        if key == "gradcam":
+            layer = settings["gradcam"][0]
+            h, w = cam_layers[layer]
+            st.caption(f"{layer} has {h}×{w} maps: each cell covers about {height / h:.1f}×{width / w:.1f} input "
+                       f"pixels; upsampled bilinearly to {height}×{width}." + (
+                           " Grad-CAM is ≥ 0 by construction (the ReLU), so it has no signed view." if signed else ""))
+            if st.toggle(f"Show the {h}×{w} map before upsampling", key="sal_cam_raw"):
+                show_figure(explain_plots.overlay(chosen.picture, result["raw"], opacity=opacity,
+                                                  colorbar_title="weight", height=330), key="sal_fig_gradcam_raw")
+        lo, hi = (zmin, zmax) if common else explain_plots.value_range(m, signed=is_signed)
+        png_scale = explain_plots.PNG_SCALES[is_signed]
+        st.download_button("Download PNG", lambda m=m, lo=lo, hi=hi, s=png_scale: ex.map_png(m, zmin=lo, zmax=hi,
+                                                                                           colorscale=s),
+                           file_name=f"saliency_{key}.png", mime="image/png", key=f"sal_png_{key}", on_click="ignore")
+        download_array(m, f"saliency_{key}", key=f"sal_dl_{key}")
+if common:
+    explain("One colour scale for all maps. Their units differ: gradients are score per unit of input, "
+            "gradient × input and IG are shares of the score, Grad-CAM is in the layer's units.")
+
+# --- sanity check -------------------------------------------------------------------------------------------
+
+st.subheader("4 · Sanity check: do the maps depend on what the model learned?")
+explain("Adebayo et al. (2018): re-initialise the weights from the top layer down, one more layer at a time, and "
+        "explain again. A map that explains the model must change (Spearman ρ with the trained map falls to about "
+        "0); one that stays similar shows the image more than the model. The randomised models are copies: "
+        "the shared model is not touched.")
+layers_with_weights = ex.parameter_layers(model)
+run_check = st.toggle(f"Run the sanity check ({len(layers_with_weights)} layers with weights, "
+                      f"{len(layers_with_weights) + 1} rounds of every shown method)", key="sal_sanity")
+if run_check and results:
+    chosen_methods = tuple((key, settings[key]) for key in results)
+    try:
+        check = sanity(fingerprint, input_hash, target, chosen_methods, model, x, settings)
+    except (ex.ExplainError, RuntimeError, ValueError) as err:
+        st.error(f"The sanity check failed: {literal(err)}")
+        check = None
+    if check is not None:
+        rho = {SHORT[key]: check.rho[key][:, 0] for key in check.rho}
+        show_figure(explain_plots.sanity_chart(check.layers, rho, title="Similarity to the trained model's map"),
+                    key="sal_sanity_chart")
+        last = ", ".join(f"{name} {values[-1]:.2f}" for name, values in rho.items() if np.isfinite(values[-1]))
+        st.markdown(f"With every layer random, ρ = {last}." if last else "")
+        if any(not np.isfinite(v).all() for v in rho.values()):
+            st.caption("A gap: the map became constant (e.g. Grad-CAM all zero), so it ranks no pixel.")
+        which = st.selectbox("Show the maps of", list(check.maps), key="sal_sanity_method", format_func=SHORT.get)
+        steps = {"trained": check.maps[which][0, 0]}
+        for k, name in enumerate(check.layers):
+            steps[f"… {name}" if k < len(check.layers) - 1 else f"{name}: all random"] = check.maps[which][k + 1, 0]
+        show_figure(explain_plots.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity,
+                                               cols=min(len(steps), 6), colorbar_title="|value|",
+                                               title=f"{SHORT[which]}: randomised from the top down"),
+                    key="sal_sanity_maps")
+elif run_check:
+    st.info("Choose at least one method above.")
+
+copy_link(LINK)
+write_link_state(LINK)
