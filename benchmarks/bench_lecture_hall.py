@@ -133,6 +133,7 @@ class Student:
             else:
                 widget.double_array_value.data.append(value)  # sliders send their value(s) as an array
         start = time.perf_counter()
+        self.seen = set()  # widget keys this run drew: did it run the student's page?
         await self.ws.send(msg.SerializeToString())
         while True:
             fwd = ForwardMsg()
@@ -141,6 +142,11 @@ class Student:
             if kind == "new_session":
                 self.page_hash = fwd.new_session.page_script_hash
                 self.session_id = fwd.new_session.initialize.session_id or self.session_id
+            elif kind == "navigation" and fwd.navigation.page_script_hash:
+                # The page st.navigation actually ran. new_session can name the default (home)
+                # page before the deep link is resolved; a rerun sent with that hash would run
+                # the home page (a fast, wrong measurement) - a browser keeps this one.
+                self.page_hash = fwd.navigation.page_script_hash
             elif kind == "file_urls_response":
                 self.file_urls = fwd.file_urls_response
             elif kind == "page_info_changed":
@@ -156,6 +162,7 @@ class Student:
                 widget_id = getattr(getattr(element, field), "id", "")
                 if isinstance(widget_id, str) and widget_id.startswith("$$ID-"):
                     self.widget_ids[widget_id.split("-", 2)[2]] = widget_id
+                    self.seen.add(widget_id.split("-", 2)[2])
             # A run that st.navigation or a new rerun cut short ends "early": the student waits on.
             elif kind == "script_finished" and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
                 return time.perf_counter() - start
@@ -272,6 +279,8 @@ async def upload_photo(student: "Student", port: int, cookie: str, data: bytes) 
     start = time.perf_counter()
     if "kp_img_upload" not in student.widget_ids:
         await student.rerun({"kp_img_source": "Upload"})
+    if "kp_img_upload" not in student.widget_ids:
+        raise RuntimeError("the uploader did not show after choosing Upload")
     ask = BackMsg()
     ask.file_urls_request.request_id = f"r{student.uploads}"
     ask.file_urls_request.file_names.append("photo.png")
@@ -369,12 +378,18 @@ async def hall(port: int, pid: int, students: int, duration: float, pages: list[
             values = HALL_PAGES[student.page][2]
             await asyncio.sleep(own.uniform(0, 5))  # not all in step
             while time.monotonic() < end:
-                if student.page == "kernel_playground" and own.random() < uploads:
-                    latencies["upload (playground)"].append(await asyncio.wait_for(
-                        upload_photo(student, port, cookie, photo_png(own.randrange(10**9))), RERUN_TIMEOUT_S))
-                else:
-                    latencies[student.page].append(
-                        await asyncio.wait_for(student.rerun(values(own)), RERUN_TIMEOUT_S))
+                try:
+                    if student.page == "kernel_playground" and own.random() < uploads:
+                        latencies["upload (playground)"].append(await asyncio.wait_for(
+                            upload_photo(student, port, cookie, photo_png(own.randrange(10**9))), RERUN_TIMEOUT_S))
+                    else:
+                        latencies[student.page].append(
+                            await asyncio.wait_for(student.rerun(values(own)), RERUN_TIMEOUT_S))
+                        if not set(student.sliders) <= student.seen:
+                            raise RuntimeError(f"the rerun did not run {student.page}")
+                except (asyncio.TimeoutError, RuntimeError, KeyError, OSError) as err:
+                    student.errors += 1  # counted and reported; the lecture goes on
+                    student.last_error = f"{type(err).__name__}: {err}"[:120]
                 await asyncio.sleep(own.uniform(2, 5))  # reading, thinking
 
         watcher = asyncio.create_task(watch())
@@ -435,6 +450,65 @@ def run_hall(args) -> dict:
     return result
 
 
+# --- the Occlusion page: a whole hall opens it on the same sample at once --------------------------
+
+async def occlusion_hall(port: int, students: int, reruns: int) -> dict:
+    """All students open Occlusion at once (digits, test image #0, 8×8 patch, stride 4), then all
+    switch to the shapes model at once, then each moves the map-opacity slider ``reruns`` times
+    (display only). Seconds per step and student."""
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    sockets = [await websockets.connect(url, subprotocols=["streamlit"], max_size=None,
+                                        ping_interval=None, open_timeout=60) for _ in range(students)]
+    try:
+        hall_ = [Student(ws, "occlusion", "", ("occ_opacity", "occ_model")) for ws in sockets]
+        opened = await asyncio.gather(*(s.open_page() for s in hall_))
+        switched = await asyncio.gather(*(asyncio.wait_for(s.rerun({"occ_model": "shapes (pretrained)"}),
+                                                           RERUN_TIMEOUT_S) for s in hall_))
+
+        async def display(number: int, student: Student) -> list[float]:
+            return [await asyncio.wait_for(student.rerun({"occ_opacity": round(0.05 * ((number + n) % 19 + 1), 2)}),
+                                           RERUN_TIMEOUT_S) for n in range(reruns)]
+
+        shown = [t for times in await asyncio.gather(*(display(i, s) for i, s in enumerate(hall_))) for t in times]
+        return {"open": opened, "switch": switched, "display": shown,
+                "errors": sum(s.errors for s in hall_), "error_kinds": sorted({s.last_error for s in hall_ if s.errors})}
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+def run_occlusion_hall(args) -> dict:
+    """``--occlusion``: N students open the Occlusion page on the same sample at once. The page's
+    results are cached per (weights, image, settings) and Streamlit lets one session compute a
+    missing entry while the others wait for it, so the work must be done once, not N times: the
+    server logs every real computation (VIZCORE_LOG_COMPUTATIONS) and they are counted."""
+    print(f"{args.students} students open Occlusion on the same test image at once, then switch to the "
+          f"shapes model at once, then {args.reruns} display-only reruns each; shipped config, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
+    os.environ["VIZCORE_LOG_COMPUTATIONS"] = "1"  # this benchmark's server only (it inherits it)
+    with tempfile.TemporaryFile() as log:
+        server, port = None, free_port()
+        try:
+            server = start_server(port, [], log)
+            result = asyncio.run(occlusion_hall(port, args.students, args.reruns))
+        finally:
+            if server is not None:
+                stop_server(server)
+            del os.environ["VIZCORE_LOG_COMPUTATIONS"]
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    computed = [line for line in text.splitlines() if line.startswith("[vizcore] computed occlusion")]
+    for step, values in (("open (digits)", result["open"]), ("switch to shapes", result["switch"]),
+                         ("display-only rerun", result["display"])):
+        print(f"  {step:20s} {len(values):4d} reruns  p50 {statistics.median(values):6.2f} s  "
+              f"p95 {p95(values):6.2f} s  max {max(values):6.2f} s")
+    print(f"  occlusion computations on the server: {len(computed)} (one per model: 2 expected) "
+          f"for {2 * args.students} students' requests; errors {result['errors']} {result['error_kinds'] or ''}")
+    for line in computed:
+        print("    " + line)
+    print(f"  load average at the end {os.getloadavg()[0]:.2f}", flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
@@ -446,7 +520,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of acting in --hall (a soak: 600)")
     parser.add_argument("--uploads", type=float, default=0.1,
                         help="--hall: share of playground actions that upload a new 512 px photo")
+    parser.add_argument("--occlusion", action="store_true",
+                        help="N students open the Occlusion page on the same sample at once (computed once?)")
     args = parser.parse_args()
+    if args.occlusion:
+        run_occlusion_hall(args)
+        return
     if args.quick:
         args.students, args.reruns = 5, 3
     if args.hall:
