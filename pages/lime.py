@@ -189,8 +189,9 @@ plan = _forward.plan_for(model, (channels, height, width))
 
 st.subheader("1 · Superpixels")
 most = int(min(200, height * width // 4))
-if st.session_state.get("lime_segments", 2) > most:
-    st.session_state["lime_segments"] = most
+# The slider's range follows the picture's size; set its value before drawing it so a new range
+# (another model) does not restart it at its minimum.
+st.session_state["lime_segments"] = min(int(st.session_state.get("lime_segments", 25)), most)
 c1, c2 = st.columns([1, 2])
 method = c1.selectbox("Method", METHODS, key="lime_method", format_func=METHOD_LABELS.get)
 wanted_segments = c1.slider("Number of superpixels", 2, most, key="lime_segments",

@@ -112,13 +112,14 @@ predicted = int(original.argmax())
 
 st.subheader("2 · The patch")
 side = min(height, width)
-if st.session_state.get("occ_window", 1) > side:  # e.g. a link made for a larger model
-    st.session_state["occ_window"] = side
+# The sliders' ranges follow the model and the patch size; a slider whose range changes is a new
+# widget to Streamlit, which would start it at its minimum. Setting the kept value before drawing
+# it (clamped to the new range) keeps the patch and stride when the model or patch size changes.
+st.session_state["occ_window"] = min(int(st.session_state.get("occ_window", 8)), side)
 c1, c2, c3 = st.columns([2, 2, 3])
 window = c1.slider("Patch size (pixels)", 1, side, key="occ_window",
                    help="The square patch that hides part of the image.")
-if st.session_state.get("occ_stride", 1) > window:
-    st.session_state["occ_stride"] = window
+st.session_state["occ_stride"] = min(int(st.session_state.get("occ_stride", 4)), window)
 if window == 1:  # a slider needs two values to choose from
     st.session_state["occ_stride"] = stride = 1
     c2.caption("Stride 1: a one-pixel patch moves one pixel at a time.")

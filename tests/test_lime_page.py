@@ -232,3 +232,9 @@ def test_stop_during_a_long_run_leaves_the_page_usable():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_superpixel_count_survives_another_model():
+    at = run_page("digits", lime_segments=30, lime_samples=50)
+    at.selectbox(key="lime_model").set_value("shapes (pretrained)").run()
+    assert at.slider(key="lime_segments").value == 30 and not at.exception

@@ -153,3 +153,15 @@ def test_shapes_blur_and_figures_in_the_app_style():
             perturbations_per_eval=64)[0, 0]
     assert decode(chart(at, "occ_scores")["data"][0]["z"]).shape == (10, 10)  # ceil((64 − 10) / 6) + 1
     assert np.abs(decode(chart(at, "occ_overlay")["data"][1]["z"]) - expected.numpy()).max() < 1e-5
+
+
+def test_patch_settings_survive_another_model_and_patch_size():
+    """A slider whose range changes is a new widget to Streamlit (it would restart at 1)."""
+    at = run_page("digits", occ_window=8, occ_stride=4)
+    at.selectbox(key="occ_model").set_value("shapes (pretrained)").run()
+    assert (at.slider(key="occ_window").value, at.slider(key="occ_stride").value) == (8, 4)
+    at.slider(key="occ_window").set_value(12).run()
+    assert (at.slider(key="occ_window").value, at.slider(key="occ_stride").value) == (12, 4)
+    at.slider(key="occ_window").set_value(3).run()
+    assert (at.slider(key="occ_window").value, at.slider(key="occ_stride").value) == (3, 3)
+    assert not at.exception
