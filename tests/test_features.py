@@ -86,11 +86,18 @@ def test_layer_inputs_are_the_previous_outputs():
     assert torch.equal(inputs["fc"], acts["flatten"])
 
 
-def _as_shapes_layers(model: nn.Sequential) -> list:
-    """The same architecture as vizcore.shapes layer descriptions."""
-    layers = []
+def _as_shapes_layers(model: nn.Sequential, acts: dict | None = None) -> list:
+    """The same architecture as vizcore.shapes layer descriptions.
+
+    Global average pooling (AdaptiveAvgPool2d(1)) is an average pool over the whole map it gets,
+    so its window is the previous layer's output size, read from ``acts``.
+    """
+    layers, previous = [], None
     for name, m in model.named_children():
-        if isinstance(m, nn.Conv2d):
+        if isinstance(m, nn.AdaptiveAvgPool2d) and acts is not None and m.output_size in (1, (1, 1)):
+            side = tuple(acts[previous].shape[-2:])
+            layers.append(shapes.AvgPool2d(side, side, 0, name=name))
+        elif isinstance(m, nn.Conv2d):
             layers.append(shapes.Conv2d(m.out_channels, m.kernel_size, m.stride, m.padding, m.dilation,
                                         bias=m.bias is not None, name=name))
         elif isinstance(m, nn.MaxPool2d):
@@ -107,6 +114,7 @@ def _as_shapes_layers(model: nn.Sequential) -> list:
             layers.append(shapes.Linear(m.out_features, bias=m.bias is not None, name=name))
         else:
             raise AssertionError(f"no shapes description for {m}")
+        previous = name
     return layers
 
 
@@ -131,7 +139,7 @@ def test_shipped_models_shapes_equal_the_shape_calculator(name):
     model, meta = models.load_pretrained(name)
     shape = tuple(meta["input_shape"])
     acts = features.activations(model, torch.zeros((1,) + shape))
-    rows = shapes.summarize(_as_shapes_layers(model), shape).rows
+    rows = shapes.summarize(_as_shapes_layers(model, acts), shape).rows
     assert [row.name for row in rows] == features.layer_names(model)
     for row in rows:
         assert tuple(acts[row.name].shape[1:]) == tuple(row.output_shape)
