@@ -91,6 +91,20 @@ def digest(*arrays) -> str:
     return h.hexdigest()
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def prediction(fingerprint: str, input_hash: str, _model, _x) -> np.ndarray:
+    """The class probabilities of the image (cached: a display-only rerun runs no model)."""
+    with torch.inference_mode():
+        return torch.softmax(_model(_x), dim=1)[0].numpy().copy()
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def hidden_look(input_hash: str, segments_hash: str, kind: str, _x, _segments, _meta):
+    """What a hidden superpixel shows, in the model's input space and as a picture."""
+    hide = segment_means(_x, _segments) if kind == "mean" else fill(_x, kind, _meta["mean"], _meta["std"])
+    return hide, features.to_pixels(hide.expand_as(_x), _meta)
+
+
 @st.cache_data(max_entries=64, show_spinner="Finding superpixels…")
 def cached_segments(picture_hash: str, method: str, n: int, _picture) -> np.ndarray:
     return segment(_picture, method, n)
@@ -144,6 +158,13 @@ def cached_stability(fingerprint: str, input_hash: str, segments_hash: str, hide
     return result
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def sample_table(samples_key: tuple, target: int, _masks, _scores, _weights) -> pd.DataFrame:
+    return pd.DataFrame({"sample": np.arange(len(_masks)), "kept": _masks.sum(axis=1), "probability": _scores,
+                         "kernel weight": _weights,
+                         "mask (1 = kept)": ["".join(map(str, m)) for m in _masks[:, :64]]})
+
+
 def forget(key: str) -> None:
     st.session_state[key] = None
 
@@ -180,8 +201,7 @@ if chosen is None:
     st.stop()
 x = chosen.x
 input_hash = digest(x)
-with torch.inference_mode():
-    original = torch.softmax(model(x), dim=1)[0].clone()
+original = prediction(fingerprint, input_hash, model, x)
 predicted = int(original.argmax())
 plan = _forward.plan_for(model, (channels, height, width))
 
@@ -233,11 +253,7 @@ st.caption(f"{total:,} samples = {total:,} forward passes ≈ {_forward.format_s
            f"lately {plan.rate * 1e3:.2f} ms per image, in batches of {plan.batch_size}). Rule of thumb from "
            f"lime's maintainer: about 10 samples per superpixel, here {10 * n_features:,}.")
 
-if hide_kind == "mean":
-    hide = segment_means(x, segments)
-else:
-    hide = fill(x, hide_kind, meta["mean"], meta["std"])
-hide_picture = features.to_pixels(hide.expand_as(x), meta)
+hide, hide_picture = hidden_look(input_hash, segments_hash, hide_kind, x, segments, meta)
 
 samples_key = (fingerprint, input_hash, segments_hash, hide_kind, drawn, int(seed))
 slot = costly_step("samples", f"Sample {total:,} perturbed images", samples_key, estimate)
@@ -273,10 +289,7 @@ explain(f"p: the model's probability of {literal(classes[target])}; w: the kerne
         "d the cosine distance between the mask and the all-ones mask — samples that keep more of the image "
         "count more. Sample #0 keeps everything.")
 with st.expander(f"All {len(masks):,} samples as a table (click a column to sort)"):
-    table = pd.DataFrame({"sample": np.arange(len(masks)), "kept": kept, "probability": scores,
-                          "kernel weight": weights,
-                          "mask (1 = kept)": ["".join(map(str, m)) for m in masks[:, :64]]})
-    st.dataframe(table, hide_index=True, height=320)
+    st.dataframe(sample_table(samples_key, target, masks, scores, weights), hide_index=True, height=320)
 
 # --- 3 · the surrogate ----------------------------------------------------------------------------------------------
 

@@ -84,6 +84,31 @@ def player_figure(key: tuple, target: int, output: str, _picture, _fill_picture,
                                values=None if output == "probability" else scores)
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def prediction(fingerprint: str, input_hash: str, _model, _x) -> np.ndarray:
+    """The class probabilities of the unoccluded input (cached: a display-only rerun runs no model)."""
+    with torch.inference_mode():
+        return torch.softmax(_model(_x), dim=1)[0].numpy().copy()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def preview(input_hash: str, window: int, stride: int, fill_kind: str, _x, _meta):
+    """What fills the patch (in the model's input space), one occluded copy and the fill as pictures."""
+    grid = windows(_x.shape[2], _x.shape[3], window, stride)
+    fill_tensor = fill(_x, fill_kind, _meta["mean"], _meta["std"])
+    middle = (grid.rows // 2, grid.cols // 2)
+    occluded = features.to_pixels(Occluder(_x, grid, fill_tensor).position(0, *middle), _meta)
+    return fill_tensor, occluded, features.to_pixels(fill_tensor.expand_as(_x), _meta), grid.box(*middle)
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def shown_maps(key: tuple, target: int, output: str, _run):
+    """The score map, the per-pixel map and the unoccluded score for one class and score."""
+    original, _ = _run.values(output)
+    return (_run.scores(target, output)[0].numpy(), _run.attribution(target, output)[0].numpy(),
+            float(original[0, target]))
+
+
 def digest(t: torch.Tensor) -> str:
     return hashlib.blake2b(t.detach().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
 
@@ -104,8 +129,8 @@ chosen = model_input("occ_in", meta, show_steps=False)
 if chosen is None:
     st.stop()
 x = chosen.x
-with torch.inference_mode():
-    original = torch.softmax(model(x), dim=1)[0].clone()
+input_hash = digest(x)
+original = prediction(fingerprint, input_hash, model, x)
 predicted = int(original.argmax())
 
 # --- settings -------------------------------------------------------------------------------------------
@@ -139,21 +164,16 @@ target = predicted if choice == PREDICTED else int(choice)
 
 try:
     grid = windows(height, width, window, stride)
-    fill_tensor = fill(x, fill_kind, meta["mean"], meta["std"])
+    # One occluded input, the patch in the middle: what the model sees at one position.
+    fill_tensor, occluded_picture, fill_picture, middle_box = preview(input_hash, window, stride, fill_kind, x, meta)
 except ExplainError as err:
     st.error(literal(err))
     st.stop()
-
-# One occluded input, the patch in the middle: what the model sees at one position.
-occluder = Occluder(x, grid, fill_tensor)
-middle = (grid.rows // 2, grid.cols // 2)
-preview = features.to_pixels(occluder.position(0, *middle), meta)
-fill_picture = features.to_pixels(fill_tensor.expand_as(x), meta)
 p1, p2, p3 = st.columns([1, 1, 2])
 with p1:
     show_figure(pp.occluded_preview(chosen.picture, None, title="Input"), key="occ_input_fig")
 with p2:
-    show_figure(pp.occluded_preview(preview, grid.box(*middle), title="One occluded copy"), key="occ_preview")
+    show_figure(pp.occluded_preview(occluded_picture, middle_box, title="One occluded copy"), key="occ_preview")
 plan = _forward.plan_for(model, (channels, height, width))
 estimate = plan.estimate(grid.count + 1)
 with p3:
@@ -161,7 +181,7 @@ with p3:
                 f"≈ {_forward.format_seconds(estimate)}**")
     st.caption(f"On this server lately {plan.rate * 1e3:.2f} ms per image, in batches of "
                f"{plan.batch_size}{', channels-last' if plan.channels_last else ''}, without autograd. "
-               f"Without the patch the model gives {classes[target]} a probability of {original[target]:.4f}.")
+               f"Without the patch the model gives {literal(classes[target])} a probability of {original[target]:.4f}.")
     if grid.count > MAX_POSITIONS:
         st.warning(f"{grid.count:,} positions are too many for this page (at most {MAX_POSITIONS:,}): "
                    "use a larger stride.")
@@ -169,7 +189,7 @@ with p3:
 
 # --- the run ----------------------------------------------------------------------------------------------
 
-key = (fingerprint, digest(x), window, stride, fill_kind)
+key = (fingerprint, input_hash, window, stride, fill_kind)
 big = estimate > AUTO_SECONDS
 if big:
     if st.session_state.get("occ_requested") != key:
@@ -191,17 +211,14 @@ if big:
 
 # --- the maps ------------------------------------------------------------------------------------------------
 
-original_values, occluded_values = run.values(output)
-scores = run.scores(target, output)[0].numpy()
-drops = run.attribution(target, output)[0].numpy()
-base_value = float(original_values[0, target])
+scores, drops, base_value = shown_maps(key, target, output, run)
 label = "probability" if output == "probability" else "logit"
 worst = np.unravel_index(np.argmin(scores), scores.shape)
 r0, r1, c0, c1 = grid.box(*worst)
 
 st.subheader("3 · Where the model looked")
 m1, m2, m3 = st.columns(3)
-m1.metric(f"{label} of {classes[target]} without a patch", f"{base_value:.4f}")
+m1.metric(f"{label} of {literal(classes[target])} without a patch", f"{base_value:.4f}")
 m2.metric(f"lowest {label} with the patch", f"{scores.min():.4f}", f"{scores.min() - base_value:+.4f}",
           delta_color="off")
 m3.metric("at the patch over", f"rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}")
@@ -226,7 +243,7 @@ explain("Press Play (or drag the slider): the patch moves, the class probabiliti
 frame_count = pp.frame_positions(grid.count).size
 if frame_count < grid.count:
     st.caption(f"{frame_count} of the {grid.count:,} positions are shown, evenly spaced.")
-show_figure(player_figure(key, target, output, chosen.picture, fill_picture, run, original.numpy(), classes),
+show_figure(player_figure(key, target, output, chosen.picture, fill_picture, run, original, classes),
             key="occ_player")
 
 with st.expander("Download the maps"):
