@@ -477,7 +477,8 @@ def _show_steps(steps: list, channels: int) -> None:
 
 PRESENTER_KEY = "presenter"
 # Streamlit sizes its text in rem: a larger root font enlarges every heading, label and caption.
-_PRESENTER_CSS = "<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; }</style>"
+_PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; } "
+                  "[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")  # less empty top
 
 
 def presenting() -> bool:
@@ -616,8 +617,10 @@ def warm_up_plotly():
     st.session_state["_plotly_warm"] = True
     slot = st.sidebar.empty()
     # a dict, no Figure: this runs before plotly.graph_objects is needed anywhere
-    slot.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0], "hoverinfo": "skip"}],
-                       "layout": {"height": 40, "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+    slot.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0], "hoverinfo": "skip",
+                                 "marker": {"opacity": 0}}],  # nothing to see: transparent, 10 px high
+                       "layout": {"height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+                                  "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
                                   "xaxis": {"visible": False}, "yaxis": {"visible": False}}},
                       config={"displayModeBar": False, "staticPlot": True}, theme=None, key="_plotly_warm_chart")
     return slot

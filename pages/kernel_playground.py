@@ -245,8 +245,13 @@ def show_formula(in_hw: tuple[int, int], kernel_hw: tuple[int, int], cfg: dict, 
     """The output-size formula with the numbers put in; returns the output (rows, cols)."""
     lines, (rows, cols) = pg.output_size_formulas(in_hw, kernel_hw, cfg["stride"], cfg["padding"],
                                                   cfg["dilation"])
-    st.markdown("**Output size**  \n" + "  \n".join(f"`{line}`" for line in lines)
-                + f"  \n→ output **{channels}{rows}×{cols}**")
+    # The formula on one line, the numbers on the next: at 1280×720 a single line wraps and
+    # leaves "= 510" alone on a line of its own.
+    shown = []
+    for line in lines:
+        parts = line.split(" = ", 2)
+        shown.append(f"`{parts[0]} = {parts[1]}`  \n`  = {parts[2]}`" if len(parts) == 3 else f"`{line}`")
+    st.markdown("**Output size**  \n" + "  \n".join(shown) + f"  \n→ output **{channels}{rows}×{cols}**")
     return rows, cols
 
 
@@ -284,6 +289,10 @@ def _correlate(image_hash: str, _x: np.ndarray, kernel: np.ndarray, stride, padd
 
 
 def image_view(kernel: np.ndarray | None) -> None:
+    # The pictures first, the controls below them: on a 1280×720 projector the input and its
+    # filter response are what shows above the fold (the widgets' values come from session
+    # state, so they may be drawn after the figures that use them).
+    figure_area = st.container()
     pick, channels_col = st.columns(2)
     with pick:
         # The link carries the sample as kp_sample (`sample=`), so mirror the picker's choice there.
@@ -337,7 +346,7 @@ def image_view(kernel: np.ndarray | None) -> None:
     what = ss["kp_op"]
     after = (f" + bias {bias:g}" if bias else "") + (f", {act}" if act != "none" else "")
 
-    left, right = st.columns(2)
+    left, right = figure_area.columns(2)
     with left:
         show_figure(pg.picture_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}"),
                     key="kp_fig_input")

@@ -37,8 +37,9 @@ def make_template(scale: float = 1.0) -> go.layout.Template:
     tick, body, title = round(TICK_SIZE * scale), round(FONT_SIZE * scale), round(TITLE_SIZE * scale)
     small = dict(size=tick, color=TEXT_COLOUR)
     colorbar = dict(tickfont=small, title=dict(font=small), thickness=18, outlinewidth=0)
+    # ticks="": labels without tick marks (Plotly.js would draw marks even where labels are hidden)
     axis = dict(automargin=True, tickfont=small, title=dict(font=dict(size=body, color=TEXT_COLOUR)),
-                color=TEXT_COLOUR, gridcolor="#e3e3e3", zerolinecolor="#9a9a9a", linecolor="#444444")
+                color=TEXT_COLOUR, gridcolor="#e3e3e3", zerolinecolor="#9a9a9a", linecolor="#444444", ticks="")
     return go.layout.Template(
         layout=dict(
             font=dict(size=body, color=TEXT_COLOUR),
