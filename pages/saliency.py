@@ -218,7 +218,9 @@ def method_controls(key: str) -> None:
     if key == "smooth":
         a, b = st.columns(2)
         samples = a.select_slider("Noisy copies", SAMPLES, key="sal_samples")
-        noise = b.slider("Noise (share of the range)", 0.0, 0.5, step=0.05, key="sal_noise")
+        noise = b.slider("Noise σ", 0.0, 0.5, step=0.05, key="sal_noise",
+                         help="The noise's standard deviation as a share of the image's range (max − min): "
+                              "the SmoothGrad paper's 10–20 %.")
         settings["smooth"] = (int(samples), float(noise))
     elif key == "ig":
         a, b = st.columns(2)
@@ -256,14 +258,16 @@ def recipe() -> None:
         f"2. **Set the gradient of that score to 1**, every other output's to 0.\n"
         f"3. **Backpropagate** to the image: one number per input value, {channels}×{height}×{width}.\n"
         f"4. **|gradient|, maximum over the {channels} channel{'s' if channels > 1 else ''}**: one number per "
-        f"pixel, {height}×{width} — the saliency map beside this text.")
+        f"pixel, {height}×{width} — the saliency map " + ("beside this text." if "grad" in shown
+                                                          else "(switch on *gradient* above to see it)."))
     explain("The lecture starts from the softmax neuron; Simonyan et al. (and captum) take the score before "
             "the softmax, the logit, as here: the softmax also falls when other classes gain, which blurs the map.")
 
 
 # Every method's result first (settings come from the widgets), then one colour range if shared.
 results: dict[str, dict] = {}
-order = ["recipe"] + shown
+st.session_state.setdefault("sal_cam_raw", True)
+order = ["recipe"] + shown + (["gradcam_raw"] if "gradcam" in shown and st.session_state["sal_cam_raw"] else [])
 slots = {}
 for start in range(0, len(order), 3):  # rows of three cards
     for key, column in zip(order[start:start + 3], st.columns(3)):
@@ -295,14 +299,15 @@ for key, result in results.items():
         zmin, zmax = common if common else (None, None)
         show_figure(explain_plots.overlay(chosen.picture, m, signed=is_signed, opacity=opacity, zmin=zmin, zmax=zmax,
                                           colorbar_title="value" if is_signed else "|value|" if key != "gradcam"
-                                          else "weight", height=330),
+                                          else "weighted maps", height=360, colorbar_side="bottom"),
                     key=f"sal_fig_{key}")
         explain(CAPTIONS[key])
         if key == "ig":
             total, delta = result["sum"], result["delta"]
             change = total - delta
+            fb = float(logits[target]) - change
             st.markdown(f"Completeness: Σ attributions = **{total:.4f}**; f(x) − f(baseline) = "
-                        f"{logits[target]:.4f} − {logits[target] - change:.4f} = **{change:.4f}**; "
+                        f"{logits[target]:.4f} − {f'({fb:.4f})' if fb < 0 else f'{fb:.4f}'} = **{change:.4f}**; "
                         f"gap (convergence delta) **{delta:+.2e}**"
                         + (f" ({abs(delta) / abs(change):.1%})" if change else "") + ".")
         if key == "gradcam":
@@ -311,15 +316,22 @@ for key, result in results.items():
             st.caption(f"{layer} has {h}×{w} maps: each cell covers about {height / h:.1f}×{width / w:.1f} input "
                        f"pixels; upsampled bilinearly to {height}×{width}." + (
                            " Grad-CAM is ≥ 0 by construction (the ReLU), so it has no signed view." if signed else ""))
-            if st.toggle(f"Show the {h}×{w} map before upsampling", key="sal_cam_raw"):
-                show_figure(explain_plots.overlay(chosen.picture, result["raw"], opacity=opacity,
-                                                  colorbar_title="weight", height=330), key="sal_fig_gradcam_raw")
+            st.toggle(f"Show the {h}×{w} map before upsampling", key="sal_cam_raw")
+            if "gradcam_raw" in slots:
+                with slots["gradcam_raw"]:
+                    st.markdown(f"**Grad-CAM before upsampling** ({layer}, {h}×{w})")
+                    show_figure(explain_plots.overlay(chosen.picture, result["raw"], opacity=opacity,
+                                                      colorbar_title="weighted maps", height=360,
+                                                      colorbar_side="bottom"), key="sal_fig_gradcam_raw")
+                    explain("Each cell is one position of the layer's maps, stretched over the input pixels it "
+                            "stands for: the coarse map Grad-CAM really computes.")
         lo, hi = (zmin, zmax) if common else explain_plots.value_range(m, signed=is_signed)
         png_scale = explain_plots.PNG_SCALES[is_signed]
-        st.download_button("Download PNG", lambda m=m, lo=lo, hi=hi, s=png_scale: ex.map_png(m, zmin=lo, zmax=hi,
-                                                                                           colorscale=s),
-                           file_name=f"saliency_{key}.png", mime="image/png", key=f"sal_png_{key}", on_click="ignore")
-        download_array(m, f"saliency_{key}", key=f"sal_dl_{key}")
+        with st.popover("Download this map"):
+            st.download_button("PNG (the map in its colours)", lambda m=m, lo=lo, hi=hi, s=png_scale: ex.map_png(
+                m, zmin=lo, zmax=hi, colorscale=s), file_name=f"saliency_{key}.png", mime="image/png",
+                key=f"sal_png_{key}", on_click="ignore")
+            download_array(m, f"saliency_{key}", key=f"sal_dl_{key}")
 if common:
     explain("One colour scale for all maps. Their units differ: gradients are score per unit of input, "
             "gradient × input and IG are shares of the score, Grad-CAM is in the layer's units.")
@@ -347,6 +359,8 @@ if run_check and results:
                     key="sal_sanity_chart")
         last = ", ".join(f"{name} {values[-1]:.2f}" for name, values in rho.items() if np.isfinite(values[-1]))
         st.markdown(f"With every layer random, ρ = {last}." if last else "")
+        explain("One image's ρ jumps around: try a few images. Adebayo et al. average over many; the maps that stay "
+                "near 0.5 with every layer random show the image's edges, whatever the weights.")
         if any(not np.isfinite(v).all() for v in rho.values()):
             st.caption("A gap: the map became constant (e.g. Grad-CAM all zero), so it ranks no pixel.")
         which = st.selectbox("Show the maps of", list(check.maps), key="sal_sanity_method", format_func=SHORT.get)
@@ -354,7 +368,7 @@ if run_check and results:
         for k, name in enumerate(check.layers):
             steps[f"… {name}" if k < len(check.layers) - 1 else f"{name}: all random"] = check.maps[which][k + 1, 0]
         show_figure(explain_plots.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity,
-                                               cols=min(len(steps), 6), colorbar_title="|value|",
+                                               cols=3, colorbar_title="|value|", height=640,
                                                title=f"{SHORT[which]}: randomised from the top down"),
                     key="sal_sanity_maps")
 elif run_check:

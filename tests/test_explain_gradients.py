@@ -447,9 +447,19 @@ def test_side_by_side_shares_one_colour_range_when_asked():
     assert [a["text"] for a in own["layout"]["annotations"]] == ["a", "b", "c"]
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 7), st.booleans(), st.booleans())
+def test_side_by_side_is_a_valid_figure_for_any_grid(n, cols, shared, with_picture):
+    maps = {f"m{k}": np.full((4, 4), float(k)) for k in range(n)}
+    spec = _valid(explain_plots.side_by_side(np.zeros((4, 4)) if with_picture else None, maps, shared=shared,
+                                             cols=cols, title="t"))
+    domains = [v["domain"] for k, v in spec["layout"].items() if k.startswith(("xaxis", "yaxis"))]
+    assert len(domains) == 2 * n and all(0 <= a < b <= 1 for a, b in domains)
+
+
 def test_sanity_chart_has_one_point_per_layer_and_gaps_for_constant_maps():
     spec = _valid(explain_plots.sanity_chart(["fc", "conv2", "conv1"],
                                              {"gradient": [0.9, 0.6, 0.5], "Grad-CAM": [0.3, math.nan, 0.0]}))
     assert [len(t["y"]) for t in spec["data"]] == [3, 3]
     assert spec["data"][1]["y"][1] is None
-    assert spec["layout"]["xaxis"]["ticktext"][-1] == "conv1 (all random)"
+    assert spec["layout"]["xaxis"]["ticktext"][-1] == "conv1<br>(all random)"

@@ -138,17 +138,18 @@ def test_another_class_signed_maps_and_a_shared_scale():
 def test_method_switches_and_the_grad_cam_layer():
     at = run_page("shapes", sal_show_smooth=False, sal_show_ig=False, sal_layer="conv2")
     shown = {k for k in charts(at) if k.startswith("sal_fig_")}
-    assert shown == {"sal_fig_grad", "sal_fig_ixg", "sal_fig_guided", "sal_fig_gradcam"}
+    assert shown == {"sal_fig_grad", "sal_fig_ixg", "sal_fig_guided", "sal_fig_gradcam", "sal_fig_gradcam_raw"}
     model, meta, x = a_test_image("shapes", 0)
     target = predicted_class(model, x)
     cam = LayerGradCam(model, model.conv2).attribute(x, target, relu_attributions=True)
     expected = LayerAttribution.interpolate(cam, (64, 64), "bilinear")[0, 0].detach().numpy()
     assert np.abs(shown_map(at, "gradcam")[0] - expected).max() <= 1e-5
     assert "conv2 has 60×60 maps" in " ".join(c.value for c in at.caption)
-    at.toggle(key="sal_cam_raw").set_value(True)
-    at.run()
     raw = [t for t in charts(at)["sal_fig_gradcam_raw"]["data"] if t["type"] == "heatmap"][0]
     assert np.abs(decode(raw["z"]) - cam[0, 0].detach().numpy()).max() <= 1e-5
+    at.toggle(key="sal_cam_raw").set_value(False)
+    at.run()
+    assert "sal_fig_gradcam_raw" not in charts(at)
 
 
 def test_sanity_check_has_one_point_per_layer_and_leaves_the_model_alone():
@@ -157,7 +158,7 @@ def test_sanity_check_has_one_point_per_layer_and_leaves_the_model_alone():
                   sal_sanity_method="guided")
     spec = charts(at)["sal_sanity_chart"]
     ticks = spec["layout"]["xaxis"]["ticktext"]
-    assert ticks == ["fc", "conv4", "conv3", "conv2", "conv1 (all random)"]
+    assert ticks == ["fc", "conv4", "conv3", "conv2", "conv1<br>(all random)"]
     assert [t["name"] for t in spec["data"]] == ["gradient", "gradient × input", "guided backprop", "Grad-CAM"]
     assert all(len(t["y"]) == 5 for t in spec["data"])
     # the chart's last point is Spearman's ρ between the trained and the all-random map shown below it
@@ -202,5 +203,6 @@ def test_a_link_opens_the_same_view_and_bad_values_are_reported_literally():
 
 def test_a_photo_gets_six_maps():
     at = run_page("shapes", sal_in_source="Photo (sample, upload or camera)")
-    assert {k for k in charts(at) if k.startswith("sal_fig_")} == {f"sal_fig_{k}" for k in KEYS}
+    assert {k for k in charts(at) if k.startswith("sal_fig_")} == {f"sal_fig_{k}" for k in KEYS} | {
+        "sal_fig_gradcam_raw"}
     assert not at.error

@@ -85,6 +85,8 @@ def _heat_trace(heat: np.ndarray, shape: tuple[int, int], *, signed: bool, opaci
 
 
 def _axes(shape: tuple[int, int], domain_x=(0.0, 1.0), domain_y=(0.0, 1.0), anchor: str = "x") -> tuple[dict, dict]:
+    # sums of fractions can land a hair outside [0, 1], which Plotly refuses
+    domain_x, domain_y = ([min(1.0, max(0.0, round(v, 9))) for v in d] for d in (domain_x, domain_y))
     x = dict(visible=False, range=[-0.5, shape[1] - 0.5], domain=list(domain_x), constrain="domain")
     y = dict(visible=False, range=[shape[0] - 0.5, -0.5], domain=list(domain_y), scaleanchor=anchor,
              constrain="domain")
@@ -93,16 +95,19 @@ def _axes(shape: tuple[int, int], domain_x=(0.0, 1.0), domain_y=(0.0, 1.0), anch
 
 def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = False, opacity: float = 0.7,
             zmin: float | None = None, zmax: float | None = None, title: str | None = None,
-            colorbar_title: str = "attribution", height: int | None = None, shape: tuple[int, int] | None = None
-            ) -> go.Figure:
+            colorbar_title: str = "attribution", height: int | None = None, shape: tuple[int, int] | None = None,
+            colorbar_side: str = "right") -> go.Figure:
     """A map (h, w) laid over the input picture ((H, W) gray or (H, W, 3), 0..255), with a colour bar.
 
     ``signed``: a diverging scale centred at 0 (the range made symmetric); else transparent for
     low values up to dark red for the highest. ``zmin``/``zmax`` fix the colour range (e.g. one
     range shared by several maps); by default the map's own. A map coarser than the picture
     (Grad-CAM before upsampling, occlusion) is stretched over it. ``picture=None`` shows the
-    map alone (then ``shape`` or the map's own size sets the frame).
+    map alone (then ``shape`` or the map's own size sets the frame). ``colorbar_side="bottom"``
+    puts a horizontal colour bar under the picture, leaving a narrow column's width to the map.
     """
+    if colorbar_side not in ("right", "bottom"):
+        raise ValueError(f"colorbar_side must be 'right' or 'bottom', got {colorbar_side!r}.")
     heat = np.asarray(heat)
     if heat.ndim != 2:
         raise ValueError(f"A map must be 2D (h, w), got shape {heat.shape}.")
@@ -121,8 +126,11 @@ def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = Fals
         traces.append(dict(type="image", z=pic, hoverinfo="skip"))
     else:
         frame = tuple(shape) if shape is not None else heat.shape
-    traces.append(_heat_trace(heat, frame, signed=signed, opacity=opacity, zmin=zmin, zmax=zmax,
-                              colorbar=plots.colorbar(colorbar_title, thickness=16)))
+    bar = plots.colorbar(colorbar_title, thickness=16)
+    if colorbar_side == "bottom":
+        bar.update(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", len=0.9,
+                   title=dict(text=colorbar_title, side="right"), nticks=5)
+    traces.append(_heat_trace(heat, frame, signed=signed, opacity=opacity, zmin=zmin, zmax=zmax, colorbar=bar))
     xaxis, yaxis = _axes(frame)
     base = plots.layout(title=title, height=height or 380, xaxis=xaxis, yaxis=yaxis, plot_bgcolor="white")
     return go.Figure(dict(data=traces, layout=base), _validate=False)
@@ -145,7 +153,7 @@ def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, 
     rows = -(-n // cols)
     frame = _picture(picture).shape[:2] if picture is not None else np.asarray(maps[names[0]]).shape
     common = shared_range([maps[k] for k in names], signed=signed) if shared else None
-    gap_x, gap_y = (0.02 if shared else 0.07), 0.12 / max(rows, 1)
+    gap_x, gap_y = (0.02 if shared else 0.09), 0.12 / max(rows, 1)  # room for each panel's colour bar
     width = (1 - (0.08 if shared else 0) - gap_x * (cols - 1)) / cols
     height_cell = (1 - gap_y * (rows - 1)) / rows
     traces, annotations, layout = [], [], {}
@@ -184,16 +192,16 @@ def sanity_chart(layers: Sequence[str], rho: Mapping[str, Sequence[float]], *, t
     no ranking, left as a gap).
     """
     labels = list(layers)
-    labels[-1] = f"{layers[-1]} (all random)"
+    labels[-1] = f"{layers[-1]}<br>(all random)"  # two lines: the last tick fits a narrow chart
     traces = []
     for k, (method, values) in enumerate(rho.items()):
         v = np.asarray(values, dtype=np.float64)
         traces.append(dict(type="scatter", mode="lines+markers", name=str(method), x=list(range(len(v))),
                            y=np.where(np.isfinite(v), v, None).tolist(),
                            line=dict(width=3, color=SANITY_COLOURS[k % len(SANITY_COLOURS)]),
-                           marker=dict(size=10), customdata=labels[:len(v)],
+                           marker=dict(size=10), customdata=[label.replace("<br>", " ") for label in labels[:len(v)]],
                            hovertemplate=f"{method}<br>random down to %{{customdata}}: ρ = %{{y:.3f}}<extra></extra>"))
-    xaxis = dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels,
+    xaxis = dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, range=[-0.3, len(labels) - 0.7],
                  title=dict(text="layers randomised, from the top down to (cumulative)"))
     yaxis = dict(range=[-1.05, 1.05], title=dict(text="Spearman ρ with the trained map"), zeroline=True)
     return go.Figure(dict(data=traces, layout=plots.layout(title=title, height=height or 420, xaxis=xaxis,
