@@ -10,6 +10,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from pages import route_through_app
 
@@ -90,8 +91,8 @@ def accuracy_on(fingerprint: str, dataset: str, _model, mean: tuple, std: tuple)
     from vizcore.explain import _forward
 
     split = test_split(dataset)
-    x = (split.images.float() / 255 - np.asarray(mean, np.float32)[:, None, None]) / np.asarray(std, np.float32)[:, None, None]
-    predictions = _forward.outputs(_model, x.float()).argmax(1).numpy()
+    x = (split.images.float() / 255 - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    predictions = _forward.outputs(_model, x).argmax(1).numpy()
     labels = split.labels.numpy()
     return {"accuracy": float((predictions == labels).mean()), "predictions": predictions, "labels": labels}
 
@@ -103,6 +104,14 @@ def tag_classes(dataset: str) -> np.ndarray:
     colours = split.images[:, :, at + 1, at + 1].numpy().astype(np.int64)  # inside the 4×4 tag
     distance = ((colours[:, None, :] - data.TAG_COLOURS[None].astype(np.int64)) ** 2).sum(-1)
     return distance.argmin(1)
+
+
+def remember(key: str, default) -> None:
+    """A widget's value kept while the other view is shown (Streamlit drops an undrawn widget's state)."""
+    kept = f"{key}__kept"
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(kept, default)
+    st.session_state[kept] = st.session_state[key]
 
 
 # --- one evaluation: run, progress, stop, continue --------------------------------------------------
@@ -196,6 +205,14 @@ def show_table(table: pd.DataFrame, *, key: str, file_name: str) -> None:
                        key=f"{key}_csv", on_click="ignore")
 
 
+def story_sentence(rows: list[dict], column: str, what: str) -> str:
+    """ "6 of 8 methods point at the corner tag in most images: …", from the cue table."""
+    methods = [r for r in rows if r["kind"] == "method"]
+    most = [r["method"] for r in methods if r[column] > 0.5]
+    names = ", ".join(f"{literal(m)}" for m in most) if most else "none"
+    return f"**{len(most)} of {len(methods)} methods** point at {what} in most images ({names})."
+
+
 def compatible_sets(meta: dict) -> list[str]:
     """The data sets a model can be scored on: the 64×64 shape sets for any 8-shape model, else its own."""
     if list(meta.get("input_shape", [])) == [3, 64, 64] and list(meta.get("classes", [])) == list(data.SHAPE_CLASSES):
@@ -206,9 +223,24 @@ def compatible_sets(meta: dict) -> list[str]:
 
 # --- page --------------------------------------------------------------------------------------------
 
-scores_tab, story_tab = st.tabs(["Score every method", "The shortcut lesson: wolf or husky?"])
+VIEWS = ("Score every method", "The shortcut lesson: wolf or husky?")
+for key, default in (("es_view", VIEWS[0]), ("es_sg", 50), ("es_ig", 50), ("es_lime", 500), ("es_steps", 16)):
+    remember(key, default)
+# A choice, not tabs: only the chosen view runs (tabs would compute both on every rerun).
+view = st.radio("View", VIEWS, key="es_view", horizontal=True, label_visibility="collapsed")
+with st.expander("Method settings"):
+    s1, s2, s3, s4 = st.columns(4)
+    smooth_samples = s1.number_input("SmoothGrad samples", 1, 200, key="es_sg")
+    ig_steps = s2.number_input("Integrated Gradients steps", 2, 200, key="es_ig")
+    lime_samples = s3.number_input("LIME samples", 10, 5000, step=50, key="es_lime")
+    steps = s4.select_slider("Deletion/insertion steps", [8, 16, 32, 64], key="es_steps",
+                             help="Points on each curve; every point is one forward pass per map and image.")
+    st.caption("Everything else as each method's page starts: SmoothGrad noise 15 % of the range, Integrated "
+               "Gradients from the mean colour, Grad-CAM on the last convolution, occlusion 8×8 patches moved by "
+               "4 px and filled grey, LIME with 25 SLIC superpixels hidden by their mean colour.")
+settings = dict(smoothgrad_samples=int(smooth_samples), ig_steps=int(ig_steps), lime_samples=int(lime_samples))
 
-with scores_tab:
+if view == VIEWS[0]:
     if "es_model" not in st.session_state and "es_model__kept" not in st.session_state:
         for preferred in ("scenes", "shapes"):  # objects anywhere: the honest test of a method
             if preferred in vmodels.shipped_models():
@@ -222,28 +254,22 @@ with scores_tab:
     own = meta.get("dataset") if meta.get("dataset") in sets else sets[0]
     if st.session_state.get("es_dataset") not in sets:
         st.session_state["es_dataset"] = own
-    c1, c2, c3 = st.columns([3, 2, 2])
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
     dataset = c1.selectbox("Test images from", sets, key="es_dataset", format_func=lambda s: DATASET_LABELS.get(s, s))
     split = test_split(dataset)
-    st.session_state.setdefault("es_n", min(100, len(split)))
+    remember("es_n", min(100, len(split)))
+    st.session_state["es_n"] = min(st.session_state["es_n"], MAX_IMAGES, len(split))
+    remember("es_target", "predicted")
     n = c2.number_input("Number of test images", 1, min(MAX_IMAGES, len(split)), step=10, key="es_n",
                         help="The first N pictures of the test split (the same ones for every method).")
     target = c3.radio("Explain", list(TARGET_LABELS), key="es_target", format_func=TARGET_LABELS.get,
                       horizontal=True, help="The predicted class is what the model decided; the true class "
                                             "asks why it should have said so.")
     side = int(meta["input_shape"][-1])
-    st.session_state.setdefault("es_tolerance", round(scores.scaled_tolerance(side), 1))
-    with st.expander("Method and score settings"):
-        s1, s2, s3, s4 = st.columns(4)
-        smooth_samples = s1.number_input("SmoothGrad samples", 1, 200, 50, key="es_sg")
-        ig_steps = s2.number_input("Integrated Gradients steps", 2, 200, 50, key="es_ig")
-        lime_samples = s3.number_input("LIME samples", 10, 5000, 500, step=50, key="es_lime")
-        steps = s4.select_slider("Deletion/insertion steps", [8, 16, 32, 64], value=16, key="es_steps",
-                                 help="Points on each curve; every point is one forward pass per method and image.")
-        tolerance = st.slider("Pointing-game tolerance (pixels)", 0.0, 10.0, step=0.1, key="es_tolerance",
-                              help=f"Zhang et al. (2018) allowed 15 px at 224×224, which is "
-                                   f"{scores.scaled_tolerance(side):.1f} px at {side}×{side}.")
-    settings = dict(smoothgrad_samples=int(smooth_samples), ig_steps=int(ig_steps), lime_samples=int(lime_samples))
+    remember("es_tolerance", round(scores.scaled_tolerance(side), 1))
+    tolerance = c4.slider("Pointing-game tolerance (px)", 0.0, 10.0, step=0.1, key="es_tolerance",
+                          help=f"Zhang et al. (2018) allowed 15 px at 224×224, which is "
+                               f"{scores.scaled_tolerance(side):.1f} px at {side}×{side}.")
     if split.masks is None:
         st.info("This data set has no object masks: only the deletion and insertion scores can be computed.")
 
@@ -329,7 +355,7 @@ with scores_tab:
                     "faithful map makes it rise at once. Grey dashed lines: the reference maps.")
 
 
-with story_tab:
+else:
     st.markdown(
         "The lecture's LIME slide: a classifier told wolves from huskies almost perfectly — and LIME showed "
         "it was looking at the **snow** behind the animal, not at the animal. *Presence of snow was used to "
@@ -371,19 +397,24 @@ with story_tab:
                 "follows the tag. The `scenes` model never saw a tag: it does not care.")
 
     st.subheader("2 · Where do the explanations point?")
-    story_n = st.number_input("Test images to explain", 10, 200, STORY_IMAGES, step=10, key="story_n")
-    story_settings = dict(lime_samples=500)
-    tolerance = round(scores.scaled_tolerance(64), 1)
+    remember("story_n", STORY_IMAGES)
+    story_n = st.number_input("Test images to explain", 5, 200, step=5, key="story_n")
+    story_settings = settings
+    story_tolerance = round(scores.scaled_tolerance(64), 1)
+    explain("Every method with the settings above (LIME at 500 samples unless changed); the pointing game "
+            f"allows {story_tolerance} px. Tip for the lecture: run both steps once before class — finished "
+            "results are kept on the server for every student.")
     cheat_result = evaluation_block("story_cheat", cheat, cheat_meta, "shortcut", int(story_n),
                                     settings=story_settings, curves=False,
                                     run_label="Explain the shortcut model on its own test images")
     if cheat_result is not None and cheat_result.n:
-        cue = pd.DataFrame(ev.cue_table(cheat_result, tolerance))
-        show_figure(score_plots.cue_bars(ev.cue_table(cheat_result, tolerance),
+        cue = pd.DataFrame(ev.cue_table(cheat_result, story_tolerance))
+        show_figure(score_plots.cue_bars(ev.cue_table(cheat_result, story_tolerance),
                                          title="The shortcut model, right on its own test images"), key="story_cue")
         show_table(cue, key="story_cue_table", file_name="shortcut_model_tag_or_object.csv")
-        st.markdown("Right answers, wrong reason: the maps of the methods point at the corner tag, like LIME "
-                    "pointing at the snow. The accuracy alone would never have told you.")
+        st.markdown(story_sentence(ev.cue_table(cheat_result, story_tolerance), "points at the tag", "the corner tag")
+                    + " Right answers, wrong reason — like LIME pointing at the snow. The accuracy alone would "
+                      "never have told you.")
         i = st.slider("Test image", 0, max(cheat_result.n - 1, 1), 0, key="story_image")
         i = min(i, cheat_result.n - 1)
         picture = test_split("shortcut").images[i].numpy().transpose(1, 2, 0)
@@ -397,9 +428,9 @@ with story_tab:
                                          settings=story_settings, curves=False,
                                          run_label="Explain the scenes model on the same pictures")
         if honest_result is not None and honest_result.n:
-            rows = ev.cue_table(honest_result, tolerance)
+            rows = ev.cue_table(honest_result, story_tolerance)
             show_figure(score_plots.cue_bars(rows, title="The scenes model on the same pictures"), key="story_cue2")
             show_table(pd.DataFrame(rows), key="story_cue_table2", file_name="scenes_model_tag_or_object.csv")
-            st.markdown("The lesson of the husky slide: check *why* a model is right before trusting it. An "
+            st.markdown(story_sentence(rows, "points at the object", "the shape") + " The lesson of the husky slide: check *why* a model is right before trusting it. An "
                         "explanation method earns that trust only when it finds the object on an honest model "
                         "and the tag on a cheating one — and does better than the edge detector.")

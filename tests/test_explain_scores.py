@@ -425,6 +425,8 @@ def test_evaluate_stops_and_continues_to_the_same_result(small_run):
     for name in ("Gradient", "Random", "Edges (Sobel)"):
         np.testing.assert_allclose(rest.maps[name], whole.maps[name], rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(rest.deletion[name], whole.deletion[name], rtol=1e-4, atol=1e-7)
+    labelled = ev.evaluate(model, split, 3, methods=methods[:1], steps=8, target="label", normalise_as=meta)
+    np.testing.assert_array_equal(labelled.targets, split.labels[:3].numpy())  # the true class explained
     with pytest.raises(ExplainError, match="other settings"):
         ev.evaluate(model, split, 11, methods=methods, steps=8, normalise_as=meta, resume=first)
     with pytest.raises(ExplainError, match="at least one image"):
