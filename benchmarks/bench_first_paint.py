@@ -82,7 +82,7 @@ def open_tab(browser, url: str, results: list, barrier: threading.Barrier | None
     """One student: a new context (empty cache), the deep link, the times of the milestones."""
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(180_000)  # a busy 2-core machine can take long
     marks: dict[str, float] = {}
     page.on("requestfinished", lambda r: marks.setdefault("plotly_js", time.perf_counter())
             if "PlotlyChart" in r.url else None)
