@@ -1,5 +1,9 @@
 """The CNN visualizer: a frame around every page (page config, navigation, the Presenter
 switch), then the page."""
+# Imported before any chart: plotly looks pandas up in sys.modules without importing it, and
+# on a busy server it found the half-imported module of another session's thread (an
+# AttributeError shown to two of 30 students in a soak). An import waits for the whole module.
+import pandas  # noqa: F401
 import streamlit as st
 
 from pages._catalog import PAGES, SECTION_ORDER

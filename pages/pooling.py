@@ -98,13 +98,13 @@ def matrix_figures(x: np.ndarray, k, s, p, mode: str, ceil_mode: bool, count_inc
             pooling.output_figure(out, selected, title=title, zrange=zrange).to_dict())
 
 
-@st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)
+@st.cache_data(max_entries=64, max_size="64MB", show_spinner=False)  # pictures here are <= 256 px
 def map_figure(content_hash: str, _x: np.ndarray, title: str) -> dict:
     """A picture's figure, keyed on a full hash of its bytes (st.cache_data only samples big arrays)."""
     return pooling.map_figure(_x, title=title, height=430).to_dict()
 
 
-@st.cache_data(max_entries=64, max_size="200MB", show_spinner=False)
+@st.cache_data(max_entries=64, max_size="64MB", show_spinner=False)
 def shift_results(content_hash: str, _x: np.ndarray, k, s, p, ceil_mode: bool, dy: int, dx: int):
     """(unchanged fraction, relative change) per array and the |change| figure as a dict."""
     effects = pooling.translation_effect(_x, k, s, p, ceil_mode, dy, dx)

@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from vizcore import features, kernels, models, playground as pg
 
 ROOT = Path(__file__).resolve().parents[1]
-FEW = settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FEW = settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 MD = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
 INJECTIONS = ["[Click here for your grade](https://evil.example/grade)", "![x](https://evil.example/p.png)",

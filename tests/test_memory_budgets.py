@@ -140,7 +140,6 @@ def _cases() -> dict:
         "zip of 5,000 PNGs of 5000×5000": lambda: data.load_image_folder_zip(zip_5000),
         "zip of 1,600 classes": lambda: data.load_image_folder_zip(zip_1600),
         "link: one filter 300 times": lambda: playground({"color": "filters", "filters": "|".join(["Sobel y"] * 300)}),
-        "link: one filter 1000 times": lambda: playground({"color": "filters", "filters": "|".join(["Sobel y"] * 1000)}),
         "N filters on a 1024 px photo": lambda: playground({"color": "filters"}, all_filters),
         "link: 16×16 matrix of 1e308": link_matrix_1e308,
         "pooling editor +30,000 rows": pooling_flood,
