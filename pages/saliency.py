@@ -194,17 +194,23 @@ with left:
 # --- the methods ----------------------------------------------------------------------------------------------
 
 st.subheader("3 · Six ways to explain it")
-c1, c2, c3 = st.columns([2, 2, 3])
+c1, c2, c3 = st.columns([2, 3, 3])
 signed = c1.toggle("Signed maps", key="sal_signed",
                    help="Off: |value|, maximum over the colour channels (the lecture's rule). On: the value summed "
                         "over channels, red raises the score, blue lowers it.")
-shared = c2.toggle("Same colour scale for all methods", key="sal_shared",
+shared = c2.toggle("One colour scale for all maps", key="sal_shared",
                    help="Each map stretched to its own range hides that one method's values are far smaller "
                         "than another's. On: equal colours mean equal numbers in every map.")
 opacity = c3.slider("Map opacity", 0.0, 1.0, step=0.05, key="sal_opacity")
 offered = [k for k in METHODS if k != "gradcam" or cam_layers]
-boxes = st.columns(len(offered))
-shown = [k for k, box in zip(offered, boxes) if box.checkbox(SHORT[k], key=f"sal_show_{k}")]
+# One pill per method (they wrap on a narrow screen); the link keeps one on/off per method.
+if not isinstance(st.session_state.get("sal_methods"), list):
+    st.session_state["sal_methods"] = [k for k in offered if st.session_state.get(f"sal_show_{k}", True)]
+st.session_state["sal_methods"] = [k for k in st.session_state["sal_methods"] if k in offered]
+picked = st.pills("Methods", offered, selection_mode="multi", key="sal_methods", format_func=SHORT.get)
+shown = [k for k in offered if k in picked]
+for k in offered:
+    st.session_state[f"sal_show_{k}"] = k in shown
 if not cam_layers:
     st.info("This model has no convolution or pooling layer with feature maps, so Grad-CAM (which weights a "
             "layer's maps) does not apply; the other methods work on any model.")

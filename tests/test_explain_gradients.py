@@ -409,6 +409,16 @@ def test_two_threads_on_one_model_get_their_serial_results():
 
 # --- figures ---------------------------------------------------------------------------------------
 
+def decode_array(value) -> np.ndarray:
+    """An array from a figure dict (Plotly 6+ writes numpy arrays as base64 typed arrays)."""
+    if isinstance(value, dict) and "bdata" in value:
+        import base64
+
+        shape = [int(n) for n in str(value.get("shape", "-1")).split(",")]
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"]).reshape(shape)
+    return np.asarray(value)
+
+
 def _valid(fig: go.Figure) -> dict:
     go.Figure(fig.to_dict())  # full Plotly validation (the builders skip it for speed)
     return fig.to_dict()
@@ -425,6 +435,13 @@ def test_overlay_lays_the_map_over_the_picture(signed, seed, shape):
                                         title="t", colorbar_title="gradient"))
     image, trace = spec["data"]
     assert image["type"] == "image" and trace["type"] == "heatmap"
+    rgb = decode_array(image["z"])
+    assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()  # grey under the map
+    grey = picture if picture.ndim == 2 else picture @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(rgb[..., 0] - grey).max() <= 0.5 + 1e-9
+    colour = _valid(explain_plots.overlay(picture, heat, grey=False))["data"][0]
+    assert (decode_array(colour["z"]) == np.repeat(picture[..., None], 3, 2) if picture.ndim == 2
+            else decode_array(colour["z"]) == picture.round()).all()
     assert trace["opacity"] == 0.4 and trace["colorbar"]["title"]["text"] == "gradient"
     big = picture.shape[0]
     assert trace["dx"] * w == big and trace["x0"] == (big / w - 1) / 2

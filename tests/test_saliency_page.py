@@ -150,6 +150,11 @@ def test_method_switches_and_the_grad_cam_layer():
     at.toggle(key="sal_cam_raw").set_value(False)
     at.run()
     assert "sal_fig_gradcam_raw" not in charts(at)
+    (pills,) = at.get("button_group")  # the method switches, as a student clicks them
+    pills.set_value(["smooth", "gradcam"])
+    at.run()
+    assert {k for k in charts(at) if k.startswith("sal_fig_")} == {"sal_fig_smooth", "sal_fig_gradcam"}
+    assert at.query_params["grad"] in ("0", ["0"]) and "smooth" not in at.query_params  # defaults stay out
 
 
 def test_sanity_check_has_one_point_per_layer_and_leaves_the_model_alone():

@@ -1,7 +1,8 @@
 """Plotly figures for the explanation pages: maps laid over the input, side by side, and the sanity check.
 
-Colours: an absolute map (|gradient|, Grad-CAM) runs from transparent through yellow to dark
-red, so low values leave the picture visible; a signed map uses the app's diverging red–blue
+Colours: the picture is shown in grey (a coloured map stands out on any photo); an absolute map
+(|gradient|, Grad-CAM) runs from transparent through yellow to dark red, so low values leave
+the picture visible; a signed map uses the app's diverging red–blue
 scale, transparent at exactly 0 (its range is always symmetric around 0). ``opacity`` fades
 the whole map further. Figures are plain dicts wrapped without Plotly's per-property
 validation (slow, and pages rebuild them on every rerun); the tests validate every figure.
@@ -30,7 +31,8 @@ PNG_SCALES = {False: "YlOrRd", True: plots.DIVERGING}
 SANITY_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
 
 
-def _picture(picture: np.ndarray) -> np.ndarray:
+def _picture(picture: np.ndarray, grey: bool = False) -> np.ndarray:
+    """An (H, W, 3) uint8 picture; ``grey``: its luminance only (ITU-R 601 weights)."""
     p = np.asarray(picture)
     if p.ndim == 3 and p.shape[0] in (1, 3) and p.shape[-1] not in (1, 3):
         p = p.transpose(1, 2, 0)
@@ -40,7 +42,10 @@ def _picture(picture: np.ndarray) -> np.ndarray:
         p = np.repeat(p[..., None], 3, axis=2)
     if p.ndim != 3 or p.shape[-1] != 3:
         raise ValueError(f"A picture must be (H, W) or (H, W, 3), got shape {np.asarray(picture).shape}.")
-    return np.clip(np.nan_to_num(p.astype(np.float64)), 0, 255).round().astype(np.uint8)
+    p = np.clip(np.nan_to_num(p.astype(np.float64)), 0, 255)
+    if grey:
+        p = np.repeat((p @ np.array([0.299, 0.587, 0.114]))[..., None], 3, axis=2)
+    return p.round().astype(np.uint8)
 
 
 def value_range(heat: np.ndarray, *, signed: bool) -> tuple[float, float]:
@@ -96,7 +101,7 @@ def _axes(shape: tuple[int, int], domain_x=(0.0, 1.0), domain_y=(0.0, 1.0), anch
 def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = False, opacity: float = 0.7,
             zmin: float | None = None, zmax: float | None = None, title: str | None = None,
             colorbar_title: str = "attribution", height: int | None = None, shape: tuple[int, int] | None = None,
-            colorbar_side: str = "right") -> go.Figure:
+            colorbar_side: str = "right", grey: bool = True) -> go.Figure:
     """A map (h, w) laid over the input picture ((H, W) gray or (H, W, 3), 0..255), with a colour bar.
 
     ``signed``: a diverging scale centred at 0 (the range made symmetric); else transparent for
@@ -105,6 +110,8 @@ def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = Fals
     (Grad-CAM before upsampling, occlusion) is stretched over it. ``picture=None`` shows the
     map alone (then ``shape`` or the map's own size sets the frame). ``colorbar_side="bottom"``
     puts a horizontal colour bar under the picture, leaving a narrow column's width to the map.
+    ``grey``: the picture in grey, so the map's colours stand out on any photo (a red map
+    vanishes on a red cup); ``grey=False`` keeps its colours.
     """
     if colorbar_side not in ("right", "bottom"):
         raise ValueError(f"colorbar_side must be 'right' or 'bottom', got {colorbar_side!r}.")
@@ -121,7 +128,7 @@ def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = Fals
         zmax = zmin + 1.0
     traces = []
     if picture is not None:
-        pic = _picture(picture)
+        pic = _picture(picture, grey)
         frame = pic.shape[:2]
         traces.append(dict(type="image", z=pic, hoverinfo="skip"))
     else:
@@ -138,8 +145,9 @@ def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = Fals
 
 def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, signed: bool = False,
                  shared: bool = False, opacity: float = 0.7, cols: int | None = None, title: str | None = None,
-                 colorbar_title: str = "attribution", height: int | None = None) -> go.Figure:
-    """Several maps over the same picture, one panel each (titled by the dict's keys).
+                 colorbar_title: str = "attribution", height: int | None = None, grey: bool = True) -> go.Figure:
+    """Several maps over the same picture (in grey unless ``grey=False``), one panel each (titled
+    by the dict's keys).
 
     ``shared``: one colour range and one colour bar for all panels, so the same colour means
     the same value everywhere (per-map scaling hides that one map is far weaker than another);
@@ -151,7 +159,8 @@ def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, 
     n = len(names)
     cols = max(1, min(cols or n, n))
     rows = -(-n // cols)
-    frame = _picture(picture).shape[:2] if picture is not None else np.asarray(maps[names[0]]).shape
+    pic = _picture(picture, grey) if picture is not None else None
+    frame = pic.shape[:2] if pic is not None else np.asarray(maps[names[0]]).shape
     common = shared_range([maps[k] for k in names], signed=signed) if shared else None
     gap_x, gap_y = (0.02 if shared else 0.09), 0.12 / max(rows, 1)  # room for each panel's colour bar
     width = (1 - (0.08 if shared else 0) - gap_x * (cols - 1)) / cols
@@ -166,7 +175,7 @@ def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, 
         xaxis, yaxis = _axes(frame, dx, dy, anchor=ax_x)
         layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = xaxis, yaxis
         if picture is not None:
-            traces.append(dict(type="image", z=_picture(picture), hoverinfo="skip", xaxis=ax_x, yaxis=ax_y))
+            traces.append(dict(type="image", z=pic, hoverinfo="skip", xaxis=ax_x, yaxis=ax_y))
         zmin, zmax = common or value_range(maps[name], signed=signed)
         if shared:
             bar = plots.colorbar(colorbar_title, thickness=16) if k == n - 1 else None
