@@ -176,18 +176,32 @@ def costly_step(name: str, label: str, key: tuple, estimate: float):
     is done (it holds the Stop button). Stop forgets the request, so the rerun it triggers (which
     interrupts the run) leaves the page usable without starting again.
     """
-    slot = st.empty()
     if estimate <= AUTO_SECONDS:
-        return slot
+        return st.empty()
     wanted = f"lime_{name}_requested"
+    run = st.empty()
     if st.session_state.get(wanted) != key:
-        if not st.button(label, key=f"lime_{name}_run", type="primary"):
+        if not run.button(label, key=f"lime_{name}_run", type="primary"):
             st.info(f"This takes about {_forward.format_seconds(estimate)}: press the button to start it.")
             return None
         st.session_state[wanted] = key
-    slot.button("Stop", key=f"lime_{name}_stop", on_click=forget, args=(wanted,),
+    # The Stop button comes after the Run button's place, never in it: a button drawn where the
+    # clicked one was did not receive its own click in the browser (tested).
+    stop = st.empty()
+    stop.button("Stop", key=f"lime_{name}_stop", on_click=forget, args=(wanted,),
                 help="Stop this run; the page stays usable.")
-    return slot
+    return _Slots(run, stop)
+
+
+class _Slots:
+    """The Run and Stop buttons' places, emptied together once the run is done."""
+
+    def __init__(self, run, stop):
+        self.run, self.stop = run, stop
+
+    def empty(self) -> None:
+        self.run.empty()
+        self.stop.empty()
 
 
 # --- model and input -----------------------------------------------------------------------------------------

@@ -192,13 +192,16 @@ with p3:
 key = (fingerprint, input_hash, window, stride, fill_kind)
 big = estimate > AUTO_SECONDS
 if big:
+    run_slot = st.empty()
     if st.session_state.get("occ_requested") != key:
-        if not st.button(f"Run {grid.count:,} forward passes", key="occ_run", type="primary"):
+        if not run_slot.button(f"Run {grid.count:,} forward passes", key="occ_run", type="primary"):
             st.info(f"This setting takes about {_forward.format_seconds(estimate)}: press Run (or choose a "
                     "larger stride).")
             write_link_state(LINK)
             st.stop()
         st.session_state["occ_requested"] = key
+    # Stop comes after the Run button's place, never in it: a button drawn where the clicked one
+    # was did not receive its own click in the browser.
     stop_slot = st.empty()
     stop_slot.button("Stop", key="occ_stop", on_click=stop_run, help="Stop the run; the page stays usable.")
 try:
@@ -207,6 +210,7 @@ except ExplainError as err:
     st.error(literal(err))
     st.stop()
 if big:
+    run_slot.empty()
     stop_slot.empty()
 
 # --- the maps ------------------------------------------------------------------------------------------------
@@ -221,7 +225,7 @@ m1, m2, m3 = st.columns(3)
 m1.metric(f"{label} of {literal(classes[target])} without a patch", f"{base_value:.4f}")
 m2.metric(f"lowest {label} with the patch", f"{scores.min():.4f}", f"{scores.min() - base_value:+.4f}",
           delta_color="off")
-m3.metric("at the patch over", f"rows {r0}–{r1 - 1}, cols {c0}–{c1 - 1}")
+m3.metric("with the patch over pixel rows × cols", f"{r0}–{r1 - 1} × {c0}–{c1 - 1}")
 left, right = st.columns(2)
 with left:
     show_figure(pp.score_map(scores, grid, base_value, output=output, class_name=classes[target],

@@ -225,7 +225,7 @@ def occlusion_player(picture: np.ndarray, fill_picture: np.ndarray, grid: Window
         dict(type="image", source=png_uri(img), x0=0, y0=0, xaxis="x", yaxis="y", hoverinfo="skip"),
         dict(xaxis="x", yaxis="y", hoverinfo="skip", **patch(first)),
         dict(type="heatmap", z=np.round(shown, 4), zmin=zmin, zmax=zmax, colorscale=_scale(plots.SEQUENTIAL),
-             xaxis="x2", yaxis="y2", colorbar=plots.colorbar(label, x=0.655, len=0.8),
+             xaxis="x2", yaxis="y2", colorbar=plots.colorbar(label, x=0.64, len=0.8),
              hovertemplate=f"position (%{{y}}, %{{x}})<br>{label} %{{z:.4f}}<extra></extra>"),
         dict(mode="markers", xaxis="x2", yaxis="y2", hoverinfo="skip", showlegend=False,
              marker=dict(symbol="square-open", size=16, color=PATCH_LINE, line=dict(width=3)), **marker(first)),
@@ -250,34 +250,36 @@ def occlusion_player(picture: np.ndarray, fill_picture: np.ndarray, grid: Window
     panel_title = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False,
                        font=dict(size=plots.FONT_SIZE))
     layout = dict(
-        xaxis=dict(hidden, domain=[0.0, 0.3], range=[-0.5, w - 0.5], anchor="y"),
+        xaxis=dict(hidden, domain=[0.0, 0.28], range=[-0.5, w - 0.5], anchor="y"),
         yaxis=dict(hidden, domain=[0.0, 1.0], range=[h - 0.5, -0.5], scaleanchor="x", anchor="x"),
-        xaxis2=dict(domain=[0.36, 0.62], showgrid=False, zeroline=False, range=[-0.5, grid.cols - 0.5],
+        xaxis2=dict(domain=[0.37, 0.62], showgrid=False, zeroline=False, range=[-0.5, grid.cols - 0.5],
                     anchor="y2", constrain="domain", title=dict(text="patch column")),
         yaxis2=dict(domain=[0.0, 1.0], showgrid=False, zeroline=False, range=[grid.rows - 0.5, -0.5],
-                    scaleanchor="x2", anchor="x2", constrain="domain", title=dict(text="patch row")),
-        xaxis3=dict(domain=[0.78, 1.0], range=[0, 1.02], tickvals=[0, 0.5, 1], tickformat=".0%", anchor="y3",
+                    scaleanchor="x2", anchor="x2", constrain="domain"),
+        xaxis3=dict(domain=[0.8, 1.0], range=[-0.02, 1.1], tickvals=[0, 0.5, 1], tickformat=".0%", anchor="y3",
                     title=dict(text="probability")),
         yaxis3=dict(domain=[0.0, 1.0], anchor="x3", autorange="reversed", type="category", automargin=True),
-        annotations=[dict(panel_title, x=0.15, xanchor="center", text="Occluded input"),
-                     dict(panel_title, x=0.49, xanchor="center", text=f"Map of the {label} so far"),
-                     dict(panel_title, x=0.89, xanchor="center", text="Every class's probability")],
+        annotations=[dict(panel_title, x=0.14, xanchor="center", text="Occluded input"),
+                     dict(panel_title, x=0.495, xanchor="center", text=f"Map of the {label} so far"),
+                     dict(panel_title, x=1.0, xanchor="right", text="Every class's probability")],
         legend=dict(orientation="h", x=1.0, xanchor="right", y=-0.2, yanchor="top"),
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.3, xanchor="left", yanchor="top",
+        # The slider spans the width; Play/Pause sit under it (side by side they overlapped on a
+        # 1280 px screen).
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.5, xanchor="left", yanchor="top",
                           showactive=False, pad=dict(t=0, r=10),
                           buttons=[dict(label="▶ Play", method="animate", args=[None, play]),
                                    dict(label="❚❚ Pause", method="animate",
                                         args=[[None], dict(mode="immediate", frame=dict(duration=0, redraw=False))])])],
         # Step labels would crowd the slider (one per position): they are transparent, and the
         # current position is written above it.
-        sliders=[dict(active=0, steps=steps, x=0.2, len=0.8, y=-0.27, yanchor="top", pad=dict(t=0),
+        sliders=[dict(active=0, steps=steps, x=0.0, len=1.0, y=-0.27, yanchor="top", pad=dict(t=0),
                       font=dict(color="rgba(0,0,0,0)"), ticklen=0, minorticklen=0,
                       currentvalue=dict(prefix="patch at (row, col) = ",
                                         font=dict(size=plots.TICK_SIZE, color=plots.TEXT_COLOUR)))],
-        margin=dict(l=10, r=10, t=50, b=170),
+        margin=dict(l=10, r=10, t=50, b=220),
         shapes=not_yet(first),
     )
-    base = plots.layout(height=_fig_height(h, w, 330, extra=200))
+    base = plots.layout(height=_fig_height(h, w, 330, extra=250))
     base.update(layout)
     fig = go.Figure(dict(data=data, layout=base), _validate=False)
     # Assigning fig.frames would validate every frame again (≈ 1 ms each, the whole rerun budget
