@@ -371,19 +371,20 @@ def image_view(kernel: np.ndarray | None) -> None:
         st.markdown("**One Conv2D filter:** each input channel meets its own kernel slice, and the "
                     "three responses are **added** into one map (plus the bias).")
         show_figure(pg.row_of_maps(list(x), [f"{c} input" for c in CHANNELS], diverging=False,
-                                   zmin=0, zmax=255, height=300), key="kp_fig_in_channels")
-        show_figure(pg.row_of_maps(list(used), [f"{c} slice" for c in CHANNELS], height=260),
+                                   zmin=0, zmax=255, height=300, colorbar_title="pixel"), key="kp_fig_in_channels")
+        show_figure(pg.row_of_maps(list(used), [f"{c} slice" for c in CHANNELS], height=260, colorbar_title="weight"),
                     key="kp_fig_slices")
         parts = [_correlate(image_hash + f"/{c}", x[c], used[c], **cfg) for c in range(3)]
         # The sum is about three times larger than each part: on one scale with it the parts would
         # fade, so it gets its own figure (and scale) beside them.
-        parts_col, sum_col = st.columns([3, 1])
-        with parts_col:
-            show_figure(pg.row_of_maps(parts, [f"{c} response" for c in CHANNELS], robust=robust, shared=shared,
-                                       height=300), key="kp_fig_parts")
+        show_figure(pg.row_of_maps(parts, [f"{c} response" for c in CHANNELS], robust=robust, shared=shared,
+                                   height=300), key="kp_fig_parts")
+        sum_col, note_col = st.columns([1, 1], vertical_alignment="center")
         with sum_col:
-            show_figure(pg.response_figure(sum(parts), "raw", title="= their sum (own scale)", robust=robust,
-                                           height=300 if shared else 390), key="kp_fig_sum")
+            show_figure(pg.response_figure(sum(parts), "raw", title="= their sum", robust=robust, height=360),
+                        key="kp_fig_sum")
+        note_col.caption("The sum has its own colour scale: it is about three times as large as each response, "
+                         "so on one scale with it the responses would fade.")
     elif color == "filters":
         names = ["your kernel"] + list(ss["kp_filters"])
         st.markdown(f"**{len(names)} filters → {len(names)} stacked maps** (one output channel each):")

@@ -322,7 +322,10 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
     count = len(names) + 1
     spacing = 0.012
     # maps get twice the width of vector strips, the probabilities room for their labels
-    weights = [2.0] + [2.0 if np.ndim(acts[n]) == 3 else 1.6 if n == SOFTMAX else 1.0 for n in names]
+    # the probabilities' column is as wide as its longest label ("crescent 100%") needs
+    longest = max((len(str(c)) for c in classes), default=1) + 5
+    weights = [2.0] + [2.0 if np.ndim(acts[n]) == 3 else max(1.6, 0.28 * longest) if n == SOFTMAX else 1.0
+                       for n in names]
     unit = (1 - spacing * (count - 1)) / sum(weights)
     lefts = np.concatenate([[0.0], np.cumsum([w * unit + spacing for w in weights[:-1]])])
     picture_shape = (1,) + picture.shape if picture.ndim == 2 else (picture.shape[2],) + picture.shape[:2]
@@ -352,14 +355,17 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
         suffix = "" if col == 1 else str(col)
         left, width = float(lefts[col - 1]), weights[col - 1] * unit
         is_map = col == 1 or np.ndim(acts[names[col - 2]]) == 3
-        layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], visible=False, constrain="domain",
+        layout[f"xaxis{suffix}"] = dict(domain=[left, min(1.0, left + width)], visible=False, constrain="domain",
                                         anchor=f"y{suffix}")
         layout[f"yaxis{suffix}"] = dict(domain=[0, 1], visible=False, autorange="reversed", anchor=f"x{suffix}",
                                         **(dict(scaleanchor=f"x{suffix}", constrain="domain") if is_map else {}))
+        # Many narrow columns: every second title one line higher, so neighbours never overlap.
+        lift = 34 if count > 10 and col % 2 == 0 else 0
         annotations.append(dict(text=titles[col - 1], x=left + width / 2, y=1.0, xref="paper", yref="paper",
+                                yshift=lift,
                                 xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=SMALL_FONT)))
     fig = _figure(traces, height=height, annotations=annotations, **layout)
-    fig.layout.margin.t = 70
+    fig.layout.margin.t = 110 if count > 10 else 70
     return fig
 
 

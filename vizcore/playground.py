@@ -378,6 +378,8 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
                                   lenmode="fraction", y=-0.08, yanchor="top", thickness=14)
         traces.append(trace)
         axes.update(_image_axes(suffix))
+        if k:  # same-sized maps: row numbers once, at the left (they would run into the neighbour)
+            axes[f"yaxis{suffix}"]["showticklabels"] = False
         axes[f"xaxis{suffix}"]["domain"] = [left, left + width]
         axes[f"yaxis{suffix}"]["anchor"] = f"x{suffix}"
         axes[f"xaxis{suffix}"]["anchor"] = f"y{suffix}"

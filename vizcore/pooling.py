@@ -635,7 +635,8 @@ def receptive_field_figure(x, rows: list[FieldRow], title: str | None = "Recepti
     hi_c = max([w - 1] + [r.box[3] for r in rows]) + 0.5
     fig.update_xaxes(range=[lo_c, hi_c], autorange=False)
     fig.update_yaxes(range=[hi_r, lo_r], autorange=False)
-    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.02))
+    # below the x tick labels of a gray map (a photo has none), never on top of them
+    fig.update_layout(showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.1))
     return fig
 
 
