@@ -345,7 +345,7 @@ if view == VIEWS[0]:
                     f"**{literal(classes[result.targets[image]])}**.")
         picture = split.images[image].numpy().transpose(1, 2, 0)
         show_figure(explain_plots.side_by_side(picture, {name: result.maps[name][image] for name in result.names},
-                                               cols=6, height=560), key="es_side")
+                                               cols=4), key="es_side")
         if result.deletion:
             show_figure(score_plots.curves(result.fractions, {k: v[image] for k, v in result.deletion.items()},
                                            {k: v[image] for k, v in result.insertion.items()}, result.references),
@@ -391,7 +391,7 @@ else:
               delta=f"{acc['shortcut model on shortcut_shuffled']['accuracy'] - acc['shortcut model on shortcut']['accuracy']:+.1%}")
     m3.metric("… answers the tag's class", f"{follows:.1%}",
               help="Share of shortcut_shuffled test images where the model names the class of the tag's colour.")
-    show_figure(score_plots.accuracy_bars({k: v["accuracy"] for k, v in acc.items()},
+    show_figure(score_plots.accuracy_bars({k.replace(" on ", "<br>on "): v["accuracy"] for k, v in acc.items()},
                                           title="Test accuracy (1,000 images each)"), key="story_acc")
     st.markdown("On its own test set the `shortcut` model is nearly perfect. Give the tag a wrong colour and it "
                 "follows the tag. The `scenes` model never saw a tag: it does not care.")
@@ -419,7 +419,7 @@ else:
         i = min(i, cheat_result.n - 1)
         picture = test_split("shortcut").images[i].numpy().transpose(1, 2, 0)
         show_figure(explain_plots.side_by_side(picture, {k: cheat_result.maps[k][i] for k in cheat_result.names},
-                                               cols=6, height=560), key="story_side")
+                                               cols=4), key="story_side")
 
         st.subheader("3 · The honest model for contrast")
         explain("The `scenes` model was trained on the same pictures without tags. Scored on the tagged test "

@@ -86,7 +86,7 @@ def time_bars(seconds: Mapping[str, float], n_images: int, *, title: str | None 
 
 
 def curves(fractions: np.ndarray, deletion: Mapping[str, np.ndarray], insertion: Mapping[str, np.ndarray],
-           references: Sequence[str] = (), *, title: str | None = None, height: int = 430) -> go.Figure:
+           references: Sequence[str] = (), *, title: str | None = None, height: int = 520) -> go.Figure:
     """Deletion (left) and insertion (right) curves of one image, one line per method.
 
     x: the share of pixels removed (or revealed) in the map's order; y: the explained class's
@@ -117,7 +117,7 @@ def curves(fractions: np.ndarray, deletion: Mapping[str, np.ndarray], insertion:
         xaxis2=dict(axis, domain=[0.54, 1], title=dict(text="pixels revealed, most important first"), anchor="y2"),
         yaxis=dict(range=[0, 1.02], title=dict(text="probability of the class")),
         yaxis2=dict(range=[0, 1.02], anchor="x2"),
-        legend=dict(orientation="h", y=-0.25, yanchor="top", x=0),
+        legend=dict(orientation="h", y=-0.38, yanchor="top", x=0),  # below the axis titles
         annotations=[dict(text="<b>Deletion</b>: should fall fast", x=0.23, y=1.0, xref="paper", yref="paper",
                           yanchor="bottom", showarrow=False),
                      dict(text="<b>Insertion</b>: should rise fast", x=0.77, y=1.0, xref="paper", yref="paper",
@@ -132,7 +132,8 @@ def cue_bars(rows: Sequence[Mapping], *, title: str | None = None) -> go.Figure:
     rows = list(rows)[::-1]
     names = [str(r["method"]) for r in rows]
     data = [dict(type="bar", orientation="h", y=names, x=[r[column] for r in rows], name=label,
-                 marker=dict(color=colour), text=[f"{r[column]:.0%}" for r in rows], textposition="outside",
+                 marker=dict(color=colour), textposition="outside",
+                 text=[f"{r[column]:.0%}" if r[column] >= 0.005 else "" for r in rows],  # no "0%" clutter
                  cliponaxis=False, hovertemplate="%{y}: %{x:.0%} " + label + "<extra></extra>")
             for column, label, colour in (("points at the tag", "points at the tag", TAG_COLOUR),
                                           ("points at the object", "points at the object", OBJECT_COLOUR))]
@@ -149,12 +150,15 @@ def accuracy_bars(accuracies: Mapping[str, float], *, title: str | None = None) 
     bars = dict(type="bar", x=names, y=values, text=[f"{v:.1%}" for v in values], textposition="outside",
                 cliponaxis=False, marker=dict(color=[OBJECT_COLOUR if v > 0.9 else TAG_COLOUR for v in values]),
                 hovertemplate="%{x}: %{y:.1%}<extra></extra>")
-    return _figure([bars], **plots.layout(
+    layout = plots.layout(
         title=title, height=380, yaxis=dict(range=[0, 1.15], tickformat=".0%", title=dict(text="test accuracy")),
         xaxis=dict(automargin=True), showlegend=False,
         shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=1 / 8, y1=1 / 8, line=dict(dash="dot", color="#444444"))],
-        annotations=[dict(xref="paper", x=1, y=1 / 8, xanchor="right", yanchor="bottom", text="chance (1 in 8)",
-                          showarrow=False)]))
+        # beside the plot, where no bar can hide it
+        annotations=[dict(xref="paper", x=1.005, y=1 / 8, xanchor="left", yanchor="middle", text="chance<br>(1 in 8)",
+                          align="left", showarrow=False)])
+    layout["margin"] = dict(l=10, r=90, t=60 if title else 10, b=10)
+    return _figure([bars], **layout)
 
 
 # --- the gallery's pictures -------------------------------------------------------------------------
