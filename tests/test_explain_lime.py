@@ -66,7 +66,7 @@ def _lime_masks(samples, features, random_state):
     return masks
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(st.sampled_from([1, 3]), st.integers(6, 14), st.integers(2, 12), st.integers(20, 120),
        st.integers(0, 1000), st.sampled_from(["zero", "number", "mean"]), st.integers(0, 3))
 def test_equals_the_lime_package_given_its_masks(c, side, n_segments, samples, random_state, hide, target):
@@ -264,7 +264,7 @@ def test_two_threads_two_images_equal_serial():
 
 # --- superpixels --------------------------------------------------------------------------------------
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.sampled_from(METHODS), st.integers(8, 40), st.integers(8, 40), st.booleans(), st.data())
 def test_segments_hit_the_asked_count_within_30_percent(method, h, w, colour, data_):
     n = data_.draw(st.integers(1, min(60, h * w // 6)))

@@ -50,7 +50,7 @@ def cases(draw):
     return x, (wr, wc), (sr, sc), baseline, target, output
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(cases())
 def test_equals_captum_occlusion(case):
     x, (wr, wc), (sr, sc), baseline, target, output = case
