@@ -10,7 +10,7 @@ family adds one function and one entry. ``--batching`` measures the input values
 Integrated Gradients and SmoothGrad (their constants ``VALUES_PER_PASS`` come from it).
 
     python benchmarks/bench_explain.py [--rounds 15] [--only gradient,ig] [--batches 1,64] [--threads 1]
-                                       [--batching]
+                                       [--batching] [--page [--reruns 15]]
 """
 from __future__ import annotations
 
@@ -303,6 +303,54 @@ def measure_values_per_pass(rounds: int, candidates=(2**16, 2**18, 2**20, 2**22,
             mod.VALUES_PER_PASS = kept[k]
 
 
+# --- the Saliency page (AppTest) ------------------------------------------------------------------
+
+PAGE_TARGETS_MS = {"new image": 300, "display change": 100}
+
+
+def measure_saliency_page(reruns: int) -> None:
+    """Median rerun of pages/saliency.py (all six methods, the page's defaults) after choosing a
+    new test image (everything computed), and after a display-only change (opacity, one colour
+    scale, signed: the maps come from the cache). CPU time (all threads of this process) is
+    printed too: less sensitive to other work on the machine than the wall time."""
+    import streamlit.config  # noqa: F401  (AppTest reads .streamlit/config.toml)
+    from streamlit.testing.v1 import AppTest
+
+    for name in ("shapes", "digits"):
+        at = AppTest.from_file(str(ROOT / "pages" / "saliency.py"), default_timeout=300)
+        at.session_state["sal_model"] = f"{name} (pretrained)"
+        at.run()
+        if at.exception:
+            raise SystemExit(f"{name}: the page failed: {at.exception[0].value}")
+        times: dict[str, list[float]] = {"new image": [], "display change": []}
+        cpu: dict[str, list[float]] = {"new image": [], "display change": []}
+        top = at.slider(key="sal_in_index").max
+        for n in range(reruns + 2):  # the first two fill the caches (test set, model, Plotly)
+            at.slider(key="sal_in_index").set_value((5 + 11 * n) % (top + 1))
+            start, start_cpu = time.perf_counter(), time.process_time()
+            at.run()
+            if n >= 2:
+                times["new image"].append((time.perf_counter() - start) * 1000)
+                cpu["new image"].append((time.process_time() - start_cpu) * 1000)
+            changes = (lambda: at.slider(key="sal_opacity").set_value(0.4 + 0.05 * (n % 4)),
+                       lambda: at.toggle(key="sal_shared").set_value(not at.toggle(key="sal_shared").value),
+                       lambda: at.toggle(key="sal_signed").set_value(not at.toggle(key="sal_signed").value))
+            changes[n % 3]()
+            start, start_cpu = time.perf_counter(), time.process_time()
+            at.run()
+            if n >= 2:
+                times["display change"].append((time.perf_counter() - start) * 1000)
+                cpu["display change"].append((time.process_time() - start_cpu) * 1000)
+            if at.exception:
+                raise SystemExit(f"{name}: the page failed: {at.exception[0].value}")
+        for what, values in times.items():
+            med, target = statistics.median(values), PAGE_TARGETS_MS[what]
+            print(f"saliency page {name:7s} {what:15s} median {med:7.1f} ms  p90 "
+                  f"{sorted(values)[int(0.9 * (len(values) - 1))]:7.1f} ms  CPU {statistics.median(cpu[what]):7.1f} ms  "
+                  f"target {target} ms  "
+                  f"{'PASS' if med <= target else 'MISS'}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -311,6 +359,8 @@ def main() -> None:
     parser.add_argument("--models", default="shapes,digits")
     parser.add_argument("--batching", "--ig-batching", action="store_true",
                         help="measure IG's and SmoothGrad's values per pass instead")
+    parser.add_argument("--page", action="store_true", help="time the Saliency page's reruns instead (AppTest)")
+    parser.add_argument("--reruns", type=int, default=15, help="page reruns per kind (--page)")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch threads for this benchmark process (0: torch's default); 1 is steadier "
                              "on a machine other work shares")
@@ -320,6 +370,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if args.batching:
         measure_values_per_pass(args.rounds)
+        return
+    if args.page:
+        measure_saliency_page(args.reruns)
         return
     rows: list[Row] = []
     print(f"{'method':44s} {'case':11s} {'ours ms':>9s} {'captum ms':>10s} {'ratio':>6s} {'min ratio':>9s}")

@@ -14,31 +14,28 @@ from torch import nn
 from .gradient import Target, fast_layout, input_gradient, prepare
 
 
-class GuidedReLU(torch.autograd.Function):
-    """ReLU forward; backward passes a gradient only where both the input and the gradient are > 0."""
+def guided_relu(x: torch.Tensor) -> torch.Tensor:
+    """ReLU whose backward pass lets a gradient through only where it and the input are > 0.
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        out = x.clamp(min=0)
-        ctx.save_for_backward(out)
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor) -> torch.Tensor:
-        (out,) = ctx.saved_tensors
-        # captum: relu(grad_in) with grad_in = grad_out where out > 0, else 0
-        return grad_out.clamp(min=0) * (out > 0)
+    The ReLU's own backward keeps the gradient where the input was positive; a hook on this
+    call's output tensor (a tensor of this one call's graph, not the model: no other thread
+    sees it) first sets negative incoming gradients to 0. Together: captum's relu(grad_in).
+    """
+    out = torch.relu(x)
+    if out.requires_grad:
+        out.register_hook(lambda grad: grad.clamp(min=0))
+    return out
 
 
 def guided_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The model's output for ``x``, each ``nn.ReLU`` replaced by :class:`GuidedReLU` on the way.
+    """The model's output for ``x``, each ``nn.ReLU`` replaced by :func:`guided_relu` on the way.
 
     An ``nn.Sequential`` is run child by child (nested ones too); the model itself is not
     modified, so another thread's forward pass through it stays a plain one. A ReLU written
     as ``F.relu`` inside some other module stays plain (captum has the same limitation).
     """
     if isinstance(model, nn.ReLU):
-        return GuidedReLU.apply(x)
+        return guided_relu(x)
     if isinstance(model, nn.Sequential):
         for layer in model:
             x = guided_forward(layer, x)
