@@ -165,3 +165,17 @@ def test_patch_settings_survive_another_model_and_patch_size():
     at.slider(key="occ_window").set_value(3).run()
     assert (at.slider(key="occ_window").value, at.slider(key="occ_stride").value) == (3, 3)
     assert not at.exception
+
+
+def test_the_link_sets_the_patch_and_refuses_nonsense():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.session_state["occ_model"] = "digits (pretrained)"
+    at.query_params.update({"window": "6", "stride": "3", "fill": "blur", "output": "logit",
+                            "opacity": "inf", "cls": "<b>x</b>"})
+    at.run()
+    assert not at.exception
+    assert (at.slider(key="occ_window").value, at.slider(key="occ_stride").value) == (6, 3)
+    assert at.radio(key="occ_fill").value == "blur" and at.radio(key="occ_output").value == "logit"
+    warning = " ".join(w.value for w in at.warning)
+    assert "opacity" in warning and "cls" in warning and "<b>" not in warning
+    assert at.query_params["window"] in ("6", ["6"]) and at.query_params["fill"] in ("blur", ["blur"])
