@@ -94,7 +94,7 @@ def main() -> None:
                 alone = methods_alone(model, split, meta, methods, args.images)
             a = sum(alone.values())
             inside = sum(result.seconds[m.name] for m in methods)
-            passes = len(result.names) * 2 * len(result.fractions) * result.n
+            passes = ev.forward_passes(methods, result.n, steps) - ev.forward_passes(methods, result.n, None)
             floor = passes * plan.seconds_per_image
             rest = total - inside - result.curve_seconds
             print(f"\nsteps {steps}, round {r + 1}")

@@ -247,6 +247,26 @@ def test_curves_do_not_depend_on_the_batch_size(monkeypatch):
     np.testing.assert_allclose(whole[1][:, 0], start, rtol=1e-5)  # nothing revealed: the blur
 
 
+def test_known_end_points_give_the_same_curves():
+    g = torch.Generator().manual_seed(3)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 5)).eval()
+    x = torch.randn(4, 3, 9, 9, generator=g)
+    maps = torch.rand(4, 9, 9, generator=g)
+    targets = torch.tensor([0, 1, 2, 3])
+    full_d = scores.deletion_curve(model, x, targets, maps, steps=6, plan=PLAN)
+    full_i = scores.insertion_curve(model, x, targets, maps, steps=6, plan=PLAN)
+    ends_d = (full_d[1][:, 0], full_d[1][:, -1])
+    ends_i = (full_i[1][:, 0], full_i[1][:, -1])
+    for full, part in ((full_d, scores.deletion_curve(model, x, targets, maps, steps=6, plan=PLAN, ends=ends_d)),
+                       (full_i, scores.insertion_curve(model, x, targets, maps, steps=6, plan=PLAN, ends=ends_i))):
+        for a, b in zip(full, part):
+            np.testing.assert_allclose(a, b, rtol=1e-6)
+    seen = []
+    scores.deletion_curve(model, x, targets, maps, steps=6, plan=PLAN, ends=ends_d,
+                          progress=lambda d, t: seen.append(t))
+    assert seen[-1] == 4 * 5  # only the 5 inner points were run
+
+
 def test_curves_report_progress_and_stop():
     model = LinearModel(torch.ones(1, 4, 4), 0.0)
     x = torch.randn(3, 1, 4, 4)
@@ -440,7 +460,8 @@ def test_forward_pass_count_of_an_evaluation():
     model, meta = models.load_pretrained("shapes")
     methods = ev.default_methods(model, meta["input_shape"], smoothgrad_samples=10, ig_steps=20, lime_samples=300)
     # gradient, ×input, guided backprop, Grad-CAM: 3 each; SmoothGrad 3·10; IG 3·20; occlusion
-    # 15·15 positions + the original; LIME 300 samples; curves 2·(16+1) per map, 8 methods + 3 references.
+    # 15·15 positions + the original; LIME 300 samples; curves 2·(16−1) inner points per map (8 methods
+    # + 3 references) and 3 end points shared by all maps.
     per_image = 4 * 3 + 30 + 60 + 226 + 300
-    assert ev.forward_passes(methods, 10, 16) == 10 * (per_image + 2 * 17 * 11)
+    assert ev.forward_passes(methods, 10, 16) == 10 * (per_image + 2 * 15 * 11 + 3)
     assert ev.forward_passes(methods, 10, None) == 10 * per_image

@@ -142,7 +142,8 @@ def forward_passes(methods: list[Method], n: int, steps: int | None = 32) -> flo
     Times a model's measured seconds per image (``_forward.Plan.estimate``) this is the estimate
     a page shows before it runs.
     """
-    curves = 0 if steps is None else 2 * (steps + 1) * (len(methods) + len(scores.REFERENCES))
+    # Each curve runs its steps − 1 inner points; the 3 end points are shared by all maps.
+    curves = 0 if steps is None else 2 * (steps - 1) * (len(methods) + len(scores.REFERENCES)) + 3
     return n * (sum(m.passes for m in methods) + curves)
 
 
@@ -305,11 +306,17 @@ def evaluate(model: nn.Module, split, n: int = 100, *, methods: list[Method] | N
                 chunk_seconds[name] = (time.perf_counter() - t0) / len(references)
             t0 = time.perf_counter()
             chunk_curves = {}
+            if curves:
+                # The curves' end points are the same for every map: the picture, the mean colour
+                # (deletion's baseline 0) and the blur (insertion's start), each run once.
+                ends = [_forward.probabilities(model, v, ts, stop=stop).double().numpy()
+                        for v in (xs, torch.zeros_like(xs), blurred[start:end])]
             for name in names if curves else ():
                 chunk_curves[name] = (
-                    scores.deletion_curve(model, xs, ts, chunk_maps[name], steps, stop=stop)[1],
+                    scores.deletion_curve(model, xs, ts, chunk_maps[name], steps, stop=stop,
+                                          ends=(ends[0], ends[1]))[1],
                     scores.insertion_curve(model, xs, ts, chunk_maps[name], steps, start=blurred[start:end],
-                                           stop=stop)[1])
+                                           stop=stop, ends=(ends[2], ends[0]))[1])
             curve_seconds += time.perf_counter() - t0
             for name in names:  # a chunk counts only when all of it is done
                 maps[name].append(chunk_maps[name])

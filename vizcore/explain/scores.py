@@ -158,7 +158,7 @@ def _step_counts(pixels: int, steps: int) -> np.ndarray:
 
 def _perturbation_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int,
                         start: torch.Tensor, end: torch.Tensor, progress, stop,
-                        plan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                        plan, ends) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Move pixels from ``start`` to ``end`` in the maps' order: (fractions, probabilities, auc)."""
     check_input(model, x)
     n, c, h, w = x.shape
@@ -171,22 +171,31 @@ def _perturbation_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: 
     # rank[i, p] = the place of pixel p in image i's ranking (0 = the most important).
     rank = np.empty((n, h * w), dtype=np.int64)
     np.put_along_axis(rank, _ranking(maps), np.arange(h * w)[None, :], axis=1)
-    rank_t = torch.from_numpy(rank).view(n, 1, h, w)
-    counts_t = torch.from_numpy(counts)
-    s = len(counts)
+    rank_t = torch.from_numpy(rank).view(n, h, w, 1)
+    # The first and last points do not depend on the map: known ones are not run again.
+    first, last = (1, len(counts) - 1) if ends is not None else (0, len(counts))
+    inner = torch.from_numpy(counts[first:last])
+    s = len(inner)
+    # Pixels last (N, H, W, C): a batch seen as (B, C, H, W) is then channels-last without a copy.
+    start_hwc = start.permute(0, 2, 3, 1).contiguous()
+    end_hwc = end.permute(0, 2, 3, 1).contiguous()
 
-    def make(first: int, last: int) -> torch.Tensor:
-        # Row r is image r // s with the first counts[r % s] pixels of its ranking moved.
-        rows = torch.arange(first, last)
+    def make(a: int, b: int) -> torch.Tensor:
+        # Row r is image r // s with the first inner[r % s] pixels of its ranking moved.
+        rows = torch.arange(a, b)
         image, step = rows // s, rows % s
-        moved = rank_t[image] < counts_t[step].view(-1, 1, 1, 1)
-        return torch.where(moved, end[image], start[image])
+        moved = rank_t[image] < inner[step].view(-1, 1, 1, 1)
+        return torch.where(moved, end_hwc[image], start_hwc[image]).permute(0, 3, 1, 2)
 
     with torch.inference_mode():
         check_targets(targets, model(x[:1]).shape[1])
-    probs = _forward.probabilities(model, make, targets.repeat_interleave(s), total=n * s,
-                                   progress=progress, stop=stop, plan=plan)
-    probs = probs.double().numpy().reshape(n, s)
+    probs = np.empty((n, len(counts)))
+    if s:
+        inner_probs = _forward.probabilities(model, make, targets.repeat_interleave(s), total=n * s,
+                                             progress=progress, stop=stop, plan=plan)
+        probs[:, first:last] = inner_probs.double().numpy().reshape(n, s)
+    if ends is not None:
+        probs[:, 0], probs[:, -1] = (np.asarray(e, dtype=np.float64).reshape(n) for e in ends)
     fractions = counts / (h * w)
     return fractions, probs, auc(fractions, probs)
 
@@ -203,7 +212,7 @@ def _as_image_like(value, x: torch.Tensor, what: str) -> torch.Tensor:
 def deletion_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int = 32,
                    baseline: float | torch.Tensor = 0.0, *,
                    progress: _forward.Progress | None = None, stop: _forward.StopFlag = None,
-                   plan: _forward.Plan | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   plan: _forward.Plan | None = None, ends=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The target's probability as the map's most important pixels are removed first.
 
     Pixels are ranked by the map (highest first), then replaced by ``baseline`` (in the model's
@@ -211,23 +220,25 @@ def deletion_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int =
     of a pixel at once. Returns ``fractions`` (steps + 1,) from 0 to 1, ``probabilities``
     (N, steps + 1) and the area under each curve (N,): lower is better, the map found what the
     model needs. ``progress(done, total)``, ``stop`` and ``plan`` go to the forward passes
-    (:func:`vizcore.explain._forward.outputs`); a stop raises ``_forward.Stopped``.
+    (:func:`vizcore.explain._forward.outputs`); a stop raises ``_forward.Stopped``. ``ends``:
+    the probabilities (N,) with nothing and with everything moved, when already known (they do
+    not depend on the map, so several maps of the same images can share them).
     """
     check_input(model, x)
     baseline = _as_image_like(baseline, x, "baseline")
-    return _perturbation_curve(model, x, target, maps, steps, x, baseline, progress, stop, plan)
+    return _perturbation_curve(model, x, target, maps, steps, x, baseline, progress, stop, plan, ends)
 
 
 def insertion_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int = 32,
                     start: str | float | torch.Tensor = "blur", *,
                     progress: _forward.Progress | None = None, stop: _forward.StopFlag = None,
-                   plan: _forward.Plan | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    plan: _forward.Plan | None = None, ends=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The target's probability as the map's most important pixels are revealed first.
 
     Starts from ``start`` ("blur": the picture blurred, see :func:`blur`; or a number / image in
     the model's input space) and puts back the original pixels in the map's order, in ``steps``
     equal portions. Returns ``(fractions, probabilities, auc)`` as :func:`deletion_curve`;
-    higher is better.
+    higher is better. ``progress``, ``stop``, ``plan`` and ``ends`` as there.
     """
     check_input(model, x)
     if isinstance(start, str):
@@ -236,7 +247,7 @@ def insertion_curve(model: nn.Module, x: torch.Tensor, target, maps, steps: int 
         start = blur(x)
     else:
         start = _as_image_like(start, x, "start")
-    return _perturbation_curve(model, x, target, maps, steps, start, x, progress, stop, plan)
+    return _perturbation_curve(model, x, target, maps, steps, start, x, progress, stop, plan, ends)
 
 
 # --- reference maps that know nothing about the model ------------------------------------------
