@@ -273,7 +273,7 @@ SECTIONS: dict[str, Callable[[Case, int], list[Row]]] = {
 
 # --- how many input values per pass (Integrated Gradients, SmoothGrad) ---------------------------
 
-def measure_values_per_pass(rounds: int, candidates=(2**16, 2**18, 2**20, 2**22, 10**12)) -> None:
+def measure_values_per_pass(rounds: int, candidates=(2**17, 2**19, 2**20, 2**21, 2**23, 10**12)) -> None:
     """Median ms of IG (50 steps) and SmoothGrad (50 samples) for each ``VALUES_PER_PASS``
     (input values per forward/backward pass; the last candidate: everything in one pass, captum's way)."""
     modules = {"ig": importlib.import_module("vizcore.explain.integrated_gradients"),
