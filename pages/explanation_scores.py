@@ -33,6 +33,10 @@ TARGET_LABELS = {"predicted": "the predicted class", "label": "the true class"}
 MAX_IMAGES = 500
 STORE_ENTRIES = 8      # finished evaluations kept for all sessions (each ≈ 20 MB at 100 images)
 STORY_IMAGES = 50
+SHORT = {"pointing game": "pointing", "relevance mass": "mass", "relevance rank": "rank",
+         "deletion AUC": "deletion ↓", "insertion AUC": "insertion ↑", "ms / image": "ms/image",
+         "points at the object": "→ object", "points at the tag": "→ tag", "mass on the object": "mass object",
+         "mass on the tag": "mass tag"}
 COLUMNS = ["pointing game", "relevance mass", "relevance rank", "deletion AUC", "insertion AUC", "ms / image"]
 
 st.title("Explanation scores: which explanation is right?")
@@ -196,11 +200,15 @@ def csv_bytes(table: pd.DataFrame) -> bytes:
 
 
 def show_table(table: pd.DataFrame, *, key: str, file_name: str) -> None:
-    config = {c: st.column_config.NumberColumn(c, format="%.3f") for c in table.columns
-              if c not in ("method", "kind", "settings", "ms / image")}
-    config["ms / image"] = st.column_config.NumberColumn("ms / image", format="%.1f")
-    st.dataframe(table, hide_index=True, column_config=config, key=key,
-                 height=36 * (len(table) + 1) + 4)  # every row at once: no scrolling inside the table
+    # Short headers (the full meaning on hover), so the whole table fits a 1280-px projector.
+    config = {c: st.column_config.NumberColumn(SHORT.get(c, c), format="%.1f" if c == "ms / image" else "%.3f",
+                                               help=ev.SCORES.get(c) or ev.CUE_SCORES.get(c))
+              for c in table.columns if c not in ("method", "kind", "settings")}
+    config["kind"] = st.column_config.TextColumn("kind", width="small")
+    # The settings go into the CSV, not on screen (they are above): the table fits 1280 px.
+    shown = [c for c in table.columns if c != "settings"]
+    st.dataframe(table, hide_index=True, column_config=config, key=key, column_order=shown,
+                 height=37 * (len(table) + 1) + 8)  # every row at once: no scrolling inside the table
     st.download_button("Download the table (CSV)", csv_bytes(table), file_name=file_name, mime="text/csv",
                        key=f"{key}_csv", on_click="ignore")
 
@@ -267,8 +275,9 @@ if view == VIEWS[0]:
                                             "asks why it should have said so.")
     side = int(meta["input_shape"][-1])
     remember("es_tolerance", round(scores.scaled_tolerance(side), 1))
-    tolerance = c4.slider("Pointing-game tolerance (px)", 0.0, 10.0, step=0.1, key="es_tolerance",
-                          help=f"Zhang et al. (2018) allowed 15 px at 224×224, which is "
+    tolerance = c4.slider("Tolerance (px)", 0.0, 10.0, step=0.1, key="es_tolerance",
+                          help=f"How far the map's peak may lie from the object and still count in the pointing "
+                               f"game. Zhang et al. (2018) allowed 15 px at 224×224, which is "
                                f"{scores.scaled_tolerance(side):.1f} px at {side}×{side}.")
     if split.masks is None:
         st.info("This data set has no object masks: only the deletion and insertion scores can be computed.")
