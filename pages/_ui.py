@@ -624,3 +624,30 @@ def warm_up_plotly():
                                   "xaxis": {"visible": False}, "yaxis": {"visible": False}}},
                       config={"displayModeBar": False, "staticPlot": True}, theme=None, key="_plotly_warm_chart")
     return slot
+
+
+# --- cache keys --------------------------------------------------------------------------------
+
+def content_hash(*arrays) -> str:
+    """A hash of every byte, shape and dtype of arrays or tensors, for cache keys.
+
+    Streamlit samples large arrays when it hashes them, so two inputs that differ in one pixel
+    could share a cached result; this reads them whole.
+    """
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = a.detach().cpu().numpy() if hasattr(a, "detach") else np.asarray(a)
+        h.update(f"{a.shape}{a.dtype}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def log_computation(what: str) -> None:
+    """One line per real computation when asked (the lecture-hall benchmark counts them)."""
+    import os
+    import sys
+
+    if os.environ.get("VIZCORE_LOG_COMPUTATIONS"):
+        print(f"[vizcore] computed {what}", file=sys.stderr, flush=True)

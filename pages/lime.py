@@ -1,9 +1,6 @@
 """LIME step by step: superpixels, perturbed samples, the surrogate model, and how stable it is."""
 from __future__ import annotations
 
-import hashlib
-import os
-import sys
 import time
 
 import numpy as np
@@ -15,7 +12,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (copy_link, download_array, explain, link_state, literal, model_input,  # noqa: E402
+from pages._ui import (content_hash, log_computation, copy_link, download_array, explain, link_state, literal, model_input,  # noqa: E402
                        model_selector, show_figure, write_link_state)
 from vizcore import features, links, perturbation_plots as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
@@ -77,20 +74,6 @@ link_state(LINK, "lime")
 
 # --- cached work ----------------------------------------------------------------------------------------
 
-def _log_computation(what: str) -> None:
-    if os.environ.get("VIZCORE_LOG_COMPUTATIONS"):
-        print(f"[vizcore] computed {what}", file=sys.stderr, flush=True)
-
-
-def digest(*arrays) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    for a in arrays:
-        a = a.detach().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
-        h.update(str(a.shape).encode())
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
 @st.cache_data(max_entries=256, show_spinner=False)
 def prediction(fingerprint: str, input_hash: str, _model, _x) -> np.ndarray:
     """The class probabilities of the image (cached: a display-only rerun runs no model)."""
@@ -130,7 +113,7 @@ def _progress_bar(show: bool, what: str):
 def cached_samples(fingerprint: str, input_hash: str, segments_hash: str, hide: str, samples, seed: int,
                    _model, _x, _segments, _hide, show_progress: bool):
     """The masks and every class's probability for each perturbed copy (class-independent)."""
-    _log_computation(f"lime {input_hash[:8]} {segments_hash[:8]} {hide} {samples} {seed}")
+    log_computation(f"lime {input_hash[:8]} {segments_hash[:8]} {hide} {samples} {seed}")
     features_ = int(_segments.max()) + 1
     masks = all_masks(features_) if samples == "all" else random_masks(samples, features_, seed)
     bar, progress = _progress_bar(show_progress, "Sampling")
@@ -149,7 +132,7 @@ def cached_fit(samples_key: tuple, target: int, surrogate: str, _masks, _scores,
 def cached_stability(fingerprint: str, input_hash: str, segments_hash: str, hide: str, target: int,
                      samples: tuple, seeds: int, k: int, sign: str, surrogate: str,
                      _model, _x, _segments, _hide, show_progress: bool):
-    _log_computation(f"lime stability {input_hash[:8]} {samples} {seeds}")
+    log_computation(f"lime stability {input_hash[:8]} {samples} {seeds}")
     bar, progress = _progress_bar(show_progress, "Stability")
     result = stability(_model, _x, target, _segments, samples=samples, seeds=range(seeds), k=k, hide=_hide,
                        sign=sign, surrogate=surrogate, progress=progress)
@@ -214,7 +197,7 @@ chosen = model_input("lime_in", meta, show_steps=False)
 if chosen is None:
     st.stop()
 x = chosen.x
-input_hash = digest(x)
+input_hash = content_hash(x)
 original = prediction(fingerprint, input_hash, model, x)
 predicted = int(original.argmax())
 plan = _forward.plan_for(model, (channels, height, width))
@@ -231,12 +214,12 @@ method = c1.selectbox("Method", METHODS, key="lime_method", format_func=METHOD_L
 wanted_segments = c1.slider("Number of superpixels", 2, most, key="lime_segments",
                             help="Every method is tuned to give this many (within ±30 %).")
 try:
-    segments = cached_segments(digest(chosen.picture), method, wanted_segments, chosen.picture)
+    segments = cached_segments(content_hash(chosen.picture), method, wanted_segments, chosen.picture)
 except ExplainError as err:
     st.error(literal(err))
     st.stop()
 n_features = count(segments)
-segments_hash = digest(segments)
+segments_hash = content_hash(segments)
 with c1:
     st.markdown(f"**{n_features} superpixels** (asked for {wanted_segments})")
     explain("LIME switches whole superpixels on and off, not single pixels: a few dozen features instead of "

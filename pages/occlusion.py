@@ -1,9 +1,6 @@
 """Occlusion: slide a patch over the image and watch the class probability (Zeiler & Fergus 2013)."""
 from __future__ import annotations
 
-import hashlib
-import os
-import sys
 import time
 
 import numpy as np
@@ -14,7 +11,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (copy_link, download_array, explain, link_state, literal, model_input,  # noqa: E402
+from pages._ui import (content_hash, log_computation, copy_link, download_array, explain, link_state, literal, model_input,  # noqa: E402
                        model_selector, show_figure, write_link_state)
 from vizcore import features, links, perturbation_plots as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
@@ -46,19 +43,13 @@ link_state(LINK, "occlusion")
 
 # --- cached work ------------------------------------------------------------------------------------
 
-def _log_computation(what: str) -> None:
-    """One line per real computation when asked (the lecture-hall benchmark counts them)."""
-    if os.environ.get("VIZCORE_LOG_COMPUTATIONS"):
-        print(f"[vizcore] computed {what}", file=sys.stderr, flush=True)
-
-
 @st.cache_data(max_entries=64, max_size="300MB",
                show_spinner="Running the model on every occluded copy (a student asking for the same "
                             "settings shares this run)…")
 def cached_run(fingerprint: str, input_hash: str, window: int, stride: int, fill_kind: str,
                _model, _x, _fill, show_progress: bool):
     """Every class's logit at every patch position: one run per (weights, image, settings)."""
-    _log_computation(f"occlusion {input_hash[:8]} {window}/{stride}/{fill_kind}")
+    log_computation(f"occlusion {input_hash[:8]} {window}/{stride}/{fill_kind}")
     bar = st.progress(0.0, text="Starting…") if show_progress else None
     last = [0.0]
 
@@ -109,10 +100,6 @@ def shown_maps(key: tuple, target: int, output: str, _run):
             float(original[0, target]))
 
 
-def digest(t: torch.Tensor) -> str:
-    return hashlib.blake2b(t.detach().contiguous().numpy().tobytes(), digest_size=16).hexdigest()
-
-
 def stop_run() -> None:
     st.session_state["occ_requested"] = None
 
@@ -129,7 +116,7 @@ chosen = model_input("occ_in", meta, show_steps=False)
 if chosen is None:
     st.stop()
 x = chosen.x
-input_hash = digest(x)
+input_hash = content_hash(x)
 original = prediction(fingerprint, input_hash, model, x)
 predicted = int(original.argmax())
 

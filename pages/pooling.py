@@ -3,7 +3,6 @@ output-size formula, where every output value comes from, translation invariance
 receptive-field growth."""
 from __future__ import annotations
 
-import hashlib
 
 import streamlit as st
 
@@ -16,6 +15,7 @@ route_through_app()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from pages._ui import (  # noqa: E402
+    content_hash,
     download_array, drop_added_rows, explain, finish_link, image_input, keep_valid, link_state,
     show_figure)
 from vizcore import images, links, pooling  # noqa: E402
@@ -110,10 +110,6 @@ def shift_results(content_hash: str, _x: np.ndarray, k, s, p, ceil_mode: bool, d
     effects = pooling.translation_effect(_x, k, s, p, ceil_mode, dy, dx)
     numbers = {name: (e.unchanged_fraction, e.relative_change) for name, e in effects.items()}
     return numbers, pooling.translation_figure(effects).to_dict()
-
-
-def content_hash(x: np.ndarray) -> str:
-    return hashlib.blake2b(np.ascontiguousarray(x).tobytes() + str(x.shape).encode(), digest_size=16).hexdigest()
 
 
 def shown_map(x: np.ndarray, title: str, key: str) -> None:

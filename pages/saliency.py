@@ -1,7 +1,6 @@
 """Saliency: which pixels decide the class? Six gradient methods side by side, and their sanity check."""
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import streamlit as st
@@ -11,7 +10,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (ANY_CLASS, copy_link, dataset_of, download_array, explain, link_state, literal,  # noqa: E402
+from pages._ui import (content_hash, ANY_CLASS, copy_link, dataset_of, download_array, explain, link_state, literal,  # noqa: E402
                        model_input, model_selector, show_figure, show_text, test_split, write_link_state)
 from vizcore import explain as ex, explain_plots, feature_plots, features, links, models  # noqa: E402
 from vizcore.explain.integrated_gradients import BASELINES, METHODS as IG_RULES, make_baseline  # noqa: E402
@@ -59,12 +58,6 @@ link_state(LINK, "saliency")
 
 
 # --- cached work ------------------------------------------------------------------------------------
-
-def digest(t: torch.Tensor) -> str:
-    """A hash of every byte of the input (Streamlit would sample large arrays)."""
-    t = t.detach().contiguous()
-    return hashlib.blake2b(t.numpy().tobytes() + str((tuple(t.shape), t.dtype)).encode(), digest_size=16).hexdigest()
-
 
 def _run(method: str, model, x: torch.Tensor, target: int, settings: tuple) -> dict:
     """One method's result as numpy: the attribution (C, H, W) or Grad-CAM map (H, W), and extras."""
@@ -163,7 +156,7 @@ x = chosen.x.detach().float()
 if tuple(x.shape[1:]) != (channels, height, width):
     st.error(f"The input has shape {tuple(x.shape[1:])}, the model expects {(channels, height, width)}.")
     st.stop()
-input_hash = digest(x)
+input_hash = content_hash(x)
 with torch.inference_mode():
     logits = model(x)[0].clone()
 probabilities = torch.softmax(logits, dim=0)
