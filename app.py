@@ -1,13 +1,9 @@
 """The CNN visualizer: a frame around every page (page config, navigation, the Presenter
 switch), then the page."""
-# Imported before any chart: plotly looks pandas up in sys.modules without importing it, and
-# on a busy server it found the half-imported module of another session's thread (an
-# AttributeError shown to two of 30 students in a soak). An import waits for the whole module.
-import pandas  # noqa: F401
 import streamlit as st
 
 from pages._catalog import PAGES, SECTION_ORDER
-from pages._ui import keep_presenter_in_link, presenter_switch, warm_up_plotly
+from pages._ui import import_pandas, keep_presenter_in_link, presenter_switch, warm_up_plotly
 
 st.set_page_config(page_title="Seeing convolutions", layout="wide")
 
@@ -20,6 +16,7 @@ for section in SECTION_ORDER:
 navigation = st.navigation(sections)
 presenter_switch()
 warm_up = warm_up_plotly()  # the browser loads Plotly while the page's imports run
+import_pandas()  # before any page's chart (see pages/_ui.py: _PANDAS_TURN)
 navigation.run()
 keep_presenter_in_link()
 if warm_up is not None:

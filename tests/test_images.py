@@ -148,6 +148,17 @@ def test_samples_load_offline(name):
     assert img.mode in ("RGB", "L") and min(img.size) >= 64
 
 
+@pytest.mark.parametrize("name", list(images._PHOTOS))
+def test_sample_photos_are_scikit_images_own(name):
+    """Read with PIL straight from scikit-image's folder, the pixels are skimage.data's."""
+    from skimage import data
+
+    expected = getattr(data, name)()
+    if expected.dtype == bool:
+        expected = expected.astype(np.uint8) * 255
+    assert np.array_equal(np.asarray(images.sample_image(name)), expected)
+
+
 def test_to_array_layouts():
     img = gradient_rgb()
     rgb = images.to_array(img, "RGB")

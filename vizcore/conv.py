@@ -11,6 +11,8 @@ everything else (integers, float64) is computed in float64, so small integer exa
 exact. Internally the work is done by one of three routes, picked by measured speed:
 shifted sums for tiny kernels (one multiply-add over the whole image per kernel tap), PyTorch's
 ``conv2d`` in channels-last memory format for medium kernels, and the FFT for large ones.
+PyTorch is imported only when a route needs it (1.5 s on a cold server): a playground view of
+a photo at working size never does, so the first chart of a lecture does not wait for it.
 """
 from __future__ import annotations
 
@@ -18,9 +20,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
-import torch
-import torch.nn.functional as F
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -33,6 +32,10 @@ _MAX_SHIFTED_TAPS = 9
 _MIN_FFT_WORK = 200
 _MIN_FFT_WORK_FILTERS = 1200
 _MIN_FFT_PIXELS = 128 * 128  # below this the FFT's rounding noise is not worth it
+# Shifted sums run in numpy up to this many input values (a 512x512 RGB photo, ~4 ms for 3x3) and
+# in PyTorch beyond: its fused multiply-add on two threads is 2.3x faster on a 1024x1024 RGB
+# image, but below this size the gain is a few ms and the import costs 1.5 s.
+_NUMPY_MAX_VALUES = 2**20
 
 
 class ConvError(ValueError):
@@ -155,8 +158,8 @@ def _compute_dtype(x: np.ndarray) -> np.dtype:
 class _Job:
     """Normalised arguments: what the routes need, whatever layout the caller used."""
 
-    x: torch.Tensor            # (C, H, W), compute dtype
-    weight: torch.Tensor       # (O, C / groups, kh, kw)
+    x: np.ndarray              # (C, H, W), compute dtype, contiguous and writable
+    weight: np.ndarray         # (O, C / groups, kh, kw)
     groups: int                # C for "same 2D kernel on every channel", else 1
     stride: tuple[int, int]
     dilation: tuple[int, int]
@@ -204,12 +207,11 @@ def _prepare(x, kernel, stride, padding, dilation, padding_mode, pads=None) -> _
     x3 = np.ascontiguousarray(x3, dtype=dtype)
     if not x3.flags.writeable or min(x3.strides) < 0:  # torch refuses both (size-1 axes keep odd strides)
         x3 = x3.copy()
-    xt = torch.from_numpy(x3)
     # One numpy sum (cheap, and steady on a busy machine) settles it unless it overflowed.
     if not np.isfinite(x3.sum()) and not np.isfinite(x3).all():
         raise ConvError("The input contains an empty cell, NaN or infinity: every value must be a number.")
-    wt = torch.from_numpy(np.array(weight, dtype=dtype))  # a copy: tiny, writable, contiguous
-    return _Job(xt, wt, groups, stride, dilation, pads, padding_mode, out_hw, squeeze)
+    weight = np.array(weight, dtype=dtype)  # a copy: tiny, writable, contiguous
+    return _Job(x3, weight, groups, stride, dilation, pads, padding_mode, out_hw, squeeze)
 
 
 def _check_padding_mode(mode: str, pads, in_hw) -> None:
@@ -227,16 +229,17 @@ def _check_padding_mode(mode: str, pads, in_hw) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The three routes. Each takes a _Job and returns (O, H', W') as a torch tensor.
+# The three routes. Each takes a _Job and returns (O, H', W') as a numpy array.
+
+_NUMPY_PAD = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
-def _padded(job: _Job) -> torch.Tensor:
+def _padded(job: _Job) -> np.ndarray:
     """The input with its padding written out (only when a route needs it)."""
     top, bottom, left, right = job.pads
     if not any(job.pads):
         return job.x
-    mode = "constant" if job.padding_mode == "zeros" else job.padding_mode
-    return F.pad(job.x[None], (left, right, top, bottom), mode=mode)[0]
+    return np.pad(job.x, ((0, 0), (top, bottom), (left, right)), mode=_NUMPY_PAD[job.padding_mode])
 
 
 def _valid_outputs(n_in: int, n_out: int, first: int, step: int) -> tuple[int, int]:
@@ -249,7 +252,7 @@ def _valid_outputs(n_in: int, n_out: int, first: int, step: int) -> tuple[int, i
 BAND_BYTES = 3 * 2**20  # output rows per band: the band and its inputs stay in the CPU cache
 
 
-def _shifted_sums(job: _Job) -> torch.Tensor:
+def _shifted_sums(job: _Job) -> np.ndarray:
     """Each kernel tap multiplies a shifted (strided) view of the input and adds it in.
 
     This is the definition read the other way round: instead of one window per output pixel, one
@@ -274,8 +277,9 @@ def _shifted_sums(job: _Job) -> torch.Tensor:
     if full:  # start from a tap that covers every output: saves a pass writing zeros
         taps.remove(full[0])
         taps.insert(0, full[0])
-    out = x.new_empty((x.shape[0], oh, ow)) if full else x.new_zeros((x.shape[0], oh, ow))
-    band = max(1, BAND_BYTES // max(1, x.shape[0] * ow * x.element_size()))
+    out = (np.empty if full else np.zeros)((x.shape[0], oh, ow), x.dtype)
+    band = max(1, BAND_BYTES // max(1, x.shape[0] * ow * x.itemsize))
+    multiply_add = _numpy_multiply_add(out, band) if x.size <= _NUMPY_MAX_VALUES else _torch_multiply_add()
     for b0 in range(0, oh, band):
         b1 = min(oh, b0 + band)
         for n, ((i0, i1), (j0, j1), r0, c0, weight) in enumerate(taps):
@@ -283,39 +287,66 @@ def _shifted_sums(job: _Job) -> torch.Tensor:
             if i0 >= i1:
                 continue
             view = x[:, r0 + i0 * sr: r0 + (i1 - 1) * sr + 1: sr, c0 + j0 * sc: c0 + (j1 - 1) * sc + 1: sc]
-            if n == 0 and full:
-                torch.mul(view, weight, out=out[:, i0:i1, j0:j1])
-            else:
-                out[:, i0:i1, j0:j1].add_(view, alpha=weight)
+            multiply_add(out[:, i0:i1, j0:j1], view, weight, first=n == 0 and full)
     return out
 
 
-def _torch_conv(job: _Job) -> torch.Tensor:
+def _numpy_multiply_add(out: np.ndarray, band: int):
+    """``out (+)= weight * view`` in numpy, through one band-sized scratch buffer."""
+    scratch = np.empty((out.shape[0], min(band, out.shape[1]), out.shape[2]), out.dtype)
+
+    def multiply_add(target, view, weight, first):
+        if first:
+            np.multiply(view, weight, out=target)
+        else:
+            product = scratch[:, :target.shape[1], :target.shape[2]]
+            np.multiply(view, weight, out=product)
+            target += product
+    return multiply_add
+
+
+def _torch_multiply_add():
+    """``out (+)= weight * view`` in PyTorch, on the same memory (one fused pass per tap)."""
+    import torch
+
+    def multiply_add(target, view, weight, first):
+        target, view = torch.from_numpy(target), torch.from_numpy(view)
+        if first:
+            torch.mul(view, weight, out=target)
+        else:
+            target.add_(view, alpha=weight)
+    return multiply_add
+
+
+def _torch_conv(job: _Job) -> np.ndarray:
     """``F.conv2d`` in channels-last format: its depthwise kernels are fast, NCHW's are not."""
+    import torch
+    import torch.nn.functional as F
+
     top, bottom, left, right = job.pads
     if job.padding_mode == "zeros" and top == bottom and left == right:
         x, padding = job.x, (top, left)
     else:
         x, padding = _padded(job), 0
-    x = x[None].contiguous(memory_format=torch.channels_last)
-    weight = job.weight.contiguous(memory_format=torch.channels_last)
-    out = F.conv2d(x, weight, stride=job.stride, padding=padding, dilation=job.dilation, groups=job.groups)
-    return out[0].contiguous()
+    x = torch.from_numpy(x)[None].contiguous(memory_format=torch.channels_last)
+    weight = torch.from_numpy(job.weight).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        out = F.conv2d(x, weight, stride=job.stride, padding=padding, dilation=job.dilation, groups=job.groups)
+    return out[0].contiguous().numpy()
 
 
-_NUMPY_PAD = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
-def _fft_conv(job: _Job) -> torch.Tensor:
+def _fft_conv(job: _Job) -> np.ndarray:
     """Correlation theorem: multiply spectra, then keep the positions where the kernel fits.
 
     numpy/scipy throughout, single-threaded like ``scipy.signal.fftconvolve``: one long call
     instead of many short parallel ones keeps it steady when other work shares the cores.
     """
-    x = job.x.numpy()
+    import scipy.fft  # here, not at the top: 0.3-0.7 s to import, and only large kernels need it
+
+    x = job.x
     (dr, dc), (sr, sc), (oh, ow) = job.dilation, job.stride, job.out_hw
     top, bottom, left, right = job.pads
-    weight = job.weight.numpy()
+    weight = job.weight
     kh, kw = weight.shape[2:]
     eh, ew = dr * (kh - 1) + 1, dc * (kw - 1) + 1
     dilated = np.zeros((*weight.shape[:2], eh, ew), weight.dtype)
@@ -341,7 +372,7 @@ def _fft_conv(job: _Job) -> torch.Tensor:
         spectrum = spectrum_x * spectrum_k[:, 0]
     full = scipy.fft.irfft2(spectrum, shape)
     out = full[:, first[0]: first[0] + (oh - 1) * sr + 1: sr, first[1]: first[1] + (ow - 1) * sc + 1: sc]
-    return torch.from_numpy(np.ascontiguousarray(out, dtype=weight.dtype))
+    return np.ascontiguousarray(out, dtype=weight.dtype)
 
 
 def _route(job: _Job, method: str) -> str:
@@ -356,16 +387,14 @@ def _route(job: _Job, method: str) -> str:
     if method == "fft":
         return "fft"
     same_kernel_each_channel = job.groups > 1 or filters == per_group == 1
-    if same_kernel_each_channel and (kh * kw <= _MAX_SHIFTED_TAPS or job.x.dtype != torch.float32):
+    if same_kernel_each_channel and (kh * kw <= _MAX_SHIFTED_TAPS or job.x.dtype != np.float32):
         return "shifted"  # also float64: PyTorch's depthwise conv has no fast float64 kernel
     return "conv"
 
 
 def _run(job: _Job, method: str) -> np.ndarray:
-    with torch.inference_mode():
-        route = _route(job, method)
-        out = {"shifted": _shifted_sums, "conv": _torch_conv, "fft": _fft_conv}[route](job)
-    out = out.numpy()
+    route = _route(job, method)
+    out = {"shifted": _shifted_sums, "conv": _torch_conv, "fft": _fft_conv}[route](job)
     return out[0] if job.squeeze else out
 
 
@@ -523,8 +552,8 @@ def explain_cell(x, kernel, i: int, j: int, stride=1, padding=0, dilation=1, pad
     oh, ow = job.out_hw
     if not (0 <= i < oh and 0 <= j < ow):
         raise ConvError(f"Output cell ({i}, {j}) is outside the {oh}×{ow} output.")
-    padded = _padded(job).numpy().astype(np.float64)
-    x3 = job.x.numpy()
+    padded = _padded(job).astype(np.float64)
+    x3 = job.x
     k3 = kernel[None] if kernel.ndim == 2 else kernel
     (sr, sc), (dr, dc) = job.stride, job.dilation
     top, left = job.pads[0], job.pads[2]
