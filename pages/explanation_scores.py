@@ -16,8 +16,9 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import explain, literal, model_selector, show_figure, show_text, test_split  # noqa: E402
-from vizcore import data, explain_plots, features, score_plots  # noqa: E402
+from pages._ui import (explain, finish_link, keep_valid, link_state, literal, model_selector, show_figure,  # noqa: E402
+                       show_text, test_split)
+from vizcore import data, explain_plots, features, links, score_plots  # noqa: E402
 from vizcore import models as vmodels  # noqa: E402
 from vizcore.explain import ExplainError, scores  # noqa: E402
 from vizcore.explain import evaluate as ev  # noqa: E402
@@ -38,6 +39,48 @@ SHORT = {"pointing game": "pointing", "relevance mass": "mass", "relevance rank"
          "points at the object": "→ object", "points at the tag": "→ tag", "mass on the object": "mass object",
          "mass on the tag": "mass tag"}
 COLUMNS = ["pointing game", "relevance mass", "relevance rank", "deletion AUC", "insertion AUC", "ms / image"]
+VIEWS = ("Score every method", "The shortcut lesson: wolf or husky?")
+STEPS = (8, 16, 32, 64)
+SHIPPED = vmodels.shipped_models()
+MODEL_CHOICES = tuple(f"{name} (pretrained)" for name in SHIPPED) or ("none",)
+# objects anywhere: the honest test of a method
+START_MODEL = next((f"{name} (pretrained)" for name in ("scenes", "shapes") if name in SHIPPED), MODEL_CHOICES[0])
+DATA_CHOICES = tuple(dict.fromkeys(SCENE_SETS + tuple(data.available_datasets())))
+
+
+def link_spec(view: str | None = None, *, dataset: str = "scenes", n: int = 100,
+              tolerance: float = round(scores.scaled_tolerance(64), 1)) -> links.LinkSpec:
+    """The page's address: ``view``'s settings (None: both views'), never a result.
+
+    The start values of the data set, the number of images and the tolerance follow the model
+    (its own data set, that set's size, its picture side): the page passes the current ones when
+    it writes the address, so a link leaves out exactly what the page would choose by itself.
+    """
+    shared = [
+        links.Choice("view", VIEWS[0], VIEWS, key="es_view"),
+        links.Int("sg_samples", 50, 1, 200, key="es_sg"),
+        links.Int("ig_steps", 50, 2, 200, key="es_ig"),
+        links.Int("lime_samples", 500, 10, 5000, key="es_lime"),
+        links.Choice("steps", 16, STEPS, key="es_steps"),
+    ]
+    scores_view = [
+        links.Choice("model", START_MODEL, MODEL_CHOICES, key="es_model"),
+        links.Choice("data", dataset, DATA_CHOICES, key="es_dataset"),
+        links.Int("n", n, 1, MAX_IMAGES, key="es_n"),
+        links.Choice("explain", "predicted", TARGET_LABELS, key="es_target"),
+        links.Float("tol", min(tolerance, 10.0), 0.0, 10.0, key="es_tolerance"),
+        links.Choice("score", COLUMNS[0], COLUMNS, key="es_chart_score"),
+        links.Text("method", "Gradient", max_length=40, key="es_gallery_method"),  # checked against the result
+        links.Int("image", 0, 0, MAX_IMAGES - 1, key="es_image"),
+    ]
+    story_view = [
+        links.Int("story_n", STORY_IMAGES, 5, 200, key="story_n"),
+        links.Int("story_image", 0, 0, 199, key="story_image"),
+    ]
+    if view is None:
+        return links.LinkSpec(shared + scores_view + story_view)
+    return links.LinkSpec(shared + (scores_view if view == VIEWS[0] else story_view))
+
 
 st.title("Explanation scores: which explanation is right?")
 explain(
@@ -49,6 +92,8 @@ explain(
     "beside the methods: random pixels, a blob in the centre and the picture's edges (Sobel). A method "
     "that does no better than the edge detector explains the picture, not the model."
 )
+# A shared link's settings, before any widget; the page gives the other keys their start values.
+link_state(link_spec(), "explanation_scores", fill_defaults=False)
 
 
 # --- results shared by all sessions ---------------------------------------------------------------
@@ -231,7 +276,6 @@ def compatible_sets(meta: dict) -> list[str]:
 
 # --- page --------------------------------------------------------------------------------------------
 
-VIEWS = ("Score every method", "The shortcut lesson: wolf or husky?")
 for key, default in (("es_view", VIEWS[0]), ("es_sg", 50), ("es_ig", 50), ("es_lime", 500), ("es_steps", 16)):
     remember(key, default)
 # A choice, not tabs: only the chosen view runs (tabs would compute both on every rerun).
@@ -241,7 +285,7 @@ with st.expander("Method settings"):
     smooth_samples = s1.number_input("SmoothGrad samples", 1, 200, key="es_sg")
     ig_steps = s2.number_input("Integrated Gradients steps", 2, 200, key="es_ig")
     lime_samples = s3.number_input("LIME samples", 10, 5000, step=50, key="es_lime")
-    steps = s4.select_slider("Deletion/insertion steps", [8, 16, 32, 64], key="es_steps",
+    steps = s4.select_slider("Deletion/insertion steps", STEPS, key="es_steps",
                              help="Points on each curve; every point is one forward pass per map and image.")
     st.caption("Everything else as each method's page starts: SmoothGrad noise 15 % of the range, Integrated "
                "Gradients from the mean colour, Grad-CAM on the last convolution, occlusion 8×8 patches moved by "
@@ -250,14 +294,12 @@ settings = dict(smoothgrad_samples=int(smooth_samples), ig_steps=int(ig_steps), 
 
 if view == VIEWS[0]:
     if "es_model" not in st.session_state and "es_model__kept" not in st.session_state:
-        for preferred in ("scenes", "shapes"):  # objects anywhere: the honest test of a method
-            if preferred in vmodels.shipped_models():
-                st.session_state["es_model"] = f"{preferred} (pretrained)"
-                break
+        st.session_state["es_model"] = START_MODEL
     model, meta = model_selector("es_model")
     sets = compatible_sets(meta)
     if not sets:
         show_text(f"The data set of this model ({meta.get('dataset', 'unknown')}) is not available here.", "warning")
+        finish_link(link_spec(view))
         st.stop()
     own = meta.get("dataset") if meta.get("dataset") in sets else sets[0]
     if st.session_state.get("es_dataset") not in sets:
@@ -279,6 +321,10 @@ if view == VIEWS[0]:
                           help=f"How far the map's peak may lie from the object and still count in the pointing "
                                f"game. Zhang et al. (2018) allowed 15 px at 224×224, which is "
                                f"{scores.scaled_tolerance(side):.1f} px at {side}×{side}.")
+    # The address now, not after a run of minutes; the result's widgets below were set at the
+    # start of this run. A link only sets widgets: the Run button starts the work.
+    finish_link(link_spec(view, dataset=own, n=min(100, len(split), MAX_IMAGES),
+                          tolerance=round(scores.scaled_tolerance(side), 1)))
     if split.masks is None:
         st.info("This data set has no object masks: only the deletion and insertion scores can be computed.")
 
@@ -313,6 +359,7 @@ if view == VIEWS[0]:
 
         st.subheader("As a chart")
         present = [c for c in COLUMNS if c in table.columns]
+        keep_valid("es_chart_score", present, present[0])  # a link may name a score this data set lacks
         column = st.radio("Score", present, horizontal=True, key="es_chart_score")
         show_figure(score_plots.score_bars(rows, column), key="es_bars")
         with st.expander("Where the time goes"):
@@ -326,6 +373,7 @@ if view == VIEWS[0]:
             explain("Each picture shows a map over its test image, the object's outline in cyan, and a cross on "
                     "the map's strongest pixel: green when it is on the object (within the tolerance), red when not.")
             g1, g2 = st.columns([2, 3])
+            keep_valid("es_gallery_method", result.names, result.names[0])
             gallery_method = g1.selectbox("Method", result.names, key="es_gallery_method")
             hits = scores.pointing_game(result.maps[gallery_method], result.masks, tolerance)
             g2.markdown(f"**{gallery_method}**: {int(hits.sum())} hits, {int((~hits).sum())} misses "
@@ -365,6 +413,7 @@ if view == VIEWS[0]:
 
 
 else:
+    finish_link(link_spec(view))  # the story's widgets were set at the start of this run
     st.markdown(
         "The lecture's LIME slide: a classifier told wolves from huskies almost perfectly — and LIME showed "
         "it was looking at the **snow** behind the animal, not at the animal. *Presence of snow was used to "
@@ -424,7 +473,9 @@ else:
         st.markdown(story_sentence(ev.cue_table(cheat_result, story_tolerance), "points at the tag", "the corner tag")
                     + " Right answers, wrong reason — like LIME pointing at the snow. The accuracy alone would "
                       "never have told you.")
-        i = st.slider("Test image", 0, max(cheat_result.n - 1, 1), 0, key="story_image")
+        if st.session_state.get("story_image", 0) >= cheat_result.n:
+            st.session_state["story_image"] = 0
+        i = st.slider("Test image", 0, max(cheat_result.n - 1, 1), key="story_image")
         i = min(i, cheat_result.n - 1)
         picture = test_split("shortcut").images[i].numpy().transpose(1, 2, 0)
         show_figure(explain_plots.side_by_side(picture, {k: cheat_result.maps[k][i] for k in cheat_result.names},

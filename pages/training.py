@@ -13,8 +13,8 @@ from pages import route_through_app
 route_through_app()
 
 import torch  # noqa: E402
-from pages._ui import explain, literal, show_figure, show_text  # noqa: E402
-from vizcore import augment, data, images, models, plots, training_figures  # noqa: E402
+from pages._ui import explain, finish_link, link_state, literal, show_figure, show_text  # noqa: E402
+from vizcore import augment, data, images, links, models, plots, training_figures  # noqa: E402
 from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train  # noqa: E402
 
 ARCHITECTURES = {"digits": "LeNet-style (digits)", "shapes": "TinyVGG-style (shapes)",
@@ -34,6 +34,67 @@ START = {"digits": (1078, 10), "shapes": (2000, 5), "scenes": (2000, 5), "shortc
          "cifar10": (5000, 3), "zip": (5000, 10)}
 UPLOAD_LIMIT = images.MAX_UPLOAD_BYTES  # 20 MB, as the server's maxUploadSize
 RESULT = "training_result"  # the last run: survives reruns, navigation and the Stop button
+MODES = ("Train a model", "Small data: see overfitting")
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD with momentum 0.9"}
+START_LR = {"adam": 1e-3, "sgd": 1e-2}
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+BATCH_SIZES = (8, 16, 32, 64, 128, 256)
+WEIGHT_DECAYS = (0.0, 1e-5, 1e-4, 1e-3, 1e-2)
+MAX_TRAIN = 1_000_000  # a link's "training images" bound; the page clamps it to the data set's size
+DATA_NAMES = tuple(data.available_datasets()) + ("zip",)
+
+
+def default_arch(name: str) -> str:
+    return ("digits" if name in ("digits", "mnist", "fashion_mnist")
+            else "scenes" if name in data.SCENE_TAGS else "shapes")
+
+
+def link_spec(name: str) -> links.LinkSpec:
+    """The address of the page while data set ``name`` is chosen: every setting, never the weights.
+
+    Each data set keeps its own model settings (its own widget keys and start values), so the
+    fields' keys follow ``name``; the names in the address stay the same for every data set.
+    """
+    start_n, start_epochs = START[name]
+    d = augment.PRESETS.get(name, augment.PRESETS["shapes"])
+    return links.LinkSpec([
+        links.Choice("data", DATA_NAMES[0], DATA_NAMES, key="train_data"),
+        links.Choice("colour", "RGB", ("RGB", "Grey"), key="train_zip_colour"),
+        links.Choice("mode", MODES[0], MODES, key="train_mode"),
+        links.Choice("arch", default_arch(name), ARCHITECTURES, key=f"train_arch_{name}"),
+        links.Int("n", start_n, 1, MAX_TRAIN, key=f"train_n_{name}"),
+        links.Int("small_n", 100, 10, MAX_TRAIN, key=f"train_small_n_{name}"),
+        links.Int("epochs", start_epochs, 1, 200, key=f"train_epochs_{name}"),
+        links.Choice("opt", "adam", OPTIMIZERS, key=f"train_opt_{name}"),
+        # each optimizer keeps its own learning rate, from its own start value
+        links.Choice("lr", START_LR["adam"], LEARNING_RATES, key=f"train_lr_{name}_adam"),
+        links.Choice("sgd_lr", START_LR["sgd"], LEARNING_RATES, key=f"train_lr_{name}_sgd"),
+        links.Choice("batch", 32, BATCH_SIZES, key=f"train_batch_{name}"),
+        links.Choice("decay", 0.0, WEIGHT_DECAYS, key=f"train_decay_{name}"),
+        links.Float("dropout", 0.0, 0.0, 0.7, key=f"train_dropout_{name}"),
+        links.Bool("bn", False, key=f"train_bn_{name}"),
+        links.Int("seed", 0, 0, 10_000, key=f"train_seed_{name}"),
+        links.Bool("aug", False, key=f"train_aug_on_{name}"),
+        links.Bool("hflip", d.hflip, key=f"train_hflip_{name}"),
+        links.Bool("vflip", d.vflip, key=f"train_vflip_{name}"),
+        links.Int("rot", int(d.rotation), 0, 90, key=f"train_rot_{name}"),
+        links.Float("shift", d.shift, 0.0, 0.3, key=f"train_shift_{name}"),
+        links.Float("zoom", d.zoom, 0.0, 0.3, key=f"train_zoom_{name}"),
+        links.Float("bright", d.brightness, 0.0, 0.5, key=f"train_bright_{name}"),
+        links.Float("contrast", d.contrast, 0.0, 0.5, key=f"train_contrast_{name}"),
+        links.Float("noise", d.noise, 0.0, 0.2, key=f"train_noise_{name}"),
+        links.Float("blur", d.blur, 0.0, 2.0, key=f"train_blur_{name}"),
+        links.Choice("pace", DEFAULT_PACE, PACES, key="train_pace"),
+    ])
+
+
+def shown_data() -> str:
+    """The data set of this run, needed before its picker is drawn (the fields' keys follow it):
+    the picker's value, else the one kept from an earlier visit, else (a first visit) the link's."""
+    name = st.session_state.get("train_data", st.session_state.get("train_data__kept"))
+    if name is None:
+        name = st.query_params.get("data")
+    return name if name in DATA_NAMES else DATA_NAMES[0]
 
 st.title("Training a CNN")
 explain(
@@ -41,6 +102,8 @@ explain(
     "nudges every weight against the gradient of the loss. The validation images are never trained "
     "on: they tell whether the network learned the classes or memorised the pictures."
 )
+LINK = link_spec(shown_data())
+link_state(LINK, "training")  # before the widgets: a shared link's settings, else the start values
 
 
 # --------------------------------------------------------------------------- data
@@ -67,8 +130,7 @@ def _zip_dataset(content_hash: str, _raw: bytes, channels: int, size: int) -> da
 
 def choose_data() -> tuple[str, dict[str, data.DataSplit]] | None:
     """The data set picker; returns (name, splits) or None with a message on the page."""
-    names = data.available_datasets() + ["zip"]
-    name = st.selectbox("Data set", names, format_func=DATA_LABELS.get, key="train_data")
+    name = st.selectbox("Data set", DATA_NAMES, format_func=DATA_LABELS.get, key="train_data")
     if name != "zip":
         try:
             return name, {s: _split(name, s) for s in data.SPLITS}
@@ -114,24 +176,29 @@ def choose_data() -> tuple[str, dict[str, data.DataSplit]] | None:
 
 # --------------------------------------------------------------------------- settings
 
+def clamp(key: str, low: int, high: int) -> None:
+    """Keep a number widget's state inside a range known only at run time (a link, another data set)."""
+    st.session_state[key] = max(low, min(int(st.session_state[key]), high))
+
+
 def augment_settings(name: str, sample: torch.Tensor) -> augment.AugmentConfig:
     """Augmentation switches and strengths, with a preview grid of one training picture."""
     on = st.toggle("Augment the training images", key=f"train_aug_on_{name}",
                    help="Every epoch, each training picture is changed a little at random.")
     if not on:
         return augment.NO_AUGMENTATION
-    d = augment.PRESETS.get(name, augment.PRESETS["shapes"])
+    # start values: the data set's preset (link_spec), through session state
     c1, c2, c3 = st.columns(3)
     cfg = augment.AugmentConfig(
-        hflip=c1.checkbox("Mirror left-right", d.hflip, key=f"train_hflip_{name}"),
-        vflip=c1.checkbox("Mirror top-bottom", d.vflip, key=f"train_vflip_{name}"),
-        rotation=c1.slider("Rotation (± degrees)", 0, 90, int(d.rotation), key=f"train_rot_{name}"),
-        shift=c2.slider("Shift (± fraction)", 0.0, 0.3, d.shift, 0.01, key=f"train_shift_{name}"),
-        zoom=c2.slider("Zoom (± fraction)", 0.0, 0.3, d.zoom, 0.01, key=f"train_zoom_{name}"),
-        brightness=c2.slider("Brightness (±)", 0.0, 0.5, d.brightness, 0.01, key=f"train_bright_{name}"),
-        contrast=c3.slider("Contrast (±)", 0.0, 0.5, d.contrast, 0.01, key=f"train_contrast_{name}"),
-        noise=c3.slider("Noise (std, up to)", 0.0, 0.2, d.noise, 0.01, key=f"train_noise_{name}"),
-        blur=c3.slider("Blur (sigma, up to, px)", 0.0, 2.0, d.blur, 0.1, key=f"train_blur_{name}"),
+        hflip=c1.checkbox("Mirror left-right", key=f"train_hflip_{name}"),
+        vflip=c1.checkbox("Mirror top-bottom", key=f"train_vflip_{name}"),
+        rotation=c1.slider("Rotation (± degrees)", 0, 90, key=f"train_rot_{name}"),
+        shift=c2.slider("Shift (± fraction)", 0.0, 0.3, step=0.01, key=f"train_shift_{name}"),
+        zoom=c2.slider("Zoom (± fraction)", 0.0, 0.3, step=0.01, key=f"train_zoom_{name}"),
+        brightness=c2.slider("Brightness (±)", 0.0, 0.5, step=0.01, key=f"train_bright_{name}"),
+        contrast=c3.slider("Contrast (±)", 0.0, 0.5, step=0.01, key=f"train_contrast_{name}"),
+        noise=c3.slider("Noise (std, up to)", 0.0, 0.2, step=0.01, key=f"train_noise_{name}"),
+        blur=c3.slider("Blur (sigma, up to, px)", 0.0, 2.0, step=0.1, key=f"train_blur_{name}"),
     )
     if name == "digits" and (cfg.hflip or cfg.vflip):
         st.warning("A mirrored 2 or 7 is no digit any more: flips change the class here.")
@@ -143,26 +210,21 @@ def augment_settings(name: str, sample: torch.Tensor) -> augment.AugmentConfig:
 
 def hyperparameters(name: str, n_train: int) -> tuple[str, dict, TrainConfig, int]:
     """Model, model options, TrainConfig and the number of training images, from the widgets."""
-    start_n, start_epochs = START[name]
+    # Start values come from link_spec through session state (a link may have set them).
     c1, c2, c3 = st.columns(3)
-    default_arch = ("digits" if name in ("digits", "mnist", "fashion_mnist")
-                    else "scenes" if name in data.SCENE_TAGS else "shapes")
-    arch = c1.selectbox("Model", list(ARCHITECTURES), index=list(ARCHITECTURES).index(default_arch),
-                        format_func=ARCHITECTURES.get, key=f"train_arch_{name}")
-    n = c1.number_input("Training images", 1, n_train, min(start_n, n_train), key=f"train_n_{name}",
+    arch = c1.selectbox("Model", list(ARCHITECTURES), format_func=ARCHITECTURES.get, key=f"train_arch_{name}")
+    clamp(f"train_n_{name}", 1, n_train)  # the data set's size is known only now
+    n = c1.number_input("Training images", 1, n_train, key=f"train_n_{name}",
                         help="The first N images of the training split. Fewer images: faster, more overfitting.")
-    epochs = c1.number_input("Epochs", 1, 200, start_epochs, key=f"train_epochs_{name}")
-    optimizer = c2.selectbox("Optimizer", ["adam", "sgd"], key=f"train_opt_{name}",
-                             format_func={"adam": "Adam", "sgd": "SGD with momentum 0.9"}.get)
-    lr = c2.select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 1e-2, 3e-2, 1e-1],
-                          value=1e-3 if optimizer == "adam" else 1e-2, key=f"train_lr_{name}_{optimizer}")
-    batch = c2.select_slider("Batch size", [8, 16, 32, 64, 128, 256], value=32, key=f"train_batch_{name}")
-    decay = c3.select_slider("Weight decay (L2)", [0.0, 1e-5, 1e-4, 1e-3, 1e-2], value=0.0,
-                             key=f"train_decay_{name}")
-    dropout = c3.slider("Dropout", 0.0, 0.7, 0.0, 0.05, key=f"train_dropout_{name}",
+    epochs = c1.number_input("Epochs", 1, 200, key=f"train_epochs_{name}")
+    optimizer = c2.selectbox("Optimizer", list(OPTIMIZERS), key=f"train_opt_{name}", format_func=OPTIMIZERS.get)
+    lr = c2.select_slider("Learning rate", LEARNING_RATES, key=f"train_lr_{name}_{optimizer}")
+    batch = c2.select_slider("Batch size", BATCH_SIZES, key=f"train_batch_{name}")
+    decay = c3.select_slider("Weight decay (L2)", WEIGHT_DECAYS, key=f"train_decay_{name}")
+    dropout = c3.slider("Dropout", 0.0, 0.7, step=0.05, key=f"train_dropout_{name}",
                         help="Zeroes this fraction of the hidden units at random in every training step.")
     batch_norm = c3.checkbox("Batch normalisation", key=f"train_bn_{name}")
-    seed = c3.number_input("Seed", 0, 10_000, 0, key=f"train_seed_{name}")
+    seed = c3.number_input("Seed", 0, 10_000, key=f"train_seed_{name}")
     cfg = TrainConfig(epochs=int(epochs), batch_size=int(batch), optimizer=optimizer, lr=float(lr),
                       weight_decay=float(decay), seed=int(seed), threads=1)
     return arch, {"dropout": float(dropout), "batch_norm": bool(batch_norm)}, cfg, int(n)
@@ -263,6 +325,7 @@ def show_results(result: dict, splits: dict) -> None:
 
 chosen = choose_data()
 if chosen is None:
+    finish_link(LINK)
     st.stop()
 name, splits = chosen
 train_split = splits["train"]
@@ -270,29 +333,31 @@ st.caption(f"{len(train_split)} training, {len(splits['val'])} validation and {l
            f"images of {'×'.join(map(str, train_split.input_shape))}; classes: "
            + literal(", ".join(train_split.classes)) + ".")  # a zip's folder names are the user's text
 
-mode = st.radio("What to do", ["Train a model", "Small data: see overfitting"], horizontal=True,
-                key="train_mode")
+mode = st.radio("What to do", MODES, horizontal=True, key="train_mode")
 arch, options, cfg, n = hyperparameters(name, len(train_split))
 
-if mode == "Train a model":
+if mode == MODES[0]:
     with st.expander("Data augmentation", expanded=False):
         cfg.augment = augment_settings(name, train_split.images[0])
 else:
     st.info("Two runs on the same few training images: one plain, one with augmentation and dropout "
             "0.5. Watch the gap between training (dashed) and validation (solid) accuracy.")
-    n = min(int(st.number_input("Training images for both runs", 10, len(train_split), min(100, len(train_split)),
-                                key=f"train_small_n_{name}")), len(train_split))
+    clamp(f"train_small_n_{name}", 10, len(train_split))
+    n = min(int(st.number_input("Training images for both runs", 10, len(train_split), key=f"train_small_n_{name}")),
+            len(train_split))
 
 # Train and Stop side by side, the pace beside them: a class watches the curves grow.
 train_col, stop_col, pace_col = st.columns([1, 1, 4], vertical_alignment="bottom")
 start = train_col.button("Train", type="primary", key="train_start", width="stretch")
 stop_col.button("Stop", key="train_stop", help="Ends training now; the epochs finished so far are kept.",
                 width="stretch")
-st.session_state.setdefault("train_pace", DEFAULT_PACE)
 pace_col.radio("Pace", list(PACES), key="train_pace", horizontal=True,
                help="Lecture pace waits so that every epoch takes at least that long: the class can watch "
                     "the loss fall. The numbers are the same at any pace.")
 status, chart = st.container(), st.empty()
+# Every linked widget is drawn: the address is written now, not after a run of minutes (a
+# lecturer copies the link while the class watches). A link only sets widgets; Train starts a run.
+finish_link(LINK)
 
 previous = st.session_state.get(RESULT)
 if previous and previous.get("status") == "running":
