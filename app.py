@@ -3,7 +3,8 @@ switch), then the page."""
 import streamlit as st
 
 from pages._catalog import PAGES, SECTION_ORDER
-from pages._ui import import_pandas, keep_presenter_in_link, presenter_switch, warm_up_plotly
+from pages._ui import (
+    import_pandas, keep_presenter_in_link, preload_after_first_page, presenter_switch, warm_up_plotly)
 
 st.set_page_config(page_title="Seeing convolutions", layout="wide")
 
@@ -21,3 +22,4 @@ navigation.run()
 keep_presenter_in_link()
 if warm_up is not None:
     warm_up.empty()
+preload_after_first_page()

@@ -362,6 +362,8 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
         else:
             channels, height, width = meta["input_shape"]
             picture = _draw(prefix, meta)
+            if picture is None:
+                return None
             steps = [features.Step("Your drawing", picture, f"Enlarged to {height}×{width} pixels.")]
             x = features.normalise(picture.reshape(height, width, channels).transpose(2, 0, 1), meta)
             steps.append(features.Step("Normalised (the model's input)", x[0].numpy(),
@@ -404,11 +406,51 @@ def _pick_test_image(prefix: str, dataset: str):
     return x, test_pictures(dataset)[index], f"Test image #{index}, labelled {split.classes[label]}", label
 
 
-def _draw(prefix: str, meta: dict) -> np.ndarray:
+DRAWING_TOOLS = ("Freehand", "Pixel grid")
+CANVAS_PX = 280  # the freehand canvas on the page: big enough for a mouse or a finger
+
+
+def _draw(prefix: str, meta: dict) -> np.ndarray | None:
+    """A drawing for the model: freehand on a canvas, or painted cell by cell on a coarse grid.
+
+    Returns the picture at the model's size, or None while the canvas is still empty.
+    """
+    from pages import _canvas
+    from vizcore import features
+
+    channels, height, width = meta["input_shape"]
+    border = 4 if channels == 1 and height == 28 else 0
+    tools = DRAWING_TOOLS if _canvas.available() else DRAWING_TOOLS[1:]
+    keep_valid(f"{prefix}_tool", list(tools), tools[0])
+    tool = st.radio("Drawing tool", tools, horizontal=True, key=f"{prefix}_tool",
+                    help="Freehand: draw with the mouse or a finger. Pixel grid: paint exact cells.")
+    colour, background = None, (0, 0, 0)
+    if channels == 3:
+        c1, c2, _ = st.columns([1, 1, 3])
+        colour = _hex(c1.color_picker("Ink colour", "#e6194b", key=f"{prefix}_ink"))
+        background = _hex(c2.color_picker("Background", "#1f3a93", key=f"{prefix}_paper"))
+    if tool == "Pixel grid":
+        grid = _pixel_grid(prefix, meta)
+    else:
+        st.caption("Draw white on black with the mouse or a finger; the toolbar that appears over the "
+                   "square undoes, clears or resets.")
+        st.space(36)  # room for that toolbar: it floats above the square
+        ink = _canvas.draw_canvas(f"{prefix}_freehand", CANVAS_PX, CANVAS_PX)
+        if ink is None or not ink.any():
+            st.info("Draw on the black square; the model reads your drawing when you let go.")
+            return None
+        # The digits were scanned at 8×8 and enlarged: a drawing averaged to 8×8 looks like them.
+        side = 8 if meta.get("dataset") == "digits" else None
+        grid = _canvas.to_grid(ink, side or height - 2 * border, side or width - 2 * border)
+    return features.drawing_to_picture(grid, height, width, border=border, smooth=channels == 1,
+                                       colour=colour, background=background)
+
+
+def _pixel_grid(prefix: str, meta: dict) -> np.ndarray:
     """A coarse pixel editor: select cells (click, box or lasso) to paint or erase them."""
     from vizcore import feature_plots, features
 
-    channels, height, width = meta["input_shape"]
+    channels = meta["input_shape"][0]
     grid_side = 8 if meta.get("dataset") == "digits" else 14 if channels == 1 else 16
     key = f"{prefix}_canvas_{grid_side}"
     version_key = f"{prefix}_canvas_version"
@@ -421,14 +463,10 @@ def _draw(prefix: str, meta: dict) -> np.ndarray:
     def fresh_canvas():  # a new brush or a cleared grid starts a fresh chart: no old selection again
         st.session_state[version_key] = st.session_state.get(version_key, 0) + 1
 
-    c1, c2, c3 = st.columns([2, 2, 1])
+    c1, c2 = st.columns([3, 1])
     c1.radio("Brush", list(BRUSHES), horizontal=True, key=f"{prefix}_brush", on_change=fresh_canvas)
-    if c3.button("Clear", key=f"{prefix}_clear", on_click=fresh_canvas):
+    if c2.button("Clear", key=f"{prefix}_clear", on_click=fresh_canvas):
         st.session_state[key] = np.zeros((grid_side, grid_side), np.float32)
-    colour, background = None, (0, 0, 0)
-    if channels == 3:
-        colour = _hex(c2.color_picker("Ink colour", "#e6194b", key=f"{prefix}_ink"))
-        background = _hex(c2.color_picker("Background", "#1f3a93", key=f"{prefix}_paper"))
     grid = st.session_state[key]
     chart_key = f"{prefix}_draw_{st.session_state[version_key]}"
 
@@ -444,9 +482,7 @@ def _draw(prefix: str, meta: dict) -> np.ndarray:
     st.caption(f"A {grid_side}×{grid_side} grid: click a cell to paint it, or pick the box or lasso tool in "
                "the chart's toolbar and drag over several. "
                + ("The digits data set was scanned at 8×8 and enlarged the same way." if grid_side == 8 else ""))
-    border = 4 if channels == 1 and height == 28 else 0
-    return features.drawing_to_picture(grid, height, width, border=border, smooth=channels == 1,
-                                       colour=colour, background=background)
+    return grid
 
 
 def _hex(colour: str) -> tuple[int, int, int]:
@@ -635,6 +671,33 @@ def warm_up_plotly():
 # page runs, and the one chart drawn earlier (the warm-up, sent first so the browser starts
 # loading Plotly 0.4 s sooner) takes turns with that import.
 _PANDAS_TURN = threading.Lock()
+
+
+_PRELOAD = {"started": False}
+PRELOAD_MODULES = ("torch", "torch.nn.functional", "scipy.fft")
+
+
+def preload_after_first_page(delay_s: float = 2.0) -> None:
+    """Once per server, a few seconds after its first page was drawn: import torch in the
+    background, so the first model page or large kernel later does not wait 1.5 s for it.
+
+    The first page never needs it (the playground, pooling, shape pages run on numpy); the delay
+    keeps the import off the CPU while the first students' pages are still being drawn.
+    """
+    with _PANDAS_TURN:
+        if _PRELOAD["started"]:
+            return
+        _PRELOAD["started"] = True
+
+    def preload():
+        import importlib
+
+        for name in PRELOAD_MODULES:
+            importlib.import_module(name)  # an import lock: a page importing it meanwhile waits
+
+    timer = threading.Timer(delay_s, preload)
+    timer.daemon = True
+    timer.start()
 
 
 def import_pandas() -> None:

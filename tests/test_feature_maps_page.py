@@ -183,7 +183,7 @@ def test_bad_upload_gives_a_clear_message():
 def test_drawing_is_read_by_the_model():
     grid = np.zeros((8, 8), np.float32)
     grid[1:7, 3:5] = 1.0  # a "1"
-    at = run_page("digits", fm_source="Draw", fm_canvas_8=grid)
+    at = run_page("digits", fm_source="Draw", fm_tool="Pixel grid", fm_canvas_8=grid)
     model, meta = shipped("digits")
     picture = features.drawing_to_picture(grid, 28, 28, border=4)
     x = ((torch.from_numpy(picture).float() / 255 - meta["mean"][0]) / meta["std"][0]).reshape(1, 1, 28, 28)
@@ -193,6 +193,38 @@ def test_drawing_is_read_by_the_model():
     at.button(key="fm_clear").click().run()
     assert not at.exception
     assert not at.session_state["fm_canvas_8"].any()
+
+
+def test_freehand_canvas_waits_for_a_drawing():
+    at = run_page("digits", fm_source="Draw")
+    assert not at.exception
+    assert at.radio(key="fm_tool").value == "Freehand"  # the canvas is installed: it is the default
+    assert any("Draw on the black square" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("model_name", ["digits", "shapes"])
+def test_freehand_drawing_is_read_by_the_model(monkeypatch, model_name):
+    """The canvas's ink, averaged to the drawing grid and framed, is what the model sees."""
+    from pages import _canvas
+
+    ink = np.zeros((280, 280), np.float32)
+    ink[40:240, 120:160] = 1.0  # a thick vertical stroke
+    ink[40:80, 60:160] = 0.6
+    monkeypatch.setattr(_canvas, "draw_canvas", lambda key, h, w, **kw: ink)
+    at = run_page(model_name, fm_source="Draw")
+    assert not at.exception
+    model, meta = shipped(model_name)
+    channels, height, width = meta["input_shape"]
+    if model_name == "digits":
+        picture = features.drawing_to_picture(_canvas.to_grid(ink, 8, 8), 28, 28, border=4)
+    else:
+        picture = features.drawing_to_picture(_canvas.to_grid(ink, height, width), height, width, smooth=False,
+                                              colour=(0xe6, 0x19, 0x4b), background=(0x1f, 0x3a, 0x93))
+    pixels = torch.from_numpy(picture.reshape(height, width, channels).transpose(2, 0, 1).copy()).float() / 255
+    x = ((pixels - torch.tensor(meta["mean"])[:, None, None]) / torch.tensor(meta["std"])[:, None, None])[None]
+    probabilities = shown_probabilities(at)
+    for name, p in expected_probabilities(model, x, meta["classes"]).items():
+        assert probabilities[name] == pytest.approx(p, abs=1e-5)
 
 
 def test_first_layer_filter_goes_to_the_playground():
