@@ -673,33 +673,6 @@ def warm_up_plotly():
 _PANDAS_TURN = threading.Lock()
 
 
-_PRELOAD = {"started": False}
-PRELOAD_MODULES = ("torch", "torch.nn.functional", "scipy.fft")
-
-
-def preload_after_first_page(delay_s: float = 2.0) -> None:
-    """Once per server, a few seconds after its first page was drawn: import torch in the
-    background, so the first model page or large kernel later does not wait 1.5 s for it.
-
-    The first page never needs it (the playground, pooling, shape pages run on numpy); the delay
-    keeps the import off the CPU while the first students' pages are still being drawn.
-    """
-    with _PANDAS_TURN:
-        if _PRELOAD["started"]:
-            return
-        _PRELOAD["started"] = True
-
-    def preload():
-        import importlib
-
-        for name in PRELOAD_MODULES:
-            importlib.import_module(name)  # an import lock: a page importing it meanwhile waits
-
-    timer = threading.Timer(delay_s, preload)
-    timer.daemon = True
-    timer.start()
-
-
 def import_pandas() -> None:
     """Import pandas whole before the page runs (see _PANDAS_TURN); a no-op once imported."""
     with _PANDAS_TURN:

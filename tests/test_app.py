@@ -44,6 +44,33 @@ def test_vizcore_never_imports_streamlit():
     assert out.stdout.strip() == "False"
 
 
+def test_streamlit_run_serves_app_py_as_an_app_that_imports_the_libraries_at_start():
+    """`streamlit run app.py` finds `app` (an st.App whose start-up does the heavy imports);
+    imported outside a session, app.py draws nothing and runs no page."""
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    found = discover_asgi_app(ROOT / "app.py")
+    assert found.is_asgi_app and found.app_name == "app"
+    code = (
+        "import sys, asyncio\n"
+        "import app\n"
+        "from streamlit.web.server.starlette.starlette_app import App\n"
+        "assert isinstance(app.app, App), type(app.app)\n"
+        "assert not [m for m in sys.modules if m.startswith('pages.') and m not in "
+        "('pages._catalog', 'pages._ui', 'pages._warm')], 'a page ran'\n"
+        "from pages import _warm\n"
+        "assert 'torch' not in sys.modules\n"
+        "async def start():\n"
+        "    async with _warm.warm_libraries(app.app):\n"
+        "        pass\n"
+        "asyncio.run(start())\n"
+        "print(sorted(set(_warm.MODULES) - set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_shipped_config_hides_tracebacks_and_stays_fast():
     import tomllib
 
