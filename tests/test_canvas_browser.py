@@ -12,25 +12,17 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
-import socket
-import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
 from pages import _canvas
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
+from _chromium import ARGS, CHROMIUM, ROOT, offline, streamlit_server
 TIMEOUT_MS = 60_000
 SIDE = 280  # the canvas, in CSS pixels
 
@@ -103,37 +95,13 @@ SCRIPT = textwrap.dedent(f"""
 """)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _need_component()
     script = tmp_path_factory.mktemp("canvas") / "canvas_app.py"
     script.write_text(SCRIPT)
-    port = free_port()
-    proc = subprocess.Popen(  # cwd=ROOT: the app's own .streamlit/config.toml applies
-        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with streamlit_server(script) as url:  # run from the project root: its config applies
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -154,15 +122,7 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     outside, problems = [], []
 
-    def guard(route):
-        host = urlparse(route.request.url).hostname or ""
-        if host in ("127.0.0.1", "localhost", "::1") or route.request.url.startswith(("data:", "blob:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
+    context.route("**/*", offline(outside))
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
