@@ -157,8 +157,9 @@ with left:
 with right:
     show_figure(feature_plots.overlay(input_picture, maps[channel], window=window,
                                       first_centre=centre,
-                                      jump=(jump_r, jump_c), title="Over the input (colours as on the left)"),
+                                      jump=(jump_r, jump_c), title="Over the input"),
                 key="fm_overlay")
+    st.caption("The same map laid over the input, in the colours on the left.")
 inside = window.clipped(height, width)
 st.markdown(
     f"Value ({i}, {j}) of **{layer}**, channel {channel} = **{maps[channel, i, j]:.4g}**. It depends on input rows "

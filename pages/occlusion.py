@@ -160,7 +160,7 @@ p1, p2, p3 = st.columns([1, 1, 2])
 with p1:
     show_figure(pp.occluded_preview(chosen.picture, None, title="Input"), key="occ_input_fig")
 with p2:
-    show_figure(pp.occluded_preview(occluded_picture, middle_box, title="One occluded copy"), key="occ_preview")
+    show_figure(pp.occluded_preview(occluded_picture, middle_box, title="Occluded"), key="occ_preview")
 plan = _forward.plan_for(model, (channels, height, width))
 estimate = plan.estimate(grid.count + 1)
 with p3:
@@ -216,14 +216,14 @@ m3.metric("with the patch over pixel rows × cols", f"{r0}–{r1 - 1} × {c0}–
 left, right = st.columns(2)
 with left:
     show_figure(pp.score_map(scores, grid, base_value, output=output, class_name=classes[target],
-                             title=f"{label.capitalize()} of {classes[target]} per patch position"),
+                             title=f"{label.capitalize()} per patch position"),
                 key="occ_scores")
     explain("Zeiler & Fergus's map: each cell is one position of the patch. Dark cells: hiding that part "
             "of the image made the model less sure. Hover for the pixels the patch covered.")
 with right:
     opacity = st.slider("Map opacity", 0.0, 1.0, step=0.05, key="occ_opacity")
     show_figure(pp.pixel_overlay(chosen.picture, drops, opacity=opacity, colorbar_title=f"drop in {label}",
-                                 title="Per pixel: the mean drop of the windows covering it"),
+                                 title="Per pixel: the mean drop"),
                 key="occ_overlay")
     explain("Each pixel gets the mean drop over all patch positions that hid it (captum's Occlusion map). "
             "Red: hiding it lowers the score; blue: hiding it raises the score.")

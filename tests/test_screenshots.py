@@ -61,6 +61,13 @@ SNAPSHOT = """() => [document.querySelector('[data-testid="stMain"]')?.innerText
     document.querySelectorAll('[data-testid="stSkeleton"], [data-testid="stSpinner"]').length]"""
 
 
+# Chart titles that run past their chart's right edge (Plotly cuts them off), as text.
+CLIPPED_TITLES = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] svg.main-svg')]
+  .flatMap(svg => [...svg.querySelectorAll('text.gtitle')].filter(t => t.textContent.trim())
+    .filter(t => t.getBoundingClientRect().right > svg.getBoundingClientRect().right + 1)
+    .map(t => t.textContent))"""
+
+
 def settle(page) -> None:
     """Wait until the page stops changing (the run finished, every chart drawn): the status
     widget is hidden by the shipped toolbar setting, so it cannot tell."""
@@ -109,7 +116,14 @@ def test_page_reads_at_1280x720(server, page, info):
     smallest, count = page.evaluate(SMALLEST_CHART_TEXT)
     if count:
         assert smallest >= plots.MIN_FONT_SIZE, f"{info.title}: chart text of {smallest}px"
+    assert page.evaluate(CLIPPED_TITLES) == [], f"{info.title}: chart titles cut off"
     # the page fits the projector's width: no sideways scrolling
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
+    # and in Presenter mode (larger fonts) the titles still fit
+    page.goto(f"{server}/{url_path(info.path)}?presenter=1")
+    page.get_by_test_id("stMain").locator("h1").first.wait_for()
+    settle(page)
+    assert page.evaluate(CLIPPED_TITLES) == [], f"{info.title}, presenter: chart titles cut off"
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
 
 

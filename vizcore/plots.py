@@ -25,7 +25,8 @@ TICK_SIZE = 16  # ticks, legends, colour bars, annotations: never below 14 px
 TITLE_SIZE = FONT_SIZE + 4
 TEXT_COLOUR = "#1a1a1a"  # near black: grey text fades on a projector
 MIN_FONT_SIZE = 14
-PRESENTER_SCALE = 1.3  # the Presenter switch: every font this much larger
+PRESENTER_SCALE = 1.3  # the Presenter switch: every font this much larger...
+TITLE_MAX_SCALE = 1.1  # ...but titles (already the largest): at 1.3 they ran past half-width charts
 DIVERGING = "RdBu_r"  # negative blue, zero white, positive red
 SEQUENTIAL = "Viridis"  # one direction (|values|, counts): dark low, bright high, never wraps
 TEMPLATE_NAME = "vizcore"
@@ -34,7 +35,8 @@ PRESENTER_TEMPLATE_NAME = "vizcore_presenter"
 
 def make_template(scale: float = 1.0) -> go.layout.Template:
     """The app's figure style with every font size multiplied by ``scale``."""
-    tick, body, title = round(TICK_SIZE * scale), round(FONT_SIZE * scale), round(TITLE_SIZE * scale)
+    tick, body = round(TICK_SIZE * scale), round(FONT_SIZE * scale)
+    title = round(TITLE_SIZE * min(scale, TITLE_MAX_SCALE))
     small = dict(size=tick, color=TEXT_COLOUR)
     colorbar = dict(tickfont=small, title=dict(font=small), thickness=18, outlinewidth=0)
     # ticks="": labels without tick marks (Plotly.js would draw marks even where labels are hidden)
