@@ -34,7 +34,7 @@ def _decode(data: bytes, max_side: int) -> tuple[Image.Image, bool]:
     return images.reduce_to_working_size(images.load_image(data), max_side)
 
 
-def _remember(key: str, default) -> None:
+def remember(key: str, default) -> None:
     """Keep a widget's value while the widget is not drawn (another view or page is shown).
 
     Streamlit drops a widget's state after a run that doesn't draw it, so the value is also
@@ -45,6 +45,12 @@ def _remember(key: str, default) -> None:
     if key not in st.session_state:
         st.session_state[key] = st.session_state.get(kept, default)
     st.session_state[kept] = st.session_state[key]
+
+
+def kept_value(key: str, default=None):
+    """A widget's value before the widget is drawn in this run: its state, else the value kept
+    for it by :func:`remember` or :func:`write_link_state`, else ``default``."""
+    return st.session_state.get(key, st.session_state.get(f"{key}__kept", default))
 
 
 def image_input(
@@ -61,9 +67,9 @@ def image_input(
     and the last upload survive switching views and pages.
     """
     names = list(images.SAMPLES)
-    _remember(f"{key}_source", SOURCES[0])
-    _remember(f"{key}_side", max_side)
-    _remember(f"{key}_sample", default_sample if default_sample in names else names[0])
+    remember(f"{key}_source", SOURCES[0])
+    remember(f"{key}_side", max_side)
+    remember(f"{key}_sample", default_sample if default_sample in names else names[0])
     source = st.radio("Image source", SOURCES, horizontal=True, key=f"{key}_source")
     with st.expander("Image size"):
         side = st.select_slider(
@@ -201,7 +207,7 @@ def model_selector(key: str):
     if not choices:
         st.error("No model is available: the shipped weights are missing from assets/.")
         st.stop()
-    _remember(key, next(iter(choices)))
+    remember(key, next(iter(choices)))
     if st.session_state[key] not in choices:  # e.g. a session model that was removed
         st.session_state[key] = next(iter(choices))
     label = st.selectbox("Model", list(choices), key=key)

@@ -16,8 +16,8 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (explain, finish_link, keep_valid, link_state, literal, model_selector, show_figure,  # noqa: E402
-                       show_text, test_split)
+from pages._ui import (explain, finish_link, keep_valid, kept_value, link_state, literal, model_selector,  # noqa: E402
+                       remember, show_figure, show_text, test_split)
 from vizcore import data, explain_plots, features, links, score_plots  # noqa: E402
 from vizcore import models as vmodels  # noqa: E402
 from vizcore.explain import ExplainError, scores  # noqa: E402
@@ -155,14 +155,6 @@ def tag_classes(dataset: str) -> np.ndarray:
     return distance.argmin(1)
 
 
-def remember(key: str, default) -> None:
-    """A widget's value kept while the other view is shown (Streamlit drops an undrawn widget's state)."""
-    kept = f"{key}__kept"
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(kept, default)
-    st.session_state[kept] = st.session_state[key]
-
-
 # --- one evaluation: run, progress, stop, continue --------------------------------------------------
 
 def evaluation_block(prefix: str, model, meta: dict, dataset: str, n: int, *, settings: dict,
@@ -293,7 +285,7 @@ with st.expander("Method settings"):
 settings = dict(smoothgrad_samples=int(smooth_samples), ig_steps=int(ig_steps), lime_samples=int(lime_samples))
 
 if view == VIEWS[0]:
-    if "es_model" not in st.session_state and "es_model__kept" not in st.session_state:
+    if kept_value("es_model") is None:
         st.session_state["es_model"] = START_MODEL
     model, meta = model_selector("es_model")
     sets = compatible_sets(meta)

@@ -13,7 +13,7 @@ from pages import route_through_app
 route_through_app()
 
 import torch  # noqa: E402
-from pages._ui import explain, finish_link, link_state, literal, show_figure, show_text  # noqa: E402
+from pages._ui import explain, finish_link, kept_value, link_state, literal, show_figure, show_text  # noqa: E402
 from vizcore import augment, data, images, links, models, plots, training_figures  # noqa: E402
 from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train  # noqa: E402
 
@@ -91,7 +91,7 @@ def link_spec(name: str) -> links.LinkSpec:
 def shown_data() -> str:
     """The data set of this run, needed before its picker is drawn (the fields' keys follow it):
     the picker's value, else the one kept from an earlier visit, else (a first visit) the link's."""
-    name = st.session_state.get("train_data", st.session_state.get("train_data__kept"))
+    name = kept_value("train_data")
     if name is None:
         name = st.query_params.get("data")
     return name if name in DATA_NAMES else DATA_NAMES[0]
