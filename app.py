@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
-from pages._ui import import_pandas, keep_presenter_in_link, presenter_switch, warm_up_plotly
+from pages._ui import keep_presenter_in_link, presenter_switch, warm_up_plotly
 
 
 def frame() -> None:
@@ -24,8 +24,7 @@ def frame() -> None:
 
     navigation = st.navigation(sections)
     presenter_switch()
-    warm_up = warm_up_plotly()  # the browser loads Plotly while the page's imports run
-    import_pandas()  # before any page's chart (see pages/_ui.py: _PANDAS_TURN)
+    warm_up = warm_up_plotly()  # the browser loads Plotly while the page runs
     navigation.run()
     keep_presenter_in_link()
     if warm_up is not None:

@@ -5,7 +5,6 @@ Not a page itself (the leading underscore keeps it out of navigation).
 from __future__ import annotations
 
 import io
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -652,37 +651,20 @@ def finish_link(spec=None) -> None:
 
 
 def warm_up_plotly():
-    """On a session's first run, before the page's own (slow) imports: a tiny chart in the
-    sidebar, so the browser fetches and starts Plotly (its largest script) while the server is
-    still importing torch. Returns the placeholder; app.py empties it after the page ran."""
+    """On a session's first run, before the page itself: a tiny chart in the sidebar, so the
+    browser fetches and starts Plotly (its largest script) while the page's script runs.
+    Returns the placeholder; app.py empties it after the page ran."""
     if "_plotly_warm" in st.session_state:
         return None
     st.session_state["_plotly_warm"] = True
     slot = st.sidebar.empty()
-    with _PANDAS_TURN:  # see import_pandas: this chart may be drawn while pandas is imported
-    # a dict, no Figure: this runs before plotly.graph_objects is needed anywhere
-        slot.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0], "hoverinfo": "skip",
-                                     "marker": {"opacity": 0}}],  # nothing to see: transparent, 10 px high
-                           "layout": {"height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
-                                      "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
-                                      "xaxis": {"visible": False}, "yaxis": {"visible": False}}},
-                          config={"displayModeBar": False, "staticPlot": True}, theme=None,
-                          key="_plotly_warm_chart")
+    slot.plotly_chart({"data": [{"type": "scatter", "x": [0], "y": [0], "hoverinfo": "skip",
+                                 "marker": {"opacity": 0}}],  # nothing to see: transparent, 10 px high
+                       "layout": {"height": 10, "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+                                  "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)",
+                                  "xaxis": {"visible": False}, "yaxis": {"visible": False}}},
+                      config={"displayModeBar": False, "staticPlot": True}, theme=None, key="_plotly_warm_chart")
     return slot
-
-
-# plotly's JSON encoder looks pandas up in sys.modules without importing it. While one session's
-# thread imports pandas, another session's chart would find the half-made module (an
-# AttributeError two of 30 students saw in a soak). So pandas is imported in app.py before any
-# page runs, and the one chart drawn earlier (the warm-up, sent first so the browser starts
-# loading Plotly 0.4 s sooner) takes turns with that import.
-_PANDAS_TURN = threading.Lock()
-
-
-def import_pandas() -> None:
-    """Import pandas whole before the page runs (see _PANDAS_TURN); a no-op once imported."""
-    with _PANDAS_TURN:
-        import pandas  # noqa: F401
 
 
 # --- cache keys --------------------------------------------------------------------------------

@@ -15,7 +15,10 @@ import importlib
 import logging
 import time
 
-# What the pages import at their top, heaviest first; all of it is needed by some page.
+# What the pages import at their top, heaviest first; all of it is needed by some page. pandas
+# must be whole before any session draws a chart: plotly's JSON encoder looks it up in sys.modules
+# without importing it, and once found a half-imported module of another session's thread (an
+# AttributeError two of 30 students saw in a soak).
 MODULES = ("torch", "pandas", "plotly.graph_objects", "scipy.fft", "sklearn.linear_model", "skimage.segmentation",
            "vizcore.playground", "vizcore.features", "vizcore.feature_plots", "vizcore.explain",
            "vizcore.explain_plots", "vizcore.models", "vizcore.train")

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from _pages import run_model_page
 from vizcore import data, features, models
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,13 +27,7 @@ def shipped(name: str):
 
 
 def run_page(model: str = "digits", **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.session_state["fm_model"] = f"{model} (pretrained)"
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, at.exception[0].value if at.exception else ""
-    return at
+    return run_model_page(PAGE, "fm_model", model, **state)
 
 
 def chart(at: AppTest, key: str) -> dict:

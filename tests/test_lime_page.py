@@ -19,7 +19,8 @@ from sklearn.linear_model import Ridge
 from sklearn.metrics import pairwise_distances
 from streamlit.testing.v1 import AppTest
 
-from vizcore import data, features, models, plots
+from _pages import run_model_page
+from vizcore import data, models, plots
 from vizcore.explain import _forward
 from vizcore.explain.lime import all_masks, random_masks, stability
 from vizcore.explain.occlusion import fill
@@ -30,13 +31,7 @@ PAGE = str(ROOT / "pages" / "lime.py")
 
 
 def run_page(model: str = "digits", **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.session_state["lime_model"] = f"{model} (pretrained)"
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, at.exception[0].value if at.exception else ""
-    return at
+    return run_model_page(PAGE, "lime_model", model, **state)
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,8 @@ import torch
 from captum.attr import Occlusion
 from streamlit.testing.v1 import AppTest
 
-from vizcore import data, features, models, plots
+from _pages import run_model_page
+from vizcore import data, models, plots
 from vizcore.explain import _forward
 from vizcore.explain.occlusion import fill
 
@@ -25,13 +26,7 @@ PAGE = str(ROOT / "pages" / "occlusion.py")
 
 
 def run_page(model: str = "digits", **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.session_state["occ_model"] = f"{model} (pretrained)"
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, at.exception[0].value if at.exception else ""
-    return at
+    return run_model_page(PAGE, "occ_model", model, **state)
 
 
 @pytest.fixture(autouse=True)

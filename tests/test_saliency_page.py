@@ -16,6 +16,7 @@ from scipy import stats
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
+from _pages import run_model_page
 from vizcore import data, features, models
 
 captum_attr = pytest.importorskip("captum.attr")
@@ -32,16 +33,7 @@ KEYS = ("grad", "ixg", "smooth", "ig", "guided", "gradcam")
 
 
 def run_page(model: str = "shapes", query: dict | None = None, **state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    for k, v in (query or {}).items():
-        at.query_params[k] = v
-    if model:
-        at.session_state["sal_model"] = f"{model} (pretrained)"
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, at.exception[0].value if at.exception else ""
-    return at
+    return run_model_page(PAGE, "sal_model", model, query=query, timeout=180, **state)
 
 
 def charts(at: AppTest) -> dict[str, dict]:

@@ -34,7 +34,8 @@ PRESENTER_TEMPLATE_NAME = "vizcore_presenter"
 
 
 def make_template(scale: float = 1.0) -> go.layout.Template:
-    """The app's figure style with every font size multiplied by ``scale``."""
+    """The app's figure style with every font size multiplied by ``scale`` (titles by at most
+    ``TITLE_MAX_SCALE``)."""
     tick, body = round(TICK_SIZE * scale), round(FONT_SIZE * scale)
     title = round(TITLE_SIZE * min(scale, TITLE_MAX_SCALE))
     small = dict(size=tick, color=TEXT_COLOUR)
