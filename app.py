@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
-from pages._ui import keep_presenter_in_link, presenter_switch, warm_up_plotly
+from pages._ui import UNLINKABLE_KEY, error_boundary, keep_presenter_in_link, presenter_switch, warm_up_plotly
 
 
 def frame() -> None:
@@ -23,9 +23,11 @@ def frame() -> None:
             sections[section] = registered
 
     navigation = st.navigation(sections)
+    st.session_state.pop(UNLINKABLE_KEY, None)  # set again by this run's page if its input is an upload
     presenter_switch()
     warm_up = warm_up_plotly()  # the browser loads Plotly while the page runs
-    navigation.run()
+    with error_boundary():
+        navigation.run()
     keep_presenter_in_link()
     if warm_up is not None:
         warm_up.empty()

@@ -4,6 +4,7 @@ Not a page itself (the leading underscore keeps it out of navigation).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 from PIL import Image
+from streamlit.logger import get_logger
 
 from vizcore import images
 
@@ -377,9 +379,79 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
     except (images.ImageInputError, features.FeatureError, data.DataError, ValueError, OSError) as err:
         st.error(f"Could not prepare this input for the model: {literal(err)}")
         return None
+    _note_unlinkable(prefix, source)
     if show_steps:
         _show_steps(steps, meta["input_shape"][0])
     return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source)
+
+
+def input_link_fields(model_key: str, prefix: str, *, class_name: str = "imgclass", index_name: str = "img",
+                      sample: str = "coffee") -> list:
+    """The link fields of a page's model and input (:func:`model_selector` under ``model_key``,
+    :func:`model_input` under ``prefix``): the model, the kind of input, the test image's class
+    and number, and the sample photo. An upload or a drawing cannot travel in an address: the
+    "Copy link" box says so (:func:`copy_link`)."""
+    from vizcore import links, models
+
+    shipped = [f"{name} (pretrained)" for name in models.shipped_models()] or ["none"]
+    return [links.Choice("model", shipped[0], shipped, key=model_key),
+            links.Choice("input", INPUT_SOURCES[0], INPUT_SOURCES, key=f"{prefix}_source"),
+            links.Text(class_name, ANY_CLASS, max_length=60, key=f"{prefix}_class"),
+            links.Int(index_name, 0, 0, 1_000_000, key=f"{prefix}_index"),
+            links.Choice("sample", sample, tuple(images.SAMPLES), key=f"{prefix}_photo_sample")]
+
+
+UNLINKABLE_KEY = "_unlinkable_input"  # this run's input that no address can carry (app.py clears it)
+
+
+def _note_unlinkable(prefix: str, source: str) -> None:
+    """Remember for :func:`copy_link` when the input is an upload, a camera photo or a drawing."""
+    photo_source = st.session_state.get(f"{prefix}_photo_source", SOURCES[0])
+    if source == INPUT_SOURCES[2]:
+        st.session_state[UNLINKABLE_KEY] = "your drawing"
+    elif source == INPUT_SOURCES[1] and photo_source != SOURCES[0]:
+        st.session_state[UNLINKABLE_KEY] = "your photo" if photo_source == "Camera" else "your upload"
+
+
+PREDICTED = -1  # the class choice "the predicted class", whatever the model predicts
+PREDICTED_LABEL = "the predicted class"
+
+
+def class_labels(classes: list) -> list[str]:
+    """One label per class, its name, made unique (a model may carry two classes of one name)."""
+    names = [str(c) for c in classes]
+    seen = {n for n in names if names.count(n) > 1}
+    return [f"{n} (#{k})" if n in seen else n for k, n in enumerate(names)]
+
+
+def class_choice(key: str, classes: list, probabilities, *, container=None,
+                 label: str = "Explained class", help: str | None = None) -> int:
+    """The class a page explains: "the predicted class" or any class by name (type to search).
+    Returns its index; the class's probability is shown under the choice, from this run.
+
+    The labels are the class names only, the same on every run of one model. The browser sends
+    a select box's *label* back, and a label that carried a probability or the predicted class
+    came back as a text the page no longer offered (the second "Random" broke three pages). A
+    stored value that is not one of this model's choices, from a link, an older label or
+    another model, is mapped back by its label where it matches and otherwise reset.
+    """
+    container = container or st
+    labels = class_labels(classes)
+    value = st.session_state.get(key, PREDICTED)
+    if isinstance(value, str):
+        value = labels.index(value) if value in labels else PREDICTED
+    if isinstance(value, bool) or not isinstance(value, int) or not PREDICTED <= value < len(classes):
+        value = PREDICTED
+    st.session_state[key] = value
+    choice = container.selectbox(label, [PREDICTED, *range(len(classes))], key=key, help=help,
+                                 format_func=lambda k: PREDICTED_LABEL if k == PREDICTED else labels[k])
+    predicted = int(np.argmax(np.asarray(probabilities)))
+    target = predicted if choice == PREDICTED else int(choice)
+    container.caption(f"{literal(labels[target])}: probability {float(probabilities[target]):.1%}"
+                      + (" — the model's prediction" if target == predicted else
+                         f"; the model predicts {literal(labels[predicted])} "
+                         f"({float(probabilities[predicted]):.1%})"))
+    return target
 
 
 def _pick_test_image(prefix: str, dataset: str):
@@ -639,6 +711,10 @@ def copy_link(spec=None, label: str = "Copy link") -> None:
     with st.popover(label):
         st.caption("This address opens this page with the same settings:")
         st.code(page_link(spec), language=None, wrap_lines=True)
+        unlinkable = st.session_state.get(UNLINKABLE_KEY)
+        if unlinkable:
+            st.caption(f"An address cannot carry {unlinkable}: the link opens these settings with the "
+                       "input its address names (a test image or a sample photo).")
 
 
 def finish_link(spec=None) -> None:
@@ -665,6 +741,26 @@ def warm_up_plotly():
                                   "xaxis": {"visible": False}, "yaxis": {"visible": False}}},
                       config={"displayModeBar": False, "staticPlot": True}, theme=None, key="_plotly_warm_chart")
     return slot
+
+
+# --- the error boundary (app.py) -----------------------------------------------------------------
+
+ERROR_MESSAGE = ("Something went wrong on this page, and it has been noted on the server. Reload the page "
+                 "(the link keeps your settings), or change a setting and try again.")
+log = get_logger("seeing_convolutions")
+
+
+@contextlib.contextmanager
+def error_boundary():
+    """An unexpected exception in a page becomes a short message a lecturer can act on; the
+    traceback goes to the server's log under Streamlit's own words "Uncaught app execution", so
+    a test that reads the log still fails. st.stop and st.rerun pass through (they are
+    BaseExceptions, not errors)."""
+    try:
+        yield
+    except Exception:  # noqa: BLE001 - the boundary: everything a page did not expect
+        log.exception("Uncaught app execution (shown to the user as a short message)")
+        st.error(ERROR_MESSAGE)
 
 
 # --- cache keys --------------------------------------------------------------------------------

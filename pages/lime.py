@@ -12,8 +12,9 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (content_hash, log_computation, copy_link, download_array, explain, link_state, literal, model_input,  # noqa: E402
-                       model_selector, show_figure, write_link_state)
+from pages._ui import (PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
+                       input_link_fields, link_state, literal, model_input, model_selector, show_figure,
+                       write_link_state)
 from vizcore import features, links, perturbation_plots as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
 from vizcore.explain.lime import (MAX_EXACT_FEATURES, SURROGATES, all_masks, explanation_mask,  # noqa: E402
@@ -33,9 +34,9 @@ SORTS = {"sample": "sample number", "prob_up": "probability, lowest first", "pro
 METHOD_LABELS = {"slic": "SLIC", "quickshift": "quickshift (lime's default)", "felzenszwalb": "Felzenszwalb",
                  "grid": "square grid"}
 GALLERY = 12
-PREDICTED = -1
 
 LINK = links.LinkSpec([
+    *input_link_fields("lime_model", "lime_in"),
     links.Choice("method", "slic", METHODS, key="lime_method"),
     links.Int("segments", 25, 2, 200, key="lime_segments"),
     links.Choice("hide", "mean", tuple(HIDES), key="lime_hide"),
@@ -265,12 +266,7 @@ except ExplainError as err:
 slot.empty()
 weights = kernel_weights(masks)
 
-if not PREDICTED <= st.session_state.get("lime_target", PREDICTED) < len(classes):
-    st.session_state["lime_target"] = PREDICTED
-choice = st.selectbox("Explained class", [PREDICTED] + list(range(len(classes))), key="lime_target",
-                      format_func=lambda k: f"the predicted class ({classes[predicted]})" if k == PREDICTED
-                      else classes[k])
-target = predicted if choice == PREDICTED else int(choice)
+target = class_choice("lime_target", classes, original)
 scores = probabilities[:, target]
 kept = masks.sum(axis=1)
 

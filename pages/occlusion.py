@@ -11,8 +11,9 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (content_hash, log_computation, copy_link, download_array, explain, link_state, literal, model_input,  # noqa: E402
-                       model_selector, show_figure, write_link_state)
+from pages._ui import (PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
+                       input_link_fields, link_state, literal, model_input, model_selector, show_figure,
+                       write_link_state)
 from vizcore import features, links, perturbation_plots as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
 from vizcore.explain.occlusion import FILLS, Occluder, fill, occlusion_run, windows  # noqa: E402
@@ -21,9 +22,9 @@ AUTO_SECONDS = 1.5        # runs estimated shorter than this start by themselves
 MAX_POSITIONS = 20_000    # beyond this the page refuses (minutes of work)
 BASELINE_LABELS = {"black": "black", "grey": "grey", "mean": "mean colour (data set)", "blur": "blur"}
 OUTPUTS = {"probability": "probability (softmax)", "logit": "logit (before softmax)"}
-PREDICTED = -1
 
 LINK = links.LinkSpec([
+    *input_link_fields("occ_model", "occ_in"),
     links.Int("window", 8, 1, 512, key="occ_window"),
     links.Int("stride", 4, 1, 512, key="occ_stride"),
     links.Choice("fill", "grey", tuple(FILLS), key="occ_fill"),
@@ -142,12 +143,7 @@ fill_kind = c3.radio("The patch holds", list(FILLS), key="occ_fill", horizontal=
                      format_func=BASELINE_LABELS.get, help="; ".join(f"{k}: {v}" for k, v in FILLS.items()))
 c4, c5 = st.columns([2, 3])
 output = c4.radio("Score", list(OUTPUTS), key="occ_output", format_func=OUTPUTS.get, horizontal=True)
-if not PREDICTED <= st.session_state.get("occ_target", PREDICTED) < len(classes):
-    st.session_state["occ_target"] = PREDICTED
-choice = c5.selectbox("Explained class", [PREDICTED] + list(range(len(classes))), key="occ_target",
-                      format_func=lambda k: f"the predicted class ({classes[predicted]})" if k == PREDICTED
-                      else classes[k])
-target = predicted if choice == PREDICTED else int(choice)
+target = class_choice("occ_target", classes, original, container=c5)
 
 try:
     grid = windows(height, width, window, stride)

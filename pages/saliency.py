@@ -10,12 +10,12 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (content_hash, ANY_CLASS, copy_link, dataset_of, download_array, explain, link_state, literal,  # noqa: E402
-                       model_input, model_selector, show_figure, show_text, test_split, write_link_state)
-from vizcore import explain as ex, explain_plots, feature_plots, features, links, models  # noqa: E402
+from pages._ui import (PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
+                       explain, input_link_fields, link_state, literal, model_input, model_selector, show_figure,
+                       show_text, test_split, write_link_state)
+from vizcore import explain as ex, explain_plots, feature_plots, features, links  # noqa: E402
 from vizcore.explain.integrated_gradients import BASELINES, METHODS as IG_RULES, make_baseline  # noqa: E402
 
-PREDICTED = -1
 METHODS = {  # link name -> title
     "grad": "Gradient (vanilla saliency)",
     "ixg": "Gradient × input",
@@ -30,12 +30,9 @@ SAMPLES = (10, 20, 50, 100)
 STEPS = (8, 16, 32, 50, 100, 200)
 BASELINE_LABELS = {"black": "black", "blurred": "blurred", "mean-colour": "this image's mean colour",
                    "zeros": "zeros (data set's mean colour)"}
-MODEL_CHOICES = tuple(f"{name} (pretrained)" for name in models.shipped_models()) or ("none",)
 
 LINK = links.LinkSpec([
-    links.Choice("model", MODEL_CHOICES[0], MODEL_CHOICES, key="sal_model"),
-    links.Text("imgclass", ANY_CLASS, max_length=60, key="sal_in_class"),
-    links.Int("img", 0, 0, 99_999, key="sal_in_index"),
+    *input_link_fields("sal_model", "sal_in"),
     links.Int("cls", PREDICTED, PREDICTED, 999, key="sal_target"),
     *(links.Bool(name, True, key=f"sal_show_{name}") for name in METHODS),
     links.Bool("signed", False, key="sal_signed"),
@@ -134,7 +131,8 @@ def check_link() -> None:
         if st.session_state.get("sal_in_index", 0) >= count:
             problems.append(f"img={st.session_state['sal_in_index']}: there are only {count} such test images")
             st.session_state["sal_in_index"] = 0
-    if st.session_state.get("sal_target", PREDICTED) >= len(classes):
+    target_link = st.session_state.get("sal_target", PREDICTED)
+    if isinstance(target_link, int) and target_link >= len(classes):
         problems.append(f"cls={st.session_state['sal_target']}: the model has {len(classes)} classes")
         st.session_state["sal_target"] = PREDICTED
     if st.session_state.get("sal_layer") and st.session_state["sal_layer"] not in cam_layers:
@@ -170,15 +168,9 @@ with right:
     show_figure(feature_plots.probabilities_bar(features.top_classes(probabilities, classes, k=5),
                                                 title="Top 5 classes", height=320), key="sal_top5")
 with left:
-    if not PREDICTED <= st.session_state.get("sal_target", PREDICTED) < len(classes):
-        st.session_state["sal_target"] = PREDICTED
-    choice = st.selectbox(
-        "Explain the class", [PREDICTED] + list(range(len(classes))), key="sal_target",
-        format_func=lambda k: f"the predicted class ({classes[predicted]})" if k == PREDICTED
-        else f"{classes[k]} ({probabilities[k]:.1%})",
-        help="Any class can be explained: which pixels speak for a 3, even if the model says 8?")
-    target = predicted if choice == PREDICTED else int(choice)
-    st.metric(f"Score (logit) of {classes[target]}", f"{logits[target]:.3f}",
+    target = class_choice("sal_target", classes, probabilities, label="Explain the class",
+                          help="Any class can be explained: which pixels speak for a 3, even if the model says 8?")
+    st.metric(f"Score (logit) of {literal(classes[target])}", f"{logits[target]:.3f}",
               f"probability {probabilities[target]:.1%}", delta_color="off")
     if chosen.label is not None and chosen.label != predicted:
         st.warning(f"The model is wrong here: the test image is labelled {literal(classes[chosen.label])}, "
