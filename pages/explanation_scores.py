@@ -194,8 +194,7 @@ def evaluation_block(prefix: str, model, meta: dict, dataset: str, n: int, *, se
         plan = _forward.plan_for(model, tuple(meta["input_shape"]))
         passes = ev.forward_passes(methods, n, steps if curves else None)
         estimate.caption(f"{len(methods)} methods and 3 reference maps on {n} test images of {literal(dataset)}: "
-                         f"about {passes:,.0f} forward passes ≈ {plan.estimate(passes):.0f} s at this server's "
-                         "current speed. Press the button to start.")
+                         f"about {passes:,.0f} forward passes {plan.describe(int(passes))}. Press the button to start.")
         return None
     bar = st.progress(0.0, text="Starting…")
     last = [0.0]

@@ -247,8 +247,8 @@ seed = c3.number_input("Seed", 0, 9999, key="lime_seed", disabled=exact)
 drawn = "all" if exact else int(samples)
 total = 2 ** n_features if exact else int(samples)
 estimate = plan.estimate(total)
-st.caption(f"{total:,} samples = {total:,} forward passes ≈ {_forward.format_seconds(estimate)} (on this server "
-           f"lately {plan.rate * 1e3:.2f} ms per image, in batches of {plan.batch_size}). Rule of thumb from "
+st.caption(f"{total:,} samples = {total:,} forward passes {plan.describe(total)}; "
+           f"{plan.rate * 1e3:.2f} ms per image, in batches of {plan.batch_size}. Rule of thumb from "
            f"lime's maintainer: about 10 samples per superpixel, here {10 * n_features:,}.")
 
 hide, hide_picture = hidden_look(input_hash, segments_hash, hide_kind, x, segments, meta)
@@ -339,8 +339,8 @@ counts = tuple(sorted(counts)) or (int(samples),)
 stability_cost = plan.estimate(seeds * max(counts))
 stability_key = (fingerprint, input_hash, segments_hash, hide_kind, target, counts, seeds, int(k),
                  "both" if surrogate == "tree" else sign, surrogate)
-st.caption(f"{seeds} seeds × {max(counts):,} samples = {seeds * max(counts):,} forward passes ≈ "
-           f"{_forward.format_seconds(stability_cost)} (a run with fewer samples is the first rows of the longest one).")
+st.caption(f"{seeds} seeds × {max(counts):,} samples = {seeds * max(counts):,} forward passes "
+           f"{plan.describe(seeds * max(counts))}. A run with fewer samples is the first rows of the longest one.")
 slot = costly_step("stability", "Run the seeds", stability_key, stability_cost) \
     if st.toggle("Measure stability", key="lime_stability_on") else None
 if slot is not None:

@@ -162,7 +162,7 @@ estimate = plan.estimate(grid.count + 1)
 with p3:
     st.markdown(f"**{grid.rows} × {grid.cols} = {grid.count:,} positions = {grid.count:,} forward passes "
                 f"≈ {_forward.format_seconds(estimate)}**")
-    st.caption(f"On this server lately {plan.rate * 1e3:.2f} ms per image, in batches of "
+    st.caption(f"The estimate: {plan.how_sure()}; {plan.rate * 1e3:.2f} ms per image, in batches of "
                f"{plan.batch_size}{', channels-last' if plan.channels_last else ''}, without autograd. "
                f"Without the patch the model gives {literal(classes[target])} a probability of {original[target]:.4f}.")
     if grid.count > MAX_POSITIONS:

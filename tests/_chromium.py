@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -29,15 +30,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ServerLog:
+    """What a test server printed, read from its log file (never a pipe nobody drains: a full pipe
+    would block the server)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def text(self) -> str:
+        return self.path.read_text(errors="replace")
+
+    def failures(self) -> list[str]:
+        """Lines that mark a page's failure: Streamlit's own and the app's error boundary."""
+        return [line for line in self.text().splitlines() if "Uncaught app execution" in line or "Traceback" in line]
+
+
 @contextlib.contextmanager
-def streamlit_server(script: str | Path = "app.py"):
+def streamlit_server(script: str | Path = "app.py", log: list | None = None):
     """A fresh `streamlit run script` from the project root (its .streamlit/config.toml
-    applies); yields the base URL once /_stcore/health answers."""
+    applies); yields the base URL once /_stcore/health answers. With ``log`` (a list), a
+    :class:`ServerLog` of its output is appended to it."""
     port = free_port()
+    log_file = tempfile.NamedTemporaryFile("w+b", prefix="streamlit-", suffix=".log", delete=False)
+    if log is not None:
+        log.append(ServerLog(Path(log_file.name)))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + START_S
@@ -49,12 +69,13 @@ def streamlit_server(script: str | Path = "app.py"):
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
+        pytest.fail(f"streamlit did not start: {Path(log_file.name).read_text(errors='replace')[-2000:]}")
     try:
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log_file.close()
 
 
 def offline(outside: list | None = None):

@@ -60,6 +60,7 @@ class Plan:
     channels_last: bool
     seconds_per_image: float
     observed: float | None = None
+    runs: int = 0
 
     def __post_init__(self):
         self._lock = threading.Lock()
@@ -71,6 +72,7 @@ class Plan:
         rate = seconds / images
         with self._lock:
             self.observed = rate if self.observed is None else 0.7 * self.observed + 0.3 * rate
+            self.runs += 1
 
     @property
     def rate(self) -> float:
@@ -80,6 +82,17 @@ class Plan:
     def estimate(self, images: int) -> float:
         """Seconds that ``images`` forward passes should take (for "225 passes ≈ 0.03 s")."""
         return images * self.rate
+
+    def how_sure(self) -> str:
+        """Where the rate comes from, for a person: a first timing, or real runs on this server."""
+        if self.runs == 0:
+            return ("a first guess from a one-second timing of this model on this server; the real runs "
+                    "here will make it better")
+        return f"from {self.runs} real run{'s' if self.runs > 1 else ''} of this model on this server"
+
+    def describe(self, images: int) -> str:
+        """The estimate for ``images`` forward passes with how sure it is: "≈ 2.1 s (…)"."""
+        return f"≈ {format_seconds(self.estimate(images))} ({self.how_sure()})"
 
 
 # The measured plan per (architecture, input shape): speed depends on the layers and sizes, not on
@@ -226,7 +239,7 @@ def outputs(model: nn.Module, inputs: torch.Tensor | MakeBatch, total: int | Non
     results: list[torch.Tensor] = []
     done = 0
     chunk, chunk_start = None, 0
-    started = time.perf_counter()
+    model_seconds = 0.0  # the model's calls only: making inputs and drawing progress are the caller's cost
     with torch.inference_mode():
         while done < total:
             if _should_stop(stop):
@@ -238,14 +251,16 @@ def outputs(model: nn.Module, inputs: torch.Tensor | MakeBatch, total: int | Non
             batch = chunk[done - chunk_start:done - chunk_start + plan.batch_size]
             if batch.ndim == 4:  # no copy when the batch is already laid out so
                 batch = laid_out(batch, plan.channels_last)
+            started = time.perf_counter()
             out = model(batch)
+            model_seconds += time.perf_counter() - started
             if out.ndim != 2:
                 out = out.reshape(out.shape[0], -1)
             results.append(torch.softmax(out, dim=1) if output == "probability" else out)
             done += batch.shape[0]
             if progress is not None:
                 progress(done, total)
-    plan.observe(time.perf_counter() - started, total)
+    plan.observe(model_seconds, total)
     return torch.cat(results).clone()  # clone: a normal tensor, not an inference-mode one
 
 
