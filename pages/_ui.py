@@ -136,7 +136,7 @@ def _uploaded_bytes(key: str, source: str) -> bytes | None:
         return st.session_state[kept][1]
     if kept in st.session_state:
         name, data = st.session_state[kept]
-        st.caption(f"Using your earlier {'upload' if source == 'Upload' else 'photo'}: {name}")
+        st.caption(f"Using your earlier {'upload' if source == 'Upload' else 'photo'}: {literal(name)}")
         return data
     return None
 

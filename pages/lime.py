@@ -298,8 +298,13 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("R² (weighted)", f"{fit.r2:.4f}", help="How well the simple model reproduces the model's probabilities "
                                                "on the samples, weighted by the kernel.")
 m2.metric("intercept", f"{fit.intercept:.4f}")
-m3.metric("surrogate's prediction for the image", f"{fit.local_prediction:.4f}")
+m3.metric("surrogate's prediction for the image", f"{fit.local_prediction:.4f}",
+          help="The linear surrogate's value with every superpixel kept. It is a weighted straight-line fit, "
+               "not a probability: nothing holds it inside [0, 1], so it can be above 1 or below 0.")
 m4.metric(f"model's probability of {literal(classes[target])}", f"{original[target]:.4f}")
+if not 0.0 <= fit.local_prediction <= 1.0:
+    st.caption(f"The surrogate says {fit.local_prediction:.4f}, outside [0, 1]: a linear surrogate is a straight-line "
+               "fit to the probabilities, and nothing holds a straight line inside [0, 1].")
 left, right = st.columns([3, 2])
 with left:
     ylabel = "importance (no sign)" if surrogate == "tree" else "coefficient (probability added)"
@@ -312,8 +317,8 @@ with right:
     mask = explanation_mask(segments, fit.coefficients, int(k), "both" if surrogate == "tree" else sign)
     explained = pp.explanation_picture(chosen.picture, segments, mask)
     show_figure(pp.picture_figure(explained, title=f"Top {len(top)} superpixels"), key="lime_explanation")
-    st.caption("Green: the superpixel raises the probability; red: it lowers it; the rest is faded "
-               "(lime's get_image_and_mask).")
+    st.caption("Red: the superpixel raises the probability; blue: it lowers it (as in the bars and every "
+               "map of this app); the rest is faded (lime's get_image_and_mask, which uses green and red).")
 with st.expander("Downloads"):
     st.caption("Coefficients (superpixel, coefficient):")
     download_array(np.column_stack([np.arange(n_features), fit.coefficients]), "lime_coefficients", key="lime_dl_coef")

@@ -45,3 +45,29 @@ def test_any_text_renders_literally(text):
     if not shown.strip():  # whitespace alone renders to nothing at all
         return
     assert rendered_text(literal(text)) == shown.strip()
+
+
+def _photo_input_script():
+    from pages._ui import image_input
+
+    image_input("t")
+
+
+def test_an_earlier_uploads_name_is_shown_literally():
+    """The kept upload's file name ("Using your earlier upload: …") is the uploader's text."""
+    import io as _io
+
+    from PIL import Image
+    from streamlit.testing.v1 import AppTest
+
+    buf = _io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(buf, format="PNG")
+    name = "[grade](https://evil.example) ![x](https://evil.example/p.png) <b>hi</b>.png"
+    at = AppTest.from_function(_photo_input_script, default_timeout=60)
+    at.run()
+    at.radio(key="t_source").set_value("Upload").run()
+    at.file_uploader(key="t_upload").set_value((name, buf.getvalue(), "image/png")).run()
+    at.file_uploader(key="t_upload").set_value(None).run()
+    assert not at.exception
+    (shown,) = [c.value for c in at.caption if "earlier upload" in c.value]
+    assert rendered_text(shown) == f"Using your earlier upload: {name}"

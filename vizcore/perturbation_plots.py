@@ -376,16 +376,22 @@ def coefficient_bars(coefficients: np.ndarray, *, top: list[int] | None = None, 
                    yaxis=dict(title=dict(text=ylabel), zeroline=True, zerolinewidth=2))
 
 
+def _rgb_of(colour: str) -> tuple[int, int, int]:
+    return tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
+
+
 def explanation_picture(picture: np.ndarray, segments: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """lime's explanation image, enlarged: the chosen superpixels in colour (tinted green where they
-    raise the probability, red where they lower it) and outlined, the rest faded."""
+    """lime's explanation image, enlarged: the chosen superpixels in colour and outlined, the rest
+    faded. The tint follows the app's one colour meaning (the bar chart's and every signed map's):
+    red where a superpixel raises the probability, blue where it lowers it (lime's own picture uses
+    green and red)."""
     img = rgb(picture).astype(np.float64)
     mask = np.asarray(mask)
     chosen = (mask != 0)[..., None]
     out = np.where(chosen, img, 0.3 * img + 0.7 * 255)
     tint = np.zeros_like(img)
-    tint[mask > 0] = (0, 170, 0)
-    tint[mask < 0] = (200, 0, 0)
+    tint[mask > 0] = _rgb_of(POSITIVE)
+    tint[mask < 0] = _rgb_of(NEGATIVE)
     out = np.where(chosen, 0.65 * out + 0.35 * tint, out)
     big, _ = enlarge(np.clip(np.round(out), 0, 255).astype(np.uint8))
     labels, _ = enlarge(np.asarray(segments))
