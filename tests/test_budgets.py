@@ -16,7 +16,8 @@ import torch
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from vizcore import conv, data, images, kernels, models, playground as pg, pooling, quiz, training_figures
+from vizcore import conv, data, images, kernels, models, playground as pg, pooling, quiz
+from vizcore.figures import training as training_figs
 
 FAST = settings(max_examples=25, deadline=None)
 
@@ -447,6 +448,6 @@ def test_the_rgb_picture_is_thinned_with_its_step():
 
 
 def test_a_confusion_matrix_of_many_classes_stays_on_one_screen():
-    fig = training_figures.confusion_figure(np.eye(100, dtype=int), [f"class {i}" for i in range(100)])
+    fig = training_figs.confusion_figure(np.eye(100, dtype=int), [f"class {i}" for i in range(100)])
     assert fig.layout.height <= 900 and fig.layout.xaxis.nticks == 30
-    assert training_figures.confusion_figure(np.eye(3, dtype=int), list("abc")).layout.height < 900
+    assert training_figs.confusion_figure(np.eye(3, dtype=int), list("abc")).layout.height < 900

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vizcore import feature_plots, playground as pg, plots, pooling
+from vizcore import playground as pg, pooling
+from vizcore.figures import features as feature_figs, style
 
 values = arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 20)),
                 elements=st.floats(-1e4, 1e4, allow_nan=False))
@@ -17,7 +18,7 @@ values = arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 20)),
 @settings(max_examples=80, deadline=None)
 @given(values, st.booleans(), st.booleans())
 def test_colour_range_against_numpy(z, diverging, robust):
-    r = plots.colour_range(z, diverging=diverging, robust=robust)
+    r = style.colour_range(z, diverging=diverging, robust=robust)
     assert (r.data_min, r.data_max) == (z.min(), z.max())
     low, high = np.percentile(z, [1, 99]) if robust else (z.min(), z.max())
     if robust and high <= low:
@@ -58,7 +59,7 @@ def test_shared_scale_is_one_range_per_figure_per_map_otherwise(maps, robust):
     own = pg.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust, shared=False)
     assert "own colour scale" in own.layout.title.text
     for trace, m in zip(own.data, maps):
-        r = plots.colour_range(m, diverging=True, robust=robust)
+        r = style.colour_range(m, diverging=True, robust=robust)
         assert (trace.zmin, trace.zmax) == pytest.approx((r.zmin, r.zmax))
         assert trace.showscale is not False and trace.colorbar.title.text
 
@@ -98,8 +99,8 @@ def test_change_scale_never_wraps_and_titles_fit():
 
 def test_feature_map_overlay_shares_the_enlarged_maps_colours_and_shows_no_second_bar():
     m = np.random.default_rng(2).normal(size=(6, 6)).astype(np.float32)
-    enlarged = feature_plots.enlarged_channel(m, position=(0, 0))
-    over = feature_plots.overlay(np.zeros((12, 12)), m, first_centre=(1.0, 1.0), jump=(2, 2))
+    enlarged = feature_figs.enlarged_channel(m, position=(0, 0))
+    over = feature_figs.overlay(np.zeros((12, 12)), m, first_centre=(1.0, 1.0), jump=(2, 2))
     heat = [t for t in over.data if t.type == "heatmap"][0]
     assert (heat.zmin, heat.zmax) == (enlarged.data[0].zmin, enlarged.data[0].zmax) == (m.min(), m.max())
     assert heat.showscale is False

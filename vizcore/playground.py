@@ -15,7 +15,8 @@ from typing import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from vizcore import conv, images, kernels, plots
+from vizcore import conv, images, kernels
+from vizcore.figures import style
 
 ACTIVATIONS = ("none", "ReLU", "sigmoid", "tanh", "abs")
 DISPLAYS = ("raw", "absolute", "clipped 0..255", "min-max")
@@ -211,8 +212,8 @@ def _for_screen(z: np.ndarray, max_side: int) -> tuple[np.ndarray, dict]:
 
 
 def _layout(title: str | None, height: int | None, **axes) -> dict:
-    """The app's template and projector fonts (:func:`vizcore.plots.layout`) with these axes."""
-    return plots.layout(title=title, height=height, **axes)
+    """The app's template and projector fonts (:func:`vizcore.figures.style.layout`) with these axes."""
+    return style.layout(title=title, height=height, **axes)
 
 
 def _image_axes(suffix: str = "", *, top: bool = False, **extra) -> dict:
@@ -232,7 +233,7 @@ def _bound(z: np.ndarray) -> float:
 
 def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colorbar_title: str = "",
                    show_values: bool = False, max_side: int = MAX_DISPLAY_SIDE,
-                   crange: plots.ColourRange | None = None, **extra) -> go.Heatmap:
+                   crange: style.ColourRange | None = None, **extra) -> go.Heatmap:
     # float32 halves what large maps send to the browser (8-bit pictures stay 8-bit);
     # small matrices keep every digit.
     full = np.asarray(z)
@@ -242,28 +243,28 @@ def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colo
         z = z.astype(np.float32 if z.size > 4096 else np.float64, copy=False)
     if diverging:
         bound = _bound(full)  # the colour scale of every value, also those not drawn
-        zmin, zmax, colorscale = -bound, bound, plots.DIVERGING
+        zmin, zmax, colorscale = -bound, bound, style.DIVERGING
     else:
         colorscale = "gray"
-    bar = plots.colorbar(colorbar_title or "value")
+    bar = style.colorbar(colorbar_title or "value")
     if crange is not None:  # a stated range (robust, shared): its ends marked when values lie beyond
         zmin, zmax, bar = crange.zmin, crange.zmax, crange.colorbar(colorbar_title or "value")
     trace = dict(z=z, colorscale=colorscale, zmin=zmin, zmax=zmax, hovertemplate=_HOVER,
                  colorbar=bar, **extra)
     if show_values:
         trace.update(text=[[format_number(v) for v in row] for row in z], texttemplate="%{text}",
-                     textfont=dict(size=plots.FONT_SIZE - 2))
+                     textfont=dict(size=style.FONT_SIZE - 2))
     return go.Heatmap(**trace)
 
 
 def heatmap_figure(z: np.ndarray, *, title: str | None = None, diverging: bool = False, zmin=None,
                    zmax=None, colorbar_title: str = "", show_values: bool = False,
                    height: int | None = None, shapes: list[dict] | None = None,
-                   crange: plots.ColourRange | None = None) -> go.Figure:
+                   crange: style.ColourRange | None = None) -> go.Figure:
     """A 2D array as an image-like heatmap with a colour bar; hover shows row, col, value.
 
     ``diverging=True``: red-blue centred on 0 (blue negative, white 0, red positive).
-    ``crange`` (from :func:`vizcore.plots.colour_range`): the colours span it, values beyond
+    ``crange`` (from :func:`vizcore.figures.style.colour_range`): the colours span it, values beyond
     are drawn in the end colours and the colour bar marks its ends with ≤/≥.
     """
     trace = _heatmap_trace(z, diverging=diverging, zmin=zmin, zmax=zmax,
@@ -277,14 +278,14 @@ def heatmap_figure(z: np.ndarray, *, title: str | None = None, diverging: bool =
     return go.Figure(data=[trace], layout=layout)
 
 
-def response_range(z, how: str, *, robust: bool = True) -> plots.ColourRange | None:
+def response_range(z, how: str, *, robust: bool = True) -> style.ColourRange | None:
     """The colour range of a response shown as ``how``: raw values on a scale centred on 0,
     |values| from 0; with ``robust`` up to the 99th percentile (a photo's few strongest edges
     would otherwise wash out the rest); None for the 0..255 displays (their range is fixed)."""
     if how == "raw":
-        return plots.colour_range(z, diverging=True, robust=robust)
+        return style.colour_range(z, diverging=True, robust=robust)
     if how == "absolute":
-        r = plots.colour_range(z, robust=robust)
+        r = style.colour_range(z, robust=robust)
         return dataclasses.replace(r, zmin=0.0, below=0) if r.zmax > 0 else r
     return None
 
@@ -343,13 +344,13 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
     under every panel). The figure's first line says which.
 
     ``robust``: the colours span the 1st–99th percentile (of all maps when shared), the ends
-    marked ≤/≥; ``ranges``: a function map -> :class:`vizcore.plots.ColourRange` instead.
+    marked ≤/≥; ``ranges``: a function map -> :class:`vizcore.figures.style.ColourRange` instead.
     Used for "input channels · kernel slices · channel responses".
     """
     n = len(maps)
     if ranges is None and (robust or not shared):
         def ranges(z):
-            r = plots.colour_range(z, diverging=diverging, robust=robust)
+            r = style.colour_range(z, diverging=diverging, robust=robust)
             return r if diverging or robust or zmin is None else dataclasses.replace(
                 r, zmin=zmin, zmax=r.zmax if zmax is None else zmax)
     if ranges is None:
@@ -372,7 +373,7 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
                                yaxis=f"y{suffix}", showscale=(k == n - 1) or not shared,
                                crange=crange if shared else per_panel[k])
         if diverging:
-            trace.colorscale = plots.DIVERGING
+            trace.colorscale = style.DIVERGING
         if not shared:  # each panel's own bar, lying under it
             trace.colorbar.update(orientation="h", x=left + width / 2, xanchor="center", len=width,
                                   lenmode="fraction", y=-0.08, yanchor="top", thickness=14)
@@ -385,10 +386,10 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
         axes[f"xaxis{suffix}"]["anchor"] = f"y{suffix}"
         annotations.append(dict(text=title, x=left + width / 2, y=1.0, xref="paper", yref="paper",
                                 xanchor="center", yanchor="bottom", showarrow=False,
-                                font=dict(size=plots.FONT_SIZE)))
+                                font=dict(size=style.FONT_SIZE)))
     scale = "One colour scale for all maps" if shared else "Each map on its own colour scale"
     layout = _layout(scale, height + (0 if shared else 90), **axes)
-    layout["title"]["font"] = dict(size=plots.TICK_SIZE)  # a note on the figure, not a headline
+    layout["title"]["font"] = dict(size=style.TICK_SIZE)  # a note on the figure, not a headline
     layout["margin"].update(t=80, b=10 if shared else 100)
     layout["annotations"] = annotations
     return go.Figure(data=traces, layout=layout)
@@ -438,7 +439,7 @@ def matrix_figure(padded: np.ndarray, pads: tuple[int, int, int, int],
     trace = go.Heatmap(
         z=kind, x=x_labels, y=y_labels, zmin=-0.5, zmax=3.5, colorscale=colorscale,
         showscale=False, text=text, texttemplate="%{text}", customdata=padded,
-        textfont=dict(size=plots.FONT_SIZE - (2 if max(rows, cols) <= 10 else 4), color="black"),
+        textfont=dict(size=style.FONT_SIZE - (2 if max(rows, cols) <= 10 else 4), color="black"),
         hovertemplate="row %{y}, col %{x}<br>value %{customdata:.4g}<extra></extra>",
         xgap=2, ygap=2,
     )

@@ -29,7 +29,8 @@ import plotly.graph_objects as go
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
-from vizcore import plots, shapes
+from vizcore import shapes
+from vizcore.figures import style
 
 MODES = ("max", "avg")
 _MODE_NAMES = {"max": "max", "avg": "average"}
@@ -526,7 +527,7 @@ def matrix_figure(x, windows: list[PoolWindow], mode: str, selected: tuple[int, 
     ph, pw = padding
     small = max(h, w) <= SMALL
     zmin, zmax = zrange or value_range(x, [c.value for c in windows])
-    fig = plots.heatmap(x, title=title, colorscale="Viridis", show_values=small, colorbar_title="value",
+    fig = style.heatmap(x, title=title, colorscale="Viridis", show_values=small, colorbar_title="value",
                         x=list(range(w)), y=list(range(h)), zmin=zmin, zmax=zmax)
     bottom = max([h - 1 + ph] + [c.padded_rows[1] - 1 for c in windows])
     right = max([w - 1 + pw] + [c.padded_cols[1] - 1 for c in windows])
@@ -538,7 +539,7 @@ def matrix_figure(x, windows: list[PoolWindow], mode: str, selected: tuple[int, 
             fig.add_trace(go.Scatter(
                 x=[c for _, c in pad_cells], y=[r for r, _ in pad_cells], mode="text",
                 text=["−∞" if mode == "max" else "0"] * len(pad_cells),
-                textfont=dict(color="gray", size=plots.FONT_SIZE - 4),
+                textfont=dict(color="gray", size=style.FONT_SIZE - 4),
                 name="padding", hoverinfo="skip", showlegend=False,
             ))
     fig.update_xaxes(range=[-pw - 0.5, right + 0.5], autorange=False)
@@ -571,7 +572,7 @@ def output_figure(out, selected: tuple[int, int] | None = None, title: str | Non
     out = np.asarray(out, dtype=np.float64)
     small = max(out.shape) <= SMALL
     zmin, zmax = zrange or value_range(out)
-    fig = plots.heatmap(out, title=title, colorscale="Viridis", show_values=small, colorbar_title="value",
+    fig = style.heatmap(out, title=title, colorscale="Viridis", show_values=small, colorbar_title="value",
                         x=list(range(out.shape[1])), y=list(range(out.shape[0])), zmin=zmin, zmax=zmax)
     if selected is not None:
         _box(fig, selected[0], selected[0], selected[1], selected[1], color=WINDOW_COLOUR, width=5)
@@ -582,10 +583,10 @@ def map_figure(x, title: str | None = None, height: int | None = None) -> go.Fig
     """An image ((3, H, W), 0..255) as a photo, or a single-channel map as a gray heatmap."""
     x = np.asarray(x)
     if x.ndim == 3 and x.shape[0] == 3:
-        return plots.image(x, title=title, height=height)
+        return style.image(x, title=title, height=height)
     if x.ndim == 3:
         x = x[0]
-    return plots.heatmap(x, title=title, colorbar_title="value", height=height)
+    return style.heatmap(x, title=title, colorbar_title="value", height=height)
 
 
 def translation_figure(effects: dict[str, ShiftEffect], height: int | None = 420) -> go.Figure:
@@ -609,9 +610,9 @@ def translation_figure(effects: dict[str, ShiftEffect], height: int | None = 420
                          constrain="domain", row=1, col=col)
         fig.update_xaxes(constrain="domain", row=1, col=col)
     fig.update_layout(coloraxis=dict(colorscale=CHANGE_SCALE, cmin=0, cmax=top,
-                                     colorbar=plots.colorbar("|change|<br>(one scale)")))
-    fig.update_annotations(font_size=plots.FONT_SIZE)
-    return plots.style(fig, height=height, margin=dict(l=10, r=10, t=80, b=10))  # two-line subplot titles
+                                     colorbar=style.colorbar("|change|<br>(one scale)")))
+    fig.update_annotations(font_size=style.FONT_SIZE)
+    return style.style(fig, height=height, margin=dict(l=10, r=10, t=80, b=10))  # two-line subplot titles
 
 
 def receptive_field_figure(x, rows: list[FieldRow], title: str | None = "Receptive field on the input") -> go.Figure:

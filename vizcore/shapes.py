@@ -1273,7 +1273,7 @@ def kernel_positions_figure(
     """
     import plotly.graph_objects as go
 
-    from vizcore import plots
+    from vizcore.figures import style
 
     kh, kw = _pair(kernel_size, "kernel size")
     sh, sw = _pair(stride, "stride")
@@ -1317,7 +1317,7 @@ def kernel_positions_figure(
                            marker=dict(symbol="square", size=16, color=colour)))
     axis = dict(showgrid=False, zeroline=False, showticklabels=False, constrain="domain")
     # One constructor call: plotly validates every later update separately (5x slower).
-    return go.Figure(data=traces, layout=plots.layout(
+    return go.Figure(data=traces, layout=style.layout(
         title=f"{len(positions)} kernel positions → {len(rows.starts)}x{len(cols.starts)} output",
         height=max(480, min(820, 40 * len(rows.kinds) + 160)),  # projector-sized cells
         legend=dict(orientation="h", yanchor="top", y=-0.02, x=0), plot_bgcolor="white",
@@ -1329,7 +1329,7 @@ def params_figure(summary: Summary, log_scale: bool = False):
     """Bar chart of the learnable parameters per layer (layers without parameters left out)."""
     import plotly.graph_objects as go
 
-    from vizcore import plots
+    from vizcore.figures import style
 
     rows = [row for row in summary.rows if row.params]
     colours = {"Conv2d": "#3182bd", "Linear": "#e6550d"}
@@ -1342,9 +1342,9 @@ def params_figure(summary: Summary, log_scale: bool = False):
             text=[f"{row.params:,}" for row in chosen], cliponaxis=False,
             hovertemplate="%{x}: %{y:,} parameters<extra></extra>",
         ))
-    return go.Figure(data=traces, layout=plots.layout(
+    return go.Figure(data=traces, layout=style.layout(
         title=f"Learnable parameters per layer (total {summary.total_params:,})", height=420,
         yaxis=dict(title=dict(text="parameters"), type="log" if log_scale else "linear"),
         xaxis=dict(categoryorder="array", categoryarray=[row.name for row in rows]),
-        legend=dict(title=dict(text="layer type")), uniformtext=dict(minsize=plots.MIN_FONT_SIZE, mode="hide"),
+        legend=dict(title=dict(text="layer type")), uniformtext=dict(minsize=style.MIN_FONT_SIZE, mode="hide"),
     ))

@@ -1,0 +1,13 @@
+"""Every Plotly figure of the app, one module per topic; the rest of vizcore draws nothing.
+
+- ``style``: the app's one template (projector sizes, :func:`~vizcore.figures.style.for_presenter`),
+  colour scales and ranges (``ColourRange``), and the shared builders (heatmap, image, layout).
+- ``features``: looking inside a CNN (network overview, channel grids, filters, patches).
+- ``training``: learning curves, confusion matrix, misclassified pictures.
+- ``perturbation``: occlusion's maps and player, LIME's four steps.
+- ``scores``: the Explanation scores page (score and time bars, deletion/insertion curves).
+- ``saliency``: explanation maps over the picture, side by side, the sanity check.
+
+Import the module you need (``from vizcore.figures import style``): this package imports none
+of them, so a page loads only its own figures.
+"""
