@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from vizcore import playground as pg, pooling
-from vizcore.figures import features as feature_figs, style
+from vizcore.figures import features as feature_figs, pooling as pooling_figs, style
 
 values = arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 20)),
                 elements=st.floats(-1e4, 1e4, allow_nan=False))
@@ -71,13 +71,13 @@ def test_pooling_input_and_output_colour_a_value_alike(x, mode, padding):
     windows = pooling.pool_windows(x, 2, 2, padding, mode)
     settings_ = pooling.check_settings(x.shape, 2, 2, padding, False)
     out = np.array([w.value for w in windows]).reshape(settings_.output_size)
-    zrange = pooling.value_range(x, out)
-    fig_in = pooling.matrix_figure(x, windows, mode, (0, 0), settings_.padding, zrange=zrange)
-    fig_out = pooling.output_figure(out, (0, 0), zrange=zrange)
+    zrange = pooling_figs.value_range(x, out)
+    fig_in = pooling_figs.matrix_figure(x, windows, mode, (0, 0), settings_.padding, zrange=zrange)
+    fig_out = pooling_figs.output_figure(out, (0, 0), zrange=zrange)
     assert (fig_in.data[0].zmin, fig_in.data[0].zmax) == (fig_out.data[0].zmin, fig_out.data[0].zmax)
     assert fig_in.data[0].zmin <= min(x.min(), out.min()) and fig_in.data[0].zmax >= max(x.max(), out.max())
     # and without a given range the input figure already covers what the output shows
-    default_in = pooling.matrix_figure(x, windows, mode, (0, 0), settings_.padding).data[0]
+    default_in = pooling_figs.matrix_figure(x, windows, mode, (0, 0), settings_.padding).data[0]
     assert default_in.zmin <= out.min() and default_in.zmax >= out.max()
 
 
@@ -88,7 +88,7 @@ def _lightness(colour: str) -> float:
 
 def test_change_scale_never_wraps_and_titles_fit():
     effects = pooling.translation_effect(np.random.default_rng(1).normal(size=(12, 12)), 2)
-    fig = pooling.translation_figure(effects)
+    fig = pooling_figs.translation_figure(effects)
     stops = fig.layout.coloraxis.colorscale
     light = [_lightness(c) for _, c in stops]
     assert all(a >= b for a, b in zip(light, light[1:])), "a sequential scale: from light to dark only"

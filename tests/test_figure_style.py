@@ -9,7 +9,7 @@ import plotly.io as pio
 import pytest
 
 from vizcore import playground, pooling, shapes
-from vizcore.figures import features as feature_figs, style, training as training_figs
+from vizcore.figures import features as feature_figs, pooling as pooling_figs, style, training as training_figs
 from vizcore.features import SOFTMAX, Window
 from vizcore.train import History
 
@@ -46,14 +46,14 @@ BUILDERS = {
     "playground.output_figure": lambda: playground.output_figure(SIGNED, (0, 0), title="o"),
     "playground.signal_figure": lambda: playground.signal_figure(
         np.arange(6.0), np.arange(4.0), np.arange(4) + 1.0, title="s"),
-    "pooling.matrix_figure": lambda: pooling.matrix_figure(
+    "pooling_figs.matrix_figure": lambda: pooling_figs.matrix_figure(
         POOL_X, pooling.pool_windows(POOL_X, 2, padding=1), "max", (0, 0), padding=(1, 1)),
-    "pooling.output_figure": lambda: pooling.output_figure(pooling.pool2d(POOL_X, 2), (0, 0)),
-    "pooling.map_figure photo": lambda: pooling.map_figure(PHOTO, title="photo"),
-    "pooling.map_figure map": lambda: pooling.map_figure(SIGNED, title="map"),
-    "pooling.translation_figure": lambda: pooling.translation_figure(
+    "pooling_figs.output_figure": lambda: pooling_figs.output_figure(pooling.pool2d(POOL_X, 2), (0, 0)),
+    "pooling_figs.map_figure photo": lambda: pooling_figs.map_figure(PHOTO, title="photo"),
+    "pooling_figs.map_figure map": lambda: pooling_figs.map_figure(SIGNED, title="map"),
+    "pooling_figs.translation_figure": lambda: pooling_figs.translation_figure(
         pooling.translation_effect(rng.normal(size=(8, 8)), 2)),
-    "pooling.receptive_field_figure": lambda: pooling.receptive_field_figure(
+    "pooling_figs.receptive_field_figure": lambda: pooling_figs.receptive_field_figure(
         PHOTO, pooling.receptive_field_growth((12, 10), pooling.conv_pool_stack(2))),
     "shapes.kernel_positions_figure": lambda: shapes.kernel_positions_figure(5, 5, 3, 1, 1),
     "shapes.params_figure": lambda: shapes.params_figure(shapes.summarize(shapes.PRESETS["LeNet-5"],
@@ -149,7 +149,7 @@ def test_template_sizes_for_the_back_row():
     assert max(dark) < 80  # near-black text, not Plotly's grey #444
 
 
-@pytest.mark.parametrize("name", ["style.heatmap", "feature_figs.network_overview", "pooling.translation_figure",
+@pytest.mark.parametrize("name", ["style.heatmap", "feature_figs.network_overview", "pooling_figs.translation_figure",
                                   "training_figs.learning_curves"])
 def test_presenter_enlarges_every_font(built, name):
     fig = built[name]
