@@ -9,7 +9,8 @@ import plotly.io as pio
 import pytest
 
 from vizcore import playground, pooling, shapes
-from vizcore.figures import features as feature_figs, pooling as pooling_figs, style, training as training_figs
+from vizcore.figures import (features as feature_figs, pooling as pooling_figs, shapes as shape_figs, style,
+                             training as training_figs)
 from vizcore.features import SOFTMAX, Window
 from vizcore.train import History
 
@@ -55,9 +56,9 @@ BUILDERS = {
         pooling.translation_effect(rng.normal(size=(8, 8)), 2)),
     "pooling_figs.receptive_field_figure": lambda: pooling_figs.receptive_field_figure(
         PHOTO, pooling.receptive_field_growth((12, 10), pooling.conv_pool_stack(2))),
-    "shapes.kernel_positions_figure": lambda: shapes.kernel_positions_figure(5, 5, 3, 1, 1),
-    "shapes.params_figure": lambda: shapes.params_figure(shapes.summarize(shapes.PRESETS["LeNet-5"],
-                                                                          shapes.PRESET_INPUTS["LeNet-5"])),
+    "shape_figs.kernel_positions_figure": lambda: shape_figs.kernel_positions_figure(5, 5, 3, 1, 1),
+    "shape_figs.params_figure": lambda: shape_figs.params_figure(shapes.summarize(shapes.PRESETS["LeNet-5"],
+                                                                              shapes.PRESET_INPUTS["LeNet-5"])),
     "feature_figs.channel_grid shared": lambda: feature_figs.channel_grid(rng.normal(size=(4, 5, 5)), title="t"),
     "feature_figs.channel_grid per channel": lambda: feature_figs.channel_grid(
         rng.normal(size=(4, 5, 5)), shared_scale=False),

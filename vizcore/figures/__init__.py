@@ -2,6 +2,7 @@
 
 - ``style``: the app's one template (projector sizes, :func:`~vizcore.figures.style.for_presenter`),
   colour scales and ranges (``ColourRange``), and the shared builders (heatmap, image, layout).
+- ``shapes``: the Shape Calculator (kernel positions over the padded input, parameters per layer).
 - ``pooling``: the pooling page (windows and max winners, output, translation, receptive fields).
 - ``features``: looking inside a CNN (network overview, channel grids, filters, patches).
 - ``training``: learning curves, confusion matrix, misclassified pictures.
