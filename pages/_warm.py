@@ -20,8 +20,8 @@ import time
 # without importing it, and once found a half-imported module of another session's thread (an
 # AttributeError two of 30 students saw in a soak).
 MODULES = ("torch", "pandas", "plotly.graph_objects", "scipy.fft", "sklearn.linear_model", "skimage.segmentation",
-           "vizcore.playground", "vizcore.features", "vizcore.figures.features", "vizcore.explain",
-           "vizcore.figures.saliency", "vizcore.models", "vizcore.train")
+           "vizcore.playground", "vizcore.figures.playground", "vizcore.features", "vizcore.figures.features",
+           "vizcore.explain", "vizcore.figures.saliency", "vizcore.models", "vizcore.train")
 
 log = logging.getLogger(__name__)
 

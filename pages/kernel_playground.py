@@ -21,6 +21,7 @@ from pages._ui import (  # noqa: E402
     download_array, drop_added_rows, explain, finish_link, image_input, shared_link_params,
     show_figure, show_text)
 from vizcore import conv, images, kernels, playground as pg  # noqa: E402
+from vizcore.figures import playground as pg_figs  # noqa: E402
 
 OPERATION_LABELS = {
     "cross-correlation": "Cross-correlation (what deep learning calls convolution)",
@@ -260,11 +261,11 @@ def show_kernel(kernel: np.ndarray) -> None:
     convolution = ss["kp_op"] == "convolution"
     cols = st.columns(2 if convolution else 1)
     with cols[0]:
-        show_figure(pg.kernel_figure(kernel, title=f"Kernel {kernel.shape[0]}×{kernel.shape[1]}",
+        show_figure(pg_figs.kernel_figure(kernel, title=f"Kernel {kernel.shape[0]}×{kernel.shape[1]}",
                                      height=320), key="kp_fig_kernel")
     if convolution:
         with cols[1]:
-            show_figure(pg.kernel_figure(kernels.rotate_180(kernel), title="Rotated 180° (what slides)",
+            show_figure(pg_figs.kernel_figure(kernels.rotate_180(kernel), title="Rotated 180° (what slides)",
                                          height=320), key="kp_fig_rotated")
 
 
@@ -350,47 +351,47 @@ def image_view(kernel: np.ndarray | None) -> None:
 
     left, right = figure_area.columns(2)
     with left:
-        show_figure(pg.picture_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}"),
+        show_figure(pg_figs.picture_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}"),
                     key="kp_fig_input")
     with right:
         if color in ("gray", "3D"):
-            show_figure(pg.response_figure(shown, show, title=f"Output ({what}{after}), {show}", robust=robust),
+            show_figure(pg_figs.response_figure(shown, show, title=f"Output ({what}{after}), {show}", robust=robust),
                         key="kp_fig_output")
         elif color == "per-channel":
-            show_figure(pg.picture_figure(np.clip(shown if show != "raw" else y, 0, 255),
+            show_figure(pg_figs.picture_figure(np.clip(shown if show != "raw" else y, 0, 255),
                                        title="Output channels as one colour image (clipped 0..255)"),
                         key="kp_fig_output")
         else:
-            show_figure(pg.response_figure(shown[0], show, title=f"Filter 1 (your kernel), {show}", robust=robust),
+            show_figure(pg_figs.response_figure(shown[0], show, title=f"Filter 1 (your kernel), {show}", robust=robust),
                         key="kp_fig_output")
     if color == "per-channel":
         st.markdown("**Each channel with the same 2D kernel** (a depthwise convolution, `groups=3`):")
-        show_figure(pg.response_row(list(shown), [f"{c} output" for c in CHANNELS], show, robust=robust,
+        show_figure(pg_figs.response_row(list(shown), [f"{c} output" for c in CHANNELS], show, robust=robust,
                                     shared=shared), key="kp_fig_channels")
     elif color == "3D":
         st.markdown("**One Conv2D filter:** each input channel meets its own kernel slice, and the "
                     "three responses are **added** into one map (plus the bias).")
-        show_figure(pg.row_of_maps(list(x), [f"{c} input" for c in CHANNELS], diverging=False,
+        show_figure(pg_figs.row_of_maps(list(x), [f"{c} input" for c in CHANNELS], diverging=False,
                                    zmin=0, zmax=255, height=300, colorbar_title="pixel"), key="kp_fig_in_channels")
-        show_figure(pg.row_of_maps(list(used), [f"{c} slice" for c in CHANNELS], height=260, colorbar_title="weight"),
+        show_figure(pg_figs.row_of_maps(list(used), [f"{c} slice" for c in CHANNELS], height=260, colorbar_title="weight"),
                     key="kp_fig_slices")
         parts = [_correlate(image_hash + f"/{c}", x[c], used[c], **cfg) for c in range(3)]
         # The sum is about three times larger than each part: on one scale with it the parts would
         # fade, so it gets its own figure (and scale) beside them.
-        show_figure(pg.row_of_maps(parts, [f"{c} response" for c in CHANNELS], robust=robust, shared=shared,
+        show_figure(pg_figs.row_of_maps(parts, [f"{c} response" for c in CHANNELS], robust=robust, shared=shared,
                                    height=300), key="kp_fig_parts")
         sum_col, note_col = st.columns([1, 1], vertical_alignment="center")
         with sum_col:
-            show_figure(pg.response_figure(sum(parts), "raw", title="= their sum", robust=robust, height=360),
+            show_figure(pg_figs.response_figure(sum(parts), "raw", title="= their sum", robust=robust, height=360),
                         key="kp_fig_sum")
         note_col.caption("The sum has its own colour scale: it is about three times as large as each response, "
                          "so on one scale with it the responses would fade.")
     elif color == "filters":
         names = ["your kernel"] + list(ss["kp_filters"])
         st.markdown(f"**{len(names)} filters → {len(names)} stacked maps** (one output channel each):")
-        show_figure(pg.response_row(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)], show,
+        show_figure(pg_figs.response_row(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)], show,
                                     robust=robust, shared=shared), key="kp_fig_maps")
-    crange = pg.response_range(shown if color in ("gray", "3D") else shown[0], show, robust=robust)
+    crange = pg_figs.response_range(shown if color in ("gray", "3D") else shown[0], show, robust=robust)
     st.caption(f"Output shape {tuple(y.shape)}, values {float(y.min()):,.4g} … {float(y.max()):,.4g}. "
                + (crange.describe() + " " if crange is not None and color != "per-channel" else "")
                + "Hover for values; the camera button downloads the figure as PNG.")
@@ -468,18 +469,18 @@ def matrix_view(kernel: np.ndarray | None) -> None:
         i, j = divmod(cell, out_hw[1])
         exp = conv.explain_cell(x, used, i, j, **cfg)
         taps = [(t.padded_row, t.padded_col) for t in exp.terms]
-        act_txt = f"  \n{act}({exp.total + bias:.4g}) = **{pg.format_number(y[i, j])}**" if act != "none" else ""
+        act_txt = f"  \n{act}({exp.total + bias:.4g}) = **{pg_figs.format_number(y[i, j])}**" if act != "none" else ""
         bias_txt = f" + bias {bias:g} = {exp.total + bias:.4g}" if bias else ""
         arithmetic.markdown(f"**Output row {i}, column {j}:**  \n`{exp.text}`{bias_txt}{act_txt}")
         with figures.container():
             fl, fr = st.columns(2)
             with fl:
-                show_figure(pg.matrix_figure(padded, pads, taps, weights=used,
+                show_figure(pg_figs.matrix_figure(padded, pads, taps, weights=used,
                                              title="Input (gray: padding, blue: the window)" if any(pads)
                                              else "Input (blue: the window)"),
                             key=f"kp_fig_matrix_{cell}")
             with fr:
-                show_figure(pg.output_figure(y, (i, j), title=f"Output {y.shape[0]}×{y.shape[1]}"),
+                show_figure(pg_figs.output_figure(y, (i, j), title=f"Output {y.shape[0]}×{y.shape[1]}"),
                             key=f"kp_fig_out_{cell}")
 
     if play:
@@ -551,12 +552,12 @@ def signal_view() -> None:
     exp = conv.explain_cell(padded[None], used[None], 0, t, stride=(1, stride), padding=0, dilation=(1, dilation))
     st.markdown(f"**Output {t}:**  \n`{exp.text}`")
     taps = [(0, term.padded_col) for term in exp.terms]
-    show_figure(pg.matrix_figure(padded[None], (0, 0, before, after), taps, weights=used,
+    show_figure(pg_figs.matrix_figure(padded[None], (0, 0, before, after), taps, weights=used,
                                  title="Signal (gray: padding, blue: the window)" if before or after
                                  else "Signal (blue: the window)"), key="kp_fig_signal_cells")
-    show_figure(pg.output_figure(y[None], (0, t), title=f"Output, length {count}"), key="kp_fig_signal_out")
+    show_figure(pg_figs.output_figure(y[None], (0, t), title=f"Output, length {count}"), key="kp_fig_signal_out")
     positions = pg.output_positions(count, len(k), stride, dilation, before, causal)
-    show_figure(pg.signal_figure(x, y, positions, title="Input and output on one time axis"),
+    show_figure(pg_figs.signal_figure(x, y, positions, title="Input and output on one time axis"),
                 key="kp_fig_signal")
     st.caption("Output " + ("t is drawn at its newest input t (causal)." if causal
                             else "i is drawn at the centre of its window."))

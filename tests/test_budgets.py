@@ -17,7 +17,7 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 
 from vizcore import conv, data, images, kernels, models, playground as pg, pooling, quiz
-from vizcore.figures import training as training_figs
+from vizcore.figures import playground as pg_figs, training as training_figs
 
 FAST = settings(max_examples=25, deadline=None)
 
@@ -418,11 +418,11 @@ def _trace_z(fig) -> np.ndarray:
 
 
 def test_display_maps_are_thinned_beyond_the_screen_side_with_true_coordinates():
-    side = pg.MAX_DISPLAY_SIDE
-    fig = pg.heatmap_figure(np.zeros((side, side)))
+    side = pg_figs.MAX_DISPLAY_SIDE
+    fig = pg_figs.heatmap_figure(np.zeros((side, side)))
     assert _trace_z(fig).shape == (side, side) and fig.data[0].x is None
     big = np.random.default_rng(0).normal(size=(side + 1, 2 * side + 1))
-    fig = pg.heatmap_figure(big, diverging=True)
+    fig = pg_figs.heatmap_figure(big, diverging=True)
     shown = _trace_z(fig)
     assert shown.shape == (math.ceil((side + 1) / 3), math.ceil((2 * side + 1) / 3))
     rows, cols = np.asarray(fig.data[0].y), np.asarray(fig.data[0].x)
@@ -432,18 +432,18 @@ def test_display_maps_are_thinned_beyond_the_screen_side_with_true_coordinates()
 
 def test_a_row_of_many_maps_stays_within_the_figure_budget():
     maps = [np.zeros((1024, 1024))] * (pg.MAX_FILTERS + 1)
-    fig = pg.row_of_maps(maps, [str(i) for i in range(len(maps))])
+    fig = pg_figs.row_of_maps(maps, [str(i) for i in range(len(maps))])
     cells = sum(np.asarray(t.z).size for t in fig.data)
-    assert cells <= pg.MAX_FIGURE_CELLS
+    assert cells <= pg_figs.MAX_FIGURE_CELLS
     assert all(fig.layout[f"xaxis{'' if k == 0 else k + 1}"].domain[1] > fig.layout[f"xaxis{'' if k == 0 else k + 1}"].domain[0]
                for k in range(len(maps)))
-    wide = pg.row_of_maps([np.zeros((8, 8))] * 40, [str(i) for i in range(40)])  # no negative widths
+    wide = pg_figs.row_of_maps([np.zeros((8, 8))] * 40, [str(i) for i in range(40)])  # no negative widths
     assert len(wide.data) == 40
 
 
 def test_the_rgb_picture_is_thinned_with_its_step():
     x = np.zeros((3, 1100, 700), dtype=np.float32)
-    fig = pg.picture_figure(x)
+    fig = pg_figs.picture_figure(x)
     assert np.asarray(fig.data[0].z).shape == (367, 234, 3) and fig.data[0].dx == 3  # every 3rd pixel
 
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vizcore import playground as pg, pooling
-from vizcore.figures import features as feature_figs, pooling as pooling_figs, style
+from vizcore import pooling
+from vizcore.figures import features as feature_figs, playground as pg_figs, pooling as pooling_figs, style
 
 values = arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 20)),
                 elements=st.floats(-1e4, 1e4, allow_nan=False))
@@ -38,25 +38,25 @@ def test_a_few_extreme_values_do_not_wash_out_a_raw_output():
     rng = np.random.default_rng(0)
     z = rng.normal(0, 20, (100, 100))
     z[:3, :3] = 1000  # the strongest edges of a photo
-    fig = pg.response_figure(z, "raw")
+    fig = pg_figs.response_figure(z, "raw")
     trace = fig.data[0]
     assert trace.zmin == -trace.zmax < 100  # the scale follows the bulk, centred on 0
-    r = pg.response_range(z, "raw")
+    r = pg_figs.response_range(z, "raw")
     assert r.above >= 9 and r.data_max == 1000
     assert trace.colorbar.ticktext[-1].startswith("≥") and trace.colorbar.title.text == "value"
     assert "True range" in r.describe() and "1,000" in r.describe()
-    assert pg.response_figure(z, "raw", robust=False).data[0].zmax == 1000
+    assert pg_figs.response_figure(z, "raw", robust=False).data[0].zmax == 1000
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(arrays(np.float64, (4, 5), elements=st.floats(-1e4, 1e4, allow_nan=False)), min_size=2, max_size=4),
        st.booleans())
 def test_shared_scale_is_one_range_per_figure_per_map_otherwise(maps, robust):
-    shared = pg.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust)
+    shared = pg_figs.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust)
     assert len({(t.zmin, t.zmax) for t in shared.data}) == 1  # same value, same colour
     assert sum(t.showscale is not False for t in shared.data) == 1
     assert "One colour scale" in shared.layout.title.text
-    own = pg.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust, shared=False)
+    own = pg_figs.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust, shared=False)
     assert "own colour scale" in own.layout.title.text
     for trace, m in zip(own.data, maps):
         r = style.colour_range(m, diverging=True, robust=robust)

@@ -8,9 +8,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from vizcore import playground, pooling, shapes
-from vizcore.figures import (features as feature_figs, pooling as pooling_figs, shapes as shape_figs, style,
-                             training as training_figs)
+from vizcore import pooling, shapes
+from vizcore.figures import (features as feature_figs, playground as pg_figs, pooling as pooling_figs,
+                             shapes as shape_figs, style, training as training_figs)
 from vizcore.features import SOFTMAX, Window
 from vizcore.train import History
 
@@ -33,19 +33,19 @@ BUILDERS = {
     "style.heatmap": lambda: style.heatmap(SIGNED, diverging=True, title="t"),
     "style.heatmap values": lambda: style.heatmap(SIGNED, show_values=True),
     "style.image": lambda: style.image(PHOTO, title="photo"),
-    "playground.heatmap_figure": lambda: playground.heatmap_figure(SIGNED, title="t"),
-    "playground.response_figure raw": lambda: playground.response_figure(SIGNED * 1000, "raw", title="t"),
-    "playground.response_figure min-max": lambda: playground.response_figure(SIGNED, "min-max", title="t"),
-    "playground.response_row": lambda: playground.response_row([SIGNED, 2 * SIGNED], ["a", "b"], "raw"),
-    "playground.kernel_figure": lambda: playground.kernel_figure(SIGNED[:3, :3], title="k"),
-    "playground.picture_figure gray": lambda: playground.picture_figure(PHOTO[0], title="in"),
-    "playground.picture_figure rgb": lambda: playground.picture_figure(PHOTO, title="in"),
-    "playground.row_of_maps": lambda: playground.row_of_maps([SIGNED, SIGNED], ["a", "b"]),
-    "playground.matrix_figure": lambda: playground.matrix_figure(
+    "pg_figs.heatmap_figure": lambda: pg_figs.heatmap_figure(SIGNED, title="t"),
+    "pg_figs.response_figure raw": lambda: pg_figs.response_figure(SIGNED * 1000, "raw", title="t"),
+    "pg_figs.response_figure min-max": lambda: pg_figs.response_figure(SIGNED, "min-max", title="t"),
+    "pg_figs.response_row": lambda: pg_figs.response_row([SIGNED, 2 * SIGNED], ["a", "b"], "raw"),
+    "pg_figs.kernel_figure": lambda: pg_figs.kernel_figure(SIGNED[:3, :3], title="k"),
+    "pg_figs.picture_figure gray": lambda: pg_figs.picture_figure(PHOTO[0], title="in"),
+    "pg_figs.picture_figure rgb": lambda: pg_figs.picture_figure(PHOTO, title="in"),
+    "pg_figs.row_of_maps": lambda: pg_figs.row_of_maps([SIGNED, SIGNED], ["a", "b"]),
+    "pg_figs.matrix_figure": lambda: pg_figs.matrix_figure(
         np.pad(SIGNED, 1), (1, 1, 1, 1), [(0, 0), (0, 1), (1, 0), (1, 1)], title="m",
         weights=np.ones((2, 2))),
-    "playground.output_figure": lambda: playground.output_figure(SIGNED, (0, 0), title="o"),
-    "playground.signal_figure": lambda: playground.signal_figure(
+    "pg_figs.output_figure": lambda: pg_figs.output_figure(SIGNED, (0, 0), title="o"),
+    "pg_figs.signal_figure": lambda: pg_figs.signal_figure(
         np.arange(6.0), np.arange(4.0), np.arange(4) + 1.0, title="s"),
     "pooling_figs.matrix_figure": lambda: pooling_figs.matrix_figure(
         POOL_X, pooling.pool_windows(POOL_X, 2, padding=1), "max", (0, 0), padding=(1, 1)),

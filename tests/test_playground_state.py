@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from vizcore import kernels
 from vizcore import playground as pg
+from vizcore.figures import playground as pg_figs
 
 FAST = settings(max_examples=100, deadline=None)
 
@@ -289,7 +290,7 @@ def test_signal_padding_and_positions_match_torch_conv1d(n, taps, stride, paddin
                                                   ("clipped 0..255", False, 255), ("min-max", False, 255)])
 def test_response_row_colours_like_one_response(how, diverging, zmax):
     maps = [np.array([[-3.0, 1.0]]), np.array([[2.0, 0.5]])]
-    fig = pg.response_row(maps, ["a", "b"], how, robust=False)
+    fig = pg_figs.response_row(maps, ["a", "b"], how, robust=False)
     assert len(fig.data) == 2 and [a.text for a in fig.layout.annotations] == ["a", "b"]
     if diverging:
         assert (fig.data[0].zmin, fig.data[0].zmax) == (-3.0, 3.0)
@@ -298,11 +299,11 @@ def test_response_row_colours_like_one_response(how, diverging, zmax):
     else:
         assert (fig.data[0].zmin, fig.data[0].zmax) == (0, zmax)
     # one scale for both maps, the same as one response figure of both maps together
-    one = pg.response_figure(np.concatenate(maps, axis=1), how, robust=False).data[0]
+    one = pg_figs.response_figure(np.concatenate(maps, axis=1), how, robust=False).data[0]
     for trace in fig.data:
         assert (trace.zmin, trace.zmax) == (one.zmin, one.zmax)
 
 
 @pytest.mark.parametrize("value, text", [(3.0, "3"), (-2.0, "-2"), (1 / 3, "0.3333"), (12345.6, "1.235e+04")])
 def test_format_number(value, text):
-    assert pg.format_number(value) == text
+    assert pg_figs.format_number(value) == text

@@ -2,6 +2,8 @@
 
 - ``style``: the app's one template (projector sizes, :func:`~vizcore.figures.style.for_presenter`),
   colour scales and ranges (``ColourRange``), and the shared builders (heatmap, image, layout).
+- ``playground``: the Kernel Playground (maps and responses, kernels, the padded input as a
+  grid of numbers, the output matrix, the 1D signal).
 - ``shapes``: the Shape Calculator (kernel positions over the padded input, parameters per layer).
 - ``pooling``: the pooling page (windows and max winners, output, translation, receptive fields).
 - ``features``: looking inside a CNN (network overview, channel grids, filters, patches).
