@@ -22,6 +22,7 @@ from pages._ui import (  # noqa: E402
     show_figure, show_text)
 from vizcore import conv, images, kernels, playground as pg  # noqa: E402
 from vizcore.figures import playground as pg_figs  # noqa: E402
+from pages import _kernel_playground_state as pg_state  # noqa: E402
 
 OPERATION_LABELS = {
     "cross-correlation": "Cross-correlation (what deep learning calls convolution)",
@@ -34,8 +35,8 @@ COLOUR_MODE_LABELS = {
     "filters": "Colour: N filters → N maps",
 }
 MAX_STEPS_PLAYED = 64
-RANGES = pg.RANGES
-CHANNELS = pg.CHANNELS
+RANGES = pg_state.RANGES
+CHANNELS = pg_state.CHANNELS
 ss = st.session_state
 
 
@@ -43,7 +44,7 @@ ss = st.session_state
 
 def _read_url() -> None:
     """On a session's first run, take the settings from the address."""
-    settings_from_link, ignored = pg.read_link(st.query_params.to_dict())
+    settings_from_link, ignored = pg_state.read_link(st.query_params.to_dict())
     ss.update(settings_from_link)
     if ignored:
         ss["kp_url_ignored"] = ignored
@@ -51,7 +52,7 @@ def _read_url() -> None:
 
 def _write_url() -> None:
     """Put every setting that differs from its default into the address."""
-    out = {**pg.write_link(ss), **shared_link_params()}  # presenter=1 stays in the address
+    out = {**pg_state.write_link(ss), **shared_link_params()}  # presenter=1 stays in the address
     if dict(st.query_params) != out:
         st.query_params.from_dict(out)
 
@@ -76,7 +77,7 @@ def _set_grid(grid: str, arr: np.ndarray) -> None:
 
 def _resize(grid: str) -> None:
     values_key, _, rows_key, cols_key = GRIDS[grid]
-    _set_grid(grid, pg.resize_grid(ss[values_key], ss[rows_key], ss[cols_key]))
+    _set_grid(grid, pg_state.resize_grid(ss[values_key], ss[rows_key], ss[cols_key]))
 
 
 def _grid_editor(grid: str, label: str) -> np.ndarray:
@@ -100,11 +101,11 @@ def _grid_editor(grid: str, label: str) -> np.ndarray:
 
 def _preset_kernel() -> np.ndarray:
     preset = kernels.PRESETS[ss["kp_preset"]]
-    return preset.kernel(**{p.name: ss[pg.param_key(preset.name, p.name)] for p in preset.params})
+    return preset.kernel(**{p.name: ss[pg_state.param_key(preset.name, p.name)] for p in preset.params})
 
 
 def _random_kernel(channels: int | None = None) -> np.ndarray:
-    return pg.random_kernel(ss["kp_rand_rows"], ss["kp_rand_cols"], ss["kp_seed"],
+    return pg_state.random_kernel(ss["kp_rand_rows"], ss["kp_rand_cols"], ss["kp_seed"],
                             integers=ss["kp_rand_int"], channels=channels)
 
 
@@ -131,7 +132,7 @@ def _receive_kernel(values) -> None:
 
 
 def _load_example() -> None:
-    ss.update(pg.example_settings(ss.get("kp_example", pg.FIRST_EXAMPLE)))
+    ss.update(pg_state.example_settings(ss.get("kp_example", pg_state.FIRST_EXAMPLE)))
     for _, editor_key, _, _ in GRIDS.values():
         ss.pop(editor_key, None)
 
@@ -153,7 +154,7 @@ def _step(key: str, delta: int, count: int) -> None:
 
 
 def _load_signal_example() -> None:
-    ss.update(pg.signal_example_settings(ss["kp_ex1d"]))
+    ss.update(pg_state.signal_example_settings(ss["kp_ex1d"]))
 
 
 # --- the sidebar: kernel and operation -----------------------------------------------------
@@ -161,14 +162,14 @@ def _load_signal_example() -> None:
 def kernel_controls() -> np.ndarray | None:
     """Preset / random / grid kernel; returns the 2D kernel or None after showing an error."""
     st.header("Kernel")
-    st.radio("Kernel from", pg.KERNEL_SOURCES, horizontal=True, key="kp_src")
+    st.radio("Kernel from", pg_state.KERNEL_SOURCES, horizontal=True, key="kp_src")
     try:
         if ss["kp_src"] == "Preset":
             st.selectbox("Preset", list(kernels.PRESETS), key="kp_preset")
             preset = kernels.PRESETS[ss["kp_preset"]]
             st.caption(preset.description)
             for p in preset.params:
-                key = pg.param_key(preset.name, p.name)
+                key = pg_state.param_key(preset.name, p.name)
                 if p.is_int:
                     st.slider(p.label, int(p.low), int(p.high), step=int(p.step), key=key)
                 else:
@@ -205,11 +206,11 @@ def kernel_controls() -> np.ndarray | None:
 
 def operation_controls(view: str) -> None:
     st.header("Operation")
-    st.radio("Operation", pg.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
+    st.radio("Operation", pg_state.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
     c1, c2 = st.columns(2)
     c1.number_input("Stride (rows)", *RANGES["kp_stride_r"], key="kp_stride_r")
     c2.number_input("Stride (columns)", *RANGES["kp_stride_c"], key="kp_stride_c")
-    st.selectbox("Padding", pg.PAD_KINDS, key="kp_pad_kind",
+    st.selectbox("Padding", pg_state.PAD_KINDS, key="kp_pad_kind",
                  format_func={"number": "a number (all sides)", "pair": "a pair (rows, columns)",
                               "valid": "valid (none)", "same": "same (output ≈ input / stride)"}.get)
     if ss["kp_pad_kind"] == "number":
@@ -270,7 +271,7 @@ def show_kernel(kernel: np.ndarray) -> None:
 
 
 def torch_code(kernel: np.ndarray, in_channels: int, in_hw: tuple[int, int]) -> None:
-    cfg = pg.conv_settings(ss)
+    cfg = pg_state.conv_settings(ss)
     pads = conv.resolve_padding(in_hw, kernel.shape[-2:], cfg["stride"], cfg["padding"], cfg["dilation"])
     with st.expander("PyTorch code for this (copy it)", expanded=False):
         st.code(kernels.torch_call(
@@ -303,7 +304,7 @@ def image_view(kernel: np.ndarray | None) -> None:
         if ss.get("kp_img_source") == "Sample" and ss.get("kp_img_sample") in images.SAMPLES:
             ss["kp_sample"] = ss["kp_img_sample"]
     with channels_col:
-        st.radio("Channels", pg.COLOUR_MODES, format_func=COLOUR_MODE_LABELS.get, key="kp_color")
+        st.radio("Channels", pg_state.COLOUR_MODES, format_func=COLOUR_MODE_LABELS.get, key="kp_color")
         color = ss["kp_color"]
         weights = np.array([ss[f"kp_w_{c}"] for c in CHANNELS], dtype=float)
         if color in ("3D", "filters"):
@@ -315,13 +316,13 @@ def image_view(kernel: np.ndarray | None) -> None:
                        "three different random slices).")
         if color == "filters":
             st.multiselect("More filters (filter 1 is your kernel)", list(kernels.PRESETS), key="kp_filters",
-                           max_selections=pg.MAX_FILTERS)
+                           max_selections=pg_state.MAX_FILTERS)
     if img is None or kernel is None:
         return
 
     x = images.to_array(img, "L" if color == "gray" else "RGB")
     image_hash = pg.content_hash(x)
-    cfg = pg.conv_settings(ss)
+    cfg = pg_state.conv_settings(ss)
     used = operated_kernel(kernel)
     bias, act, show = float(ss["kp_bias"]), ss["kp_act"], ss["kp_show"]
     robust, shared = bool(ss["kp_robust"]), ss["kp_rowscale"] == "shared"
@@ -441,7 +442,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
     except kernels.KernelError as err:
         show_text(f"The matrix cannot be used: {err}", "error")
         return
-    cfg = pg.conv_settings(ss)
+    cfg = pg_state.conv_settings(ss)
     used = operated_kernel(kernel)
     bias, act = float(ss["kp_bias"]), ss["kp_act"]
     try:
@@ -504,7 +505,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
 
 def signal_controls() -> None:
     st.header("1D convolution")
-    st.radio("Operation", pg.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
+    st.radio("Operation", pg_state.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
     st.number_input("Stride", *RANGES["kp_s1d"], key="kp_s1d")
     st.number_input("Padding (zeros on each end)", *RANGES["kp_p1d"], key="kp_p1d")
     st.number_input("Dilation (1 = no holes)", *RANGES["kp_d1d"], key="kp_d1d")
@@ -515,14 +516,14 @@ def signal_view() -> None:
     st.selectbox("Worked example", list(kernels.SIGNAL_EXAMPLES), key="kp_ex1d", on_change=_load_signal_example)
     st.text_input("Signal (numbers separated by commas)", key="kp_signal")
     c1, c2 = st.columns([1, 2])
-    c1.radio("Kernel", pg.KERNELS_1D, key="kp_k1d_kind")
+    c1.radio("Kernel", pg_state.KERNELS_1D, key="kp_k1d_kind")
     with c2:
         if ss["kp_k1d_kind"] == "moving average":
             st.number_input("Taps", *RANGES["kp_k1d_size"], key="kp_k1d_size")
         elif ss["kp_k1d_kind"] == "custom":
             st.text_input("Kernel (fractions like 1/3 are fine)", key="kp_k1d_text")
     try:
-        x = kernels.parse_vector(ss["kp_signal"], "The signal", max_len=pg.MAX_SIGNAL)
+        x = kernels.parse_vector(ss["kp_signal"], "The signal", max_len=pg_state.MAX_SIGNAL)
         k = pg.kernel_1d(ss["kp_k1d_kind"], ss["kp_k1d_size"], ss["kp_k1d_text"])
     except kernels.KernelError as err:
         show_text(err, "error")
@@ -578,7 +579,7 @@ explain("Slide a small grid of weights (a kernel) over an image, a number matrix
 if "kp_url_read" not in ss:
     ss["kp_url_read"] = True
     _read_url()
-for _key, _default in pg.DEFAULTS.items():
+for _key, _default in pg_state.DEFAULTS.items():
     ss[_key] = ss[_key] if _key in ss else _default
 if "playground_kernel" in ss:  # a learned filter sent from the Feature maps page
     _receive_kernel(ss.pop("playground_kernel"))
@@ -589,7 +590,7 @@ if "kp_url_ignored" in ss:
 if "kp_flash" in ss:
     show_text(ss.pop("kp_flash"), "error")
 
-st.radio("View", pg.VIEWS, horizontal=True, key="kp_view",
+st.radio("View", pg_state.VIEWS, horizontal=True, key="kp_view",
          format_func={"Image": "Image", "Matrix": "Matrix (worked example)", "1D": "1D signal"}.get)
 view = ss["kp_view"]
 if view == "Matrix" and not ss.get("kp_example_loaded"):
