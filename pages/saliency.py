@@ -328,7 +328,7 @@ for key, result in results.items():
         lo, hi = (zmin, zmax) if common else saliency_figs.value_range(m, signed=is_signed)
         png_scale = saliency_figs.PNG_SCALES[is_signed]
         with st.popover("Download this map"):
-            st.download_button("PNG (the map in its colours)", lambda m=m, lo=lo, hi=hi, s=png_scale: ex.map_png(
+            st.download_button("PNG (the map in its colours)", lambda m=m, lo=lo, hi=hi, s=png_scale: saliency_figs.map_png(
                 m, zmin=lo, zmax=hi, colorscale=s), file_name=f"saliency_{key}.png", mime="image/png",
                 key=f"sal_png_{key}", on_click="ignore")
             download_array(m, f"saliency_{key}", key=f"sal_dl_{key}")

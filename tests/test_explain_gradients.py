@@ -265,7 +265,7 @@ def test_heatmap_reductions_follow_their_definitions(n, c, h, w, seed):
 
 def test_map_png_has_the_charts_colours_and_square_pixels():
     values = np.array([[0.0, 0.5], [1.0, 0.25]])
-    png = explain.map_png(values, zmin=0, zmax=1, colorscale="Viridis", min_side=64)
+    png = saliency_figs.map_png(values, zmin=0, zmax=1, colorscale="Viridis", min_side=64)
     picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     assert picture.shape == (64, 64, 3)
     assert (picture[:32, :32] == [68, 1, 84]).all()  # Viridis' first stop, #440154
@@ -275,7 +275,7 @@ def test_map_png_has_the_charts_colours_and_square_pixels():
 
 @pytest.mark.parametrize("bad", [lambda: explain.heatmap(np.zeros((2, 2))),
                                  lambda: explain.heatmap(np.zeros((1, 1, 2, 2)), "median"),
-                                 lambda: explain.map_png(np.zeros((1, 2, 2)), zmin=0, zmax=1, colorscale="gray")])
+                                 lambda: saliency_figs.map_png(np.zeros((1, 2, 2)), zmin=0, zmax=1, colorscale="gray")])
 def test_heatmap_refuses_bad_input(bad):
     with pytest.raises(explain.ExplainError):
         bad()

@@ -9,10 +9,12 @@ validation (slow, and pages rebuild them on every rerun); the tests validate eve
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 from vizcore.figures import style
 
@@ -26,9 +28,25 @@ SIGNED_SCALE = (
     (0.5, "rgba(247,247,247,0)"),
     (0.6, "rgba(244,165,130,0.6)"), (0.8, "rgba(178,24,43,0.95)"), (1.0, "rgba(103,0,31,1)"),
 )
-# The opaque scales with the same hues, for PNG downloads of a map (vizcore.explain.map_png).
+# The opaque scales with the same hues, for PNG downloads of a map (map_png).
 PNG_SCALES = {False: "YlOrRd", True: style.DIVERGING}
 SANITY_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+
+
+def map_png(values: np.ndarray, *, zmin: float, zmax: float, colorscale: str, min_side: int = 256) -> bytes:
+    """A map (H, W) as PNG bytes in its chart's colours, enlarged by a whole factor with square
+    pixels (a 28×28 map would otherwise be a speck in an image viewer)."""
+    v = np.asarray(values)
+    if v.ndim != 2:
+        from vizcore.explain import ExplainError  # here: the explain package loads torch
+
+        raise ExplainError(f"A map for a PNG must be 2D (H, W), got shape {v.shape}.")
+    picture = style.colourise(v, zmin=zmin, zmax=zmax, colorscale=colorscale)
+    factor = max(1, -(-min_side // max(v.shape)))
+    picture = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+    buf = io.BytesIO()
+    Image.fromarray(picture, "RGB").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _picture(picture: np.ndarray, grey: bool = False) -> np.ndarray:

@@ -177,13 +177,11 @@ def marked_picture(picture: np.ndarray, heat: np.ndarray, mask: np.ndarray | Non
 
     The peak is the first maximum in row-major order, as the pointing game takes it.
     """
-    from vizcore.explain.heatmap import colourise
-
     pic = _rgb(picture).astype(np.float64)
     heat = np.asarray(heat, dtype=np.float64)
     low, high = float(heat.min()), float(heat.max())
     strength = (heat - low) / (high - low) if high > low else np.zeros_like(heat)
-    colours = colourise(strength, zmin=0.0, zmax=1.0, colorscale="YlOrRd").astype(np.float64)
+    colours = style.colourise(strength, zmin=0.0, zmax=1.0, colorscale="YlOrRd").astype(np.float64)
     alpha = (opacity * strength)[..., None]  # weak relevance leaves the picture visible
     out = pic * (1 - alpha) + colours * alpha
     out = np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)
