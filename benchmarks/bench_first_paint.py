@@ -37,8 +37,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"]
 TARGETS = {1: 3.0, 3: 6.0}
-IMPORTS = ["streamlit", "plotly.graph_objects", "torch", "skimage.data", "scipy.fft", "vizcore.plots",
-           "vizcore.conv", "vizcore.playground", "pages._ui"]
+IMPORTS = ["streamlit", "plotly.graph_objects", "torch", "skimage.data", "scipy.fft", "vizcore.figures.style",
+           "vizcore.conv", "vizcore.playground", "vizcore.figures.playground", "pages._ui"]
 
 
 def import_times() -> dict[str, float]:

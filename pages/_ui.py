@@ -149,9 +149,9 @@ def show_figure(fig, *, key: str | None = None, **kwargs):
     shrink its tick labels); with the Presenter switch on, every font is larger.
     """
     if presenting():
-        from vizcore import plots
+        from vizcore.figures import style
 
-        fig = plots.for_presenter(fig)
+        fig = style.for_presenter(fig)
     kwargs.setdefault("theme", None)
     return st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, **kwargs)
 
@@ -525,7 +525,8 @@ def _draw(prefix: str, meta: dict) -> np.ndarray | None:
 
 def _pixel_grid(prefix: str, meta: dict) -> np.ndarray:
     """A coarse pixel editor: select cells (click, box or lasso) to paint or erase them."""
-    from vizcore import feature_plots, features
+    from vizcore import features
+    from vizcore.figures import features as feature_figs
 
     channels = meta["input_shape"][0]
     grid_side = 8 if meta.get("dataset") == "digits" else 14 if channels == 1 else 16
@@ -554,7 +555,7 @@ def _pixel_grid(prefix: str, meta: dict) -> np.ndarray:
         for i, j in cells:
             grid[i, j] = BRUSHES[st.session_state.get(f"{prefix}_brush", "Paint")]
 
-    st.plotly_chart(feature_plots.drawing_canvas(grid), key=chart_key, on_select=paint,
+    st.plotly_chart(feature_figs.drawing_canvas(grid), key=chart_key, on_select=paint,
                     selection_mode=("points", "box", "lasso"), config=PLOTLY_CONFIG)
     st.caption(f"A {grid_side}×{grid_side} grid: click a cell to paint it, or pick the box or lasso tool in "
                "the chart's toolbar and drag over several. "
@@ -568,7 +569,7 @@ def _hex(colour: str) -> tuple[int, int, int]:
 
 def _show_steps(steps: list, channels: int) -> None:
     """The picture's way into the model, each step at the same size, pixels kept square."""
-    from vizcore import feature_plots
+    from vizcore.figures import features as feature_figs
 
     st.markdown("**On its way into the model**")
     widths = [1] * (len(steps) - 1) + [channels]
@@ -576,14 +577,14 @@ def _show_steps(steps: list, channels: int) -> None:
     for column, step in zip(columns, steps):
         with column:
             if step is steps[-1]:  # the normalised input has values of both signs
-                tiles = [feature_plots.pixelated(feature_plots.diverging_picture(c), STEP_WIDTH) for c in step.image]
+                tiles = [feature_figs.pixelated(feature_figs.diverging_picture(c), STEP_WIDTH) for c in step.image]
                 st.image(tiles, caption=[step.title] if channels == 1 else ["R", "G", "B"], width=STEP_WIDTH)
                 if channels > 1:
                     st.caption(f"**{step.title}**")
                 st.caption(f"{step.note} Red above 0, blue below (from {step.image.min():.2f} "
                            f"to {step.image.max():.2f}).")
             else:
-                st.image(feature_plots.pixelated(step.image, STEP_WIDTH), caption=step.title, width=STEP_WIDTH)
+                st.image(feature_figs.pixelated(step.image, STEP_WIDTH), caption=step.title, width=STEP_WIDTH)
                 st.caption(step.note)
 
 

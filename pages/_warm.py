@@ -20,8 +20,8 @@ import time
 # without importing it, and once found a half-imported module of another session's thread (an
 # AttributeError two of 30 students saw in a soak).
 MODULES = ("torch", "pandas", "plotly.graph_objects", "scipy.fft", "sklearn.linear_model", "skimage.segmentation",
-           "vizcore.playground", "vizcore.features", "vizcore.feature_plots", "vizcore.explain",
-           "vizcore.explain_plots", "vizcore.models", "vizcore.train")
+           "vizcore.playground", "vizcore.figures.playground", "vizcore.features", "vizcore.figures.features",
+           "vizcore.explain", "vizcore.figures.saliency", "vizcore.models", "vizcore.train")
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,9 @@ def import_libraries() -> float:
     import numpy as np
     import plotly.io
 
-    from vizcore import plots
+    from vizcore.figures import style
 
-    plotly.io.to_json(plots.heatmap(np.eye(2), title="warm-up"), validate=False)
+    plotly.io.to_json(style.heatmap(np.eye(2), title="warm-up"), validate=False)
     return time.perf_counter() - started
 
 

@@ -18,7 +18,8 @@ route_through_app()  # a cold deep link runs inside app.py's frame
 
 from pages._ui import (explain, finish_link, keep_valid, kept_value, link_state, literal, model_selector,  # noqa: E402
                        remember, show_figure, show_text, test_split)
-from vizcore import data, explain_plots, features, links, score_plots  # noqa: E402
+from vizcore import data, features, links  # noqa: E402
+from vizcore.figures import saliency as saliency_figs, scores as score_figs  # noqa: E402
 from vizcore import models as vmodels  # noqa: E402
 from vizcore.explain import ExplainError, scores  # noqa: E402
 from vizcore.explain import evaluate as ev  # noqa: E402
@@ -352,9 +353,9 @@ if view == VIEWS[0]:
         present = [c for c in COLUMNS if c in table.columns]
         keep_valid("es_chart_score", present, present[0])  # a link may name a score this data set lacks
         column = st.radio("Score", present, horizontal=True, key="es_chart_score")
-        show_figure(score_plots.score_bars(rows, column), key="es_bars")
+        show_figure(score_figs.score_bars(rows, column), key="es_bars")
         with st.expander("Where the time goes"):
-            show_figure(score_plots.time_bars({r["method"]: result.seconds[r["method"]] for r in method_rows},
+            show_figure(score_figs.time_bars({r["method"]: result.seconds[r["method"]] for r in method_rows},
                                               result.n), key="es_time")
             st.caption(f"Deletion and insertion curves for all {len(result.names)} maps took "
                        f"{result.curve_seconds:.1f} s ({len(result.fractions)} forward passes per curve and image).")
@@ -375,7 +376,7 @@ if view == VIEWS[0]:
             for title, chosen in (("Hits", np.flatnonzero(hits)[:8]), ("Misses", np.flatnonzero(~hits)[:8])):
                 st.markdown(f"**{title}**" + ("" if chosen.size else ": none"))
                 if chosen.size:
-                    tiles = [score_plots.marked_picture(pictures[i], result.maps[gallery_method][i], result.masks[i],
+                    tiles = [score_figs.marked_picture(pictures[i], result.maps[gallery_method][i], result.masks[i],
                                                         hit=bool(hits[i])) for i in chosen]
                     classes = meta["classes"]
                     st.image(tiles, width=176, caption=[f"#{i} {classes[result.labels[i]]} → "
@@ -392,10 +393,10 @@ if view == VIEWS[0]:
                     f"**{literal(classes[result.predictions[image]])}**; the maps explain "
                     f"**{literal(classes[result.targets[image]])}**.")
         picture = split.images[image].numpy().transpose(1, 2, 0)
-        show_figure(explain_plots.side_by_side(picture, {name: result.maps[name][image] for name in result.names},
+        show_figure(saliency_figs.side_by_side(picture, {name: result.maps[name][image] for name in result.names},
                                                cols=4), key="es_side")
         if result.deletion:
-            show_figure(score_plots.curves(result.fractions, {k: v[image] for k, v in result.deletion.items()},
+            show_figure(score_figs.curves(result.fractions, {k: v[image] for k, v in result.deletion.items()},
                                            {k: v[image] for k, v in result.insertion.items()}, result.references),
                         key="es_curves")
             explain("Left: the pixels the map ranks highest are replaced by the mean colour first; a faithful map "
@@ -440,7 +441,7 @@ else:
               delta=f"{acc['shortcut model on shortcut_shuffled']['accuracy'] - acc['shortcut model on shortcut']['accuracy']:+.1%}")
     m3.metric("… answers the tag's class", f"{follows:.1%}",
               help="Share of shortcut_shuffled test images where the model names the class of the tag's colour.")
-    show_figure(score_plots.accuracy_bars({k.replace(" on ", "<br>on "): v["accuracy"] for k, v in acc.items()},
+    show_figure(score_figs.accuracy_bars({k.replace(" on ", "<br>on "): v["accuracy"] for k, v in acc.items()},
                                           title="Test accuracy (1,000 images each)"), key="story_acc")
     st.markdown("On its own test set the `shortcut` model is nearly perfect. Give the tag a wrong colour and it "
                 "follows the tag. The `scenes` model never saw a tag: it does not care.")
@@ -458,7 +459,7 @@ else:
                                     run_label="Explain the shortcut model on its own test images")
     if cheat_result is not None and cheat_result.n:
         cue = pd.DataFrame(ev.cue_table(cheat_result, story_tolerance))
-        show_figure(score_plots.cue_bars(ev.cue_table(cheat_result, story_tolerance),
+        show_figure(score_figs.cue_bars(ev.cue_table(cheat_result, story_tolerance),
                                          title="The shortcut model, right on its own test images"), key="story_cue")
         show_table(cue, key="story_cue_table", file_name="shortcut_model_tag_or_object.csv")
         st.markdown(story_sentence(ev.cue_table(cheat_result, story_tolerance), "points at the tag", "the corner tag")
@@ -469,7 +470,7 @@ else:
         i = st.slider("Test image", 0, max(cheat_result.n - 1, 1), key="story_image")
         i = min(i, cheat_result.n - 1)
         picture = test_split("shortcut").images[i].numpy().transpose(1, 2, 0)
-        show_figure(explain_plots.side_by_side(picture, {k: cheat_result.maps[k][i] for k in cheat_result.names},
+        show_figure(saliency_figs.side_by_side(picture, {k: cheat_result.maps[k][i] for k in cheat_result.names},
                                                cols=4), key="story_side")
 
         st.subheader("3 · The honest model for contrast")
@@ -480,7 +481,7 @@ else:
                                          run_label="Explain the scenes model on the same pictures")
         if honest_result is not None and honest_result.n:
             rows = ev.cue_table(honest_result, story_tolerance)
-            show_figure(score_plots.cue_bars(rows, title="The scenes model on the same pictures"), key="story_cue2")
+            show_figure(score_figs.cue_bars(rows, title="The scenes model on the same pictures"), key="story_cue2")
             show_table(pd.DataFrame(rows), key="story_cue_table2", file_name="scenes_model_tag_or_object.csv")
             st.markdown(story_sentence(rows, "points at the object", "the shape") + " The lesson of the husky slide: check *why* a model is right before trusting it. An "
                         "explanation method earns that trust only when it finds the object on an honest model "

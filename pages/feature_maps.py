@@ -17,7 +17,8 @@ from pages._ui import (  # noqa: E402
     ANY_CLASS, INPUT_SOURCES, dataset_of, download_array, explain, finish_link, keep_valid,
     link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
     test_split)
-from vizcore import feature_plots, features, images, links, models  # noqa: E402
+from vizcore import features, images, links, models  # noqa: E402
+from vizcore.figures import features as feature_figs  # noqa: E402
 
 st.title("Feature maps: inside a CNN")
 explain(
@@ -84,8 +85,8 @@ left, right = st.columns([1, 3])
 best, p_best = prediction[0]
 left.metric("Predicted class", best, f"{100 * p_best:.1f}% sure", delta_color="off")
 with right:
-    show_figure(feature_plots.probabilities_bar(prediction, title="Top 5 classes", height=300), key="fm_top5")
-show_figure(feature_plots.network_overview(input_picture, acts_one, classes=classes), key="fm_overview")
+    show_figure(feature_figs.probabilities_bar(prediction, title="Top 5 classes", height=300), key="fm_top5")
+show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes), key="fm_overview")
 st.caption("The whole network, left to right, each column titled with its tensor shape (channels×rows×cols). "
            "Maps show their first 6 channels, each on its own colour range; hover for the values.")
 
@@ -104,7 +105,7 @@ st.session_state.setdefault("fm_shared", True)
 shared = c2.toggle("One colour scale for all channels", key="fm_shared",
                    help="Off: each channel stretched to its own range, so weak channels show their pattern too.")
 maps = acts_one[layer]
-show_figure(feature_plots.channel_grid(maps, shared_scale=shared, title=f"{layer}: all {maps.shape[0]} channels"),
+show_figure(feature_figs.channel_grid(maps, shared_scale=shared, title=f"{layer}: all {maps.shape[0]} channels"),
             key="fm_grid")
 
 conv_names = features.conv_layers(model)
@@ -118,9 +119,9 @@ if layer in conv_names:
                      expanded=small, key=f"fm_filters_open_{layer}", on_change="rerun") as filter_panel:
         if filter_panel.open:
             if weights.shape[1] == 3 and layer == conv_names[0]:
-                show_figure(feature_plots.filters_in_colour(weights, title="As colours (grey = 0)"),
+                show_figure(feature_figs.filters_in_colour(weights, title="As colours (grey = 0)"),
                             key="fm_filters_rgb")
-            show_figure(feature_plots.filter_grid(weights, title="Columns: filters (output channels) · rows: input "
+            show_figure(feature_figs.filter_grid(weights, title="Columns: filters (output channels) · rows: input "
                                                   "channels" if weights.shape[1] > 1 else "One filter per output channel"),
                         key="fm_filters")
 
@@ -149,13 +150,13 @@ size_r, size_c, jump_r, jump_c = features.receptive_field_size(model, layer, (he
 centre = features.receptive_field_centre(model, layer, (height, width))
 left, right = st.columns(2)
 with left:
-    show_figure(feature_plots.enlarged_channel(maps[channel], position=(i, j), title=f"{layer}, channel {channel}",
+    show_figure(feature_figs.enlarged_channel(maps[channel], position=(i, j), title=f"{layer}, channel {channel}",
                                                clickable=True),
                 key="fm_enlarged", on_select=pick_position, selection_mode="points")
     st.caption("Click a value to see where it looks.")
     download_array(maps[channel], f"{layer}_channel{channel}", key="fm_download")
 with right:
-    show_figure(feature_plots.overlay(input_picture, maps[channel], window=window,
+    show_figure(feature_figs.overlay(input_picture, maps[channel], window=window,
                                       first_centre=centre,
                                       jump=(jump_r, jump_c), title="Over the input"),
                 key="fm_overlay")
@@ -223,7 +224,7 @@ else:
     top = top_activations(fingerprint, dataset, 16, model)[patch_layer]
     trimmed = features.TopActivations(top.values[:, :k], top.image_index[:, :k], top.position[:, :k])
     patches = features.top_patches(model, patch_layer, int(patch_channel), trimmed, test_pictures(dataset))
-    show_figure(feature_plots.patches_grid(patches, cols=min(k, 8), context=test_pictures(dataset) if whole else None,
+    show_figure(feature_figs.patches_grid(patches, cols=min(k, 8), context=test_pictures(dataset) if whole else None,
                                            title=f"The {k} test images that excite "
                                                  f"{patch_layer} {unit_name.lower()} {patch_channel} most"),
                 key="fm_patches")

@@ -21,6 +21,8 @@ from pages._ui import (  # noqa: E402
     download_array, drop_added_rows, explain, finish_link, image_input, shared_link_params,
     show_figure, show_text)
 from vizcore import conv, images, kernels, playground as pg  # noqa: E402
+from vizcore.figures import playground as pg_figs  # noqa: E402
+from pages import _kernel_playground_state as pg_state  # noqa: E402
 
 OPERATION_LABELS = {
     "cross-correlation": "Cross-correlation (what deep learning calls convolution)",
@@ -33,8 +35,8 @@ COLOUR_MODE_LABELS = {
     "filters": "Colour: N filters → N maps",
 }
 MAX_STEPS_PLAYED = 64
-RANGES = pg.RANGES
-CHANNELS = pg.CHANNELS
+RANGES = pg_state.RANGES
+CHANNELS = pg_state.CHANNELS
 ss = st.session_state
 
 
@@ -42,7 +44,7 @@ ss = st.session_state
 
 def _read_url() -> None:
     """On a session's first run, take the settings from the address."""
-    settings_from_link, ignored = pg.read_link(st.query_params.to_dict())
+    settings_from_link, ignored = pg_state.read_link(st.query_params.to_dict())
     ss.update(settings_from_link)
     if ignored:
         ss["kp_url_ignored"] = ignored
@@ -50,7 +52,7 @@ def _read_url() -> None:
 
 def _write_url() -> None:
     """Put every setting that differs from its default into the address."""
-    out = {**pg.write_link(ss), **shared_link_params()}  # presenter=1 stays in the address
+    out = {**pg_state.write_link(ss), **shared_link_params()}  # presenter=1 stays in the address
     if dict(st.query_params) != out:
         st.query_params.from_dict(out)
 
@@ -75,7 +77,7 @@ def _set_grid(grid: str, arr: np.ndarray) -> None:
 
 def _resize(grid: str) -> None:
     values_key, _, rows_key, cols_key = GRIDS[grid]
-    _set_grid(grid, pg.resize_grid(ss[values_key], ss[rows_key], ss[cols_key]))
+    _set_grid(grid, pg_state.resize_grid(ss[values_key], ss[rows_key], ss[cols_key]))
 
 
 def _grid_editor(grid: str, label: str) -> np.ndarray:
@@ -99,11 +101,11 @@ def _grid_editor(grid: str, label: str) -> np.ndarray:
 
 def _preset_kernel() -> np.ndarray:
     preset = kernels.PRESETS[ss["kp_preset"]]
-    return preset.kernel(**{p.name: ss[pg.param_key(preset.name, p.name)] for p in preset.params})
+    return preset.kernel(**{p.name: ss[pg_state.param_key(preset.name, p.name)] for p in preset.params})
 
 
 def _random_kernel(channels: int | None = None) -> np.ndarray:
-    return pg.random_kernel(ss["kp_rand_rows"], ss["kp_rand_cols"], ss["kp_seed"],
+    return pg_state.random_kernel(ss["kp_rand_rows"], ss["kp_rand_cols"], ss["kp_seed"],
                             integers=ss["kp_rand_int"], channels=channels)
 
 
@@ -130,7 +132,7 @@ def _receive_kernel(values) -> None:
 
 
 def _load_example() -> None:
-    ss.update(pg.example_settings(ss.get("kp_example", pg.FIRST_EXAMPLE)))
+    ss.update(pg_state.example_settings(ss.get("kp_example", pg_state.FIRST_EXAMPLE)))
     for _, editor_key, _, _ in GRIDS.values():
         ss.pop(editor_key, None)
 
@@ -152,7 +154,7 @@ def _step(key: str, delta: int, count: int) -> None:
 
 
 def _load_signal_example() -> None:
-    ss.update(pg.signal_example_settings(ss["kp_ex1d"]))
+    ss.update(pg_state.signal_example_settings(ss["kp_ex1d"]))
 
 
 # --- the sidebar: kernel and operation -----------------------------------------------------
@@ -160,14 +162,14 @@ def _load_signal_example() -> None:
 def kernel_controls() -> np.ndarray | None:
     """Preset / random / grid kernel; returns the 2D kernel or None after showing an error."""
     st.header("Kernel")
-    st.radio("Kernel from", pg.KERNEL_SOURCES, horizontal=True, key="kp_src")
+    st.radio("Kernel from", pg_state.KERNEL_SOURCES, horizontal=True, key="kp_src")
     try:
         if ss["kp_src"] == "Preset":
             st.selectbox("Preset", list(kernels.PRESETS), key="kp_preset")
             preset = kernels.PRESETS[ss["kp_preset"]]
             st.caption(preset.description)
             for p in preset.params:
-                key = pg.param_key(preset.name, p.name)
+                key = pg_state.param_key(preset.name, p.name)
                 if p.is_int:
                     st.slider(p.label, int(p.low), int(p.high), step=int(p.step), key=key)
                 else:
@@ -204,11 +206,11 @@ def kernel_controls() -> np.ndarray | None:
 
 def operation_controls(view: str) -> None:
     st.header("Operation")
-    st.radio("Operation", pg.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
+    st.radio("Operation", pg_state.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
     c1, c2 = st.columns(2)
     c1.number_input("Stride (rows)", *RANGES["kp_stride_r"], key="kp_stride_r")
     c2.number_input("Stride (columns)", *RANGES["kp_stride_c"], key="kp_stride_c")
-    st.selectbox("Padding", pg.PAD_KINDS, key="kp_pad_kind",
+    st.selectbox("Padding", pg_state.PAD_KINDS, key="kp_pad_kind",
                  format_func={"number": "a number (all sides)", "pair": "a pair (rows, columns)",
                               "valid": "valid (none)", "same": "same (output ≈ input / stride)"}.get)
     if ss["kp_pad_kind"] == "number":
@@ -260,16 +262,16 @@ def show_kernel(kernel: np.ndarray) -> None:
     convolution = ss["kp_op"] == "convolution"
     cols = st.columns(2 if convolution else 1)
     with cols[0]:
-        show_figure(pg.kernel_figure(kernel, title=f"Kernel {kernel.shape[0]}×{kernel.shape[1]}",
+        show_figure(pg_figs.kernel_figure(kernel, title=f"Kernel {kernel.shape[0]}×{kernel.shape[1]}",
                                      height=320), key="kp_fig_kernel")
     if convolution:
         with cols[1]:
-            show_figure(pg.kernel_figure(kernels.rotate_180(kernel), title="Rotated 180° (what slides)",
+            show_figure(pg_figs.kernel_figure(kernels.rotate_180(kernel), title="Rotated 180° (what slides)",
                                          height=320), key="kp_fig_rotated")
 
 
 def torch_code(kernel: np.ndarray, in_channels: int, in_hw: tuple[int, int]) -> None:
-    cfg = pg.conv_settings(ss)
+    cfg = pg_state.conv_settings(ss)
     pads = conv.resolve_padding(in_hw, kernel.shape[-2:], cfg["stride"], cfg["padding"], cfg["dilation"])
     with st.expander("PyTorch code for this (copy it)", expanded=False):
         st.code(kernels.torch_call(
@@ -302,7 +304,7 @@ def image_view(kernel: np.ndarray | None) -> None:
         if ss.get("kp_img_source") == "Sample" and ss.get("kp_img_sample") in images.SAMPLES:
             ss["kp_sample"] = ss["kp_img_sample"]
     with channels_col:
-        st.radio("Channels", pg.COLOUR_MODES, format_func=COLOUR_MODE_LABELS.get, key="kp_color")
+        st.radio("Channels", pg_state.COLOUR_MODES, format_func=COLOUR_MODE_LABELS.get, key="kp_color")
         color = ss["kp_color"]
         weights = np.array([ss[f"kp_w_{c}"] for c in CHANNELS], dtype=float)
         if color in ("3D", "filters"):
@@ -314,13 +316,13 @@ def image_view(kernel: np.ndarray | None) -> None:
                        "three different random slices).")
         if color == "filters":
             st.multiselect("More filters (filter 1 is your kernel)", list(kernels.PRESETS), key="kp_filters",
-                           max_selections=pg.MAX_FILTERS)
+                           max_selections=pg_state.MAX_FILTERS)
     if img is None or kernel is None:
         return
 
     x = images.to_array(img, "L" if color == "gray" else "RGB")
     image_hash = pg.content_hash(x)
-    cfg = pg.conv_settings(ss)
+    cfg = pg_state.conv_settings(ss)
     used = operated_kernel(kernel)
     bias, act, show = float(ss["kp_bias"]), ss["kp_act"], ss["kp_show"]
     robust, shared = bool(ss["kp_robust"]), ss["kp_rowscale"] == "shared"
@@ -350,47 +352,47 @@ def image_view(kernel: np.ndarray | None) -> None:
 
     left, right = figure_area.columns(2)
     with left:
-        show_figure(pg.picture_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}"),
+        show_figure(pg_figs.picture_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}"),
                     key="kp_fig_input")
     with right:
         if color in ("gray", "3D"):
-            show_figure(pg.response_figure(shown, show, title=f"Output ({what}{after}), {show}", robust=robust),
+            show_figure(pg_figs.response_figure(shown, show, title=f"Output ({what}{after}), {show}", robust=robust),
                         key="kp_fig_output")
         elif color == "per-channel":
-            show_figure(pg.picture_figure(np.clip(shown if show != "raw" else y, 0, 255),
+            show_figure(pg_figs.picture_figure(np.clip(shown if show != "raw" else y, 0, 255),
                                        title="Output channels as one colour image (clipped 0..255)"),
                         key="kp_fig_output")
         else:
-            show_figure(pg.response_figure(shown[0], show, title=f"Filter 1 (your kernel), {show}", robust=robust),
+            show_figure(pg_figs.response_figure(shown[0], show, title=f"Filter 1 (your kernel), {show}", robust=robust),
                         key="kp_fig_output")
     if color == "per-channel":
         st.markdown("**Each channel with the same 2D kernel** (a depthwise convolution, `groups=3`):")
-        show_figure(pg.response_row(list(shown), [f"{c} output" for c in CHANNELS], show, robust=robust,
+        show_figure(pg_figs.response_row(list(shown), [f"{c} output" for c in CHANNELS], show, robust=robust,
                                     shared=shared), key="kp_fig_channels")
     elif color == "3D":
         st.markdown("**One Conv2D filter:** each input channel meets its own kernel slice, and the "
                     "three responses are **added** into one map (plus the bias).")
-        show_figure(pg.row_of_maps(list(x), [f"{c} input" for c in CHANNELS], diverging=False,
+        show_figure(pg_figs.row_of_maps(list(x), [f"{c} input" for c in CHANNELS], diverging=False,
                                    zmin=0, zmax=255, height=300, colorbar_title="pixel"), key="kp_fig_in_channels")
-        show_figure(pg.row_of_maps(list(used), [f"{c} slice" for c in CHANNELS], height=260, colorbar_title="weight"),
+        show_figure(pg_figs.row_of_maps(list(used), [f"{c} slice" for c in CHANNELS], height=260, colorbar_title="weight"),
                     key="kp_fig_slices")
         parts = [_correlate(image_hash + f"/{c}", x[c], used[c], **cfg) for c in range(3)]
         # The sum is about three times larger than each part: on one scale with it the parts would
         # fade, so it gets its own figure (and scale) beside them.
-        show_figure(pg.row_of_maps(parts, [f"{c} response" for c in CHANNELS], robust=robust, shared=shared,
+        show_figure(pg_figs.row_of_maps(parts, [f"{c} response" for c in CHANNELS], robust=robust, shared=shared,
                                    height=300), key="kp_fig_parts")
         sum_col, note_col = st.columns([1, 1], vertical_alignment="center")
         with sum_col:
-            show_figure(pg.response_figure(sum(parts), "raw", title="= their sum", robust=robust, height=360),
+            show_figure(pg_figs.response_figure(sum(parts), "raw", title="= their sum", robust=robust, height=360),
                         key="kp_fig_sum")
         note_col.caption("The sum has its own colour scale: it is about three times as large as each response, "
                          "so on one scale with it the responses would fade.")
     elif color == "filters":
         names = ["your kernel"] + list(ss["kp_filters"])
         st.markdown(f"**{len(names)} filters → {len(names)} stacked maps** (one output channel each):")
-        show_figure(pg.response_row(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)], show,
+        show_figure(pg_figs.response_row(list(shown), [f"{n + 1}: {name}" for n, name in enumerate(names)], show,
                                     robust=robust, shared=shared), key="kp_fig_maps")
-    crange = pg.response_range(shown if color in ("gray", "3D") else shown[0], show, robust=robust)
+    crange = pg_figs.response_range(shown if color in ("gray", "3D") else shown[0], show, robust=robust)
     st.caption(f"Output shape {tuple(y.shape)}, values {float(y.min()):,.4g} … {float(y.max()):,.4g}. "
                + (crange.describe() + " " if crange is not None and color != "per-channel" else "")
                + "Hover for values; the camera button downloads the figure as PNG.")
@@ -440,7 +442,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
     except kernels.KernelError as err:
         show_text(f"The matrix cannot be used: {err}", "error")
         return
-    cfg = pg.conv_settings(ss)
+    cfg = pg_state.conv_settings(ss)
     used = operated_kernel(kernel)
     bias, act = float(ss["kp_bias"]), ss["kp_act"]
     try:
@@ -468,18 +470,18 @@ def matrix_view(kernel: np.ndarray | None) -> None:
         i, j = divmod(cell, out_hw[1])
         exp = conv.explain_cell(x, used, i, j, **cfg)
         taps = [(t.padded_row, t.padded_col) for t in exp.terms]
-        act_txt = f"  \n{act}({exp.total + bias:.4g}) = **{pg.format_number(y[i, j])}**" if act != "none" else ""
+        act_txt = f"  \n{act}({exp.total + bias:.4g}) = **{pg_figs.format_number(y[i, j])}**" if act != "none" else ""
         bias_txt = f" + bias {bias:g} = {exp.total + bias:.4g}" if bias else ""
         arithmetic.markdown(f"**Output row {i}, column {j}:**  \n`{exp.text}`{bias_txt}{act_txt}")
         with figures.container():
             fl, fr = st.columns(2)
             with fl:
-                show_figure(pg.matrix_figure(padded, pads, taps, weights=used,
+                show_figure(pg_figs.matrix_figure(padded, pads, taps, weights=used,
                                              title="Input (gray: padding, blue: the window)" if any(pads)
                                              else "Input (blue: the window)"),
                             key=f"kp_fig_matrix_{cell}")
             with fr:
-                show_figure(pg.output_figure(y, (i, j), title=f"Output {y.shape[0]}×{y.shape[1]}"),
+                show_figure(pg_figs.output_figure(y, (i, j), title=f"Output {y.shape[0]}×{y.shape[1]}"),
                             key=f"kp_fig_out_{cell}")
 
     if play:
@@ -503,7 +505,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
 
 def signal_controls() -> None:
     st.header("1D convolution")
-    st.radio("Operation", pg.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
+    st.radio("Operation", pg_state.OPERATIONS, format_func=OPERATION_LABELS.get, key="kp_op")
     st.number_input("Stride", *RANGES["kp_s1d"], key="kp_s1d")
     st.number_input("Padding (zeros on each end)", *RANGES["kp_p1d"], key="kp_p1d")
     st.number_input("Dilation (1 = no holes)", *RANGES["kp_d1d"], key="kp_d1d")
@@ -514,14 +516,14 @@ def signal_view() -> None:
     st.selectbox("Worked example", list(kernels.SIGNAL_EXAMPLES), key="kp_ex1d", on_change=_load_signal_example)
     st.text_input("Signal (numbers separated by commas)", key="kp_signal")
     c1, c2 = st.columns([1, 2])
-    c1.radio("Kernel", pg.KERNELS_1D, key="kp_k1d_kind")
+    c1.radio("Kernel", pg_state.KERNELS_1D, key="kp_k1d_kind")
     with c2:
         if ss["kp_k1d_kind"] == "moving average":
             st.number_input("Taps", *RANGES["kp_k1d_size"], key="kp_k1d_size")
         elif ss["kp_k1d_kind"] == "custom":
             st.text_input("Kernel (fractions like 1/3 are fine)", key="kp_k1d_text")
     try:
-        x = kernels.parse_vector(ss["kp_signal"], "The signal", max_len=pg.MAX_SIGNAL)
+        x = kernels.parse_vector(ss["kp_signal"], "The signal", max_len=pg_state.MAX_SIGNAL)
         k = pg.kernel_1d(ss["kp_k1d_kind"], ss["kp_k1d_size"], ss["kp_k1d_text"])
     except kernels.KernelError as err:
         show_text(err, "error")
@@ -551,12 +553,12 @@ def signal_view() -> None:
     exp = conv.explain_cell(padded[None], used[None], 0, t, stride=(1, stride), padding=0, dilation=(1, dilation))
     st.markdown(f"**Output {t}:**  \n`{exp.text}`")
     taps = [(0, term.padded_col) for term in exp.terms]
-    show_figure(pg.matrix_figure(padded[None], (0, 0, before, after), taps, weights=used,
+    show_figure(pg_figs.matrix_figure(padded[None], (0, 0, before, after), taps, weights=used,
                                  title="Signal (gray: padding, blue: the window)" if before or after
                                  else "Signal (blue: the window)"), key="kp_fig_signal_cells")
-    show_figure(pg.output_figure(y[None], (0, t), title=f"Output, length {count}"), key="kp_fig_signal_out")
+    show_figure(pg_figs.output_figure(y[None], (0, t), title=f"Output, length {count}"), key="kp_fig_signal_out")
     positions = pg.output_positions(count, len(k), stride, dilation, before, causal)
-    show_figure(pg.signal_figure(x, y, positions, title="Input and output on one time axis"),
+    show_figure(pg_figs.signal_figure(x, y, positions, title="Input and output on one time axis"),
                 key="kp_fig_signal")
     st.caption("Output " + ("t is drawn at its newest input t (causal)." if causal
                             else "i is drawn at the centre of its window."))
@@ -577,7 +579,7 @@ explain("Slide a small grid of weights (a kernel) over an image, a number matrix
 if "kp_url_read" not in ss:
     ss["kp_url_read"] = True
     _read_url()
-for _key, _default in pg.DEFAULTS.items():
+for _key, _default in pg_state.DEFAULTS.items():
     ss[_key] = ss[_key] if _key in ss else _default
 if "playground_kernel" in ss:  # a learned filter sent from the Feature maps page
     _receive_kernel(ss.pop("playground_kernel"))
@@ -588,7 +590,7 @@ if "kp_url_ignored" in ss:
 if "kp_flash" in ss:
     show_text(ss.pop("kp_flash"), "error")
 
-st.radio("View", pg.VIEWS, horizontal=True, key="kp_view",
+st.radio("View", pg_state.VIEWS, horizontal=True, key="kp_view",
          format_func={"Image": "Image", "Matrix": "Matrix (worked example)", "1D": "1D signal"}.get)
 view = ss["kp_view"]
 if view == "Matrix" and not ss.get("kp_example_loaded"):

@@ -14,7 +14,8 @@ route_through_app()  # a cold deep link runs inside app.py's frame
 from pages._ui import (PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
                        input_link_fields, link_state, literal, model_input, model_selector, show_figure,
                        write_link_state)
-from vizcore import features, links, perturbation_plots as pp  # noqa: E402
+from vizcore import features, links  # noqa: E402
+from vizcore.figures import perturbation as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
 from vizcore.explain.occlusion import FILLS, Occluder, fill, occlusion_run, windows  # noqa: E402
 

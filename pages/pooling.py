@@ -19,6 +19,7 @@ from pages._ui import (  # noqa: E402
     download_array, drop_added_rows, explain, finish_link, image_input, keep_valid, link_state,
     show_figure)
 from vizcore import images, links, pooling  # noqa: E402
+from vizcore.figures import pooling as pooling_figs  # noqa: E402
 
 MODES = {
     "Max pooling": ("max", False),
@@ -93,15 +94,15 @@ def matrix_figures(x: np.ndarray, k, s, p, mode: str, ceil_mode: bool, count_inc
     windows = pooling.pool_windows(x, k, s, p, mode, ceil_mode, count_include_pad)
     settings = pooling.check_settings(x.shape, k, s, p, ceil_mode)
     out = np.array([c.value for c in windows]).reshape(settings.output_size)
-    zrange = pooling.value_range(x, out)  # one colour scale: a value keeps its colour from input to output
-    return (pooling.matrix_figure(x, windows, mode, selected, settings.padding, title="Input", zrange=zrange).to_dict(),
-            pooling.output_figure(out, selected, title=title, zrange=zrange).to_dict())
+    zrange = pooling_figs.value_range(x, out)  # one colour scale: a value keeps its colour from input to output
+    return (pooling_figs.matrix_figure(x, windows, mode, selected, settings.padding, title="Input", zrange=zrange).to_dict(),
+            pooling_figs.output_figure(out, selected, title=title, zrange=zrange).to_dict())
 
 
 @st.cache_data(max_entries=64, max_size="64MB", show_spinner=False)  # pictures here are <= 256 px
 def map_figure(content_hash: str, _x: np.ndarray, title: str) -> dict:
     """A picture's figure, keyed on a full hash of its bytes (st.cache_data only samples big arrays)."""
-    return pooling.map_figure(_x, title=title, height=430).to_dict()
+    return pooling_figs.map_figure(_x, title=title, height=430).to_dict()
 
 
 @st.cache_data(max_entries=64, max_size="64MB", show_spinner=False)
@@ -109,7 +110,7 @@ def shift_results(content_hash: str, _x: np.ndarray, k, s, p, ceil_mode: bool, d
     """(unchanged fraction, relative change) per array and the |change| figure as a dict."""
     effects = pooling.translation_effect(_x, k, s, p, ceil_mode, dy, dx)
     numbers = {name: (e.unchanged_fraction, e.relative_change) for name, e in effects.items()}
-    return numbers, pooling.translation_figure(effects).to_dict()
+    return numbers, pooling_figs.translation_figure(effects).to_dict()
 
 
 def shown_map(x: np.ndarray, title: str, key: str) -> None:
@@ -284,7 +285,7 @@ def receptive_field_view() -> None:
     except pooling.PoolError as err:
         st.error(f"This stack does not fit the image: {err}")
         return
-    show_figure(pooling.receptive_field_figure(x, rows), key="pool_rf_fig")
+    show_figure(pooling_figs.receptive_field_figure(x, rows), key="pool_rf_fig")
     st.dataframe(pd.DataFrame({
         "layer": [r.name for r in rows],
         "output size": [f"{r.output_size[0]}×{r.output_size[1]}" for r in rows],

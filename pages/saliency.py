@@ -13,7 +13,8 @@ route_through_app()  # a cold deep link runs inside app.py's frame
 from pages._ui import (PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
                        explain, input_link_fields, link_state, literal, model_input, model_selector, show_figure,
                        show_text, test_split, write_link_state)
-from vizcore import explain as ex, explain_plots, feature_plots, features, links  # noqa: E402
+from vizcore import explain as ex, features, links  # noqa: E402
+from vizcore.figures import features as feature_figs, saliency as saliency_figs  # noqa: E402
 from vizcore.explain.integrated_gradients import BASELINES, METHODS as IG_RULES, make_baseline  # noqa: E402
 
 METHODS = {  # link name -> title
@@ -165,7 +166,7 @@ predicted = int(probabilities.argmax())
 st.subheader("2 · The prediction, and which class to explain")
 left, right = st.columns([2, 3])
 with right:
-    show_figure(feature_plots.probabilities_bar(features.top_classes(probabilities, classes, k=5),
+    show_figure(feature_figs.probabilities_bar(features.top_classes(probabilities, classes, k=5),
                                                 title="Top 5 classes", height=320), key="sal_top5")
 with left:
     target = class_choice("sal_target", classes, probabilities, label="Explain the class",
@@ -274,7 +275,7 @@ for key in shown:
             results[key] = result
 
 maps = {key: to_map(key, r["attr"], signed) for key, r in results.items()}
-common = explain_plots.shared_range(list(maps.values()), signed=signed) if shared and maps else None
+common = saliency_figs.shared_range(list(maps.values()), signed=signed) if shared and maps else None
 CAPTIONS = {
     "grad": "d score / d pixel: where a small change moves the score most.",
     "ixg": "Gradient times the (normalised) input: 0 where the pixel has the data set's mean colour.",
@@ -288,7 +289,7 @@ for key, result in results.items():
         m = maps[key]
         is_signed = signed and key != "gradcam"
         zmin, zmax = common if common else (None, None)
-        show_figure(explain_plots.overlay(chosen.picture, m, signed=is_signed, opacity=opacity, zmin=zmin, zmax=zmax,
+        show_figure(saliency_figs.overlay(chosen.picture, m, signed=is_signed, opacity=opacity, zmin=zmin, zmax=zmax,
                                           colorbar_title="value" if is_signed else "|value|" if key != "gradcam"
                                           else "weighted maps", height=360, colorbar_side="bottom"),
                     key=f"sal_fig_{key}")
@@ -311,15 +312,15 @@ for key, result in results.items():
             if "gradcam_raw" in slots:
                 with slots["gradcam_raw"]:
                     st.markdown(f"**Grad-CAM before upsampling** ({layer}, {h}×{w})")
-                    show_figure(explain_plots.overlay(chosen.picture, result["raw"], opacity=opacity,
+                    show_figure(saliency_figs.overlay(chosen.picture, result["raw"], opacity=opacity,
                                                       colorbar_title="weighted maps", height=360,
                                                       colorbar_side="bottom"), key="sal_fig_gradcam_raw")
                     explain("Each cell is one position of the layer's maps, stretched over the input pixels it "
                             "stands for: the coarse map Grad-CAM really computes.")
-        lo, hi = (zmin, zmax) if common else explain_plots.value_range(m, signed=is_signed)
-        png_scale = explain_plots.PNG_SCALES[is_signed]
+        lo, hi = (zmin, zmax) if common else saliency_figs.value_range(m, signed=is_signed)
+        png_scale = saliency_figs.PNG_SCALES[is_signed]
         with st.popover("Download this map"):
-            st.download_button("PNG (the map in its colours)", lambda m=m, lo=lo, hi=hi, s=png_scale: ex.map_png(
+            st.download_button("PNG (the map in its colours)", lambda m=m, lo=lo, hi=hi, s=png_scale: saliency_figs.map_png(
                 m, zmin=lo, zmax=hi, colorscale=s), file_name=f"saliency_{key}.png", mime="image/png",
                 key=f"sal_png_{key}", on_click="ignore")
             download_array(m, f"saliency_{key}", key=f"sal_dl_{key}")
@@ -346,7 +347,7 @@ if run_check and results:
         check = None
     if check is not None:
         rho = {SHORT[key]: check.rho[key][:, 0] for key in check.rho}
-        show_figure(explain_plots.sanity_chart(check.layers, rho, title="Similarity to the trained model's map"),
+        show_figure(saliency_figs.sanity_chart(check.layers, rho, title="Similarity to the trained model's map"),
                     key="sal_sanity_chart")
         last = ", ".join(f"{name} {values[-1]:.2f}" for name, values in rho.items() if np.isfinite(values[-1]))
         st.markdown(f"With every layer random, ρ = {last}." if last else "")
@@ -358,7 +359,7 @@ if run_check and results:
         steps = {"trained": check.maps[which][0, 0]}
         for k, name in enumerate(check.layers):
             steps[f"… {name}" if k < len(check.layers) - 1 else f"{name}: all random"] = check.maps[which][k + 1, 0]
-        show_figure(explain_plots.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity,
+        show_figure(saliency_figs.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity,
                                                cols=3, colorbar_title="|value|", height=640,
                                                title=f"{SHORT[which]}: randomised from the top down"),
                     key="sal_sanity_maps")

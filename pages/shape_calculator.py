@@ -11,6 +11,7 @@ route_through_app()
 from pages._ui import drop_added_rows, explain, finish_link, link_state, show_figure  # noqa: E402
 from vizcore import links, shapes  # noqa: E402
 from vizcore.shapes import ShapeError  # noqa: E402
+from vizcore.figures import shapes as shape_figs  # noqa: E402
 
 OWN_STACK = "Own stack"
 MAX_LAYERS = 64  # rows of the stack editor: more than any network of the lecture
@@ -111,7 +112,7 @@ def one_layer_tab() -> None:
                 "by all positions)" + (", and the same for the transposed layer." if transposed else "."))
 
     try:
-        figure = shapes.kernel_positions_figure(rows, cols, kernel, stride, pad, dilation, transposed, op)
+        figure = shape_figs.kernel_positions_figure(rows, cols, kernel, stride, pad, dilation, transposed, op)
     except ShapeError as exc:
         st.info(f"No picture: {exc}")
     else:
@@ -230,7 +231,7 @@ def stack_tab() -> None:
     )
     if summary.total_params:
         log_scale = st.toggle("Logarithmic scale", key="sc_log_scale")
-        show_figure(shapes.params_figure(summary, log_scale), key="params_chart")
+        show_figure(shape_figs.params_figure(summary, log_scale), key="params_chart")
 
 
 for tab, show_tab in ((one_layer, one_layer_tab), (inverse, inverse_tab), (stack, stack_tab)):

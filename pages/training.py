@@ -14,7 +14,8 @@ route_through_app()
 
 import torch  # noqa: E402
 from pages._ui import explain, finish_link, kept_value, link_state, literal, show_figure, show_text  # noqa: E402
-from vizcore import augment, data, images, links, models, plots, training_figures  # noqa: E402
+from vizcore import augment, data, images, links, models  # noqa: E402
+from vizcore.figures import style, training as training_figs  # noqa: E402
 from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train  # noqa: E402
 
 ARCHITECTURES = {"digits": "LeNet-style (digits)", "shapes": "TinyVGG-style (shapes)",
@@ -203,7 +204,7 @@ def augment_settings(name: str, sample: torch.Tensor) -> augment.AugmentConfig:
     if name == "digits" and (cfg.hflip or cfg.vflip):
         st.warning("A mirrored 2 or 7 is no digit any more: flips change the class here.")
     grid = augment.preview_grid(sample, cfg, count=11, columns=6)
-    show_figure(plots.image(grid, title="The first picture and 11 random augmented versions",
+    show_figure(style.image(grid, title="The first picture and 11 random augmented versions",
                             height=330), key="train_aug_preview")
     return cfg
 
@@ -265,7 +266,7 @@ def run_training(label: str, arch: str, options: dict, splits: dict, cfg: TrainC
             progress.progress(min(done, 1.0), text=text)
         if event["kind"] == "epoch":
             with chart.container():
-                show_figure(training_figures.learning_curves({**runs_so_far, label: h}),
+                show_figure(training_figs.learning_curves({**runs_so_far, label: h}),
                             key=f"train_live_{label}_{event['epoch']}")
 
     history = train(model, train_data, splits["val"], cfg, callback=on_event)
@@ -299,16 +300,16 @@ def show_results(result: dict, splits: dict) -> None:
     h, test = result["history"], splits["test"]
     if result["status"] == "stopped":
         st.warning(f"Stopped after {len(h.epoch)} finished epoch(s); the results show the model as it was then.")
-    show_figure(training_figures.learning_curves({result["label"]: h}), key="train_curves")
+    show_figure(training_figs.learning_curves({result["label"]: h}), key="train_curves")
     st.metric("Test accuracy", f"{result['test_accuracy']:.1%}",
               help=f"{len(test)} test images the model never saw during training.")
     matrix = confusion_matrix(test.labels, result["predicted"], len(test.classes))
-    show_figure(training_figures.confusion_figure(matrix, test.classes, title="Confusion matrix (test images)"),
+    show_figure(training_figs.confusion_figure(matrix, test.classes, title="Confusion matrix (test images)"),
                 key="train_confusion")
     wrong = torch.nonzero(result["predicted"] != test.labels)[:, 0][:18]
     if len(wrong):
         st.subheader(f"Misclassified test images ({int((result['predicted'] != test.labels).sum())} in all)")
-        fig = training_figures.misclassified_figure(
+        fig = training_figs.misclassified_figure(
             test.images[wrong].numpy(), [test.classes[i] for i in test.labels[wrong]],
             [test.classes[i] for i in result["predicted"][wrong]], result["confidence"][wrong].tolist())
         show_figure(fig, key="train_wrong")
@@ -393,7 +394,7 @@ if result and result["status"] in ("done", "stopped") and result["runs"]:
     if result["mode"] == "Train a model" and runs:
         show_results(next(iter(runs.values())), result["splits"])
     elif runs:
-        show_figure(training_figures.learning_curves({label: r["history"] for label, r in runs.items()}),
+        show_figure(training_figs.learning_curves({label: r["history"] for label, r in runs.items()}),
                     key="train_small_curves")
         rows = [{"run": label, "training accuracy": f"{r['history'].train_accuracy[-1]:.1%}",
                  "validation accuracy": f"{r['history'].val_accuracy[-1]:.1%}",

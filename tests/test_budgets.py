@@ -16,7 +16,9 @@ import torch
 from hypothesis import given, settings, strategies as st
 from PIL import Image
 
-from vizcore import conv, data, images, kernels, models, playground as pg, pooling, quiz, training_figures
+from pages import _kernel_playground_state as pg_state
+from vizcore import conv, data, images, kernels, models, pooling, quiz
+from vizcore.figures import playground as pg_figs, training as training_figs
 
 FAST = settings(max_examples=25, deadline=None)
 
@@ -304,48 +306,48 @@ def test_zip_reading_reports_progress_and_stops_on_request():
 def test_link_numbers_that_are_not_finite_are_refused(text):
     for key in ("kp_bias", "kp_pad", "kp_dil"):
         with pytest.raises(ValueError):
-            pg.decode_setting(key, text)
-    found, ignored = pg.read_link({"preset": "Gabor", "size": text, "angle": text})
+            pg_state.decode_setting(key, text)
+    found, ignored = pg_state.read_link({"preset": "Gabor", "size": text, "angle": text})
     assert not any(k.endswith(("_size", "_angle")) for k in found) and len(ignored) == 2
     assert all(len(entry) <= 40 for entry in ignored)
 
 
 def test_link_ranges_at_the_limit_and_one_over():
-    low, high = pg.RANGES["kp_pad"]
-    assert pg.decode_setting("kp_pad", str(int(high))) == high
+    low, high = pg_state.RANGES["kp_pad"]
+    assert pg_state.decode_setting("kp_pad", str(int(high))) == high
     with pytest.raises(ValueError):
-        pg.decode_setting("kp_pad", str(int(high) + 1))
-    assert pg.decode_setting("kp_bias", "1000") == 1000.0
+        pg_state.decode_setting("kp_pad", str(int(high) + 1))
+    assert pg_state.decode_setting("kp_bias", "1000") == 1000.0
     with pytest.raises(ValueError):
-        pg.decode_setting("kp_bias", "1000.0001")
+        pg_state.decode_setting("kp_bias", "1000.0001")
 
 
 def test_link_booleans_are_words_that_mean_yes_or_no():
-    assert pg.decode_setting("kp_norm", "yes") is True and pg.decode_setting("kp_norm", "0") is False
+    assert pg_state.decode_setting("kp_norm", "yes") is True and pg_state.decode_setting("kp_norm", "0") is False
     with pytest.raises(ValueError):
-        pg.decode_setting("kp_norm", "maybe")
+        pg_state.decode_setting("kp_norm", "maybe")
 
 
 def test_link_filters_at_the_limit_and_one_over():
     names = list(kernels.PRESETS)
-    found, ignored = pg.read_link({"filters": "|".join([names[0]] * pg.MAX_FILTERS)})
-    assert len(found["kp_filters"]) == pg.MAX_FILTERS and not ignored
-    found, ignored = pg.read_link({"filters": "|".join([names[0]] * (pg.MAX_FILTERS + 1))})
+    found, ignored = pg_state.read_link({"filters": "|".join([names[0]] * pg_state.MAX_FILTERS)})
+    assert len(found["kp_filters"]) == pg_state.MAX_FILTERS and not ignored
+    found, ignored = pg_state.read_link({"filters": "|".join([names[0]] * (pg_state.MAX_FILTERS + 1))})
     assert "kp_filters" not in found and ignored[0].startswith("filters=")
-    found, ignored = pg.read_link({"filters": "|".join([names[0]] * 1000)})
+    found, ignored = pg_state.read_link({"filters": "|".join([names[0]] * 1000)})
     assert "kp_filters" not in found and len(ignored[0]) <= 40
 
 
 def test_link_text_and_grids_at_the_limit_and_one_over():
-    assert pg.decode_setting("kp_signal", "1" * pg.MAX_TEXT) == "1" * pg.MAX_TEXT
+    assert pg_state.decode_setting("kp_signal", "1" * pg_state.MAX_TEXT) == "1" * pg_state.MAX_TEXT
     with pytest.raises(ValueError):
-        pg.decode_setting("kp_signal", "1" * (pg.MAX_TEXT + 1))
+        pg_state.decode_setting("kp_signal", "1" * (pg_state.MAX_TEXT + 1))
     side = kernels.MAX_KERNEL_SIZE
-    assert pg.decode_grid(";".join([",".join(["1"] * side)] * side), side).shape == (side, side)
+    assert pg_state.decode_grid(";".join([",".join(["1"] * side)] * side), side).shape == (side, side)
     with pytest.raises(kernels.KernelError):
-        pg.decode_grid(";".join([",".join(["1"] * side)] * (side + 1)), side)
+        pg_state.decode_grid(";".join([",".join(["1"] * side)] * (side + 1)), side)
     with pytest.raises(kernels.KernelError):
-        pg.decode_grid(";" * 1_000_000, side)  # refused before a million rows are read
+        pg_state.decode_grid(";" * 1_000_000, side)  # refused before a million rows are read
 
 
 def test_typed_lists_and_numbers_at_the_limit_and_one_over():
@@ -417,11 +419,11 @@ def _trace_z(fig) -> np.ndarray:
 
 
 def test_display_maps_are_thinned_beyond_the_screen_side_with_true_coordinates():
-    side = pg.MAX_DISPLAY_SIDE
-    fig = pg.heatmap_figure(np.zeros((side, side)))
+    side = pg_figs.MAX_DISPLAY_SIDE
+    fig = pg_figs.heatmap_figure(np.zeros((side, side)))
     assert _trace_z(fig).shape == (side, side) and fig.data[0].x is None
     big = np.random.default_rng(0).normal(size=(side + 1, 2 * side + 1))
-    fig = pg.heatmap_figure(big, diverging=True)
+    fig = pg_figs.heatmap_figure(big, diverging=True)
     shown = _trace_z(fig)
     assert shown.shape == (math.ceil((side + 1) / 3), math.ceil((2 * side + 1) / 3))
     rows, cols = np.asarray(fig.data[0].y), np.asarray(fig.data[0].x)
@@ -430,23 +432,23 @@ def test_display_maps_are_thinned_beyond_the_screen_side_with_true_coordinates()
 
 
 def test_a_row_of_many_maps_stays_within_the_figure_budget():
-    maps = [np.zeros((1024, 1024))] * (pg.MAX_FILTERS + 1)
-    fig = pg.row_of_maps(maps, [str(i) for i in range(len(maps))])
+    maps = [np.zeros((1024, 1024))] * (pg_state.MAX_FILTERS + 1)
+    fig = pg_figs.row_of_maps(maps, [str(i) for i in range(len(maps))])
     cells = sum(np.asarray(t.z).size for t in fig.data)
-    assert cells <= pg.MAX_FIGURE_CELLS
+    assert cells <= pg_figs.MAX_FIGURE_CELLS
     assert all(fig.layout[f"xaxis{'' if k == 0 else k + 1}"].domain[1] > fig.layout[f"xaxis{'' if k == 0 else k + 1}"].domain[0]
                for k in range(len(maps)))
-    wide = pg.row_of_maps([np.zeros((8, 8))] * 40, [str(i) for i in range(40)])  # no negative widths
+    wide = pg_figs.row_of_maps([np.zeros((8, 8))] * 40, [str(i) for i in range(40)])  # no negative widths
     assert len(wide.data) == 40
 
 
 def test_the_rgb_picture_is_thinned_with_its_step():
     x = np.zeros((3, 1100, 700), dtype=np.float32)
-    fig = pg.picture_figure(x)
+    fig = pg_figs.picture_figure(x)
     assert np.asarray(fig.data[0].z).shape == (367, 234, 3) and fig.data[0].dx == 3  # every 3rd pixel
 
 
 def test_a_confusion_matrix_of_many_classes_stays_on_one_screen():
-    fig = training_figures.confusion_figure(np.eye(100, dtype=int), [f"class {i}" for i in range(100)])
+    fig = training_figs.confusion_figure(np.eye(100, dtype=int), [f"class {i}" for i in range(100)])
     assert fig.layout.height <= 900 and fig.layout.xaxis.nticks == 30
-    assert training_figures.confusion_figure(np.eye(3, dtype=int), list("abc")).layout.height < 900
+    assert training_figs.confusion_figure(np.eye(3, dtype=int), list("abc")).layout.height < 900

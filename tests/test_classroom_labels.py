@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from vizcore import kernels, playground as pg, quiz, shapes
+from pages import _kernel_playground_state as pg_state
+from vizcore import kernels, quiz, shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def test_worked_examples_have_friendly_names_and_old_links_still_work():
     for name in list(kernels.WORKED_EXAMPLES) + list(kernels.SIGNAL_EXAMPLES):
         assert "[deck" not in name and "deck " not in name and "[convolution" not in name
     old = "6×6 matrix with stride 2 [deck 002]"
-    settings, ignored = pg.read_link({"view": "Matrix", "example": old})
+    settings, ignored = pg_state.read_link({"view": "Matrix", "example": old})
     assert not ignored and settings["kp_example"] == "6×6 matrix with stride 2"
     assert (settings["kp_stride_r"], settings["kp_stride_c"]) == (2, 2)
 

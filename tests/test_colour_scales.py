@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vizcore import feature_plots, playground as pg, plots, pooling
+from vizcore import pooling
+from vizcore.figures import features as feature_figs, playground as pg_figs, pooling as pooling_figs, style
 
 values = arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 20)),
                 elements=st.floats(-1e4, 1e4, allow_nan=False))
@@ -17,7 +18,7 @@ values = arrays(np.float64, st.tuples(st.integers(1, 20), st.integers(1, 20)),
 @settings(max_examples=80, deadline=None)
 @given(values, st.booleans(), st.booleans())
 def test_colour_range_against_numpy(z, diverging, robust):
-    r = plots.colour_range(z, diverging=diverging, robust=robust)
+    r = style.colour_range(z, diverging=diverging, robust=robust)
     assert (r.data_min, r.data_max) == (z.min(), z.max())
     low, high = np.percentile(z, [1, 99]) if robust else (z.min(), z.max())
     if robust and high <= low:
@@ -37,28 +38,28 @@ def test_a_few_extreme_values_do_not_wash_out_a_raw_output():
     rng = np.random.default_rng(0)
     z = rng.normal(0, 20, (100, 100))
     z[:3, :3] = 1000  # the strongest edges of a photo
-    fig = pg.response_figure(z, "raw")
+    fig = pg_figs.response_figure(z, "raw")
     trace = fig.data[0]
     assert trace.zmin == -trace.zmax < 100  # the scale follows the bulk, centred on 0
-    r = pg.response_range(z, "raw")
+    r = pg_figs.response_range(z, "raw")
     assert r.above >= 9 and r.data_max == 1000
     assert trace.colorbar.ticktext[-1].startswith("≥") and trace.colorbar.title.text == "value"
     assert "True range" in r.describe() and "1,000" in r.describe()
-    assert pg.response_figure(z, "raw", robust=False).data[0].zmax == 1000
+    assert pg_figs.response_figure(z, "raw", robust=False).data[0].zmax == 1000
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.lists(arrays(np.float64, (4, 5), elements=st.floats(-1e4, 1e4, allow_nan=False)), min_size=2, max_size=4),
        st.booleans())
 def test_shared_scale_is_one_range_per_figure_per_map_otherwise(maps, robust):
-    shared = pg.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust)
+    shared = pg_figs.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust)
     assert len({(t.zmin, t.zmax) for t in shared.data}) == 1  # same value, same colour
     assert sum(t.showscale is not False for t in shared.data) == 1
     assert "One colour scale" in shared.layout.title.text
-    own = pg.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust, shared=False)
+    own = pg_figs.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust, shared=False)
     assert "own colour scale" in own.layout.title.text
     for trace, m in zip(own.data, maps):
-        r = plots.colour_range(m, diverging=True, robust=robust)
+        r = style.colour_range(m, diverging=True, robust=robust)
         assert (trace.zmin, trace.zmax) == pytest.approx((r.zmin, r.zmax))
         assert trace.showscale is not False and trace.colorbar.title.text
 
@@ -70,13 +71,13 @@ def test_pooling_input_and_output_colour_a_value_alike(x, mode, padding):
     windows = pooling.pool_windows(x, 2, 2, padding, mode)
     settings_ = pooling.check_settings(x.shape, 2, 2, padding, False)
     out = np.array([w.value for w in windows]).reshape(settings_.output_size)
-    zrange = pooling.value_range(x, out)
-    fig_in = pooling.matrix_figure(x, windows, mode, (0, 0), settings_.padding, zrange=zrange)
-    fig_out = pooling.output_figure(out, (0, 0), zrange=zrange)
+    zrange = pooling_figs.value_range(x, out)
+    fig_in = pooling_figs.matrix_figure(x, windows, mode, (0, 0), settings_.padding, zrange=zrange)
+    fig_out = pooling_figs.output_figure(out, (0, 0), zrange=zrange)
     assert (fig_in.data[0].zmin, fig_in.data[0].zmax) == (fig_out.data[0].zmin, fig_out.data[0].zmax)
     assert fig_in.data[0].zmin <= min(x.min(), out.min()) and fig_in.data[0].zmax >= max(x.max(), out.max())
     # and without a given range the input figure already covers what the output shows
-    default_in = pooling.matrix_figure(x, windows, mode, (0, 0), settings_.padding).data[0]
+    default_in = pooling_figs.matrix_figure(x, windows, mode, (0, 0), settings_.padding).data[0]
     assert default_in.zmin <= out.min() and default_in.zmax >= out.max()
 
 
@@ -87,7 +88,7 @@ def _lightness(colour: str) -> float:
 
 def test_change_scale_never_wraps_and_titles_fit():
     effects = pooling.translation_effect(np.random.default_rng(1).normal(size=(12, 12)), 2)
-    fig = pooling.translation_figure(effects)
+    fig = pooling_figs.translation_figure(effects)
     stops = fig.layout.coloraxis.colorscale
     light = [_lightness(c) for _, c in stops]
     assert all(a >= b for a, b in zip(light, light[1:])), "a sequential scale: from light to dark only"
@@ -98,8 +99,8 @@ def test_change_scale_never_wraps_and_titles_fit():
 
 def test_feature_map_overlay_shares_the_enlarged_maps_colours_and_shows_no_second_bar():
     m = np.random.default_rng(2).normal(size=(6, 6)).astype(np.float32)
-    enlarged = feature_plots.enlarged_channel(m, position=(0, 0))
-    over = feature_plots.overlay(np.zeros((12, 12)), m, first_centre=(1.0, 1.0), jump=(2, 2))
+    enlarged = feature_figs.enlarged_channel(m, position=(0, 0))
+    over = feature_figs.overlay(np.zeros((12, 12)), m, first_centre=(1.0, 1.0), jump=(2, 2))
     heat = [t for t in over.data if t.type == "heatmap"][0]
     assert (heat.zmin, heat.zmax) == (enlarged.data[0].zmin, enlarged.data[0].zmax) == (m.min(), m.max())
     assert heat.showscale is False

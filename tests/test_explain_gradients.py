@@ -20,7 +20,8 @@ from PIL import Image
 from scipy import stats
 from torch import nn
 
-from vizcore import explain, explain_plots, features, models
+from vizcore import explain, features, models
+from vizcore.figures import saliency as saliency_figs
 
 captum_attr = pytest.importorskip("captum.attr")
 from captum.attr import (  # noqa: E402
@@ -264,7 +265,7 @@ def test_heatmap_reductions_follow_their_definitions(n, c, h, w, seed):
 
 def test_map_png_has_the_charts_colours_and_square_pixels():
     values = np.array([[0.0, 0.5], [1.0, 0.25]])
-    png = explain.map_png(values, zmin=0, zmax=1, colorscale="Viridis", min_side=64)
+    png = saliency_figs.map_png(values, zmin=0, zmax=1, colorscale="Viridis", min_side=64)
     picture = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     assert picture.shape == (64, 64, 3)
     assert (picture[:32, :32] == [68, 1, 84]).all()  # Viridis' first stop, #440154
@@ -274,7 +275,7 @@ def test_map_png_has_the_charts_colours_and_square_pixels():
 
 @pytest.mark.parametrize("bad", [lambda: explain.heatmap(np.zeros((2, 2))),
                                  lambda: explain.heatmap(np.zeros((1, 1, 2, 2)), "median"),
-                                 lambda: explain.map_png(np.zeros((1, 2, 2)), zmin=0, zmax=1, colorscale="gray")])
+                                 lambda: saliency_figs.map_png(np.zeros((1, 2, 2)), zmin=0, zmax=1, colorscale="gray")])
 def test_heatmap_refuses_bad_input(bad):
     with pytest.raises(explain.ExplainError):
         bad()
@@ -431,7 +432,7 @@ def test_overlay_lays_the_map_over_the_picture(signed, seed, shape):
     h, w, c = shape
     picture = rng.integers(0, 256, (64, 64, 3) if c else (28, 28)).astype(np.float32)
     heat = rng.normal(size=(h, w)).astype(np.float32)
-    spec = _valid(explain_plots.overlay(picture, heat if signed else np.abs(heat), signed=signed, opacity=0.4,
+    spec = _valid(saliency_figs.overlay(picture, heat if signed else np.abs(heat), signed=signed, opacity=0.4,
                                         title="t", colorbar_title="gradient"))
     image, trace = spec["data"]
     assert image["type"] == "image" and trace["type"] == "heatmap"
@@ -439,7 +440,7 @@ def test_overlay_lays_the_map_over_the_picture(signed, seed, shape):
     assert (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()  # grey under the map
     grey = picture if picture.ndim == 2 else picture @ np.array([0.299, 0.587, 0.114])
     assert np.abs(rgb[..., 0] - grey).max() <= 0.5 + 1e-9
-    colour = _valid(explain_plots.overlay(picture, heat, grey=False))["data"][0]
+    colour = _valid(saliency_figs.overlay(picture, heat, grey=False))["data"][0]
     assert (decode_array(colour["z"]) == np.repeat(picture[..., None], 3, 2) if picture.ndim == 2
             else decode_array(colour["z"]) == picture.round()).all()
     assert trace["opacity"] == 0.4 and trace["colorbar"]["title"]["text"] == "gradient"
@@ -455,11 +456,11 @@ def test_overlay_lays_the_map_over_the_picture(signed, seed, shape):
 def test_side_by_side_shares_one_colour_range_when_asked():
     picture = np.zeros((8, 8, 3))
     maps = {"a": np.ones((8, 8)), "b": 4 * np.ones((8, 8)), "c": -2 * np.ones((8, 8))}
-    shared = _valid(explain_plots.side_by_side(picture, maps, signed=True, shared=True, cols=2))
+    shared = _valid(saliency_figs.side_by_side(picture, maps, signed=True, shared=True, cols=2))
     heat = [t for t in shared["data"] if t["type"] == "heatmap"]
     assert {(t["zmin"], t["zmax"]) for t in heat} == {(-4.0, 4.0)}
     assert sum(t["showscale"] for t in heat) == 1
-    own = _valid(explain_plots.side_by_side(picture, maps, signed=True, shared=False))
+    own = _valid(saliency_figs.side_by_side(picture, maps, signed=True, shared=False))
     assert [t["zmax"] for t in own["data"] if t["type"] == "heatmap"] == [1.0, 4.0, 2.0]
     assert [a["text"] for a in own["layout"]["annotations"]] == ["a", "b", "c"]
 
@@ -468,14 +469,14 @@ def test_side_by_side_shares_one_colour_range_when_asked():
 @given(st.integers(1, 12), st.integers(1, 7), st.booleans(), st.booleans())
 def test_side_by_side_is_a_valid_figure_for_any_grid(n, cols, shared, with_picture):
     maps = {f"m{k}": np.full((4, 4), float(k)) for k in range(n)}
-    spec = _valid(explain_plots.side_by_side(np.zeros((4, 4)) if with_picture else None, maps, shared=shared,
+    spec = _valid(saliency_figs.side_by_side(np.zeros((4, 4)) if with_picture else None, maps, shared=shared,
                                              cols=cols, title="t"))
     domains = [v["domain"] for k, v in spec["layout"].items() if k.startswith(("xaxis", "yaxis"))]
     assert len(domains) == 2 * n and all(0 <= a < b <= 1 for a, b in domains)
 
 
 def test_sanity_chart_has_one_point_per_layer_and_gaps_for_constant_maps():
-    spec = _valid(explain_plots.sanity_chart(["fc", "conv2", "conv1"],
+    spec = _valid(saliency_figs.sanity_chart(["fc", "conv2", "conv1"],
                                              {"gradient": [0.9, 0.6, 0.5], "Grad-CAM": [0.3, math.nan, 0.0]}))
     assert [len(t["y"]) for t in spec["data"]] == [3, 3]
     assert spec["data"][1]["y"][1] is None

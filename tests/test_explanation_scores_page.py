@@ -7,7 +7,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from vizcore import data, models, score_plots
+from vizcore import data, models
+from vizcore.figures import scores as score_figs
 from vizcore.explain import evaluate as ev
 from vizcore.explain import scores
 
@@ -169,29 +170,29 @@ def valid(fig: go.Figure) -> dict:
 
 
 def test_score_bars_sort_best_first_and_mark_the_edge_detector():
-    spec = valid(score_plots.score_bars(ROWS, "pointing game"))
+    spec = valid(score_figs.score_bars(ROWS, "pointing game"))
     (bars,) = spec["data"]
     assert list(bars["y"])[::-1] == ["LIME", "Gradient", "Edges (Sobel)", "Random"]  # drawn bottom-up
-    assert list(bars["marker"]["color"])[::-1] == [score_plots.METHOD_COLOUR] * 2 + [score_plots.REFERENCE_COLOUR] * 2
+    assert list(bars["marker"]["color"])[::-1] == [score_figs.METHOD_COLOUR] * 2 + [score_figs.REFERENCE_COLOUR] * 2
     (line,) = spec["layout"]["shapes"]
     assert line["x0"] == line["x1"] == 0.5
-    low = valid(score_plots.score_bars(ROWS, "deletion AUC"))["data"][0]
+    low = valid(score_figs.score_bars(ROWS, "deletion AUC"))["data"][0]
     assert list(low["y"])[::-1] == ["LIME", "Gradient", "Edges (Sobel)", "Random"]  # lower is better
 
 
 def test_time_bars_and_curves_and_cue_bars_validate():
-    spec = valid(score_plots.time_bars({"Gradient": 0.3, "LIME": 20.0}, 100))
+    spec = valid(score_figs.time_bars({"Gradient": 0.3, "LIME": 20.0}, 100))
     assert list(spec["data"][0]["y"]) == ["Gradient", "LIME"]
     assert spec["data"][0]["x"][1] == pytest.approx(20 / 20.3)
     fr = np.linspace(0, 1, 5)
-    spec = valid(score_plots.curves(fr, {"Gradient": fr[::-1], "Random": fr * 0 + 0.5},
+    spec = valid(score_figs.curves(fr, {"Gradient": fr[::-1], "Random": fr * 0 + 0.5},
                                     {"Gradient": fr, "Random": fr * 0 + 0.5}, ["Random"]))
     assert len(spec["data"]) == 4
     assert spec["data"][2]["line"]["dash"] == "dot"
     rows = [{"method": "Gradient", "points at the tag": 0.9, "points at the object": 0.1}]
-    spec = valid(score_plots.cue_bars(rows))
+    spec = valid(score_figs.cue_bars(rows))
     assert [t["name"] for t in spec["data"]] == ["points at the tag", "points at the object"]
-    valid(score_plots.accuracy_bars({"a": 0.99, "b": 0.2}))
+    valid(score_figs.accuracy_bars({"a": 0.99, "b": 0.2}))
 
 
 @pytest.mark.parametrize("hit", [True, False])
@@ -201,9 +202,9 @@ def test_marked_picture_puts_the_cross_on_the_first_peak(hit):
     heat[2, 5] = heat[6, 1] = 1.0  # a tie: the first in row-major order is (2, 5)
     mask = np.zeros((8, 8), bool)
     mask[5:8, 0:3] = True
-    out = score_plots.marked_picture(picture, heat, mask, hit=hit, scale=3)
+    out = score_figs.marked_picture(picture, heat, mask, hit=hit, scale=3)
     assert out.shape == (24, 24, 3) and out.dtype == np.uint8
-    colour = score_plots.HIT if hit else score_plots.MISS
+    colour = score_figs.HIT if hit else score_figs.MISS
     assert tuple(out[2 * 3 + 1, 5 * 3 + 1]) == colour
-    assert tuple(out[5 * 3, 0]) == score_plots.OUTLINE  # the object's outline
+    assert tuple(out[5 * 3, 0]) == score_figs.OUTLINE  # the object's outline
     assert tuple(out[6 * 3 + 1, 1 * 3 + 1]) != colour  # the later, equal peak gets no cross

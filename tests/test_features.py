@@ -1,4 +1,4 @@
-"""vizcore.features and vizcore.feature_plots against independent oracles.
+"""vizcore.features and vizcore.figures.features against independent oracles.
 
 - activations: the layers run one by one by hand, and torch.softmax of the model's own output;
 - shapes and receptive-field sizes: vizcore.shapes.summarize of the same architecture;
@@ -22,7 +22,8 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 from torch import nn
 
-from vizcore import feature_plots, features, models, shapes
+from vizcore import features, models, shapes
+from vizcore.figures import features as feature_figs
 from vizcore.features import Window
 
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -501,7 +502,7 @@ def _validated(fig: go.Figure) -> dict:
 def test_channel_grid_shows_every_channel_with_true_values():
     maps = np.random.default_rng(0).normal(size=(6, 5, 7)).astype(np.float32)
     for shared in (True, False):
-        fig = _validated(feature_plots.channel_grid(maps, shared_scale=shared, cols=4))
+        fig = _validated(feature_figs.channel_grid(maps, shared_scale=shared, cols=4))
         trace = fig["data"][0]
         z = _array(trace["z"]).astype(float)
         true = z if shared else _array(trace["customdata"]).astype(float)
@@ -518,7 +519,7 @@ def test_channel_grid_shows_every_channel_with_true_values():
 def test_network_overview_titles_every_layer_with_its_shape():
     model = eval_model("digits")
     acts = {k: v[0].numpy() for k, v in features.activations(model, torch.randn(1, 1, 28, 28)).items()}
-    fig = _validated(feature_plots.network_overview(np.zeros((28, 28), np.uint8), acts, classes=list("0123456789")))
+    fig = _validated(feature_figs.network_overview(np.zeros((28, 28), np.uint8), acts, classes=list("0123456789")))
     titles = [a["text"] for a in fig["layout"]["annotations"]]
     assert titles[0] == "input<br>1×28×28"
     c1, c2 = model.conv1.out_channels, model.conv2.out_channels
@@ -529,31 +530,31 @@ def test_network_overview_titles_every_layer_with_its_shape():
 def test_other_figures_are_valid():
     rng = np.random.default_rng(1)
     w = rng.normal(size=(4, 3, 3, 3))
-    _validated(feature_plots.filter_grid(w))
-    _validated(feature_plots.filter_grid(w[:, :1]))
-    _validated(feature_plots.filters_in_colour(w))
+    _validated(feature_figs.filter_grid(w))
+    _validated(feature_figs.filter_grid(w[:, :1]))
+    _validated(feature_figs.filters_in_colour(w))
     picture = rng.integers(0, 256, (20, 20, 3)).astype(np.uint8)
-    _validated(feature_plots.overlay(picture, rng.normal(size=(9, 9)), first_centre=(1, 1), jump=(2, 2),
+    _validated(feature_figs.overlay(picture, rng.normal(size=(9, 9)), first_centre=(1, 1), jump=(2, 2),
                                      window=Window(-2, -2, 3, 3)))
-    _validated(feature_plots.enlarged_channel(rng.normal(size=(9, 9)), position=(2, 3), clickable=True))
-    _validated(feature_plots.drawing_canvas(np.eye(8)))
-    _validated(feature_plots.channel_grid(rng.normal(size=(1, 6, 6)), title="one channel"))
-    bar = _validated(feature_plots.probabilities_bar([("cat", 0.7), ("dog", 0.2)]))
+    _validated(feature_figs.enlarged_channel(rng.normal(size=(9, 9)), position=(2, 3), clickable=True))
+    _validated(feature_figs.drawing_canvas(np.eye(8)))
+    _validated(feature_figs.channel_grid(rng.normal(size=(1, 6, 6)), title="one channel"))
+    bar = _validated(feature_figs.probabilities_bar([("cat", 0.7), ("dog", 0.2)]))
     assert list(bar["data"][0]["y"]) == ["cat", "dog"]
     crops = [(picture[:5, :5], 3, 1.5, Window(0, 0, 5, 5)), (picture[5:10, :5], 8, 1.2, Window(5, 0, 10, 5))]
-    grid = _validated(feature_plots.patches_grid(crops))
+    grid = _validated(feature_figs.patches_grid(crops))
     assert [a["text"] for a in grid["layout"]["annotations"]] == ["#3: 1.50", "#8: 1.20"]
     pictures = rng.integers(0, 256, (10, 20, 20, 3)).astype(np.uint8)
-    whole = _validated(feature_plots.patches_grid(crops, context=pictures))
+    whole = _validated(feature_figs.patches_grid(crops, context=pictures))
     assert _array(whole["data"][0]["z"]).shape[1] >= 40  # two whole 20-pixel images
     assert len(whole["layout"]["shapes"]) == 2
 
 
 def test_pixelated_and_diverging_pictures():
     small = np.arange(4, dtype=np.uint8).reshape(2, 2)
-    big = feature_plots.pixelated(small, 10)
+    big = feature_figs.pixelated(small, 10)
     assert big.shape == (10, 10) and (big[:5, :5] == 0).all() and (big[5:, 5:] == 3).all()
-    colours = feature_plots.diverging_picture(np.array([[-2.0, 0.0, 2.0]]))
+    colours = feature_figs.diverging_picture(np.array([[-2.0, 0.0, 2.0]]))
     assert colours[0, 0, 2] > colours[0, 0, 0]  # negative: blue
     assert colours[0, 2, 0] > colours[0, 2, 2]  # positive: red
     np.testing.assert_array_equal(colours[0, 1], [247, 247, 247])

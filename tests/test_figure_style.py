@@ -8,7 +8,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from vizcore import feature_plots, playground, plots, pooling, shapes, training_figures
+from vizcore import pooling, shapes
+from vizcore.figures import (features as feature_figs, playground as pg_figs, pooling as pooling_figs,
+                             shapes as shape_figs, style, training as training_figs)
 from vizcore.features import SOFTMAX, Window
 from vizcore.train import History
 
@@ -28,53 +30,53 @@ def _acts():
 
 
 BUILDERS = {
-    "plots.heatmap": lambda: plots.heatmap(SIGNED, diverging=True, title="t"),
-    "plots.heatmap values": lambda: plots.heatmap(SIGNED, show_values=True),
-    "plots.image": lambda: plots.image(PHOTO, title="photo"),
-    "playground.heatmap_figure": lambda: playground.heatmap_figure(SIGNED, title="t"),
-    "playground.response_figure raw": lambda: playground.response_figure(SIGNED * 1000, "raw", title="t"),
-    "playground.response_figure min-max": lambda: playground.response_figure(SIGNED, "min-max", title="t"),
-    "playground.response_row": lambda: playground.response_row([SIGNED, 2 * SIGNED], ["a", "b"], "raw"),
-    "playground.kernel_figure": lambda: playground.kernel_figure(SIGNED[:3, :3], title="k"),
-    "playground.picture_figure gray": lambda: playground.picture_figure(PHOTO[0], title="in"),
-    "playground.picture_figure rgb": lambda: playground.picture_figure(PHOTO, title="in"),
-    "playground.row_of_maps": lambda: playground.row_of_maps([SIGNED, SIGNED], ["a", "b"]),
-    "playground.matrix_figure": lambda: playground.matrix_figure(
+    "style.heatmap": lambda: style.heatmap(SIGNED, diverging=True, title="t"),
+    "style.heatmap values": lambda: style.heatmap(SIGNED, show_values=True),
+    "style.image": lambda: style.image(PHOTO, title="photo"),
+    "pg_figs.heatmap_figure": lambda: pg_figs.heatmap_figure(SIGNED, title="t"),
+    "pg_figs.response_figure raw": lambda: pg_figs.response_figure(SIGNED * 1000, "raw", title="t"),
+    "pg_figs.response_figure min-max": lambda: pg_figs.response_figure(SIGNED, "min-max", title="t"),
+    "pg_figs.response_row": lambda: pg_figs.response_row([SIGNED, 2 * SIGNED], ["a", "b"], "raw"),
+    "pg_figs.kernel_figure": lambda: pg_figs.kernel_figure(SIGNED[:3, :3], title="k"),
+    "pg_figs.picture_figure gray": lambda: pg_figs.picture_figure(PHOTO[0], title="in"),
+    "pg_figs.picture_figure rgb": lambda: pg_figs.picture_figure(PHOTO, title="in"),
+    "pg_figs.row_of_maps": lambda: pg_figs.row_of_maps([SIGNED, SIGNED], ["a", "b"]),
+    "pg_figs.matrix_figure": lambda: pg_figs.matrix_figure(
         np.pad(SIGNED, 1), (1, 1, 1, 1), [(0, 0), (0, 1), (1, 0), (1, 1)], title="m",
         weights=np.ones((2, 2))),
-    "playground.output_figure": lambda: playground.output_figure(SIGNED, (0, 0), title="o"),
-    "playground.signal_figure": lambda: playground.signal_figure(
+    "pg_figs.output_figure": lambda: pg_figs.output_figure(SIGNED, (0, 0), title="o"),
+    "pg_figs.signal_figure": lambda: pg_figs.signal_figure(
         np.arange(6.0), np.arange(4.0), np.arange(4) + 1.0, title="s"),
-    "pooling.matrix_figure": lambda: pooling.matrix_figure(
+    "pooling_figs.matrix_figure": lambda: pooling_figs.matrix_figure(
         POOL_X, pooling.pool_windows(POOL_X, 2, padding=1), "max", (0, 0), padding=(1, 1)),
-    "pooling.output_figure": lambda: pooling.output_figure(pooling.pool2d(POOL_X, 2), (0, 0)),
-    "pooling.map_figure photo": lambda: pooling.map_figure(PHOTO, title="photo"),
-    "pooling.map_figure map": lambda: pooling.map_figure(SIGNED, title="map"),
-    "pooling.translation_figure": lambda: pooling.translation_figure(
+    "pooling_figs.output_figure": lambda: pooling_figs.output_figure(pooling.pool2d(POOL_X, 2), (0, 0)),
+    "pooling_figs.map_figure photo": lambda: pooling_figs.map_figure(PHOTO, title="photo"),
+    "pooling_figs.map_figure map": lambda: pooling_figs.map_figure(SIGNED, title="map"),
+    "pooling_figs.translation_figure": lambda: pooling_figs.translation_figure(
         pooling.translation_effect(rng.normal(size=(8, 8)), 2)),
-    "pooling.receptive_field_figure": lambda: pooling.receptive_field_figure(
+    "pooling_figs.receptive_field_figure": lambda: pooling_figs.receptive_field_figure(
         PHOTO, pooling.receptive_field_growth((12, 10), pooling.conv_pool_stack(2))),
-    "shapes.kernel_positions_figure": lambda: shapes.kernel_positions_figure(5, 5, 3, 1, 1),
-    "shapes.params_figure": lambda: shapes.params_figure(shapes.summarize(shapes.PRESETS["LeNet-5"],
-                                                                          shapes.PRESET_INPUTS["LeNet-5"])),
-    "feature_plots.channel_grid shared": lambda: feature_plots.channel_grid(rng.normal(size=(4, 5, 5)), title="t"),
-    "feature_plots.channel_grid per channel": lambda: feature_plots.channel_grid(
+    "shape_figs.kernel_positions_figure": lambda: shape_figs.kernel_positions_figure(5, 5, 3, 1, 1),
+    "shape_figs.params_figure": lambda: shape_figs.params_figure(shapes.summarize(shapes.PRESETS["LeNet-5"],
+                                                                              shapes.PRESET_INPUTS["LeNet-5"])),
+    "feature_figs.channel_grid shared": lambda: feature_figs.channel_grid(rng.normal(size=(4, 5, 5)), title="t"),
+    "feature_figs.channel_grid per channel": lambda: feature_figs.channel_grid(
         rng.normal(size=(4, 5, 5)), shared_scale=False),
-    "feature_plots.filter_grid": lambda: feature_plots.filter_grid(rng.normal(size=(4, 2, 3, 3)), title="t"),
-    "feature_plots.filters_in_colour": lambda: feature_plots.filters_in_colour(rng.normal(size=(4, 3, 3, 3))),
-    "feature_plots.overlay": lambda: feature_plots.overlay(
+    "feature_figs.filter_grid": lambda: feature_figs.filter_grid(rng.normal(size=(4, 2, 3, 3)), title="t"),
+    "feature_figs.filters_in_colour": lambda: feature_figs.filters_in_colour(rng.normal(size=(4, 3, 3, 3))),
+    "feature_figs.overlay": lambda: feature_figs.overlay(
         PHOTO.transpose(1, 2, 0), rng.normal(size=(5, 4)), first_centre=(1.0, 1.0), jump=(2, 2), window=WINDOW),
-    "feature_plots.enlarged_channel": lambda: feature_plots.enlarged_channel(
+    "feature_figs.enlarged_channel": lambda: feature_figs.enlarged_channel(
         rng.normal(size=(5, 5)), position=(1, 1), clickable=True, title="t"),
-    "feature_plots.drawing_canvas": lambda: feature_plots.drawing_canvas(np.zeros((8, 8))),
-    "feature_plots.network_overview": lambda: feature_plots.network_overview(
+    "feature_figs.drawing_canvas": lambda: feature_figs.drawing_canvas(np.zeros((8, 8))),
+    "feature_figs.network_overview": lambda: feature_figs.network_overview(
         PHOTO[0], _acts(), classes=["a", "b", "c"]),
-    "feature_plots.probabilities_bar": lambda: feature_plots.probabilities_bar([("a", 0.7), ("b", 0.3)]),
-    "feature_plots.patches_grid": lambda: feature_plots.patches_grid([PATCH, PATCH], title="t"),
-    "training_figures.learning_curves": lambda: training_figures.learning_curves({"run": HISTORY}),
-    "training_figures.confusion_figure": lambda: training_figures.confusion_figure(
+    "feature_figs.probabilities_bar": lambda: feature_figs.probabilities_bar([("a", 0.7), ("b", 0.3)]),
+    "feature_figs.patches_grid": lambda: feature_figs.patches_grid([PATCH, PATCH], title="t"),
+    "training_figs.learning_curves": lambda: training_figs.learning_curves({"run": HISTORY}),
+    "training_figs.confusion_figure": lambda: training_figs.confusion_figure(
         np.array([[3, 1], [0, 4]]), ["a", "b"], title="c"),
-    "training_figures.misclassified_figure": lambda: training_figures.misclassified_figure(
+    "training_figs.misclassified_figure": lambda: training_figs.misclassified_figure(
         rng.integers(0, 256, (2, 1, 8, 8)), ["a", "b"], ["b", "a"], [0.6, 0.7]),
 }
 
@@ -121,7 +123,7 @@ def test_every_figure_uses_the_app_template(built, name):
     fig = built[name]
     assert isinstance(fig, go.Figure)
     spec = fig.to_dict()
-    assert spec["layout"].get("template") == plots.TEMPLATE.to_plotly_json(), name
+    assert spec["layout"].get("template") == style.TEMPLATE.to_plotly_json(), name
     # ... and it survives Plotly's validation (figures built from dicts skip it on the page)
     assert go.Figure(spec).layout.template == pio.templates["vizcore"]
 
@@ -134,12 +136,12 @@ def test_every_colour_bar_is_titled(built, name):
 
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_no_text_below_projector_size(built, name):
-    small = [(path, size) for path, size in _font_sizes(built[name].to_dict()) if size < plots.MIN_FONT_SIZE]
-    assert not small, f"{name}: text smaller than {plots.MIN_FONT_SIZE} px: {small}"
+    small = [(path, size) for path, size in _font_sizes(built[name].to_dict()) if size < style.MIN_FONT_SIZE]
+    assert not small, f"{name}: text smaller than {style.MIN_FONT_SIZE} px: {small}"
 
 
 def test_template_sizes_for_the_back_row():
-    t = plots.TEMPLATE.layout
+    t = style.TEMPLATE.layout
     assert t.xaxis.tickfont.size >= 14 and t.yaxis.tickfont.size >= 14 and t.legend.font.size >= 14
     assert t.title.font.size > t.font.size >= t.xaxis.tickfont.size
     assert t.title.automargin and t.xaxis.automargin and t.yaxis.automargin
@@ -148,20 +150,20 @@ def test_template_sizes_for_the_back_row():
     assert max(dark) < 80  # near-black text, not Plotly's grey #444
 
 
-@pytest.mark.parametrize("name", ["plots.heatmap", "feature_plots.network_overview", "pooling.translation_figure",
-                                  "training_figures.learning_curves"])
+@pytest.mark.parametrize("name", ["style.heatmap", "feature_figs.network_overview", "pooling_figs.translation_figure",
+                                  "training_figs.learning_curves"])
 def test_presenter_enlarges_every_font(built, name):
     fig = built[name]
-    big = plots.for_presenter(fig)
+    big = style.for_presenter(fig)
     before, after = dict(_font_sizes(fig.to_dict())), dict(_font_sizes(big.to_dict()))
     assert before.keys() == after.keys()
     assert all(after[path] > size for path, size in before.items())
-    assert big.to_dict()["layout"]["template"] == plots.PRESENTER_TEMPLATE.to_plotly_json()
-    assert plots.PRESENTER_TEMPLATE.layout.xaxis.tickfont.size > plots.TEMPLATE.layout.xaxis.tickfont.size
+    assert big.to_dict()["layout"]["template"] == style.PRESENTER_TEMPLATE.to_plotly_json()
+    assert style.PRESENTER_TEMPLATE.layout.xaxis.tickfont.size > style.TEMPLATE.layout.xaxis.tickfont.size
     # the data are untouched
     assert [t.get("z") for t in big.to_dict()["data"]] == [t.get("z") for t in fig.to_dict()["data"]]
 
 
 def test_colorbar_helper_refuses_an_untitled_bar():
     with pytest.raises(ValueError):
-        plots.colorbar("")
+        style.colorbar("")

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from vizcore import features, kernels, models, playground as pg
+from pages import _kernel_playground_state as pg_state
+from vizcore import features, kernels, models
 
 ROOT = Path(__file__).resolve().parents[1]
 FEW = settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -61,12 +62,12 @@ def reader_sees(at: AppTest, kind: str) -> str:
 
 # --- kernel playground: any link -------------------------------------------------------------
 
-LINK_NAMES = list(pg.LINK_KEYS) + list(pg.PRESET_PARAMS) + ["stride", "pad", "weights", "filters", "grid", "matrix"]
+LINK_NAMES = list(pg_state.LINK_KEYS) + list(pg_state.PRESET_PARAMS) + ["stride", "pad", "weights", "filters", "grid", "matrix"]
 
 
 @FEW
 @given(query=st.dictionaries(st.sampled_from(LINK_NAMES), HOSTILE, max_size=6),
-       view=st.sampled_from(list(pg.VIEWS)), repeated=st.sampled_from([0, 8, 300]))
+       view=st.sampled_from(list(pg_state.VIEWS)), repeated=st.sampled_from([0, 8, 300]))
 def test_kernel_playground_survives_any_link(query, view, repeated):
     query = {"view": view, **query}
     if repeated:  # one filter over and over: the link that took +1.6 GB
@@ -76,11 +77,11 @@ def test_kernel_playground_survives_any_link(query, view, repeated):
         at.query_params[name] = value
     at.run()
     assert_fine(at)
-    _, ignored = pg.read_link(query)
+    _, ignored = pg_state.read_link(query)
     if ignored:  # every refused entry is named in the warning, as its plain characters
         warning = reader_sees(at, "warning")
         assert all(entry.split("=")[0] + "=" in warning for entry in ignored), (ignored, warning)
-    assert len(at.session_state["kp_filters"]) <= pg.MAX_FILTERS
+    assert len(at.session_state["kp_filters"]) <= pg_state.MAX_FILTERS
 
 
 @FEW
@@ -93,7 +94,7 @@ def test_kernel_playground_1d_survives_any_typed_signal_and_kernel(signal, kerne
     at.text_input(key="kp_k1d_text").set_value(kernel).run()
     assert_fine(at)
     try:
-        kernels.parse_vector(signal, max_len=pg.MAX_SIGNAL)
+        kernels.parse_vector(signal, max_len=pg_state.MAX_SIGNAL)
         kernels.parse_vector(kernel)
         refused = False
     except kernels.KernelError:

@@ -20,7 +20,8 @@ from sklearn.metrics import pairwise_distances
 from streamlit.testing.v1 import AppTest
 
 from _pages import run_model_page
-from vizcore import data, models, plots
+from vizcore import data, models
+from vizcore.figures import style
 from vizcore.explain import _forward
 from vizcore.explain.lime import all_masks, random_masks, stability
 from vizcore.explain.occlusion import fill
@@ -158,9 +159,9 @@ def test_figures_follow_the_app_style():
     at = run_page("shapes", lime_samples=100, lime_stability_on=True, lime_seeds=2, lime_counts=[50])
     for key in ("lime_superpixels", "lime_coefficients", "lime_explanation", "lime_stability"):
         spec = chart(at, key)
-        assert spec["layout"]["template"]["layout"]["font"]["size"] == plots.FONT_SIZE
+        assert spec["layout"]["template"]["layout"]["font"]["size"] == style.FONT_SIZE
         assert all(title for _, title in _shown_colorbars(spec)), key
-        assert all(size >= plots.MIN_FONT_SIZE for _, size in _font_sizes(spec)), key
+        assert all(size >= style.MIN_FONT_SIZE for _, size in _font_sizes(spec)), key
 
 
 # --- in a real browser: Stop during a long run ----------------------------------------------------

@@ -72,6 +72,7 @@ def _cases() -> dict:
     import torch
     from streamlit.testing.v1 import AppTest
 
+    from pages import _kernel_playground_state as pg_state
     from vizcore import data, images, models, playground as pg
 
     def saved(obj) -> bytes:
@@ -117,7 +118,7 @@ def _cases() -> dict:
         at.run()
         at.select_slider(key="kp_img_side").set_value(1024)
         at.file_uploader(key="kp_img_upload").set_value(("photo.png", photo, "image/png"))
-        at.multiselect(key="kp_filters").set_value(list(pg.kernels.PRESETS)[:pg.MAX_FILTERS])
+        at.multiselect(key="kp_filters").set_value(list(pg.kernels.PRESETS)[:pg_state.MAX_FILTERS])
         at.run()
 
     def pooling_flood() -> str:

@@ -17,7 +17,8 @@ from captum.attr import Occlusion
 from streamlit.testing.v1 import AppTest
 
 from _pages import run_model_page
-from vizcore import data, models, plots
+from vizcore import data, models
+from vizcore.figures import style
 from vizcore.explain import _forward
 from vizcore.explain.occlusion import fill
 
@@ -136,9 +137,9 @@ def test_shapes_blur_and_figures_in_the_app_style():
     at = run_page("shapes", occ_window=10, occ_stride=6, occ_fill="blur")
     for key in ("occ_scores", "occ_overlay", "occ_player", "occ_preview"):
         spec = chart(at, key)
-        assert spec["layout"]["template"]["layout"]["font"]["size"] == plots.FONT_SIZE
+        assert spec["layout"]["template"]["layout"]["font"]["size"] == style.FONT_SIZE
         assert all(title for _, title in _shown_colorbars(spec)), key
-        assert all(size >= plots.MIN_FONT_SIZE for _, size in _font_sizes(spec)), key
+        assert all(size >= style.MIN_FONT_SIZE for _, size in _font_sizes(spec)), key
     model, meta, x = the_input("shapes")
     blur = fill(x, "blur", meta["mean"], meta["std"])
     target = int(model(x).argmax())

@@ -1,5 +1,5 @@
-"""vizcore.playground: the formula, padding, activations, display mappings and figure builders of
-the Kernel Playground, checked against vizcore.conv and PyTorch."""
+"""vizcore.playground and vizcore.figures.playground: the formula, padding, activations, display
+mappings and figure builders of the Kernel Playground, checked against vizcore.conv and PyTorch."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
 from vizcore import conv, playground as pg
+from vizcore.figures import playground as pg_figs
 
 FAST = settings(max_examples=80, deadline=None)
 
@@ -67,21 +68,21 @@ def test_display_mappings():
 
 def test_heatmap_figure_carries_the_values_and_a_centred_colour_bar():
     z = np.arange(-6.0, 6.0).reshape(3, 4)
-    fig = pg.heatmap_figure(z, diverging=True, colorbar_title="value", show_values=True, title="t")
+    fig = pg_figs.heatmap_figure(z, diverging=True, colorbar_title="value", show_values=True, title="t")
     trace = fig.data[0]
     np.testing.assert_array_equal(trace.z, z)
     assert trace.zmin == -6 and trace.zmax == 6 and trace.colorbar.title.text == "value"
     assert trace.text[0][0] == "-6" and fig.layout.yaxis.autorange == "reversed"
-    big = pg.heatmap_figure(np.zeros((100, 100)))
+    big = pg_figs.heatmap_figure(np.zeros((100, 100)))
     assert big.data[0].z.dtype == np.float32 and big.data[0].zmin is None
 
 
 def test_response_figure_scales():
     z = np.array([[-10.0, 5.0]])
-    assert pg.response_figure(z, "raw", robust=False).data[0].zmin == -10
-    robust = pg.response_figure(z, "raw").data[0]  # default: 1st-99th percentile, centred on 0
+    assert pg_figs.response_figure(z, "raw", robust=False).data[0].zmin == -10
+    robust = pg_figs.response_figure(z, "raw").data[0]  # default: 1st-99th percentile, centred on 0
     assert robust.zmin == -robust.zmax and robust.zmax == pytest.approx(-np.percentile(z, 1))
-    clipped = pg.response_figure(z, "clipped 0..255").data[0]
+    clipped = pg_figs.response_figure(z, "clipped 0..255").data[0]
     assert (clipped.zmin, clipped.zmax) == (0, 255)
     assert clipped.colorscale[0][1].replace(" ", "") == "rgb(0,0,0)"  # gray: black at 0
 
@@ -92,7 +93,7 @@ def test_matrix_figure_draws_padding_ring_window_and_holes():
     padded = pg.pad_array(x, pads)
     exp = conv.explain_cell(x, np.ones((2, 2)), 0, 1, stride=1, padding=1, dilation=2)
     taps = [(t.padded_row, t.padded_col) for t in exp.terms]
-    fig = pg.matrix_figure(padded, pads, taps, weights=np.ones((2, 2)), title="m")
+    fig = pg_figs.matrix_figure(padded, pads, taps, weights=np.ones((2, 2)), title="m")
     kind = np.asarray(fig.data[0].z)
     assert kind.shape == (6, 6)
     assert kind[0, 0] == 1 and kind[5, 3] == 1  # the padding ring
@@ -103,14 +104,14 @@ def test_matrix_figure_draws_padding_ring_window_and_holes():
 
 
 def test_output_figure_outlines_the_cell():
-    fig = pg.output_figure(np.arange(6.0).reshape(2, 3), (1, 2))
+    fig = pg_figs.output_figure(np.arange(6.0).reshape(2, 3), (1, 2))
     shape = fig.layout.shapes[0]
     assert (shape.x0, shape.x1, shape.y0, shape.y1) == (1.5, 2.5, 0.5, 1.5)
 
 
 def test_row_of_maps_shares_one_colour_bar():
     maps = [np.full((4, 4), v) for v in (-1.0, 2.0, 3.0)]
-    fig = pg.row_of_maps(maps, ["a", "b", "c"])
+    fig = pg_figs.row_of_maps(maps, ["a", "b", "c"])
     assert len(fig.data) == 3 and [t.showscale for t in fig.data] == [False, False, True]
     assert {t.zmin for t in fig.data} == {-3.0} and {t.zmax for t in fig.data} == {3.0}
     domains = [fig.layout[f"xaxis{'' if n == 0 else n + 1}"].domain for n in range(3)]
@@ -119,9 +120,9 @@ def test_row_of_maps_shares_one_colour_bar():
 
 
 def test_signal_figure_and_picture_figure():
-    fig = pg.signal_figure(np.arange(5.0), np.array([1.0, 2.0]), np.array([1.0, 3.0]))
+    fig = pg_figs.signal_figure(np.arange(5.0), np.array([1.0, 2.0]), np.array([1.0, 3.0]))
     assert [t.name for t in fig.data] == ["input", "output"] and list(fig.data[1].x) == [1, 3]
-    rgb = pg.picture_figure(np.zeros((3, 4, 5)))
+    rgb = pg_figs.picture_figure(np.zeros((3, 4, 5)))
     assert rgb.data[0].type == "image" and np.asarray(rgb.data[0].z).shape == (4, 5, 3)
-    gray = pg.picture_figure(np.full((4, 5), 300.0))
+    gray = pg_figs.picture_figure(np.full((4, 5), 300.0))
     assert gray.data[0].type == "heatmap" and gray.data[0].z.max() == 255

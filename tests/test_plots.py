@@ -1,11 +1,11 @@
-"""vizcore.plots: the shared figure builders show the data they are given, the way a lecture needs."""
+"""vizcore.figures.style: the shared figure builders show the data they are given, the way a lecture needs."""
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from vizcore import plots
+from vizcore.figures import style
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 
@@ -13,7 +13,7 @@ finite = st.floats(-1e6, 1e6, allow_nan=False, width=32)
 @settings(max_examples=50, deadline=None)
 @given(arrays(np.float32, st.tuples(st.integers(1, 12), st.integers(1, 12)), elements=finite))
 def test_heatmap_keeps_values_and_centres_diverging_scale(z):
-    fig = plots.heatmap(z, diverging=True, colorbar_title="response")
+    fig = style.heatmap(z, diverging=True, colorbar_title="response")
     trace = fig.data[0]
     assert np.array_equal(np.asarray(trace.z, dtype=np.float32), z)
     assert trace.zmin == -trace.zmax and trace.zmax >= np.abs(z).max()
@@ -23,20 +23,20 @@ def test_heatmap_keeps_values_and_centres_diverging_scale(z):
 
 def test_heatmap_writes_numbers_into_cells():
     z = np.array([[1.0, -2.5], [np.nan, 293.0]])
-    trace = plots.heatmap(z, show_values=True).data[0]
+    trace = style.heatmap(z, show_values=True).data[0]
     assert list(trace.text[0]) == ["1", "-2.5"] and trace.text[1][1] == "293"
     assert trace.text[1][0] == "nan"
 
 
 def test_heatmap_font_is_projector_sized():
-    fig = plots.heatmap(np.eye(3), title="t")
+    fig = style.heatmap(np.eye(3), title="t")
     assert fig.layout.font.size >= 16 and fig.layout.title.text == "t"
 
 
 def test_image_accepts_pil_and_channel_first_arrays():
     chw = np.random.default_rng(0).uniform(0, 255, (3, 5, 7))
-    fig = plots.image(chw)
+    fig = style.image(chw)
     assert np.asarray(fig.data[0].z).shape == (5, 7, 3)
-    gray = plots.image(Image.new("L", (7, 5), 100))
+    gray = style.image(Image.new("L", (7, 5), 100))
     assert np.asarray(gray.data[0].z).shape == (5, 7, 3)
     assert np.asarray(gray.data[0].z)[0, 0].tolist() == [100, 100, 100]

@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 from torch.nn import functional as F
 
 from vizcore import pooling, shapes
+from vizcore.figures import pooling as pooling_figs
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -209,17 +210,17 @@ def test_stack_that_collapses_names_the_layer():
 def test_figures_show_the_window_and_winner():
     x = np.array([[0, 0, 1, 3], [0, 2, 2, 0], [1, 0, 5, 1], [0, 0, 0, 0]], float)
     cells = pooling.pool_windows(x, 3, 2, 1, "max", True)
-    fig = pooling.matrix_figure(x, cells, "max", (0, 1), (1, 1))
-    rects = [s for s in fig.layout.shapes if s.line.color == pooling.WINDOW_COLOUR]
+    fig = pooling_figs.matrix_figure(x, cells, "max", (0, 1), (1, 1))
+    rects = [s for s in fig.layout.shapes if s.line.color == pooling_figs.WINDOW_COLOUR]
     assert len(rects) == 1 and (rects[0].x0, rects[0].x1, rects[0].y0, rects[0].y1) == (0.5, 3.5, -1.5, 1.5)
     gold = [s for s in fig.layout.shapes if s.fillcolor and "255,191,0" in s.fillcolor]
     assert (gold[0].x0 + 0.5, gold[0].y0 + 0.5) == (cells[1].winner[1], cells[1].winner[0])
     winners = next(t for t in fig.data if t.name == "max winners")
     assert sorted(zip(winners.y, winners.x)) == sorted({c.winner for c in cells})
-    assert pooling.output_figure(pooling.pool2d(x, 2), (1, 1)).layout.shapes
+    assert pooling_figs.output_figure(pooling.pool2d(x, 2), (1, 1)).layout.shapes
     effects = pooling.translation_effect(x, 2)
-    fig = pooling.translation_figure(effects)
+    fig = pooling_figs.translation_figure(effects)
     assert len(fig.data) == 2 and "unchanged" in fig.layout.annotations[0].text
     rows = pooling.receptive_field_growth((32, 32), pooling.conv_pool_stack(2))
-    fig = pooling.receptive_field_figure(np.zeros((3, 32, 32)), rows)
+    fig = pooling_figs.receptive_field_figure(np.zeros((3, 32, 32)), rows)
     assert [t.name for t in fig.data[1:]] == [f"{r.name}: {r.size}×{r.size}" for r in rows]

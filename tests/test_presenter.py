@@ -5,7 +5,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from vizcore import plots
+from vizcore.figures import style
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def test_switch_is_off_by_default_and_figures_use_the_app_template():
     at.switch_page("pages/pooling.py").run()
     assert not at.exception
     templates = _templates(at)
-    assert templates and all(t == plots.TEMPLATE.to_plotly_json() for t in templates)
+    assert templates and all(t == style.TEMPLATE.to_plotly_json() for t in templates)
     assert "presenter" not in at.query_params
 
 
@@ -39,8 +39,8 @@ def test_link_opens_presenter_mode_and_keeps_it_across_pages():
     at.switch_page("pages/pooling.py").run()
     assert not at.exception and at.toggle(key="presenter").value is True
     templates = _templates(at)
-    assert templates and all(t == plots.PRESENTER_TEMPLATE.to_plotly_json() for t in templates)
+    assert templates and all(t == style.PRESENTER_TEMPLATE.to_plotly_json() for t in templates)
     assert at.query_params["presenter"] in ("1", ["1"])
     at.toggle(key="presenter").set_value(False).run()
     assert "presenter" not in at.query_params
-    assert all(t == plots.TEMPLATE.to_plotly_json() for t in _templates(at))
+    assert all(t == style.TEMPLATE.to_plotly_json() for t in _templates(at))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pages._catalog import PAGES
-from vizcore import plots
+from vizcore.figures import style
 
 from _chromium import ARGS, CHROMIUM, offline, streamlit_server
 TIMEOUT_MS = 90_000
@@ -115,7 +115,7 @@ def test_page_reads_at_1280x720(server, page, info):
     assert info.title.split()[0].lower() in page.get_by_test_id("stMain").locator("h1").first.inner_text().lower()
     smallest, count = page.evaluate(SMALLEST_CHART_TEXT)
     if count:
-        assert smallest >= plots.MIN_FONT_SIZE, f"{info.title}: chart text of {smallest}px"
+        assert smallest >= style.MIN_FONT_SIZE, f"{info.title}: chart text of {smallest}px"
     assert page.evaluate(CLIPPED_TITLES) == [], f"{info.title}: chart titles cut off"
     # the page fits the projector's width: no sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
@@ -137,7 +137,7 @@ def test_home_and_presenter_mode(server, page):
     settle(page)
     shot(page, "pooling_presenter")
     smallest, count = page.evaluate(SMALLEST_CHART_TEXT)
-    assert count and smallest >= round(plots.MIN_FONT_SIZE * plots.PRESENTER_SCALE) - 1
+    assert count and smallest >= round(style.MIN_FONT_SIZE * style.PRESENTER_SCALE) - 1
     assert "presenter=1" in page.url
     root = page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
     assert root >= 20  # the page's own text is larger too

@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vizcore import shapes as S
 from vizcore.shapes import ShapeError
+from vizcore.figures import shapes as shape_figs
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -266,11 +267,11 @@ def test_unseen_inputs_are_the_inputs_without_gradient(n, k, s, p, d, transposed
 def test_floor_drops_the_last_rows_in_the_picture():
     layout = S.axis_layout(8, 3, 3)  # windows at 0..2 and 3..5; rows 6 and 7 never seen
     assert layout.dropped_by_floor() == [6, 7]
-    fig = S.kernel_positions_figure(8, 8, 3, 3)
+    fig = shape_figs.kernel_positions_figure(8, 8, 3, 3)
     assert "2x2 output" in fig.layout.title.text
     assert "never seen by the kernel" in [t.name for t in fig.data]
     with pytest.raises(ShapeError, match="up to"):
-        S.kernel_positions_figure(100, 10, 3)
+        shape_figs.kernel_positions_figure(100, 10, 3)
 
 
 # --- stacks against torch modules ----------------------------------------------------------------
@@ -403,7 +404,7 @@ def test_to_torch_with_channels_only():
 
 def test_params_figure_lists_layers_with_parameters():
     summary = S.summarize(S.PRESETS["digits (app model)"], (1, 28, 28))
-    fig = S.params_figure(summary, log_scale=True)
+    fig = shape_figs.params_figure(summary, log_scale=True)
     bars = {x: y for trace in fig.data for x, y in zip(trace.x, trace.y)}
     assert bars == {row.name: row.params for row in summary.rows if row.params}
     assert fig.layout.yaxis.type == "log"

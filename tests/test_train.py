@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from vizcore import augment, models, training_figures
+from vizcore import augment, models
+from vizcore.figures import training as training_figs
 from vizcore.data import load_dataset
 from vizcore.train import History, TrainConfig, confusion_matrix, evaluate, main, new_model, predict, train
 
@@ -105,14 +106,14 @@ def test_confusion_matrix_equals_sklearn(k, data):
 def test_figures_show_the_numbers_they_are_given():
     h = History(epoch=[1, 2], train_loss=[1.0, 0.5], train_accuracy=[0.6, 0.9], val_loss=[1.1, 0.8],
                 val_accuracy=[0.55, 0.7], batch_epoch=[0.5, 1.0, 1.5, 2.0], batch_loss=[1.2, 0.9, 0.6, 0.4])
-    fig = training_figures.learning_curves({"a": h, "b": h})
+    fig = training_figs.learning_curves({"a": h, "b": h})
     traces = {(t.name, t.xaxis): list(t.y) for t in fig.data}
     assert traces[("a: validation", "x2")] == [0.55, 0.7] and traces[("b: training", "x")] == [1.0, 0.5]
     matrix = np.array([[3, 1], [0, 4]])
-    heat = training_figures.confusion_figure(matrix, ["cat", "dog"])
+    heat = training_figs.confusion_figure(matrix, ["cat", "dog"])
     np.testing.assert_array_equal(heat.data[0].z, matrix)
     assert list(heat.data[0].x) == ["cat", "dog"]
-    wrong = training_figures.misclassified_figure(np.zeros((3, 1, 8, 8)), ["1", "2", "3"], ["7", "7", "8"],
+    wrong = training_figs.misclassified_figure(np.zeros((3, 1, 8, 8)), ["1", "2", "3"], ["7", "7", "8"],
                                                   [0.9, 0.5, 0.4], columns=2)
     assert [a.text for a in wrong.layout.annotations] == ["1 → 7 (90%)", "2 → 7 (50%)", "3 → 8 (40%)"]
 

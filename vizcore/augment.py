@@ -131,7 +131,7 @@ def preview_grid(image: torch.Tensor | np.ndarray, cfg: AugmentConfig, *, count:
     """The original picture followed by ``count`` augmented versions, tiled into one uint8 image.
 
     ``image`` is (C, H, W) with 0..255 pixels; the result is (rows*(H+gap)-gap, columns*(W+gap)-gap, C)
-    with white gaps, ready for ``plots.image``.
+    with white gaps, ready for ``style.image``.
     """
     img = torch.as_tensor(np.asarray(image)).float()
     c, h, w = img.shape

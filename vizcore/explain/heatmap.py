@@ -1,17 +1,16 @@
-"""From an attribution (N, C, H, W) to a picture: one number per pixel, and that as a PNG.
+"""From an attribution (N, C, H, W) to a picture: one number per pixel.
 
 The lecture's rule (Simonyan et al. 2014): the absolute value of the gradient, maximised over
 the colour channels. The sign is lost on the way: a pixel that would *lower* the score when
 brightened counts as much as one that raises it. "sum" keeps the sign.
+
+The map in its chart's colours (a PNG download) is drawn by :mod:`vizcore.figures.style`
+(``colourise``) and :mod:`vizcore.figures.saliency` (``map_png``).
 """
 from __future__ import annotations
 
-import io
-from functools import lru_cache
-
 import numpy as np
 import torch
-from PIL import Image
 
 from ._base import ExplainError
 
@@ -50,41 +49,3 @@ def heatmap(attribution: torch.Tensor | np.ndarray, reduce: str = "abs-max") -> 
     else:
         out = a.sum(dim=1).clamp(min=0)
     return out.numpy() if is_numpy else out
-
-
-# --- colours ------------------------------------------------------------------------------------
-
-@lru_cache(maxsize=16)
-def _stops(colorscale: str) -> tuple[np.ndarray, np.ndarray]:
-    import plotly.colors  # plotly's named scales, so the PNG has the chart's colours
-
-    scale = plotly.colors.get_colorscale(colorscale)
-    positions = np.array([p for p, _ in scale], dtype=np.float64)
-    rgb = np.array([plotly.colors.unlabel_rgb(plotly.colors.convert_colors_to_same_type(c, "rgb")[0][0])
-                    for _, c in scale], dtype=np.float64)
-    return positions, rgb
-
-
-def colourise(values: np.ndarray, *, zmin: float, zmax: float, colorscale: str) -> np.ndarray:
-    """Values as RGB uint8 (…, 3) on a Plotly colour scale from ``zmin`` to ``zmax`` (clipped)."""
-    v = np.asarray(values, dtype=np.float64)
-    span = zmax - zmin
-    t = np.clip((v - zmin) / span, 0, 1) if span > 0 else np.full(v.shape, 0.5)
-    t = np.where(np.isfinite(t), t, 0.5)
-    positions, rgb = _stops(colorscale)
-    channels = [np.interp(t, positions, rgb[:, k]) for k in range(3)]
-    return np.stack(channels, axis=-1).round().astype(np.uint8)
-
-
-def map_png(values: np.ndarray, *, zmin: float, zmax: float, colorscale: str, min_side: int = 256) -> bytes:
-    """A map (H, W) as PNG bytes in its chart's colours, enlarged by a whole factor with square
-    pixels (a 28×28 map would otherwise be a speck in an image viewer)."""
-    v = np.asarray(values)
-    if v.ndim != 2:
-        raise ExplainError(f"A map for a PNG must be 2D (H, W), got shape {v.shape}.")
-    picture = colourise(v, zmin=zmin, zmax=zmax, colorscale=colorscale)
-    factor = max(1, -(-min_side // max(v.shape)))
-    picture = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
-    buf = io.BytesIO()
-    Image.fromarray(picture, "RGB").save(buf, format="PNG")
-    return buf.getvalue()

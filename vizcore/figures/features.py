@@ -18,16 +18,16 @@ import plotly.colors
 import plotly.graph_objects as go
 
 from vizcore.features import SOFTMAX, Window
-from vizcore import plots
-from vizcore.plots import DIVERGING
+from vizcore.figures import style
+from vizcore.figures.style import DIVERGING
 
-SMALL_FONT = plots.MIN_FONT_SIZE  # tile numbers, column titles: the smallest text a projector shows
+SMALL_FONT = style.MIN_FONT_SIZE  # tile numbers, column titles: the smallest text a projector shows
 HIGHLIGHT = "orange"
 
 
 def _figure(data: list[dict], *, title: str | None = None, height: int | None = None, **layout) -> go.Figure:
-    """A figure from trace dicts, with the app's template, fonts and margins (:func:`vizcore.plots.layout`)."""
-    base = plots.layout(title=title, height=height)
+    """A figure from trace dicts, with the app's template, fonts and margins (:func:`vizcore.figures.style.layout`)."""
+    base = style.layout(title=title, height=height)
     base.update((key, value) for key, value in layout.items() if not (isinstance(value, list) and not value))
     return go.Figure(dict(data=data, layout=base), _validate=False)
 

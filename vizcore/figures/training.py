@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vizcore import plots
+from vizcore.figures import style
 from vizcore.train import History
 
 # One colour per run; training dashed, validation solid, so "the gap" reads at a glance.
@@ -41,9 +41,9 @@ def learning_curves(runs: dict[str, History], *, height: int = 460) -> go.Figure
     fig.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, round(epochs / 10)))  # whole epochs only
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
-    plots.style(fig, height=height, legend=dict(orientation="h", y=-0.2),
+    style.style(fig, height=height, legend=dict(orientation="h", y=-0.2),
                 margin=dict(l=10, r=10, t=50, b=10))  # room for subplot titles
-    fig.update_annotations(font_size=plots.FONT_SIZE)
+    fig.update_annotations(font_size=style.FONT_SIZE)
     return fig
 
 
@@ -53,7 +53,7 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], *, title: str | Non
     The diagonal holds the correct answers; everything off it is a mistake.
     """
     matrix = np.asarray(matrix)
-    fig = plots.heatmap(matrix, title=title, colorscale="Blues", show_values=len(classes) <= 12,
+    fig = style.heatmap(matrix, title=title, colorscale="Blues", show_values=len(classes) <= 12,
                         colorbar_title="images", x=list(classes), y=list(classes),
                         height=max(380, min(900, 45 * len(classes) + 160)))
     fig.update_traces(hovertemplate="true %{y}, predicted %{x}<br>%{z} images<extra></extra>")
@@ -84,6 +84,6 @@ def misclassified_figure(images: np.ndarray, true: list[str], predicted: list[st
                       row=i // columns + 1, col=i % columns + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    plots.style(fig, height=rows * height_per_row + 40, margin=dict(l=10, r=10, t=30, b=10))
-    fig.update_annotations(font_size=plots.FONT_SIZE - 4)
+    style.style(fig, height=rows * height_per_row + 40, margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_annotations(font_size=style.FONT_SIZE - 4)
     return fig

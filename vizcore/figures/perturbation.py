@@ -1,6 +1,6 @@
 """Figures of the perturbation methods: occlusion's maps and player, LIME's four steps.
 
-Built from plain dicts with the app's template (:func:`vizcore.plots.layout`) and without
+Built from plain dicts with the app's template (:func:`vizcore.figures.style.layout`) and without
 Plotly's validation (``_validate=False``), which is slow for figures with many frames; colour
 scales are spelled out as stops because the browser knows fewer scale names than Python.
 Pictures are (H, W) gray or (H, W, 3) colour arrays in 0 … 255.
@@ -18,7 +18,7 @@ import plotly.colors
 import plotly.graph_objects as go
 from PIL import Image
 
-from vizcore import plots
+from vizcore.figures import style
 from vizcore.explain.occlusion import Windows
 
 POSITIVE, NEGATIVE = "#b2182b", "#2166ac"  # the diverging scale's ends: raises / lowers the score
@@ -34,7 +34,7 @@ def _scale(name: str) -> tuple:
 
 
 def _figure(data: list[dict], *, title: str | None = None, height: int | None = None, **layout) -> go.Figure:
-    base = plots.layout(title=title, height=height)
+    base = style.layout(title=title, height=height)
     base.update(layout)
     return go.Figure(dict(data=data, layout=base), _validate=False)
 
@@ -122,12 +122,12 @@ def score_map(scores: np.ndarray, grid: Windows, original: float, *, output: str
     """
     scores = np.asarray(scores, dtype=np.float64)
     label = "probability" if output == "probability" else "logit"
-    custom = np.stack([_position_text(grid), np.vectorize(plots.number)(original - scores)], axis=-1)
+    custom = np.stack([_position_text(grid), np.vectorize(style.number)(original - scores)], axis=-1)
     zmin, zmax = (0.0, 1.0) if output == "probability" else (float(scores.min()), float(scores.max()))
     if zmax <= zmin:
         zmin, zmax = zmin - 0.5, zmax + 0.5
-    trace = dict(type="heatmap", z=scores, zmin=zmin, zmax=zmax, colorscale=_scale(plots.SEQUENTIAL),
-                 customdata=custom, colorbar=plots.colorbar(f"{label} of {plain(class_name)}" if class_name else label),
+    trace = dict(type="heatmap", z=scores, zmin=zmin, zmax=zmax, colorscale=_scale(style.SEQUENTIAL),
+                 customdata=custom, colorbar=style.colorbar(f"{label} of {plain(class_name)}" if class_name else label),
                  hovertemplate=f"position (%{{y}}, %{{x}})<br>patch over %{{customdata[0]}}<br>"
                                f"{label} %{{z:.4f}}<br>drop %{{customdata[1]}}<extra></extra>")
     axes = dict(showgrid=False, constrain="domain", title=dict(text="patch column"))
@@ -140,15 +140,15 @@ def pixel_overlay(picture: np.ndarray, values: np.ndarray, *, opacity: float = 0
                   bound: float | None = None) -> go.Figure:
     """A per-pixel map over the input: red where hiding the pixel lowered the score, blue where it raised it.
 
-    The app's shared overlay (:func:`vizcore.explain_plots.overlay`) with a signed scale centred on
+    The app's shared overlay (:func:`vizcore.figures.saliency.overlay`) with a signed scale centred on
     0, so "no effect" is transparent; ``bound`` fixes the scale's end (else the largest |value|).
     """
-    from vizcore import explain_plots
+    from vizcore.figures import saliency as saliency_figs
 
     values = np.asarray(values, dtype=np.float64)
     bound = bound or float(np.abs(values).max()) or 1.0
     h, w = values.shape
-    return explain_plots.overlay(picture, values, signed=True, opacity=opacity, zmin=-bound, zmax=bound,
+    return saliency_figs.overlay(picture, values, signed=True, opacity=opacity, zmin=-bound, zmax=bound,
                                  title=title, colorbar_title=colorbar_title, height=_fig_height(h, w, 420))
 
 
@@ -224,8 +224,8 @@ def occlusion_player(picture: np.ndarray, fill_picture: np.ndarray, grid: Window
     data = [
         dict(type="image", source=png_uri(img), x0=0, y0=0, xaxis="x", yaxis="y", hoverinfo="skip"),
         dict(xaxis="x", yaxis="y", hoverinfo="skip", **patch(first)),
-        dict(type="heatmap", z=np.round(shown, 4), zmin=zmin, zmax=zmax, colorscale=_scale(plots.SEQUENTIAL),
-             xaxis="x2", yaxis="y2", colorbar=plots.colorbar(label, x=0.64, len=0.8),
+        dict(type="heatmap", z=np.round(shown, 4), zmin=zmin, zmax=zmax, colorscale=_scale(style.SEQUENTIAL),
+             xaxis="x2", yaxis="y2", colorbar=style.colorbar(label, x=0.64, len=0.8),
              hovertemplate=f"position (%{{y}}, %{{x}})<br>{label} %{{z:.4f}}<extra></extra>"),
         dict(mode="markers", xaxis="x2", yaxis="y2", hoverinfo="skip", showlegend=False,
              marker=dict(symbol="square-open", size=16, color=PATCH_LINE, line=dict(width=3)), **marker(first)),
@@ -248,7 +248,7 @@ def occlusion_player(picture: np.ndarray, fill_picture: np.ndarray, grid: Window
     hidden = dict(visible=False, showgrid=False, zeroline=False)
     play = dict(frame=dict(duration=frame_ms, redraw=True), fromcurrent=True, transition=dict(duration=0))
     panel_title = dict(xref="paper", yref="paper", y=1.0, yanchor="bottom", showarrow=False,
-                       font=dict(size=plots.FONT_SIZE))
+                       font=dict(size=style.FONT_SIZE))
     layout = dict(
         xaxis=dict(hidden, domain=[0.0, 0.28], range=[-0.5, w - 0.5], anchor="y"),
         yaxis=dict(hidden, domain=[0.0, 1.0], range=[h - 0.5, -0.5], scaleanchor="x", anchor="x"),
@@ -275,11 +275,11 @@ def occlusion_player(picture: np.ndarray, fill_picture: np.ndarray, grid: Window
         sliders=[dict(active=0, steps=steps, x=0.0, len=1.0, y=-0.27, yanchor="top", pad=dict(t=0),
                       font=dict(color="rgba(0,0,0,0)"), ticklen=0, minorticklen=0,
                       currentvalue=dict(prefix="patch at (row, col) = ",
-                                        font=dict(size=plots.TICK_SIZE, color=plots.TEXT_COLOUR)))],
+                                        font=dict(size=style.TICK_SIZE, color=style.TEXT_COLOUR)))],
         margin=dict(l=10, r=10, t=50, b=220),
         shapes=not_yet(first),
     )
-    base = plots.layout(height=_fig_height(h, w, 330, extra=250))
+    base = style.layout(height=_fig_height(h, w, 330, extra=250))
     base.update(layout)
     fig = go.Figure(dict(data=data, layout=base), _validate=False)
     # Assigning fig.frames would validate every frame again (≈ 1 ms each, the whole rerun budget
@@ -335,11 +335,11 @@ def superpixel_figure(picture: np.ndarray, segments: np.ndarray, *, coefficients
         centre = centroids(segments) * factor + (factor - 1) / 2
         sizes = np.bincount(np.asarray(segments).ravel())
         hover = [f"superpixel {f}<br>{sizes[f]} pixels" + (
-            f"<br>coefficient {plots.number(coefficients[f])}" if coefficients is not None else "")
+            f"<br>coefficient {style.number(coefficients[f])}" if coefficients is not None else "")
             for f in range(len(sizes))]
         data.append(dict(type="scatter", mode="text", x=centre[:, 1], y=centre[:, 0],
                          text=[str(f) for f in range(len(sizes))], hovertext=hover, hoverinfo="text",
-                         textfont=dict(size=plots.TICK_SIZE, color="white"), showlegend=False,
+                         textfont=dict(size=style.TICK_SIZE, color="white"), showlegend=False,
                          textposition="middle center"))
         # a dark halo under each number keeps it readable on light superpixels
         data.insert(1, dict(type="scatter", mode="markers", x=centre[:, 1], y=centre[:, 0], hoverinfo="skip",

@@ -3,7 +3,7 @@ shortcut lesson's bars and the pictures of the hits-and-misses gallery.
 
 Methods are drawn in the app's blue, the reference maps (random, centre prior, Sobel edges) in
 grey, so a glance shows which methods beat a map that knows nothing about the model. Figures are
-plain dicts with the app's template (:func:`vizcore.plots.layout`), wrapped without Plotly's slow
+plain dicts with the app's template (:func:`vizcore.figures.style.layout`), wrapped without Plotly's slow
 validation; the tests validate them.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 from scipy import ndimage
 
-from vizcore import plots
+from vizcore.figures import style
 
 METHOD_COLOUR = "#1f77b4"
 REFERENCE_COLOUR = "#9a9a9a"
@@ -48,7 +48,7 @@ def score_bars(rows: Sequence[Mapping], column: str, *, title: str | None = None
     names = [str(r["method"]) for r in rows]
     colours = [REFERENCE_COLOUR if r["kind"] == "reference" else METHOD_COLOUR for r in rows]
     percent = column not in ("ms / image",) and "AUC" not in column
-    text = [f"{v:.0%}" if percent else plots.number(v) for v in values]
+    text = [f"{v:.0%}" if percent else style.number(v) for v in values]
     bars = dict(type="bar", orientation="h", x=values, y=names, marker=dict(color=colours), text=text,
                 textposition="outside", cliponaxis=False,
                 hovertemplate="%{y}: %{x:.3f}<extra></extra>")
@@ -63,7 +63,7 @@ def score_bars(rows: Sequence[Mapping], column: str, *, title: str | None = None
     axis_max = top * 1.18 if not percent else max(1.0, top) * 1.12
     xaxis = dict(title=dict(text=column + (" (lower is better)" if column in LOWER_IS_BETTER else "")),
                  range=[0, axis_max], tickformat=".0%" if percent else None)
-    layout = plots.layout(title=title, height=_bar_height(len(rows)) + 30, xaxis=xaxis, yaxis=dict(automargin=True),
+    layout = style.layout(title=title, height=_bar_height(len(rows)) + 30, xaxis=xaxis, yaxis=dict(automargin=True),
                           shapes=shapes, annotations=annotations, showlegend=False)
     layout["margin"] = dict(l=10, r=10, t=(60 if title else 10) + 30, b=10)  # room for the line's label
     return _figure([bars], **layout)
@@ -75,11 +75,11 @@ def time_bars(seconds: Mapping[str, float], n_images: int, *, title: str | None 
     total = sum(v for _, v in items) or 1.0
     names = [k for k, _ in items]
     shares = [v / total for _, v in items]
-    text = [f"{s:.0%} · {plots.number(1000 * v / max(n_images, 1))} ms/image" for (_, v), s in zip(items, shares)]
+    text = [f"{s:.0%} · {style.number(1000 * v / max(n_images, 1))} ms/image" for (_, v), s in zip(items, shares)]
     bars = dict(type="bar", orientation="h", x=shares, y=names, text=text, textposition="outside",
                 cliponaxis=False, marker=dict(color=METHOD_COLOUR),
                 hovertemplate="%{y}: %{x:.1%} of the time<extra></extra>")
-    return _figure([bars], **plots.layout(title=title, height=_bar_height(len(names)),
+    return _figure([bars], **style.layout(title=title, height=_bar_height(len(names)),
                                           xaxis=dict(title=dict(text="share of the time"), range=[0, 1.45],
                                                      tickformat=".0%"),
                                           yaxis=dict(automargin=True), showlegend=False))
@@ -93,7 +93,7 @@ def curves(fractions: np.ndarray, deletion: Mapping[str, np.ndarray], insertion:
     probability. The legend gives each line's area under the curve.
     """
     fractions = np.asarray(fractions, dtype=np.float64)
-    palette = plots.TEMPLATE.layout.colorway
+    palette = style.TEMPLATE.layout.colorway
     data = []
     method_index = 0
     for name in deletion:
@@ -111,7 +111,7 @@ def curves(fractions: np.ndarray, deletion: Mapping[str, np.ndarray], insertion:
                              hovertemplate=f"{name} ({side}, AUC {area:.3f})<br>%{{x:.0%}} of the pixels: "
                                            "p = %{y:.3f}<extra></extra>"))
     axis = dict(range=[0, 1], tickformat=".0%")
-    layout = plots.layout(
+    layout = style.layout(
         title=title, height=height,
         xaxis=dict(axis, domain=[0, 0.46], title=dict(text="pixels removed, most important first")),
         xaxis2=dict(axis, domain=[0.54, 1], title=dict(text="pixels revealed, most important first"), anchor="y2"),
@@ -137,7 +137,7 @@ def cue_bars(rows: Sequence[Mapping], *, title: str | None = None) -> go.Figure:
                  cliponaxis=False, hovertemplate="%{y}: %{x:.0%} " + label + "<extra></extra>")
             for column, label, colour in (("points at the tag", "points at the tag", TAG_COLOUR),
                                           ("points at the object", "points at the object", OBJECT_COLOUR))]
-    return _figure(data, **plots.layout(
+    return _figure(data, **style.layout(
         title=title, height=120 + 58 * len(rows), barmode="group",
         xaxis=dict(range=[0, 1.15], tickformat=".0%", title=dict(text="share of images (pointing game)")),
         yaxis=dict(automargin=True), legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0)))
@@ -150,7 +150,7 @@ def accuracy_bars(accuracies: Mapping[str, float], *, title: str | None = None) 
     bars = dict(type="bar", x=names, y=values, text=[f"{v:.1%}" for v in values], textposition="outside",
                 cliponaxis=False, marker=dict(color=[OBJECT_COLOUR if v > 0.9 else TAG_COLOUR for v in values]),
                 hovertemplate="%{x}: %{y:.1%}<extra></extra>")
-    layout = plots.layout(
+    layout = style.layout(
         title=title, height=380, yaxis=dict(range=[0, 1.15], tickformat=".0%", title=dict(text="test accuracy")),
         xaxis=dict(automargin=True), showlegend=False,
         shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=1 / 8, y1=1 / 8, line=dict(dash="dot", color="#444444"))],
@@ -177,13 +177,11 @@ def marked_picture(picture: np.ndarray, heat: np.ndarray, mask: np.ndarray | Non
 
     The peak is the first maximum in row-major order, as the pointing game takes it.
     """
-    from vizcore.explain.heatmap import colourise
-
     pic = _rgb(picture).astype(np.float64)
     heat = np.asarray(heat, dtype=np.float64)
     low, high = float(heat.min()), float(heat.max())
     strength = (heat - low) / (high - low) if high > low else np.zeros_like(heat)
-    colours = colourise(strength, zmin=0.0, zmax=1.0, colorscale="YlOrRd").astype(np.float64)
+    colours = style.colourise(strength, zmin=0.0, zmax=1.0, colorscale="YlOrRd").astype(np.float64)
     alpha = (opacity * strength)[..., None]  # weak relevance leaves the picture visible
     out = pic * (1 - alpha) + colours * alpha
     out = np.repeat(np.repeat(out, scale, axis=0), scale, axis=1)

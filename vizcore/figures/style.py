@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import plotly.graph_objects as go
@@ -221,6 +222,28 @@ def colour_range(z: np.ndarray, *, diverging: bool = False, robust: bool = False
         low, high = low - 0.5, high + 0.5
     below, above = int((finite < low).sum()), int((finite > high).sum())
     return ColourRange(low, high, data_min, data_max, below, above, robust)
+
+
+@lru_cache(maxsize=16)
+def _stops(colorscale: str) -> tuple[np.ndarray, np.ndarray]:
+    import plotly.colors  # plotly's named scales, so the PNG has the chart's colours
+
+    scale = plotly.colors.get_colorscale(colorscale)
+    positions = np.array([p for p, _ in scale], dtype=np.float64)
+    rgb = np.array([plotly.colors.unlabel_rgb(plotly.colors.convert_colors_to_same_type(c, "rgb")[0][0])
+                    for _, c in scale], dtype=np.float64)
+    return positions, rgb
+
+
+def colourise(values: np.ndarray, *, zmin: float, zmax: float, colorscale: str) -> np.ndarray:
+    """Values as RGB uint8 (…, 3) on a Plotly colour scale from ``zmin`` to ``zmax`` (clipped)."""
+    v = np.asarray(values, dtype=np.float64)
+    span = zmax - zmin
+    t = np.clip((v - zmin) / span, 0, 1) if span > 0 else np.full(v.shape, 0.5)
+    t = np.where(np.isfinite(t), t, 0.5)
+    positions, rgb = _stops(colorscale)
+    channels = [np.interp(t, positions, rgb[:, k]) for k in range(3)]
+    return np.stack(channels, axis=-1).round().astype(np.uint8)
 
 
 def heatmap(

@@ -9,12 +9,14 @@ validation (slow, and pages rebuild them on every rerun); the tests validate eve
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
-from vizcore import plots
+from vizcore.figures import style
 
 # (position, colour) stops; alpha rises with the value, so weak evidence does not hide the picture
 ABSOLUTE_SCALE = (
@@ -26,9 +28,25 @@ SIGNED_SCALE = (
     (0.5, "rgba(247,247,247,0)"),
     (0.6, "rgba(244,165,130,0.6)"), (0.8, "rgba(178,24,43,0.95)"), (1.0, "rgba(103,0,31,1)"),
 )
-# The opaque scales with the same hues, for PNG downloads of a map (vizcore.explain.map_png).
-PNG_SCALES = {False: "YlOrRd", True: plots.DIVERGING}
+# The opaque scales with the same hues, for PNG downloads of a map (map_png).
+PNG_SCALES = {False: "YlOrRd", True: style.DIVERGING}
 SANITY_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+
+
+def map_png(values: np.ndarray, *, zmin: float, zmax: float, colorscale: str, min_side: int = 256) -> bytes:
+    """A map (H, W) as PNG bytes in its chart's colours, enlarged by a whole factor with square
+    pixels (a 28×28 map would otherwise be a speck in an image viewer)."""
+    v = np.asarray(values)
+    if v.ndim != 2:
+        from vizcore.explain import ExplainError  # here: the explain package loads torch
+
+        raise ExplainError(f"A map for a PNG must be 2D (H, W), got shape {v.shape}.")
+    picture = style.colourise(v, zmin=zmin, zmax=zmax, colorscale=colorscale)
+    factor = max(1, -(-min_side // max(v.shape)))
+    picture = np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+    buf = io.BytesIO()
+    Image.fromarray(picture, "RGB").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _picture(picture: np.ndarray, grey: bool = False) -> np.ndarray:
@@ -133,13 +151,13 @@ def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = Fals
         traces.append(dict(type="image", z=pic, hoverinfo="skip"))
     else:
         frame = tuple(shape) if shape is not None else heat.shape
-    bar = plots.colorbar(colorbar_title, thickness=16)
+    bar = style.colorbar(colorbar_title, thickness=16)
     if colorbar_side == "bottom":
         bar.update(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", len=0.9,
                    title=dict(text=colorbar_title, side="right"), nticks=5)
     traces.append(_heat_trace(heat, frame, signed=signed, opacity=opacity, zmin=zmin, zmax=zmax, colorbar=bar))
     xaxis, yaxis = _axes(frame)
-    base = plots.layout(title=title, height=height or 380, xaxis=xaxis, yaxis=yaxis, plot_bgcolor="white")
+    base = style.layout(title=title, height=height or 380, xaxis=xaxis, yaxis=yaxis, plot_bgcolor="white")
     return go.Figure(dict(data=traces, layout=base), _validate=False)
 
 
@@ -178,15 +196,15 @@ def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, 
             traces.append(dict(type="image", z=pic, hoverinfo="skip", xaxis=ax_x, yaxis=ax_y))
         zmin, zmax = common or value_range(maps[name], signed=signed)
         if shared:
-            bar = plots.colorbar(colorbar_title, thickness=16) if k == n - 1 else None
+            bar = style.colorbar(colorbar_title, thickness=16) if k == n - 1 else None
         else:
-            bar = plots.colorbar(colorbar_title, thickness=10, x=dx[1] + 0.003, xanchor="left", y=(dy[0] + dy[1]) / 2,
-                                 yanchor="middle", len=dy[1] - dy[0], tickfont=dict(size=plots.MIN_FONT_SIZE))
+            bar = style.colorbar(colorbar_title, thickness=10, x=dx[1] + 0.003, xanchor="left", y=(dy[0] + dy[1]) / 2,
+                                 yanchor="middle", len=dy[1] - dy[0], tickfont=dict(size=style.MIN_FONT_SIZE))
         traces.append(_heat_trace(maps[name], frame, signed=signed, opacity=opacity, zmin=zmin, zmax=zmax,
                                   colorbar=bar, xaxis=ax_x, yaxis=ax_y))
         annotations.append(dict(text=str(name), x=(dx[0] + dx[1]) / 2, y=dy[1], xref="paper", yref="paper",
                                 xanchor="center", yanchor="bottom", showarrow=False))
-    base = plots.layout(title=title, height=height or (60 if title else 20) + rows * 260, annotations=annotations,
+    base = style.layout(title=title, height=height or (60 if title else 20) + rows * 260, annotations=annotations,
                         **layout)
     base["margin"] = dict(l=10, r=10, t=(60 if title else 10) + 30, b=10)
     return go.Figure(dict(data=traces, layout=base), _validate=False)
@@ -213,6 +231,6 @@ def sanity_chart(layers: Sequence[str], rho: Mapping[str, Sequence[float]], *, t
     xaxis = dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, range=[-0.3, len(labels) - 0.7],
                  title=dict(text="layers randomised, from the top down to (cumulative)"))
     yaxis = dict(range=[-1.05, 1.05], title=dict(text="Spearman ρ with the trained map"), zeroline=True)
-    return go.Figure(dict(data=traces, layout=plots.layout(title=title, height=height or 420, xaxis=xaxis,
+    return go.Figure(dict(data=traces, layout=style.layout(title=title, height=height or 420, xaxis=xaxis,
                                                            yaxis=yaxis, legend=dict(orientation="h", y=-0.3))),
                      _validate=False)
