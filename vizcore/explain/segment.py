@@ -61,7 +61,7 @@ def relabel(labels: np.ndarray) -> np.ndarray:
 
 def grid(height: int, width: int, n_segments: int) -> np.ndarray:
     """About ``n_segments`` near-square cells: rows × cols chosen so rows·cols ≈ n."""
-    rows = min(height, max(1, round(math.sqrt(n_segments * height / width))))
+    rows = min(height, n_segments, max(1, round(math.sqrt(n_segments * height / width))))
     cols = min(width, max(1, round(n_segments / rows)))
     r = np.minimum(np.arange(height) * rows // height, rows - 1)
     c = np.minimum(np.arange(width) * cols // width, cols - 1)

@@ -1,0 +1,83 @@
+"""Every page's address reopens the same view in real Chromium.
+
+For every registered page: open it, use a few of its controls (seeded, as a student would),
+then open the address the page wrote in a fresh browser context (a new session) and compare the
+widgets' values and the text the page shows. AppTest round trips (tests/test_page_links.py and
+the pages' own link tests) skip the browser; this one goes through it.
+"""
+from __future__ import annotations
+
+import random
+import re
+
+import pytest
+
+from test_browser_random_walk import (CHROMIUM, PAGES, act, assert_clean, browser, candidates,  # noqa: F401
+                                      offline, open_page, server_and_log, settle, sync_api)
+
+ACTIONS = 3
+KINDS = ("select", "radio", "check", "slider", "number", "pill")
+# Words of text that follow the server, not the link: time estimates and how sure they are.
+VOLATILE = re.compile(r"≈|real runs? of this model|first guess|ms per image|lately|seconds? ago")
+
+
+def widget_values(page) -> list:
+    """Every control's visible value in the page's main area, in page order."""
+    return page.evaluate("""() => {
+        const main = document.querySelector('[data-testid="stMain"]');
+        const out = [];
+        for (const el of main.querySelectorAll('input, [role="slider"], textarea')) {
+            if (el.type === 'file') continue;
+            if (el.getAttribute('role') === 'slider') out.push('slider=' + el.getAttribute('aria-valuenow'));
+            else if (el.type === 'checkbox' || el.type === 'radio') out.push(el.type + '=' + el.checked);
+            else out.push((el.getAttribute('aria-label') || el.type) + '=' + el.value);
+        }
+        return out;
+    }""")
+
+
+def shown_text(page) -> list[str]:
+    text = page.get_by_test_id("stMain").inner_text()
+    return [line for line in text.splitlines() if line.strip() and not VOLATILE.search(line)]
+
+
+@pytest.mark.parametrize("name", [p.path.split("/")[-1][:-3] for p in PAGES])
+def test_a_pages_address_reopens_the_same_view(server_and_log, browser, name):
+    base, log = server_and_log
+    rng = random.Random(f"links-{name}")
+    first = browser.new_context(viewport={"width": 1280, "height": 720})
+    first.route("**/*", offline())
+    page = first.new_page()
+    page.set_default_timeout(90_000)
+    open_page(page, base, name)
+    done = []
+    for _ in range(ACTIONS):
+        controls = [c for c in candidates(page) if c[0] in KINDS]
+        if not controls:
+            break
+        kind, element = rng.choice(controls)
+        try:
+            done.append(act(page, kind, element, rng))
+        except sync_api.Error:
+            page.keyboard.press("Escape")
+            continue
+        settle(page)
+    assert_clean(page, log, f"{name}: {done}")
+    page.wait_for_timeout(500)  # the address is written at the end of the run
+    url = page.url
+    values, text = widget_values(page), shown_text(page)
+    first.close()
+
+    second = browser.new_context(viewport={"width": 1280, "height": 720})
+    second.route("**/*", offline())
+    again = second.new_page()
+    again.set_default_timeout(90_000)
+    again.goto(url)
+    again.get_by_test_id("stMain").wait_for()
+    settle(again)
+    assert_clean(again, log, f"{name} reopened from {url}")
+    try:
+        assert widget_values(again) == values, f"{name} after {done}: widgets differ at {url}"
+        assert shown_text(again) == text, f"{name} after {done}: text differs at {url}"
+    finally:
+        second.close()
