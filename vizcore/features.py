@@ -21,12 +21,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from vizcore.efficientnet import InvertedResidual, SameConv2d, same_padding
 from vizcore.shapes import conv_output_size, receptive_field_stack
 
 SOFTMAX = "softmax"
 
 # Layers that act on each value on its own (or per channel): the receptive field passes through.
-_POINTWISE = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity,
+_POINTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity,
               nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)
 _WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 # Layers after which every value depends on the whole input (Flatten only reorders values).
@@ -159,7 +160,9 @@ def preprocess_steps(img: Image.Image, meta: dict[str, Any], *, match_data: bool
     """The picture's way into the model, step by step, and the (1, C, H, W) model input.
 
     Always: colour to grey (1-channel models) or RGB, resize to the model's H x W (squeezed, as
-    :func:`vizcore.models.preprocess` does), then normalise ``(pixels/255 - mean) / std``.
+    :func:`vizcore.models.preprocess` does), then normalise ``(pixels/255 - mean) / std``. A meta
+    with ``resize`` (the ImageNet model) resizes the short side to it instead and shows the centre
+    crop (H x W) that is cut out, dimming what the crop drops.
     With ``match_data`` (1-channel models), a photo is first made to look like the training data:
     inverted when it is dark ink on light paper (``invert=None`` decides from the border), contrast
     stretched so the background is black and the strokes white, and cropped to the strokes.
@@ -187,7 +190,9 @@ def preprocess_steps(img: Image.Image, meta: dict[str, Any], *, match_data: bool
         resized = Image.fromarray(picture)
     else:
         resized = img.convert("RGB")
-    if resized.size != (width, height):
+    if meta.get("resize") and channels == 3:
+        resized = _resize_and_crop(resized, meta, steps)
+    elif resized.size != (width, height):
         resized = resized.resize((width, height), Image.Resampling.BILINEAR)
         steps.append(Step(f"Resized to {height}×{width}", np.asarray(resized),
                           f"The model was trained on {height}×{width} images (the picture is squeezed, "
@@ -199,6 +204,26 @@ def preprocess_steps(img: Image.Image, meta: dict[str, Any], *, match_data: bool
     steps.append(Step("Normalised (the model's input)", x[0].numpy(),
                       f"(pixels/255 − mean) / std with mean {mean}, std {std}: values around 0."))
     return steps, x
+
+
+def _resize_and_crop(img: Image.Image, meta: dict[str, Any], steps: list[Step]) -> Image.Image:
+    """Short side to ``meta["resize"]``, then the centre crop (the ImageNet model's way), as steps."""
+    from vizcore.models import resize_for_crop
+
+    _, height, width = meta["input_shape"]
+    resized, (left, top, right, bottom) = resize_for_crop(img, meta)
+    shown = np.asarray(resized).copy()
+    outside = np.ones(shown.shape[:2], dtype=bool)
+    outside[top:bottom, left:right] = False
+    shown[outside] = shown[outside] // 3  # the part the crop drops, dimmed
+    steps.append(Step(f"Short side resized to {meta['resize']}", shown,
+                      f"{resized.width}×{resized.height} pixels: the proportions are kept (nothing is "
+                      f"squeezed). The bright {height}×{width} square in the middle is what the model sees."))
+    cropped = resized.crop((left, top, right, bottom))
+    steps.append(Step(f"Centre crop {height}×{width}", np.asarray(cropped),
+                      "The middle of the picture, at the scale of the ImageNet photos the model learned from; "
+                      "the edges are cut off."))
+    return cropped
 
 
 def normalise(pixels: np.ndarray, meta: dict[str, Any]) -> torch.Tensor:
@@ -354,10 +379,19 @@ class _Geometry:
     dilation: tuple[int, int]
     size_padding: tuple  # as the layer states it (numbers, or "same"/"valid"), for its output size
     ceil_mode: bool
+    tensorflow_same: bool = False  # padding that depends on the input size (SameConv2d)
 
     def output_size(self, n: int, axis: int) -> int:
+        if self.tensorflow_same:
+            return -(-n // self.stride[axis])
         return conv_output_size(n, self.kernel[axis], self.stride[axis], self.size_padding[axis],
                                 self.dilation[axis], self.ceil_mode)
+
+    def padding_before(self, n: int, axis: int) -> int:
+        """Zeros before the first row (axis 0) or column (axis 1) of an input of ``n`` values."""
+        if self.tensorflow_same:
+            return same_padding(n, self.kernel[axis], self.stride[axis], self.dilation[axis])[0]
+        return self.padding[axis]
 
 
 def _geometry(layer: nn.Module) -> _Geometry | None:
@@ -370,6 +404,8 @@ def _geometry(layer: nn.Module) -> _Geometry | None:
     stride = _pair(layer.stride)
     dilation = _pair(getattr(layer, "dilation", 1))
     padding = layer.padding
+    if isinstance(layer, SameConv2d):  # TensorFlow's "SAME": the zeros before depend on the size
+        return _Geometry(kernel, stride, (0, 0), dilation, (0, 0), False, tensorflow_same=True)
     if isinstance(padding, str):  # Conv2d(padding="same"/"valid"): torch pads d(k-1)//2 before
         size_padding = (padding, padding)
         padding = tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation)) if padding == "same" else (0, 0)
@@ -387,18 +423,38 @@ def _windowed_layers(model: nn.Module, layer: str) -> tuple[list[_Geometry] | No
     if layer not in names:
         raise FeatureError(f"The model has no layer {layer!r}; it has {', '.join(names)}.")
     stack, flat = [], False
-    for name, module in model.named_children():
-        if isinstance(module, nn.Flatten):
-            flat = True
-        elif isinstance(module, _GLOBAL):
-            return None, True
-        else:
-            geometry = _geometry(module)
-            if geometry is not None:
-                stack.append(geometry)
+    for name, stage in model.named_children():
+        for module in _flow(stage):
+            if isinstance(module, nn.Flatten):
+                flat = True
+            elif isinstance(module, _GLOBAL):
+                return None, True
+            else:
+                geometry = _geometry(module)
+                if geometry is not None:
+                    stack.append(geometry)
         if name == layer:
             break
     return stack, flat
+
+
+def _flow(stage: nn.Module) -> list[nn.Module]:
+    """The layers the data passes inside one stage, in order: a nested ``nn.Sequential``'s layers,
+    or an inverted-residual block's path. A block's skip adds its input at the same position,
+    which lies inside the path's window, so the path's window is the block's."""
+    if isinstance(stage, InvertedResidual):
+        return _flow(stage.path)
+    if isinstance(stage, nn.Sequential):
+        return [layer for child in stage for layer in _flow(child)]
+    return [stage]
+
+
+def _sizes(stack: list[_Geometry], n: int, axis: int) -> list[int]:
+    """The map's size along ``axis`` before each layer of ``stack`` and after the last."""
+    sizes = [n]
+    for g in stack:
+        sizes.append(g.output_size(sizes[-1], axis))
+    return sizes
 
 
 def receptive_field(model: nn.Module, layer: str, i: int, j: int, input_hw: tuple[int, int]) -> Window:
@@ -419,17 +475,16 @@ def receptive_field(model: nn.Module, layer: str, i: int, j: int, input_hw: tupl
                            "before Flatten.")
     bounds = []
     for axis, index, n in ((0, i, height), (1, j, width)):
-        sizes = [n]
-        for g in stack:
-            sizes.append(g.output_size(sizes[-1], axis))
+        sizes = _sizes(stack, n, axis)
         if not 0 <= index < sizes[-1]:
             raise FeatureError(f"{layer} has {sizes[-1]} {'rows' if axis == 0 else 'columns'}; "
                                f"position {index} is outside it.")
         first, last = index, index
         for depth in range(len(stack) - 1, -1, -1):
             g = stack[depth]
-            first = first * g.stride[axis] - g.padding[axis]
-            last = last * g.stride[axis] - g.padding[axis] + g.dilation[axis] * (g.kernel[axis] - 1)
+            before = g.padding_before(sizes[depth], axis)
+            first = first * g.stride[axis] - before
+            last = last * g.stride[axis] - before + g.dilation[axis] * (g.kernel[axis] - 1)
             if depth > 0:  # inside the network only existing positions count
                 first, last = max(first, 0), min(last, sizes[depth] - 1)
         bounds.append((first, last + 1))
@@ -465,8 +520,9 @@ def _fields(model: nn.Module, layer: str, input_hw: tuple[int, int]):
     if not stack:
         return (1, 1, 0.0), (1, 1, 0.0)
     return tuple(receptive_field_stack([g.kernel[axis] for g in stack], [g.stride[axis] for g in stack],
-                                       [g.dilation[axis] for g in stack], [g.padding[axis] for g in stack])[-1]
-                 for axis in (0, 1))
+                                       [g.dilation[axis] for g in stack],
+                                       [g.padding_before(n, axis) for g, n in zip(stack, _sizes(stack, size, axis))])[-1]
+                 for axis, size in ((0, input_hw[0]), (1, input_hw[1])))
 
 
 def crop(picture: np.ndarray, window: Window, fill: int = 0) -> np.ndarray:

