@@ -275,6 +275,7 @@ def drop_added_rows(editor_key: str, *, max_added: int = 0, max_rows: int = 64) 
 # --- the input of a model: test image, photo or drawing -----------------------------------------
 
 INPUT_SOURCES = ("Test image from the data set", "Photo (sample, upload or camera)", "Draw")
+INVERT_CHOICES = ("auto", "yes", "no")
 ANY_CLASS = "any class"
 BRUSHES = {"Paint": 1.0, "Half ink": 0.5, "Erase": 0.0}  # ink a selected cell gets
 PRESET_DRAWINGS = {  # a first drawing, so the Draw view shows something the model can read
@@ -359,9 +360,11 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
             match, invert = False, None
             if channels == 1:
                 c1, c2 = st.columns(2)
-                match = c1.checkbox("Make it look like the training data", value=True, key=f"{prefix}_match",
+                remember(f"{prefix}_match", True)  # on unless a link or the student turned it off
+                keep_valid(f"{prefix}_invert", list(INVERT_CHOICES), INVERT_CHOICES[0])
+                match = c1.checkbox("Make it look like the training data", key=f"{prefix}_match",
                                     help="Invert dark ink on light paper, stretch the contrast, crop to the strokes.")
-                choice = c2.radio("Invert", ("auto", "yes", "no"), horizontal=True, key=f"{prefix}_invert",
+                choice = c2.radio("Invert", INVERT_CHOICES, horizontal=True, key=f"{prefix}_invert",
                                   disabled=not match)
                 invert = {"auto": None, "yes": True, "no": False}[choice]
             steps, x = features.preprocess_steps(photo, meta, match_data=match, invert=invert)
@@ -398,7 +401,10 @@ def input_link_fields(model_key: str, prefix: str, *, class_name: str = "imgclas
             links.Choice("input", INPUT_SOURCES[0], INPUT_SOURCES, key=f"{prefix}_source"),
             links.Text(class_name, ANY_CLASS, max_length=60, key=f"{prefix}_class"),
             links.Int(index_name, 0, 0, 1_000_000, key=f"{prefix}_index"),
-            links.Choice("sample", sample, tuple(images.SAMPLES), key=f"{prefix}_photo_sample")]
+            links.Choice("sample", sample, tuple(images.SAMPLES), key=f"{prefix}_photo_sample"),
+            # a photo for a one-channel model: made to look like the training data, inverted or not
+            links.Bool("match", True, key=f"{prefix}_match"),
+            links.Choice("invert", "auto", INVERT_CHOICES, key=f"{prefix}_invert")]
 
 
 UNLINKABLE_KEY = "_unlinkable_input"  # this run's input that no address can carry (app.py clears it)

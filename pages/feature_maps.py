@@ -14,10 +14,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from pages._ui import (  # noqa: E402
-    ANY_CLASS, INPUT_SOURCES, dataset_of, download_array, explain, finish_link, keep_valid,
+    input_link_fields, dataset_of, download_array, explain, finish_link, keep_valid,
     link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
     test_split)
-from vizcore import features, images, links, models  # noqa: E402
+from vizcore import features, images, links  # noqa: E402
 from vizcore.figures import features as feature_figs  # noqa: E402
 
 st.title("Feature maps: inside a CNN")
@@ -34,12 +34,8 @@ MAX_OPEN_FILTERS = 64  # kernels (filters × input channels) shown without a cli
 # shipped models can be linked (a model trained in a session exists only there); layer names and
 # classes depend on the model, so the page checks them against the model it opens.
 LINK = links.LinkSpec([
-    links.Choice("model", f"{models.shipped_models()[0]} (pretrained)" if models.shipped_models() else "none",
-                 [f"{name} (pretrained)" for name in models.shipped_models()] or ["none"], key="fm_model"),
-    links.Choice("input", INPUT_SOURCES[0], INPUT_SOURCES, key="fm_source"),
-    links.Text("cls", ANY_CLASS, max_length=60, key="fm_class"),
-    links.Int("image", 0, 0, 1_000_000, key="fm_index"),
-    links.Choice("sample", next(iter(images.SAMPLES)), images.SAMPLES, key="fm_photo_sample"),
+    *input_link_fields("fm_model", "fm", class_name="cls", index_name="image",
+                        sample=next(iter(images.SAMPLES))),
     links.Text("layer", "", max_length=40, key="fm_layer"),
     links.Int("channel", 0, 0, 4096, key="fm_channel"),
     links.Int("row", 0, 0, 4096, key="fm_row"), links.Int("col", 0, 0, 4096, key="fm_col"),

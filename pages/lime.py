@@ -56,7 +56,11 @@ LINK = links.LinkSpec([
 
 
 def sample_counts(text: str) -> list[int]:
-    """The sample counts of a link ("100,250,1000"), keeping only those the page offers."""
+    """The sample counts of a link ("100,250,1000"), keeping only those the page offers. An empty
+    text is an empty choice (a student removed every count: the link keeps that); a text with no
+    usable count gives the defaults."""
+    if not str(text).strip():
+        return []
     counts = []
     for part in str(text).split(","):
         part = part.strip()

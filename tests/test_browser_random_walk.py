@@ -74,6 +74,9 @@ def settle(page) -> None:
     except sync_api.TimeoutError:
         pass
     status.wait_for(state="detached", timeout=TIMEOUT_MS)
+    # Elements of the last run stay on the page, marked stale, until this run replaces them.
+    page.wait_for_function("""() => !document.querySelector('[data-testid="stElementContainer"][data-stale="true"]')""",
+                           timeout=TIMEOUT_MS)
     page.wait_for_timeout(200)
 
 
