@@ -193,7 +193,7 @@ def _shipped_model(name: str):
     return models.load_pretrained(name)
 
 
-def model_selector(key: str):
+def model_selector(key: str, *, imagenet: bool = True):
     """Choose a CNN: the shipped pretrained ones, plus those trained or uploaded in this session.
 
     Session models live in ``st.session_state["trained_models"]`` (name -> (model, meta)), put
@@ -202,7 +202,8 @@ def model_selector(key: str):
     """
     from vizcore import models
 
-    choices = {f"{name} (pretrained)": ("shipped", name) for name in models.shipped_models()}
+    names = models.pretrained_models() if imagenet else models.shipped_models()
+    choices = {f"{name} (pretrained)": ("shipped", name) for name in names}
     for name in st.session_state.get("trained_models", {}):
         choices[f"{name} (trained in this session)"] = ("session", name)
     if not choices:
@@ -388,6 +389,27 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
     return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source)
 
 
+def model_start_values(spec, model_key: str, values: dict) -> None:
+    """When the chosen model changes, put this model's start values into the widgets' state
+    (call after :func:`model_selector`, before the widgets): a 32-pixel patch suits a 224×224
+    photo, an 8-pixel one a 28×28 digit. A session's first run that opened a link keeps the
+    link's settings: the address already says the whole view."""
+    marker = f"_{model_key}_start_values_for"
+    model = st.session_state.get(model_key)
+    if st.session_state.get(marker) == model:
+        return
+    first = marker not in st.session_state
+    st.session_state[marker] = model
+    if first and any(f.name in st.query_params for f in spec.fields):
+        return
+    defaults = spec.defaults()
+    for key, value in values.items():
+        # On the first run a value already changed from the page's default (kept from an
+        # earlier visit, or set by a test) stays; a model switch later brings its start values.
+        if not first or st.session_state.get(key, defaults.get(key)) == defaults.get(key):
+            st.session_state[key] = value
+
+
 def input_link_fields(model_key: str, prefix: str, *, class_name: str = "imgclass", index_name: str = "img",
                       sample: str = "coffee") -> list:
     """The link fields of a page's model and input (:func:`model_selector` under ``model_key``,
@@ -396,7 +418,7 @@ def input_link_fields(model_key: str, prefix: str, *, class_name: str = "imgclas
     "Copy link" box says so (:func:`copy_link`)."""
     from vizcore import links, models
 
-    shipped = [f"{name} (pretrained)" for name in models.shipped_models()] or ["none"]
+    shipped = [f"{name} (pretrained)" for name in models.pretrained_models()] or ["none"]
     return [links.Choice("model", shipped[0], shipped, key=model_key),
             links.Choice("input", INPUT_SOURCES[0], INPUT_SOURCES, key=f"{prefix}_source"),
             links.Text(class_name, ANY_CLASS, max_length=60, key=f"{prefix}_class"),
@@ -647,11 +669,20 @@ def explain(text: str, *, kind: str = "caption") -> None:
         {"markdown": st.markdown, "caption": st.caption, "info": st.info}[kind](text)
 
 
+IMAGENET_NOTE = ("This network knows the 1000 classes of ImageNet: everyday objects, animals (118 of them dog "
+                 "breeds), food, vehicles, instruments. It has no class for people, faces or astronauts: "
+                 "whatever the photo shows, it answers with one of its 1000 (a person often gets the name of "
+                 "something worn or held).")
+
+
 def only_knows_note(meta: dict, source: str) -> None:
     """For a photo or a drawing fed to a model: say that it only knows its own classes (it
     answers with one of them, however far the picture is from its training data). Nothing for
     a test image of the model's own data set (``source`` is one of ``INPUT_SOURCES``)."""
     if source == INPUT_SOURCES[0]:
+        return
+    if meta.get("dataset") == "imagenet":
+        st.info(IMAGENET_NOTE)
         return
     classes = [str(c) for c in meta.get("classes", [])]
     names = ", ".join(classes[:12]) + (f" … ({len(classes)} in all)" if len(classes) > 12 else "")

@@ -13,7 +13,7 @@ from pages import route_through_app
 route_through_app()  # a cold deep link runs inside app.py's frame
 
 from pages._ui import (PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
-                       input_link_fields, link_state, literal, model_input, model_selector, show_figure,
+                       input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, model_start_values, show_figure,
                        write_link_state)
 from vizcore import features, links  # noqa: E402
 from vizcore.figures import perturbation as pp  # noqa: E402
@@ -197,11 +197,14 @@ class _Slots:
 
 model, meta = model_selector("lime_model")
 channels, height, width = meta["input_shape"]
+# A first answer within about 10 s: 250 samples of a 224² ImageNet network, 1000 of a small one.
+model_start_values(LINK, "lime_model", {"lime_samples": 250 if min(height, width) >= 128 else 1000})
 classes = [str(c) for c in meta["classes"]]
 fingerprint = features.model_fingerprint(model)
 chosen = model_input("lime_in", meta, show_steps=False)
 if chosen is None:
     st.stop()
+only_knows_note(meta, chosen.source)
 x = chosen.x
 input_hash = content_hash(x)
 original = prediction(fingerprint, input_hash, model, x)

@@ -12,7 +12,7 @@ from pages import route_through_app
 route_through_app()  # a cold deep link runs inside app.py's frame
 
 from pages._ui import (PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
-                       input_link_fields, link_state, literal, model_input, model_selector, show_figure,
+                       input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, model_start_values, show_figure,
                        write_link_state)
 from vizcore import features, links  # noqa: E402
 from vizcore.figures import perturbation as pp  # noqa: E402
@@ -110,6 +110,9 @@ def stop_run() -> None:
 
 model, meta = model_selector("occ_model")
 channels, height, width = meta["input_shape"]
+# About 13 × 13 positions on a 224² photo, 6 × 6 on a 28² digit: a first map in seconds.
+model_start_values(LINK, "occ_model", {"occ_window": 32, "occ_stride": 16} if min(height, width) >= 128
+                   else {"occ_window": 8, "occ_stride": 4})
 classes = [str(c) for c in meta["classes"]]
 fingerprint = features.model_fingerprint(model)
 
@@ -117,6 +120,7 @@ st.subheader("1 · The input")
 chosen = model_input("occ_in", meta, show_steps=False)
 if chosen is None:
     st.stop()
+only_knows_note(meta, chosen.source)
 x = chosen.x
 input_hash = content_hash(x)
 original = prediction(fingerprint, input_hash, model, x)

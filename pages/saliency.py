@@ -11,7 +11,7 @@ from pages import route_through_app
 route_through_app()  # a cold deep link runs inside app.py's frame
 
 from pages._ui import (PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
-                       explain, input_link_fields, link_state, literal, model_input, model_selector, show_figure,
+                       explain, input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, show_figure,
                        show_text, test_split, write_link_state)
 from vizcore import explain as ex, features, links  # noqa: E402
 from vizcore.figures import features as feature_figs, saliency as saliency_figs  # noqa: E402
@@ -151,6 +151,7 @@ chosen = model_input("sal_in", meta)
 if chosen is None:
     write_link_state(LINK)
     st.stop()
+only_knows_note(meta, chosen.source)
 x = chosen.x.detach().float()
 if tuple(x.shape[1:]) != (channels, height, width):
     st.error(f"The input has shape {tuple(x.shape[1:])}, the model expects {(channels, height, width)}.")
@@ -225,7 +226,8 @@ def method_controls(key: str) -> None:
         names = list(cam_layers)
         if st.session_state.get("sal_layer") not in names:
             convs = [n for n in features.conv_layers(model) if n in names]
-            st.session_state["sal_layer"] = (convs or names)[-1]
+            maps = [n for n in names if min(cam_layers[n]) > 1]  # a 1×1 map has no "where"
+            st.session_state["sal_layer"] = (convs or maps or names)[-1]
         layer = st.selectbox("Layer", names, key="sal_layer",
                              format_func=lambda n: f"{n} ({cam_layers[n][0]}×{cam_layers[n][1]})")
         settings["gradcam"] = (layer,)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..efficientnet import InvertedResidual
 from .gradient import Target, fast_layout, input_gradient, prepare
 
 
@@ -27,19 +28,35 @@ def guided_relu(x: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def guided_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The model's output for ``x``, each ``nn.ReLU`` replaced by :func:`guided_relu` on the way.
+def guided_relu6(x: torch.Tensor) -> torch.Tensor:
+    """ReLU6 (min(max(x, 0), 6), EfficientNet-Lite's activation), guided the same way: its own
+    backward keeps the gradient where 0 < x < 6, the hook drops negative incoming gradients."""
+    out = torch.clamp(x, 0.0, 6.0)
+    if out.requires_grad:
+        out.register_hook(lambda grad: grad.clamp(min=0))
+    return out
 
-    An ``nn.Sequential`` is run child by child (nested ones too); the model itself is not
-    modified, so another thread's forward pass through it stays a plain one. A ReLU written
-    as ``F.relu`` inside some other module stays plain (captum has the same limitation).
+
+def guided_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The model's output for ``x``, each ``nn.ReLU`` (and ``nn.ReLU6``) replaced by its guided
+    version on the way.
+
+    An ``nn.Sequential`` is run child by child (nested ones too), and so is the path of a block
+    with a skip connection (EfficientNet's inverted residual: ``x + path(x)``); the model itself
+    is not modified, so another thread's forward pass through it stays a plain one. A ReLU
+    written as ``F.relu`` inside some other module stays plain (captum has the same limitation).
     """
     if isinstance(model, nn.ReLU):
         return guided_relu(x)
+    if isinstance(model, nn.ReLU6):
+        return guided_relu6(x)
     if isinstance(model, nn.Sequential):
         for layer in model:
             x = guided_forward(layer, x)
         return x
+    if isinstance(model, InvertedResidual):
+        out = guided_forward(model.path, x)
+        return x + out if model.skip else out
     return model(x)
 
 

@@ -1,0 +1,102 @@
+"""The ImageNet network (EfficientNet-Lite0) on the explanation methods and pages.
+
+Guided backprop must guide its ReLU6s inside the residual blocks too (else it equals the plain
+gradient); the oracle is a deep copy of the model whose ReLU6 layers are replaced by a guided
+autograd function, differentiated by torch itself. The pages take the model like the small
+ones: a photo, its top classes, and settings sized for 224×224.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from torch import nn
+
+from vizcore import models
+from vizcore.explain import gradient
+from vizcore.explain.guided_backprop import guided_backprop
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def imagenet():
+    return models.load_pretrained("imagenet")
+
+
+class _GuidedReLU6(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(0, 6)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad.clamp(min=0) * ((x > 0) & (x < 6)).to(grad.dtype)
+
+
+class _Guided(nn.Module):
+    def forward(self, x):
+        return _GuidedReLU6.apply(x)
+
+
+def _guided_copy(model: nn.Module) -> nn.Module:
+    twin = copy.deepcopy(model)
+    for name, module in list(twin.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.ReLU6):
+                setattr(module, child_name, _Guided())
+    return twin
+
+
+@settings(max_examples=4, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([32, 48, 64]), st.integers(0, 999))
+def test_guided_backprop_guides_every_relu6_inside_the_blocks(imagenet, seed, side, target):
+    model, _ = imagenet
+    x = torch.randn((1, 3, side, side), generator=torch.Generator().manual_seed(seed))
+    ours = guided_backprop(model, x, target)
+    twin = _guided_copy(model)
+    inp = x.clone().requires_grad_(True)
+    twin(inp)[0, target].backward()
+    torch.testing.assert_close(ours, inp.grad, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(ours, gradient(model, x, target), atol=1e-6)  # guided, not plain
+    assert not any(p.grad is not None for p in model.parameters())  # the shared model untouched
+
+
+def _run(page: str, key: str, **state):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=300)
+    at.session_state[key] = "imagenet (pretrained)"
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_occlusion_and_lime_start_with_settings_for_224(imagenet):
+    at = _run("occlusion", "occ_model")
+    assert (at.slider(key="occ_window").value, at.slider(key="occ_stride").value) == (32, 16)
+    assert any("ImageNet" in i.value for i in at.info)  # what a 1000-class network knows
+    at = _run("lime", "lime_model")
+    assert at.select_slider(key="lime_samples").value == 250
+
+
+def test_saliency_explains_the_coffee_as_espresso_on_the_last_stages():
+    at = _run("saliency", "sal_model")
+    (score,) = [m for m in at.metric if m.label.startswith("Score (logit) of")]
+    assert "espresso" in score.label
+    model, meta = models.load_pretrained("imagenet")
+    from vizcore import features, images
+    photo, _ = images.reduce_to_working_size(images.sample_image("coffee"), images.DEFAULT_MAX_SIDE)  # as the page
+    _, x = features.preprocess_steps(photo.convert("RGB"), meta)
+    with torch.inference_mode():
+        logit = model(x)[0].max().item()
+    assert float(score.value) == pytest.approx(logit, abs=1e-3)
+    assert at.selectbox(key="sal_layer").value in ("head", "block16")  # Grad-CAM's classic 7×7
