@@ -224,9 +224,15 @@ def model_selector(key: str, *, imagenet: bool = True):
         model, meta = st.session_state["trained_models"][name]
     c, h, w = meta["input_shape"]
     accuracy = meta.get("test_accuracy")
-    st.caption(f"Trained on {literal(meta['dataset'])} · {len(meta['classes'])} classes · input {c}×{h}×{w} · "
-               f"{meta['params']:,} parameters"
-               + (f" · test accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""))
+    weights = meta.get("weights")
+    if weights:  # the ImageNet network: where its weights come from, and that they were checked
+        st.caption(f"EfficientNet-Lite0 trained on ImageNet (1.28 million photos) · {len(meta['classes'])} classes · "
+                   f"input {c}×{h}×{w} · {meta['params']:,} parameters · Google's weights from the "
+                   f"{weights['package']} {weights['version']} package, SHA-256 checked")
+    else:
+        st.caption(f"Trained on {literal(meta['dataset'])} · {len(meta['classes'])} classes · input {c}×{h}×{w} · "
+                   f"{meta['params']:,} parameters"
+                   + (f" · test accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""))
     return model, meta
 
 
@@ -336,8 +342,9 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
     from vizcore import data, features, images
 
     dataset = dataset_of(meta)
-    sources = INPUT_SOURCES if dataset else INPUT_SOURCES[1:]
-    if not dataset:
+    photos_only = meta.get("dataset") == "imagenet"  # a photo network: drawings are for the small models
+    sources = INPUT_SOURCES if dataset else INPUT_SOURCES[1:2] if photos_only else INPUT_SOURCES[1:]
+    if not dataset and not photos_only:
         st.info(f"The data set of this model ({literal(meta.get('dataset', 'unknown'))}) is not "
                 "available here: use a photo or a drawing.")
     keep_valid(f"{prefix}_source", list(sources), sources[0])
