@@ -12,8 +12,8 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
-                       input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, model_start_values, show_figure,
+from pages._ui import (AUTO_SECONDS, PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
+                       input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, model_start_values, run_controls, show_figure,
                        write_link_state)
 from vizcore import features, links  # noqa: E402
 from vizcore.figures import perturbation as pp  # noqa: E402
@@ -24,7 +24,6 @@ from vizcore.explain.lime import (MAX_EXACT_FEATURES, SURROGATES, all_masks, exp
 from vizcore.explain.occlusion import fill  # noqa: E402
 from vizcore.explain.segment import METHODS, count, segment  # noqa: E402
 
-AUTO_SECONDS = 1.5
 SAMPLE_CHOICES = (50, 100, 250, 500, 1000, 2000, 5000, 10000)
 DEFAULT_COUNTS = (100, 250, 500, 1000)
 HIDES = {"black": "black", "mean": "mean colour of the superpixel (lime's default)", "blur": "blurred"}
@@ -154,45 +153,6 @@ def sample_table(samples_key: tuple, target: int, _masks, _scores, _weights) -> 
                          "mask (1 = kept)": ["".join(map(str, m)) for m in _masks[:, :64]]})
 
 
-def forget(key: str) -> None:
-    st.session_state[key] = None
-
-
-def costly_step(name: str, label: str, key: tuple, estimate: float):
-    """For a run longer than AUTO_SECONDS: a Run button, and a Stop button while it runs.
-
-    Returns None when the run must wait for the button, else a placeholder to clear once the run
-    is done (it holds the Stop button). Stop forgets the request, so the rerun it triggers (which
-    interrupts the run) leaves the page usable without starting again.
-    """
-    if estimate <= AUTO_SECONDS:
-        return st.empty()
-    wanted = f"lime_{name}_requested"
-    run = st.empty()
-    if st.session_state.get(wanted) != key:
-        if not run.button(label, key=f"lime_{name}_run", type="primary"):
-            st.info(f"This takes about {_forward.format_seconds(estimate)}: press the button to start it.")
-            return None
-        st.session_state[wanted] = key
-    # The Stop button comes after the Run button's place, never in it: a button drawn where the
-    # clicked one was did not receive its own click in the browser (tested).
-    stop = st.empty()
-    stop.button("Stop", key=f"lime_{name}_stop", on_click=forget, args=(wanted,),
-                help="Stop this run; the page stays usable.")
-    return _Slots(run, stop)
-
-
-class _Slots:
-    """The Run and Stop buttons' places, emptied together once the run is done."""
-
-    def __init__(self, run, stop):
-        self.run, self.stop = run, stop
-
-    def empty(self) -> None:
-        self.run.empty()
-        self.stop.empty()
-
-
 # --- model and input -----------------------------------------------------------------------------------------
 
 model, meta = model_selector("lime_model")
@@ -262,7 +222,7 @@ st.caption(f"{total:,} samples = {total:,} forward passes {plan.describe(total)}
 hide, hide_picture = hidden_look(input_hash, segments_hash, hide_kind, x, segments, meta)
 
 samples_key = (fingerprint, input_hash, segments_hash, hide_kind, drawn, int(seed))
-slot = costly_step("samples", f"Sample {total:,} perturbed images", samples_key, estimate)
+slot = run_controls("lime_samples", f"Sample {total:,} perturbed images", samples_key, estimate)
 if slot is None:
     write_link_state(LINK)
     st.stop()
@@ -354,7 +314,7 @@ stability_key = (fingerprint, input_hash, segments_hash, hide_kind, target, coun
                  "both" if surrogate == "tree" else sign, surrogate)
 st.caption(f"{seeds} seeds × {max(counts):,} samples = {seeds * max(counts):,} forward passes "
            f"{plan.describe(seeds * max(counts))}. A run with fewer samples is the first rows of the longest one.")
-slot = costly_step("stability", "Run the seeds", stability_key, stability_cost) \
+slot = run_controls("lime_stability", "Run the seeds", stability_key, stability_cost) \
     if st.toggle("Measure stability", key="lime_stability_on") else None
 if slot is not None:
     try:

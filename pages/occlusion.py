@@ -11,15 +11,14 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
-                       input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, model_start_values, show_figure,
+from pages._ui import (AUTO_SECONDS, PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
+                       input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, model_start_values, run_controls, show_figure,
                        write_link_state)
 from vizcore import features, links  # noqa: E402
 from vizcore.figures import perturbation as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
 from vizcore.explain.occlusion import FILLS, Occluder, fill, occlusion_run, windows  # noqa: E402
 
-AUTO_SECONDS = 1.5        # runs estimated shorter than this start by themselves
 MAX_POSITIONS = 20_000    # beyond this the page refuses (minutes of work)
 BASELINE_LABELS = {"black": "black", "grey": "grey", "mean": "mean colour (data set)", "blur": "blur"}
 OUTPUTS = {"probability": "probability (softmax)", "logit": "logit (before softmax)"}
@@ -102,10 +101,6 @@ def shown_maps(key: tuple, target: int, output: str, _run):
             float(original[0, target]))
 
 
-def stop_run() -> None:
-    st.session_state["occ_requested"] = None
-
-
 # --- model and input ----------------------------------------------------------------------------------
 
 model, meta = model_selector("occ_model")
@@ -179,27 +174,17 @@ with p3:
 
 key = (fingerprint, input_hash, window, stride, fill_kind)
 big = estimate > AUTO_SECONDS
-if big:
-    run_slot = st.empty()
-    if st.session_state.get("occ_requested") != key:
-        if not run_slot.button(f"Run {grid.count:,} forward passes", key="occ_run", type="primary"):
-            st.info(f"This setting takes about {_forward.format_seconds(estimate)}: press Run (or choose a "
-                    "larger stride).")
-            write_link_state(LINK)
-            st.stop()
-        st.session_state["occ_requested"] = key
-    # Stop comes after the Run button's place, never in it: a button drawn where the clicked one
-    # was did not receive its own click in the browser.
-    stop_slot = st.empty()
-    stop_slot.button("Stop", key="occ_stop", on_click=stop_run, help="Stop the run; the page stays usable.")
+slots = run_controls("occ", f"Run {grid.count:,} forward passes", key, estimate,
+                     hint="press Run (or choose a larger stride)")
+if slots is None:
+    write_link_state(LINK)
+    st.stop()
 try:
     run = cached_run(*key, model, x, fill_tensor, show_progress=big)
 except ExplainError as err:
     st.error(literal(err))
     st.stop()
-if big:
-    run_slot.empty()
-    stop_slot.empty()
+slots.empty()
 
 # --- the maps ------------------------------------------------------------------------------------------------
 
