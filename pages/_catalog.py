@@ -35,7 +35,7 @@ PAGES = [
     ),
     PageInfo(
         "pages/training.py", "Training", "Inside a CNN",
-        "Train a small CNN in the browser: live loss and accuracy curves, augmentation previews, "
+        "Train a small CNN on the server: live loss and accuracy curves, augmentation previews, "
         "overfitting on small data with and without augmentation, the confusion matrix and mistakes.",
     ),
     PageInfo(
