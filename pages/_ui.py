@@ -371,10 +371,10 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
             picture, caption = features.to_pixels(x, meta), "Your photo"
         else:
             channels, height, width = meta["input_shape"]
-            picture = _draw(prefix, meta)
-            if picture is None:
+            drawn = _draw(prefix, meta)
+            if drawn is None:
                 return None
-            steps = [features.Step("Your drawing", picture, f"Enlarged to {height}×{width} pixels.")]
+            picture, steps = drawn
             x = features.normalise(picture.reshape(height, width, channels).transpose(2, 0, 1), meta)
             steps.append(features.Step("Normalised (the model's input)", x[0].numpy(),
                                        "(pixels/255 − mean) / std with the training set's mean and std."))
@@ -493,10 +493,12 @@ DRAWING_TOOLS = ("Freehand", "Pixel grid")
 CANVAS_PX = 280  # the freehand canvas on the page: big enough for a mouse or a finger
 
 
-def _draw(prefix: str, meta: dict) -> np.ndarray | None:
+def _draw(prefix: str, meta: dict) -> tuple[np.ndarray, list] | None:
     """A drawing for the model: freehand on a canvas, or painted cell by cell on a coarse grid.
 
-    Returns the picture at the model's size, or None while the canvas is still empty.
+    Returns the picture at the model's size and its way there (``features.Step``s, the picture
+    last), or None while the canvas is still empty. A freehand digit for the digits model is
+    made to look like that data first (:func:`vizcore.features.digit_drawing_steps`).
     """
     from pages import _canvas
     from vizcore import features
@@ -522,11 +524,13 @@ def _draw(prefix: str, meta: dict) -> np.ndarray | None:
         if ink is None or not ink.any():
             st.info("Draw on the black square; the model reads your drawing when you let go.")
             return None
-        # The digits were scanned at 8×8 and enlarged: a drawing averaged to 8×8 looks like them.
-        side = 8 if meta.get("dataset") == "digits" else None
-        grid = _canvas.to_grid(ink, side or height - 2 * border, side or width - 2 * border)
-    return features.drawing_to_picture(grid, height, width, border=border, smooth=channels == 1,
-                                       colour=colour, background=background)
+        if meta.get("dataset") == "digits" and (channels, height, width) == (1, 28, 28):
+            steps = features.digit_drawing_steps(ink)
+            return steps[-1].image, steps
+        grid = _canvas.to_grid(ink, height - 2 * border, width - 2 * border)
+    picture = features.drawing_to_picture(grid, height, width, border=border, smooth=channels == 1,
+                                          colour=colour, background=background)
+    return picture, [features.Step("Your drawing", picture, f"Enlarged to {height}×{width} pixels.")]
 
 
 def _pixel_grid(prefix: str, meta: dict) -> np.ndarray:
