@@ -276,6 +276,7 @@ def drop_added_rows(editor_key: str, *, max_added: int = 0, max_rows: int = 64) 
 
 INPUT_SOURCES = ("Test image from the data set", "Photo (sample, upload or camera)", "Draw")
 INVERT_CHOICES = ("auto", "yes", "no")
+DRAWN_DATASETS = ("digits", "mnist")  # hand-drawn digits: a drawing is what their models know
 ANY_CLASS = "any class"
 BRUSHES = {"Paint": 1.0, "Half ink": 0.5, "Erase": 0.0}  # ink a selected cell gets
 PRESET_DRAWINGS = {  # a first drawing, so the Draw view shows something the model can read
@@ -654,8 +655,9 @@ def explain(text: str, *, kind: str = "caption") -> None:
 def only_knows_note(meta: dict, source: str) -> None:
     """For a photo or a drawing fed to a model: say that it only knows its own classes (it
     answers with one of them, however far the picture is from its training data). Nothing for
-    a test image of the model's own data set (``source`` is one of ``INPUT_SOURCES``)."""
-    if source == INPUT_SOURCES[0]:
+    a test image of the model's own data set (``source`` is one of ``INPUT_SOURCES``), nor for
+    a drawing fed to a model of hand-drawn digits (``DRAWN_DATASETS``)."""
+    if source == INPUT_SOURCES[0] or (source == INPUT_SOURCES[2] and meta.get("dataset") in DRAWN_DATASETS):
         return
     classes = [str(c) for c in meta.get("classes", [])]
     names = ", ".join(classes[:12]) + (f" … ({len(classes)} in all)" if len(classes) > 12 else "")
