@@ -283,6 +283,7 @@ def drop_added_rows(editor_key: str, *, max_added: int = 0, max_rows: int = 64) 
 
 INPUT_SOURCES = ("Test image from the data set", "Photo (sample, upload or camera)", "Draw")
 INVERT_CHOICES = ("auto", "yes", "no")
+DRAWN_DATASETS = ("digits", "mnist")  # hand-drawn digits: a drawing is what their models know
 ANY_CLASS = "any class"
 BRUSHES = {"Paint": 1.0, "Half ink": 0.5, "Erase": 0.0}  # ink a selected cell gets
 PRESET_DRAWINGS = {  # a first drawing, so the Draw view shows something the model can read
@@ -379,10 +380,10 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
             picture, caption = features.to_pixels(x, meta), "Your photo"
         else:
             channels, height, width = meta["input_shape"]
-            picture = _draw(prefix, meta)
-            if picture is None:
+            drawn = _draw(prefix, meta)
+            if drawn is None:
                 return None
-            steps = [features.Step("Your drawing", picture, f"Enlarged to {height}×{width} pixels.")]
+            picture, steps = drawn
             x = features.normalise(picture.reshape(height, width, channels).transpose(2, 0, 1), meta)
             steps.append(features.Step("Normalised (the model's input)", x[0].numpy(),
                                        "(pixels/255 − mean) / std with the training set's mean and std."))
@@ -522,10 +523,12 @@ DRAWING_TOOLS = ("Freehand", "Pixel grid")
 CANVAS_PX = 280  # the freehand canvas on the page: big enough for a mouse or a finger
 
 
-def _draw(prefix: str, meta: dict) -> np.ndarray | None:
+def _draw(prefix: str, meta: dict) -> tuple[np.ndarray, list] | None:
     """A drawing for the model: freehand on a canvas, or painted cell by cell on a coarse grid.
 
-    Returns the picture at the model's size, or None while the canvas is still empty.
+    Returns the picture at the model's size and its way there (``features.Step``s, the picture
+    last), or None while the canvas is still empty. A freehand digit for the digits model is
+    made to look like that data first (:func:`vizcore.features.digit_drawing_steps`).
     """
     from pages import _canvas
     from vizcore import features
@@ -551,11 +554,13 @@ def _draw(prefix: str, meta: dict) -> np.ndarray | None:
         if ink is None or not ink.any():
             st.info("Draw on the black square; the model reads your drawing when you let go.")
             return None
-        # The digits were scanned at 8×8 and enlarged: a drawing averaged to 8×8 looks like them.
-        side = 8 if meta.get("dataset") == "digits" else None
-        grid = _canvas.to_grid(ink, side or height - 2 * border, side or width - 2 * border)
-    return features.drawing_to_picture(grid, height, width, border=border, smooth=channels == 1,
-                                       colour=colour, background=background)
+        if meta.get("dataset") == "digits" and (channels, height, width) == (1, 28, 28):
+            steps = features.digit_drawing_steps(ink)
+            return steps[-1].image, steps
+        grid = _canvas.to_grid(ink, height - 2 * border, width - 2 * border)
+    picture = features.drawing_to_picture(grid, height, width, border=border, smooth=channels == 1,
+                                          colour=colour, background=background)
+    return picture, [features.Step("Your drawing", picture, f"Enlarged to {height}×{width} pixels.")]
 
 
 def _pixel_grid(prefix: str, meta: dict) -> np.ndarray:
@@ -734,8 +739,9 @@ IMAGENET_NOTE = ("This network knows the 1000 classes of ImageNet: everyday obje
 def only_knows_note(meta: dict, source: str) -> None:
     """For a photo or a drawing fed to a model: say that it only knows its own classes (it
     answers with one of them, however far the picture is from its training data). Nothing for
-    a test image of the model's own data set (``source`` is one of ``INPUT_SOURCES``)."""
-    if source == INPUT_SOURCES[0]:
+    a test image of the model's own data set (``source`` is one of ``INPUT_SOURCES``), nor for
+    a drawing fed to a model of hand-drawn digits (``DRAWN_DATASETS``)."""
+    if source == INPUT_SOURCES[0] or (source == INPUT_SOURCES[2] and meta.get("dataset") in DRAWN_DATASETS):
         return
     if meta.get("dataset") == "imagenet":
         st.info(IMAGENET_NOTE)

@@ -109,6 +109,13 @@ def test_photo_to_a_model_says_the_model_only_knows_its_classes():
     assert "only knows" not in " ".join(i.value for i in at.info)
 
 
+def test_a_drawing_says_so_only_on_a_model_whose_data_are_not_drawings():
+    at = page("feature_maps", fm_model="digits (pretrained)", fm_source="Draw", fm_tool="Pixel grid")
+    assert at.get("plotly_chart") and "only knows" not in " ".join(i.value for i in at.info)
+    at = page("feature_maps", fm_model="shapes (pretrained)", fm_source="Draw", fm_tool="Pixel grid")
+    assert "only knows the 8 classes" in " ".join(i.value for i in at.info)
+
+
 def test_transparent_upload_says_it_is_flattened_on_white():
     rgba = np.zeros((40, 40, 4), np.uint8)
     rgba[10:30, 10:30] = (200, 30, 30, 255)  # an opaque square on a transparent background

@@ -136,7 +136,8 @@ def test_upload_a_photo_and_switch_the_kernel(server, page, tmp_path):
 
 
 def test_draw_a_digit_on_the_canvas_and_the_model_reads_it(server, page):
-    """Feature maps, Draw, Freehand: a stroke drawn with the mouse becomes the model's input."""
+    """Feature maps, Draw, Freehand: a stroke drawn with the mouse becomes the model's input, and
+    the digits model reads the "1"."""
     page.goto(f"{server}/feature_maps?input=Draw")
     page.get_by_text("Draw on the black square").wait_for()
     settle(page)
@@ -154,7 +155,11 @@ def test_draw_a_digit_on_the_canvas_and_the_model_reads_it(server, page):
     shot(page, "feature_maps_freehand")
     body = page.inner_text('[data-testid="stMain"]')
     assert "Your drawing" in body  # the drawing is on its way into the model
+    assert "Stroke weight like the data" in body  # made to look like the digits data first (issue 17)
     assert "Traceback" not in body
+    assert "only knows" not in body  # a hand-drawn digit is what the digits model knows
+    predicted = page.locator('[data-testid="stMetric"]').filter(has_text="Predicted class")
+    assert predicted.locator('[data-testid="stMetricValue"]').inner_text().strip() == "1", body
 
 
 def test_no_request_leaves_the_machine(outside_requests):

@@ -199,7 +199,8 @@ def test_freehand_canvas_waits_for_a_drawing():
 
 @pytest.mark.parametrize("model_name", ["digits", "shapes"])
 def test_freehand_drawing_is_read_by_the_model(monkeypatch, model_name):
-    """The canvas's ink, averaged to the drawing grid and framed, is what the model sees."""
+    """The canvas's ink, made to look like the digits data (digits) or averaged to the model's
+    grid and framed (shapes), is what the model sees."""
     from pages import _canvas
 
     ink = np.zeros((280, 280), np.float32)
@@ -211,7 +212,10 @@ def test_freehand_drawing_is_read_by_the_model(monkeypatch, model_name):
     model, meta = shipped(model_name)
     channels, height, width = meta["input_shape"]
     if model_name == "digits":
-        picture = features.drawing_to_picture(_canvas.to_grid(ink, 8, 8), 28, 28, border=4)
+        steps = features.digit_drawing_steps(ink)
+        picture = steps[-1].image
+        captions = " ".join(c.value for c in at.caption)
+        assert all(step.note in captions for step in steps)  # the way into the model is shown
     else:
         picture = features.drawing_to_picture(_canvas.to_grid(ink, height, width), height, width, smooth=False,
                                               colour=(0xe6, 0x19, 0x4b), background=(0x1f, 0x3a, 0x93))

@@ -269,6 +269,220 @@ def drawing_to_picture(grid: np.ndarray, height: int, width: int, *, border: int
     return np.round(bg + ink[..., None] * (fg - bg)).astype(np.uint8)
 
 
+# --- a freehand drawing made to look like the digits data --------------------------------------
+# scikit-learn's digits are 32x32 scans of handwriting, scaled so the digit is as tall as the
+# frame, counted in 4x4 blocks (8x8 cells) and enlarged here to 20x20 in a 28x28 frame
+# (vizcore.data). Measured on all 1,797 of them: every digit spans all 8 rows, its ink covers
+# 30.5 % of the 8x8 frame (25-36 % for 90 % of them, the same for a "1" as for an "8": thin
+# digits were written thick), 98 % have a full cell, and the centre of mass lies within a pixel
+# or so of the 28x28 frame's centre.
+DIGITS_CELLS = 8
+DIGITS_INK_SHARE = 0.305
+DIGITS_FRAME, DIGITS_BORDER = 28, 4
+_SCAN = 64  # the digit's frame while its strokes are weighed: 8 pixels a cell
+
+
+def ink_box(ink: np.ndarray, threshold: float = 0.5) -> tuple[int, int, int, int] | None:
+    """The bounding box of the strokes.
+
+    Parameters
+    ----------
+    ink : (H, W) array of ink amounts in [0, 1].
+    threshold : ink above it is stroke; fainter pixels (anti-aliased edges) are not.
+
+    Returns
+    -------
+    (top, bottom, left, right), bottom and right exclusive, or None when nothing is drawn.
+    """
+    rows, cols = np.nonzero(np.asarray(ink) > threshold)
+    if rows.size == 0:
+        return None
+    return int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+
+
+def fit_to_frame(ink: np.ndarray, side: int = _SCAN) -> np.ndarray:
+    """The strokes cut out and scaled so the digit is as tall as a ``side`` x ``side`` frame.
+
+    The proportions are kept (a "1" stays narrow) and the digit is centred across; one wider
+    than tall is fitted by its width instead. Shrinking averages the pixels (area resampling),
+    so thin strokes turn grey rather than vanish.
+
+    Parameters
+    ----------
+    ink : (H, W) ink in [0, 1], e.g. the canvas.
+    side : the frame's size in pixels.
+
+    Returns
+    -------
+    (side, side) float32 ink; all zeros when nothing is drawn.
+    """
+    ink = np.clip(np.asarray(ink, dtype=np.float32), 0, 1)
+    box = ink_box(ink)
+    out = np.zeros((side, side), np.float32)
+    if box is None:
+        return out
+    top, bottom, left, right = box
+    cut = ink[top:bottom, left:right]
+    scale = side / max(cut.shape)
+    h, w = (max(1, min(side, round(n * scale))) for n in cut.shape)
+    shrink = scale < 1
+    resized = Image.fromarray(cut).resize((w, h), Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR)
+    r0, c0 = (side - h) // 2, (side - w) // 2
+    out[r0:r0 + h, c0:c0 + w] = np.clip(np.asarray(resized, dtype=np.float32), 0, 1)
+    return out
+
+
+def match_stroke_weight(ink: np.ndarray, share: float = DIGITS_INK_SHARE, side: int = _SCAN) -> np.ndarray:
+    """The strokes made thicker or thinner until they cover ``share`` of the digit's frame.
+
+    Mouse strokes are thin next to the digits data's, whose ink covers about 30 % of the frame
+    for every digit. Every pixel's distance to the strokes (outside) or to the background
+    (inside) says how the shape grows or shrinks: keeping the pixels closer than ``t`` to the
+    strokes thickens them by ``t`` on each side, a negative ``t`` thins them. The ``t`` that
+    gives the share is used (thinning by at most half the stroke's width, so no stroke breaks),
+    and the thickened digit is fitted to the frame again.
+
+    Parameters
+    ----------
+    ink : (H, W) ink in [0, 1] of one digit, e.g. from :func:`fit_to_frame`.
+    share : the part of the frame (the digit's taller side, squared) its ink should cover.
+    side : the size of the returned frame.
+
+    Returns
+    -------
+    (side, side) float32 ink: the reweighted digit, fitted as :func:`fit_to_frame` does.
+    """
+    from scipy import ndimage
+
+    strokes = np.asarray(ink) > 0.5
+    if not strokes.any():
+        return np.zeros((side, side), np.float32)
+    pad = max(strokes.shape)  # room to grow
+    strokes = np.pad(strokes, pad)
+    signed = ndimage.distance_transform_edt(~strokes) - ndimage.distance_transform_edt(strokes)
+    half_width = float(np.percentile(-signed[strokes], 90)) + 0.5
+    ts = np.arange(-0.5 * half_width, max(strokes.shape) / 3, 0.5)
+    area = np.searchsorted(np.sort(signed, axis=None), ts, side="right")
+    reach_rows, reach_cols = signed.min(axis=1), signed.min(axis=0)  # a row is inked once t reaches it
+    tall = _span(reach_rows[None, :] <= ts[:, None])
+    wide = _span(reach_cols[None, :] <= ts[:, None])
+    frame = np.maximum(np.maximum(tall, wide), 1)
+    gap = np.abs(area / frame ** 2 - share)
+    order = np.argsort(np.abs(ts), kind="stable")  # the smallest change that is close enough
+    close = order[gap[order] <= 0.01]
+    best_t = ts[close[0]] if close.size else ts[np.argmin(gap)]
+    return fit_to_frame((signed <= best_t).astype(np.float32), side)
+
+
+
+def _span(inked: np.ndarray) -> np.ndarray:
+    """For each row of a (N, L) bool array: last True index - first True index + 1 (0 if none)."""
+    any_ = inked.any(axis=1)
+    first = np.argmax(inked, axis=1)
+    last = inked.shape[1] - 1 - np.argmax(inked[:, ::-1], axis=1)
+    return np.where(any_, last - first + 1, 0)
+
+def block_mean(ink: np.ndarray, cells: int = DIGITS_CELLS) -> np.ndarray:
+    """The ink averaged over ``cells`` x ``cells`` equal blocks: the digits were scanned this way
+    (the share of each 4x4 block of the 32x32 scan that was inked)."""
+    arr = np.asarray(ink, dtype=np.float32)
+    h, w = arr.shape
+    if h % cells or w % cells:
+        out = Image.fromarray(arr).resize((cells, cells), Image.Resampling.BOX)
+        return np.clip(np.asarray(out, dtype=np.float32), 0, 1)
+    return arr.reshape(cells, h // cells, cells, w // cells).mean(axis=(1, 3))
+
+
+def stretch_ink(grid: np.ndarray) -> np.ndarray:
+    """Ink scaled so the darkest cell is full ink (1) and the background stays 0, as in the
+    digits data (98 % of its digits have a full cell). An empty grid stays empty."""
+    arr = np.clip(np.asarray(grid, dtype=np.float32), 0, 1)
+    top = float(arr.max())
+    return arr / top if top > 0 else arr
+
+
+def centre_of_mass(picture: np.ndarray) -> tuple[float, float]:
+    """(row, column) of the ink's centre of mass: the brightness-weighted mean position.
+    The frame's centre for an empty picture."""
+    p = np.asarray(picture, dtype=np.float64)
+    total = p.sum()
+    if total <= 0:
+        return (p.shape[0] - 1) / 2, (p.shape[1] - 1) / 2
+    rows, cols = np.indices(p.shape)
+    return float((rows * p).sum() / total), float((cols * p).sum() / total)
+
+
+def centre_by_mass(picture: np.ndarray) -> np.ndarray:
+    """The picture shifted by whole pixels so the ink's centre of mass is the frame's centre
+    (MNIST's rule); what is shifted in is background (0), nothing is cut off that fits."""
+    p = np.asarray(picture)
+    h, w = p.shape[:2]
+    r, c = centre_of_mass(p)
+    dr, dc = round((h - 1) / 2 - r), round((w - 1) / 2 - c)
+    rows, cols = np.nonzero(p)
+    if rows.size:  # never push ink off the frame
+        dr = int(np.clip(dr, -rows.min(), h - 1 - rows.max()))
+        dc = int(np.clip(dc, -cols.min(), w - 1 - cols.max()))
+    out = np.zeros_like(p)
+    out[max(dr, 0):h + min(dr, 0), max(dc, 0):w + min(dc, 0)] = p[max(-dr, 0):h - max(dr, 0),
+                                                                    max(-dc, 0):w - max(dc, 0)]
+    return out
+
+
+def digit_drawing_steps(ink: np.ndarray, *, by_mass: bool = False) -> list[Step]:
+    """A freehand digit's way to a picture like the digits data, step by step.
+
+    Cut out and scaled to the frame's height, strokes weighed like the data's, counted in 8x8
+    cells like the scans and contrast stretched, then enlarged to 20x20 in the middle of the
+    28x28 frame, as the data set was made. The digit's box is centred, as in the data; its
+    centre of mass then lies near the frame's centre, as the data's does (within about a pixel,
+    further for a "7" whose ink is at the top). ``by_mass`` shifts it so the centre of mass is
+    exactly the centre (MNIST's rule), one step more.
+
+    Parameters
+    ----------
+    ink : (H, W) ink in [0, 1], white strokes on black (the canvas, any size).
+    by_mass : also centre the picture by its centre of mass.
+
+    Returns
+    -------
+    list of :class:`Step`; each image is uint8, the last one the 28x28 picture for the model.
+    Empty when nothing is drawn.
+    """
+    ink = np.clip(np.asarray(ink, dtype=np.float32), 0, 1)
+    if ink_box(ink) is None:
+        return []
+
+    def pixels(a: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
+
+    steps = [Step("Your drawing", pixels(ink), f"{ink.shape[1]}×{ink.shape[0]} pixels of ink.")]
+    fitted = fit_to_frame(ink)
+    steps.append(Step("Cut out and scaled", pixels(fitted),
+                      "The strokes' box, scaled so the digit is as tall as the frame (the proportions "
+                      "kept), as every digit of the data set is."))
+    weighed = match_stroke_weight(fitted)
+    steps.append(Step("Stroke weight like the data", pixels(weighed),
+                      f"Strokes thickened or thinned until the ink covers about {DIGITS_INK_SHARE:.0%} of "
+                      f"the frame, as in the data (now {weighed.mean():.0%})."))
+    grid = stretch_ink(block_mean(weighed))
+    steps.append(Step(f"{DIGITS_CELLS}×{DIGITS_CELLS} cells, contrast stretched", pixels(grid),
+                      "Each cell is the share of its block that is inked, the fullest cell white: the "
+                      "digits were scanned this way."))
+    inner = DIGITS_FRAME - 2 * DIGITS_BORDER
+    picture = drawing_to_picture(grid, DIGITS_FRAME, DIGITS_FRAME, border=DIGITS_BORDER)
+    r, c = centre_of_mass(picture)
+    steps.append(Step(f"In the data's {DIGITS_FRAME}×{DIGITS_FRAME} frame", picture,
+                      f"Enlarged to {inner}×{inner} in the middle of a black frame, exactly as the data set "
+                      f"was made. Centre of mass: row {r:.1f}, column {c:.1f} (the frame's centre is "
+                      f"{(DIGITS_FRAME - 1) / 2})."))
+    if by_mass:
+        picture = centre_by_mass(picture)
+        r, c = centre_of_mass(picture)
+        steps.append(Step("Centred by mass", picture, f"Shifted so the ink's centre of mass is the frame's "
+                                                      f"centre (now row {r:.1f}, column {c:.1f})."))
+    return steps
+
 def selected_cells(points: list[dict], shape: tuple[int, int]) -> list[tuple[int, int]]:
     """(row, col) of the cells a chart selection picked (points with x = column, y = row).
 
