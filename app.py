@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
-from pages._ui import UNLINKABLE_KEY, error_boundary, keep_presenter_in_link, presenter_switch, warm_up_plotly
+from pages._ui import APP_CSS, UNLINKABLE_KEY, error_boundary, keep_presenter_in_link, presenter_switch, warm_up_plotly
 
 
 def frame() -> None:
@@ -24,6 +24,7 @@ def frame() -> None:
 
     navigation = st.navigation(sections)
     st.session_state.pop(UNLINKABLE_KEY, None)  # set again by this run's page if its input is an upload
+    st.html(APP_CSS)
     presenter_switch()
     warm_up = warm_up_plotly()  # the browser loads Plotly while the page runs
     with error_boundary():

@@ -212,7 +212,8 @@ def model_selector(key: str, *, imagenet: bool = True):
     remember(key, next(iter(choices)))
     if st.session_state[key] not in choices:  # e.g. a session model that was removed
         st.session_state[key] = next(iter(choices))
-    label = st.selectbox("Model", list(choices), key=key)
+    pick, about = st.columns([2, 3], vertical_alignment="bottom")  # one row: the first picture comes up sooner
+    label = pick.selectbox("Model", list(choices), key=key)
     kind, name = choices[label]
     if kind == "shipped":
         try:
@@ -226,11 +227,11 @@ def model_selector(key: str, *, imagenet: bool = True):
     accuracy = meta.get("test_accuracy")
     weights = meta.get("weights")
     if weights:  # the ImageNet network: where its weights come from, and that they were checked
-        st.caption(f"EfficientNet-Lite0 trained on ImageNet (1.28 million photos) · {len(meta['classes'])} classes · "
+        about.caption(f"EfficientNet-Lite0 trained on ImageNet (1.28 million photos) · {len(meta['classes'])} classes · "
                    f"input {c}×{h}×{w} · {meta['params']:,} parameters · Google's weights from the "
                    f"{weights['package']} {weights['version']} package, SHA-256 checked")
     else:
-        st.caption(f"Trained on {literal(meta['dataset'])} · {len(meta['classes'])} classes · input {c}×{h}×{w} · "
+        about.caption(f"Trained on {literal(meta['dataset'])} · {len(meta['classes'])} classes · input {c}×{h}×{w} · "
                    f"{meta['params']:,} parameters"
                    + (f" · test accuracy {accuracy:.1%}" if isinstance(accuracy, (int, float)) else ""))
     return model, meta
@@ -680,9 +681,13 @@ def run_controls(prefix: str, label: str, key: tuple, estimate: float, *,
 # --- presenter mode and links (classroom, issue 12) ----------------------------------------------
 
 PRESENTER_KEY = "presenter"
+# Every page at 1280×720: Streamlit's 6rem empty band above the title goes, and a page title stays
+# on one line (2.75rem titles broke "LIME: explain one prediction…" in two), so the first picture
+# and the controls that make it come up on the first screen.
+APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem 4rem 2.5rem !important; } "
+           "[data-testid='stMain'] h1 { font-size: 2.1rem !important; padding-top: 0.25rem !important; }</style>")
 # Streamlit sizes its text in rem: a larger root font enlarges every heading, label and caption.
-_PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; } "
-                  "[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")  # less empty top
+_PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; }</style>")
 
 
 def presenting() -> bool:
