@@ -83,7 +83,7 @@ left.metric("Predicted class", best, f"{100 * p_best:.1f}% sure", delta_color="o
 with right:
     show_figure(feature_figs.probabilities_bar(prediction, title="Top 5 classes", height=300), key="fm_top5")
 show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes), key="fm_overview")
-st.caption("The whole network, left to right, each column titled with its tensor shape (channels×rows×cols). "
+st.caption("The whole network, left to right, each column titled with its tensor shape (channels×rows×cols; written where it changes). "
            "Maps show their first 6 channels, each on its own colour range; hover for the values.")
 
 
