@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,9 +79,11 @@ def image_input(
             key=f"{key}_side",
         )
     if source == "Sample":
+        # Short names in the box (at 1280×720 "brick — Brick wall (grayscale texture, …" was cut
+        # off); what each sample is, in the help.
         name = st.selectbox(
-            "Sample image", names, key=f"{key}_sample",
-            format_func=lambda n: f"{n} — {images.SAMPLES[n]}",
+            "Sample image", names, key=f"{key}_sample", format_func=sample_name,
+            help="  \n".join(f"**{sample_name(n)}**: {images.SAMPLES[n]}" for n in names),
         )
         img, reduced = _sample(name, side)
     else:
@@ -139,6 +142,14 @@ def _uploaded_bytes(key: str, source: str) -> bytes | None:
         st.caption(f"Using your earlier {'upload' if source == 'Upload' else 'photo'}: {literal(name)}")
         return data
     return None
+
+
+def sample_name(name: str) -> str:
+    """A sample picture's short name for a select box: its description up to "(" or ":"
+    ("Brick wall"); the whole description belongs in a help text."""
+    from vizcore import images
+
+    return re.split(r" \(|:", images.SAMPLES.get(name, name), maxsplit=1)[0].strip() or name
 
 
 def show_figure(fig, *, key: str | None = None, **kwargs):
@@ -608,25 +619,48 @@ def _hex(colour: str) -> tuple[int, int, int]:
     return tuple(int(colour[k:k + 2], 16) for k in (1, 3, 5))
 
 
+STEPS_PER_ROW = 4  # a quarter of the page is wider than STEP_WIDTH at 1280×720, Presenter mode too
+
+
 def _show_steps(steps: list, channels: int) -> None:
-    """The picture's way into the model, each step at the same size, pixels kept square."""
+    """The picture's way into the model, each step at the same size, pixels kept square.
+
+    Rows of ``STEPS_PER_ROW`` equal columns, each wider than a picture, so neither pictures nor
+    captions run into their neighbours (issue 17); a three-channel model's normalised input
+    gets a row of its own (R, G, B and the note).
+    """
     from vizcore.figures import features as feature_figs
 
     st.markdown("**On its way into the model**")
-    widths = [1] * (len(steps) - 1) + [channels]
-    columns = st.columns(widths + [max(1, 7 - sum(widths))])  # a spacer keeps small steps small
-    for column, step in zip(columns, steps):
-        with column:
-            if step is steps[-1]:  # the normalised input has values of both signs
-                tiles = [feature_figs.pixelated(feature_figs.diverging_picture(c), STEP_WIDTH) for c in step.image]
-                st.image(tiles, caption=[step.title] if channels == 1 else ["R", "G", "B"], width=STEP_WIDTH)
-                if channels > 1:
-                    st.caption(f"**{step.title}**")
-                st.caption(f"{step.note} Red above 0, blue below (from {step.image.min():.2f} "
-                           f"to {step.image.max():.2f}).")
-            else:
-                st.image(feature_figs.pixelated(step.image, STEP_WIDTH), caption=step.title, width=STEP_WIDTH)
-                st.caption(step.note)
+    last = steps[-1]
+
+    def plain(step):
+        st.image(feature_figs.pixelated(step.image, STEP_WIDTH), caption=step.title, width=STEP_WIDTH)
+        st.caption(step.note)
+
+    def note(step):  # the normalised input has values of both signs
+        return (f"{step.note} Red above 0, blue below (from {step.image.min():.2f} "
+                f"to {step.image.max():.2f}).")
+
+    def channel(step, c: int, caption: str):
+        tile = feature_figs.pixelated(feature_figs.diverging_picture(step.image[c]), STEP_WIDTH)
+        st.image(tile, caption=caption, width=STEP_WIDTH)
+
+    cells = [lambda step=step: plain(step) for step in steps[:-1]]
+    if channels == 1:
+        cells.append(lambda: (channel(last, 0, last.title), st.caption(note(last))))
+    for start in range(0, len(cells), STEPS_PER_ROW):
+        for column, cell in zip(st.columns(STEPS_PER_ROW), cells[start:start + STEPS_PER_ROW]):
+            with column:
+                cell()
+    if channels > 1:
+        columns = st.columns(STEPS_PER_ROW)
+        for c, column in enumerate(columns[:3]):
+            with column:
+                channel(last, c, "RGB"[c] if c < 3 else str(c))
+        with columns[3]:
+            st.caption(f"**{last.title}**")
+            st.caption(note(last))
 
 
 # --- long runs: a Run button, and Stop while it runs ----------------------------------------------

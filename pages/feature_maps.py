@@ -83,7 +83,7 @@ left.metric("Predicted class", best, f"{100 * p_best:.1f}% sure", delta_color="o
 with right:
     show_figure(feature_figs.probabilities_bar(prediction, title="Top 5 classes", height=300), key="fm_top5")
 show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes), key="fm_overview")
-st.caption("The whole network, left to right, each column titled with its tensor shape (channels×rows×cols). "
+st.caption("The whole network, left to right, each column titled with its tensor shape (channels×rows×cols; written where it changes). "
            "Maps show their first 6 channels, each on its own colour range; hover for the values.")
 
 
@@ -206,7 +206,7 @@ else:
     # units of linear layers (and the probabilities) see the whole image: their "patch" is the image
     vector = [name for name, out in acts_one.items()
               if out.ndim == 1 and features.receptive_field_size(model, name, (height, width))[2] == 0]
-    c1, c2, c3, c4 = st.columns([3, 3, 3, 2])
+    c1, c2, c3, c4 = st.columns([3, 3, 3, 3])
     st.session_state.setdefault("fm_patch_layer", layer)
     keep_valid("fm_patch_layer", spatial + vector, layer)
     patch_layer = c1.selectbox("Layer", spatial + vector, key="fm_patch_layer")
@@ -216,7 +216,8 @@ else:
         st.session_state["fm_patch_channel"] = 0
     patch_channel = c2.number_input(f"{unit_name} (0…{units - 1})", 0, units - 1, key="fm_patch_channel")
     k = c3.select_slider("How many", (4, 8, 12, 16), value=8, key="fm_patch_k")
-    whole = c4.toggle("Whole images", key="fm_patch_whole", help="Show each image with its receptive field boxed.")
+    whole = c4.toggle("Whole", key="fm_patch_whole",
+                  help="Whole images: show each image with its receptive field boxed (off: the crops).")
     top = top_activations(fingerprint, dataset, 16, model)[patch_layer]
     trimmed = features.TopActivations(top.values[:, :k], top.image_index[:, :k], top.position[:, :k])
     patches = features.top_patches(model, patch_layer, int(patch_channel), trimmed, test_pictures(dataset))

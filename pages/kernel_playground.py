@@ -257,10 +257,14 @@ def show_formula(in_hw: tuple[int, int], kernel_hw: tuple[int, int], cfg: dict, 
     return rows, cols
 
 
-def show_kernel(kernel: np.ndarray) -> None:
-    """The kernel as a figure, and beside it the rotated one that slides in true convolution."""
+def show_kernel(kernel: np.ndarray):
+    """The kernel as a figure, and beside it the rotated one that slides in true convolution.
+
+    Each gets half the page's width (a 5×5 kernel's numbers need ~300 px); returns the right
+    half when it is free (cross-correlation), for the PyTorch code, else None.
+    """
     convolution = ss["kp_op"] == "convolution"
-    cols = st.columns(2 if convolution else 1)
+    cols = st.columns(2)
     with cols[0]:
         show_figure(pg_figs.kernel_figure(kernel, title=f"Kernel {kernel.shape[0]}×{kernel.shape[1]}",
                                      height=320), key="kp_fig_kernel")
@@ -268,6 +272,8 @@ def show_kernel(kernel: np.ndarray) -> None:
         with cols[1]:
             show_figure(pg_figs.kernel_figure(kernels.rotate_180(kernel), title="Rotated 180° (what slides)",
                                          height=320), key="kp_fig_rotated")
+        return None
+    return cols[1]
 
 
 def torch_code(kernel: np.ndarray, in_channels: int, in_hw: tuple[int, int]) -> None:
@@ -398,9 +404,7 @@ def image_view(kernel: np.ndarray | None) -> None:
                + "Hover for values; the camera button downloads the figure as PNG.")
     download_array(y, "kernel_playground_output", key="kp_dl_image")
 
-    kernel_col, code_col = st.columns([1, 2])
-    with kernel_col:
-        show_kernel(kernel)
+    code_col = show_kernel(kernel) or st.container()
     with code_col:
         # The code gets the kernel before rotation: torch_call rotates it for true convolution.
         code_kernel = {"3D": used, "filters": used}.get(color, kernel)
@@ -494,10 +498,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
                "blue cells). With dilation the window's taps have holes between them; with stride the "
                "window jumps. Rows/columns are counted from 0; padding has negative labels.")
     download_array(y, "kernel_playground_matrix_output", key="kp_dl_matrix")
-    kernel_col, code_col = st.columns([1, 2])
-    with kernel_col:
-        show_kernel(kernel)
-    with code_col:
+    with show_kernel(kernel) or st.container():
         torch_code(kernel, 1, x.shape)
 
 

@@ -266,8 +266,8 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("R² (weighted)", f"{fit.r2:.4f}", help="How well the simple model reproduces the model's probabilities "
                                                "on the samples, weighted by the kernel.")
 m2.metric("intercept", f"{fit.intercept:.4f}")
-m3.metric("surrogate's prediction for the image", f"{fit.local_prediction:.4f}",
-          help="The linear surrogate's value with every superpixel kept. It is a weighted straight-line fit, "
+m3.metric("surrogate's prediction", f"{fit.local_prediction:.4f}",
+          help="The surrogate's prediction for the image: the linear surrogate's value with every superpixel kept. It is a weighted straight-line fit, "
                "not a probability: nothing holds it inside [0, 1], so it can be above 1 or below 0.")
 m4.metric(f"model's probability of {literal(classes[target])}", f"{original[target]:.4f}")
 if not 0.0 <= fit.local_prediction <= 1.0:

@@ -181,12 +181,12 @@ with left:
 # --- the methods ----------------------------------------------------------------------------------------------
 
 st.subheader("3 · Six ways to explain it")
-c1, c2, c3 = st.columns([2, 3, 3])
+c1, c2, c3 = st.columns([3, 3, 3])
 signed = c1.toggle("Signed maps", key="sal_signed",
                    help="Off: |value|, maximum over the colour channels (the lecture's rule). On: the value summed "
                         "over channels, red raises the score, blue lowers it.")
-shared = c2.toggle("One colour scale for all maps", key="sal_shared",
-                   help="Each map stretched to its own range hides that one method's values are far smaller "
+shared = c2.toggle("One colour scale", key="sal_shared",
+                   help="One colour scale for all maps. Each map stretched to its own range hides that one method's values are far smaller "
                         "than another's. On: equal colours mean equal numbers in every map.")
 opacity = c3.slider("Map opacity", 0.0, 1.0, step=0.05, key="sal_opacity")
 offered = [k for k in METHODS if k != "gradcam" or cam_layers]
@@ -310,7 +310,8 @@ for key, result in results.items():
             st.caption(f"{layer} has {h}×{w} maps: each cell covers about {height / h:.1f}×{width / w:.1f} input "
                        f"pixels; upsampled bilinearly to {height}×{width}." + (
                            " Grad-CAM is ≥ 0 by construction (the ReLU), so it has no signed view." if signed else ""))
-            st.toggle(f"Show the {h}×{w} map before upsampling", key="sal_cam_raw")
+            st.toggle(f"{h}×{w} map", key="sal_cam_raw",
+                      help=f"Grad-CAM's {h}×{w} map before upsampling: the coarse map it really computes.")
             if "gradcam_raw" in slots:
                 with slots["gradcam_raw"]:
                     st.markdown(f"**Grad-CAM before upsampling** ({layer}, {h}×{w})")

@@ -59,7 +59,8 @@ def test_shared_scale_is_one_range_per_figure_per_map_otherwise(maps, robust):
     own = pg_figs.row_of_maps(maps, [str(k) for k in range(len(maps))], robust=robust, shared=False)
     assert "own colour scale" in own.layout.title.text
     for trace, m in zip(own.data, maps):
-        r = style.colour_range(m, diverging=True, robust=robust)
+        # both signs centred on 0; one sign (issue 17) from min to max
+        r = style.colour_range(m, diverging=style.two_signed(m), robust=robust)
         assert (trace.zmin, trace.zmax) == pytest.approx((r.zmin, r.zmax))
         assert trace.showscale is not False and trace.colorbar.title.text
 
@@ -104,3 +105,83 @@ def test_feature_map_overlay_shares_the_enlarged_maps_colours_and_shows_no_secon
     heat = [t for t in over.data if t.type == "heatmap"][0]
     assert (heat.zmin, heat.zmax) == (enlarged.data[0].zmin, enlarged.data[0].zmax) == (m.min(), m.max())
     assert heat.showscale is False
+
+
+# --- issue 17: one rule for data of one sign or of both ----------------------------------------
+
+def _one_signed(sign):
+    low, high = (0.0, 1e4) if sign > 0 else (-1e4, 0.0)
+    return arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(1, 12)),
+                  elements=st.floats(low, high, allow_nan=False))
+
+
+two_signed_maps = arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(2, 12)),
+                         elements=st.floats(-1e4, 1e4, allow_nan=False)).filter(style.two_signed)
+one_signed_maps = st.sampled_from([1, -1]).flatmap(_one_signed)
+
+
+def _is_diverging(colorscale) -> bool:
+    if isinstance(colorscale, str):
+        return colorscale == style.DIVERGING
+    stops = [(round(float(p), 6), c.replace(" ", "")) for p, c in plotly.colors.get_colorscale(style.DIVERGING)]
+    return [(round(float(p), 6), c.replace(" ", "")) for p, c in colorscale] == stops
+
+
+def _check(colorscale, zmin, zmax, z, crange=None):
+    """Both signs: the diverging scale centred on 0; one sign: a sequential scale spanning min..max."""
+    if style.two_signed(z):
+        assert _is_diverging(colorscale) and zmin == pytest.approx(-zmax) and zmax > 0
+    else:
+        assert not _is_diverging(colorscale)
+        if crange is None:  # the full range, nothing of the bar unused
+            assert zmin == pytest.approx(z.min()) or z.min() == z.max()
+            assert zmax == pytest.approx(z.max()) or z.min() == z.max()
+        tol = style.SIGN_TOLERANCE * np.abs(z).max()
+        assert zmin < zmax and (zmin >= -tol or zmax <= tol or z.min() == z.max())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(two_signed_maps, one_signed_maps))
+def test_colour_scale_for_one_rule(z):
+    scale = style.colour_scale_for(z)
+    tol = style.SIGN_TOLERANCE * np.abs(z).max()
+    assert scale.diverging == style.two_signed(z) == bool(z.min() < -tol and z.max() > tol)
+    _check(scale.colorscale, scale.zmin, scale.zmax, z)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(two_signed_maps, one_signed_maps), st.booleans())
+def test_every_builder_follows_the_rule(z, robust):
+    """response_figure, response_range, heatmap_figure, kernel_figure, row_of_maps (shared and
+    each map on its own), style.heatmap and the feature-map grids all colour by colour_scale_for."""
+    for trace in (pg_figs.heatmap_figure(z, diverging=True).data[0], pg_figs.kernel_figure(z).data[0],
+                  style.heatmap(z, diverging=True).data[0]):
+        _check(trace.colorscale, trace.zmin, trace.zmax, z)
+    raw = pg_figs.response_figure(z, "raw", robust=robust).data[0]
+    r = pg_figs.response_range(z, "raw", robust=robust)
+    assert (raw.zmin, raw.zmax) == pytest.approx((r.zmin, r.zmax))
+    _check(raw.colorscale, raw.zmin, raw.zmax, z, crange=r if robust else None)
+    shared = pg_figs.row_of_maps([z, z], ["a", "b"], robust=robust)
+    for trace in shared.data:
+        _check(trace.colorscale, trace.zmin, trace.zmax, z, crange=True if robust else None)
+    own = pg_figs.row_of_maps([z, -z], ["a", "b"], shared=False)
+    for trace, m in zip(own.data, [z, -z]):
+        _check(trace.colorscale, trace.zmin, trace.zmax, m)
+    grid = feature_figs.channel_grid(z[None], diverging=True).data[0]
+    _check(grid["colorscale"], grid["zmin"], grid["zmax"], z)
+    weights = feature_figs.filter_grid(z[None, None]).data[0]
+    _check(weights["colorscale"], weights["zmin"], weights["zmax"], z)
+
+
+def test_a_blurred_photo_is_gray_not_red():
+    """Issue 17: a blur's output (all ≥ 0) on the diverging scale was all red, half its bar unused."""
+    from vizcore import conv, kernels
+
+    photo = np.random.default_rng(3).uniform(0, 255, (40, 40))
+    out = conv.correlate2d(photo, kernels.preset_kernel("Gaussian blur"))
+    trace = pg_figs.response_figure(out, "raw").data[0]
+    assert trace.zmin > 0 and trace.colorscale[0][1].replace(" ", "") == "rgb(0,0,0)"
+    kernel = pg_figs.kernel_figure(kernels.preset_kernel("Gaussian blur")).data[0]
+    assert kernel.zmin > 0 and not _is_diverging(kernel.colorscale)
+    edges = pg_figs.response_figure(conv.correlate2d(photo, kernels.preset_kernel("Sobel x")), "raw").data[0]
+    assert _is_diverging(edges.colorscale) and edges.zmin == -edges.zmax

@@ -167,3 +167,58 @@ def test_presenter_enlarges_every_font(built, name):
 def test_colorbar_helper_refuses_an_untitled_bar():
     with pytest.raises(ValueError):
         style.colorbar("")
+
+
+# --- issue 17: readable at 1280×720 ----------------------------------------------------------------
+
+def test_confusion_matrix_title_and_axis_title_do_not_meet():
+    fig = training_figs.confusion_figure(np.eye(10, dtype=int), [str(k) for k in range(10)],
+                                         title="Confusion matrix (test images)")
+    # the title on top, the "predicted class" axis (its title and labels) at the bottom
+    assert fig.layout.xaxis.side == "bottom" and fig.layout.xaxis.title.text == "predicted class"
+    assert fig.layout.title.text and fig.layout.margin.t >= 40
+
+
+def test_saliency_colour_bars_have_few_horizontal_ticks_at_template_size():
+    from vizcore.figures import saliency as saliency_figs
+    heat = rng.uniform(0, 0.04, (10, 10))
+    for side in ("bottom", "right"):
+        bar = saliency_figs.overlay(PHOTO[0], heat, colorbar_title="weighted maps", colorbar_side=side).data[1].colorbar
+        assert bar.tickangle == 0 and bar.nticks <= 4 and bar.tickformat
+        if side == "bottom":
+            assert bar.orientation == "h" and bar.title.side == "top"
+            assert bar.tickfont.size >= style.TICK_SIZE and bar.len == 1
+    panels = saliency_figs.side_by_side(PHOTO[0], {"a": heat, "b": -heat}, signed=True)
+    for trace in panels.data:
+        if trace.type == "heatmap":
+            assert trace.colorbar.tickangle == 0 and trace.colorbar.nticks <= 3
+
+
+def test_network_overview_titles_of_a_64x64_model_never_overlap():
+    """A 64×64 model has twenty narrow columns: titles overlapped ("16×64×6416×64×64")."""
+    acts = {}
+    for stage, (c, side) in enumerate([(16, 64), (32, 32), (64, 16)], start=1):
+        for part in ("conv", "bn", "relu"):
+            acts[f"{part}{stage}"] = rng.normal(size=(c, side, side))
+        acts[f"pool{stage}"] = rng.normal(size=(c, side // 2, side // 2))
+    acts.update({"flatten": rng.normal(size=(4096,)), "fc1": rng.normal(size=(64,)), "fc2": rng.normal(size=(8,)),
+                 SOFTMAX: np.full(8, 1 / 8)})
+    classes = ["circle", "square", "triangle", "star", "cross", "ring", "heart", "crescent"]
+    fig = feature_figs.network_overview(PHOTO.transpose(1, 2, 0), acts, classes=classes)
+    width = feature_figs.OVERVIEW_WIDTH_PX
+    size = feature_figs.SMALL_FONT * style.PRESENTER_SCALE  # Presenter mode: the largest text
+    boxes = []
+    for a in fig.layout.annotations:
+        w = max(style.text_width(line, size) for line in a.text.split("<br>"))
+        left = a.x * width - w / 2
+        assert left >= -1 and left + w <= width + 1, f"{a.text} runs past the figure"
+        boxes.append((left, left + w, a.yshift or 0))
+    for i, (l1, r1, y1) in enumerate(boxes):
+        for l2, r2, y2 in boxes[i + 1:]:
+            assert y1 != y2 or r1 <= l2 or r2 <= l1, "two column titles on one row overlap"
+    assert fig.layout.margin.t >= 20 + (max(b[2] for b in boxes) + 2 * 1.25 * size)
+    softmax = fig.data[-1]
+    assert softmax.texttemplate == "%{text}"  # the percentage in the cell, the class name beside it
+    axis = fig.layout[f"yaxis{len(acts) + 1}"]
+    assert axis.visible and axis.side == "right" and axis.automargin
+    assert sum(1 for a in fig.layout.annotations if "<br>" in a.text) < len(acts)  # repeated shapes left out

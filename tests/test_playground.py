@@ -126,3 +126,42 @@ def test_signal_figure_and_picture_figure():
     assert rgb.data[0].type == "image" and np.asarray(rgb.data[0].z).shape == (4, 5, 3)
     gray = pg_figs.picture_figure(np.full((4, 5), 300.0))
     assert gray.data[0].type == "heatmap" and gray.data[0].z.max() == 255
+
+
+# --- issue 17: a kernel's numbers fit their cells at 1280×720, in Presenter mode too -------------
+
+def _kernel_cases():
+    from vizcore import kernels
+    cases = [(name, kernels.preset_kernel(name)) for name in kernels.PRESETS]
+    rng = np.random.default_rng(17)
+    for side in (3, 5, 7, 9):
+        cases.append((f"random {side}", rng.normal(size=(side, side))))
+        cases.append((f"integers {side}", rng.integers(-9, 10, (side, side)).astype(float)))
+    return cases
+
+
+@pytest.mark.parametrize("name, kernel", _kernel_cases(), ids=[c[0] for c in _kernel_cases()])
+def test_kernel_numbers_fit_their_cells(name, kernel):
+    from vizcore.figures import style
+    fig = pg_figs.kernel_figure(kernel, title="Kernel", height=320)
+    trace, layout = fig.data[0], fig.layout
+    rows, cols = kernel.shape
+    # the grid's square cells: the figure's height or the width the page gives it, whichever is less
+    cell = min((layout.height - layout.margin.t - layout.margin.b) / rows, pg_figs.KERNEL_PLOT_PX / cols)
+    if trace.text is None:  # no numbers: then the colour bar says what the colours mean
+        assert trace.showscale is not False and trace.colorbar.title.text
+        assert max(rows, cols) > 5 or name.startswith("random"), f"{name}: a small kernel without numbers"
+        return
+    size = trace.textfont.size
+    assert size >= style.MIN_FONT_SIZE
+    for presenter, cell_now, size_now in ((False, cell, size), (True, cell, size * style.PRESENTER_SCALE)):
+        widest = max(style.text_width(t, size_now) for row in trace.text for t in row)
+        assert widest <= 0.9 * cell_now, f"{name}, presenter={presenter}: {widest:.0f} px in a {cell_now:.0f} px cell"
+        assert 1.2 * size_now <= cell_now
+    assert all(len(t) <= 4 for row in trace.text for t in row)
+
+
+def test_a_5x5_gaussian_writes_short_numbers():
+    from vizcore import kernels
+    trace = pg_figs.kernel_figure(kernels.preset_kernel("Gaussian blur"), title="Kernel 5×5").data[0]
+    assert trace.text is not None and trace.text[2][2] == ".162" and trace.text[0][0] == ".003"

@@ -16,7 +16,10 @@ def test_heatmap_keeps_values_and_centres_diverging_scale(z):
     fig = style.heatmap(z, diverging=True, colorbar_title="response")
     trace = fig.data[0]
     assert np.array_equal(np.asarray(trace.z, dtype=np.float32), z)
-    assert trace.zmin == -trace.zmax and trace.zmax >= np.abs(z).max()
+    if style.two_signed(z):  # both signs: centred on 0
+        assert trace.zmin == -trace.zmax and trace.zmax >= np.abs(z).max()
+    else:  # one sign (issue 17): a sequential scale from min to max
+        assert trace.zmin <= z.min() and trace.zmax >= z.max() and trace.colorscale[0][1] != trace.colorscale[-1][1]
     assert trace.colorscale is not None and trace.colorbar.title.text == "response"
     assert fig.layout.yaxis.autorange == "reversed"  # row 0 at the top, like an image
 

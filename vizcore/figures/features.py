@@ -19,7 +19,6 @@ import plotly.graph_objects as go
 
 from vizcore.features import SOFTMAX, Window
 from vizcore.figures import style
-from vizcore.figures.style import DIVERGING
 
 SMALL_FONT = style.MIN_FONT_SIZE  # tile numbers, column titles: the smallest text a projector shows
 HIGHLIGHT = "orange"
@@ -91,7 +90,8 @@ def channel_grid(maps: np.ndarray, *, shared_scale: bool = True, cols: int | Non
     ``shared_scale=True``: one colour scale for the whole layer, so strong and weak channels can
     be compared. ``False``: every channel stretched to its own min..max (shapes in weak channels
     become visible; the colour bar then reads 0 = that channel's minimum, 1 = its maximum).
-    ``diverging`` (with a shared scale): red-blue centred on 0, for values of both signs.
+    ``diverging`` (with a shared scale): red-blue centred on 0 for values of both signs, gray
+    min..max for values of one sign (:func:`vizcore.figures.style.colour_scale_for`).
     Hover shows the true value either way.
     """
     maps = np.asarray(maps, dtype=np.float32)
@@ -104,9 +104,9 @@ def channel_grid(maps: np.ndarray, *, shared_scale: bool = True, cols: int | Non
     if shared_scale:
         z, corners = mosaic(maps, cols)
         trace.update(z=z, hovertemplate="value %{z:.4g}<extra></extra>")
-        if diverging:
-            bound = float(np.abs(maps).max()) or 1.0
-            trace.update(zmin=-bound, zmax=bound, colorscale=_scale(DIVERGING))
+        if diverging:  # both signs centred on 0, one sign min..max (style.colour_scale_for)
+            scale = style.colour_scale_for(maps)
+            trace.update(zmin=scale.zmin, zmax=scale.zmax, colorscale=_scale(scale.colorscale))
     else:
         z, corners = mosaic(_scaled(maps), cols)
         true, _ = mosaic(maps, cols)
@@ -132,7 +132,7 @@ def filter_grid(weights: np.ndarray, *, title: str | None = None, height: int | 
     else:
         tiles, cols = w.transpose(1, 0, 2, 3).reshape(i * o, kh, kw), o
     z, corners = mosaic(tiles, cols, gap=1)
-    bound = float(np.abs(w).max()) or 1.0
+    scale = style.colour_scale_for(w)  # red adds, blue subtracts; weights of one sign: gray min..max
     if i == 1:
         labels = _tile_labels(corners)
         hover = "weight %{z:.4g}<extra></extra>"
@@ -142,7 +142,7 @@ def filter_grid(weights: np.ndarray, *, title: str | None = None, height: int | 
                        font=dict(size=SMALL_FONT)) for f in range(o)]
         labels += [dict(x=-0.7, y=c * (kh + 1) + (kh - 1) / 2, text=str(c), showarrow=False, xanchor="right",
                         font=dict(size=SMALL_FONT)) for c in range(i)]
-    trace = dict(type="heatmap", z=z, colorscale=_scale(DIVERGING), zmin=-bound, zmax=bound, hoverongaps=False,
+    trace = dict(type="heatmap", z=z, colorscale=_scale(scale.colorscale), zmin=scale.zmin, zmax=scale.zmax, hoverongaps=False,
                  hovertemplate=hover, colorbar=_colorbar("weight"))
     xaxis, yaxis = _image_axes()
     natural = width_px * z.shape[0] / z.shape[1]
@@ -308,28 +308,63 @@ def _shape_text(shape) -> str:
     return "×".join(str(s) for s in shape)
 
 
+# The width the overview is laid out for: the page's main column at 1280×720 with the Presenter
+# switch on (larger sidebar and page text leave ~700 px); wider screens only get more room.
+OVERVIEW_WIDTH_PX = 700
+_TITLE_LINE_PX = 1.25 * SMALL_FONT * style.PRESENTER_SCALE  # one line of a column title, presenter size
+
+
+def title_levels(centres_px, widths_px, gap_px: float = 8.0) -> list[int]:
+    """The row (0 = lowest) each column title goes on so that no two titles on one row overlap:
+    each title takes the lowest row whose last title ends ``gap_px`` before it starts."""
+    ends: list[float] = []
+    levels = []
+    for centre, width in zip(centres_px, widths_px):
+        left = centre - width / 2
+        for level, end in enumerate(ends):
+            if left >= end + gap_px:
+                ends[level] = centre + width / 2
+                levels.append(level)
+                break
+        else:
+            ends.append(centre + width / 2)
+            levels.append(len(ends) - 1)
+    return levels
+
+
 def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classes: list[str],
-                     max_channels: int = 6, height: int = 620) -> go.Figure:
+                     max_channels: int = 6, height: int = 620, width_px: int = OVERVIEW_WIDTH_PX) -> go.Figure:
     """The whole network as columns, input -> ... -> probabilities, each titled with its shape.
 
     Feature maps show their first ``max_channels`` channels stacked, each stretched to its own
     range so its pattern is visible; vectors (flatten, linear) are a thin strip; the last
-    column is the class probabilities. ``acts`` maps layer names to one image's outputs
-    (without the batch dimension), as :func:`vizcore.features.activations` gives them.
+    column is the class probabilities (percentages in the cells, class names to its right).
+    ``acts`` maps layer names to one image's outputs (without the batch dimension), as
+    :func:`vizcore.features.activations` gives them.
+
+    Readable with many narrow columns (a 64×64 model has twenty): a title gives its shape only
+    where the shape changes (a ReLU keeps its input's), and titles that would overlap at
+    ``width_px`` (Presenter font sizes) go on rows above one another.
     """
     picture = np.asarray(picture)
     names = list(acts)
     count = len(names) + 1
     spacing = 0.012
-    # maps get twice the width of vector strips, the probabilities room for their labels
-    # the probabilities' column is as wide as its longest label ("crescent 100%") needs
-    longest = max((len(str(c)) for c in classes), default=1) + 5
-    weights = [2.0] + [2.0 if np.ndim(acts[n]) == 3 else max(1.6, 0.28 * longest) if n == SOFTMAX else 1.0
-                       for n in names]
+    # maps get twice the width of vector strips; the probabilities room for "100%" (presenter size)
+    percent_px = style.text_width("100%", SMALL_FONT * style.PRESENTER_SCALE) + 12
+    weights = [2.0] + [2.0 if np.ndim(acts[n]) == 3 else 1.0 for n in names]
+    if names and names[-1] == SOFTMAX:
+        rest = sum(weights[:-1])
+        share = min(0.3, percent_px / width_px)  # the probabilities' share of the width
+        weights[-1] = rest * share / (1 - share)
     unit = (1 - spacing * (count - 1)) / sum(weights)
     lefts = np.concatenate([[0.0], np.cumsum([w * unit + spacing for w in weights[:-1]])])
     picture_shape = (1,) + picture.shape if picture.ndim == 2 else (picture.shape[2],) + picture.shape[:2]
-    titles = ["input<br>" + _shape_text(picture_shape)] + [f"{n}<br>{_shape_text(np.shape(acts[n]))}" for n in names]
+    shapes_ = [tuple(picture_shape)] + [tuple(np.shape(acts[n])) for n in names]
+    titles = ["input<br>" + _shape_text(shapes_[0])]
+    for k, n in enumerate(names, start=1):  # the shape where it changes: fewer labels to read
+        changed = shapes_[k] != shapes_[k - 1] or k == len(names)  # the probabilities: always
+        titles.append(f"{n}<br>{_shape_text(shapes_[k])}" if changed else n)
     traces = [dict(type="image", z=_rgb(picture), hoverinfo="skip", xaxis="x", yaxis="y")]
     layout, annotations = {}, []
     for col, name in enumerate(names, start=2):
@@ -346,26 +381,37 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
             p = a.reshape(-1, 1)
             labels = [classes[k] if k < len(classes) else str(k) for k in range(len(p))]
             traces.append(dict(type="heatmap", z=p, y=labels, x=[0], zmin=0, zmax=1, colorscale=_scale("Blues"),
-                               showscale=False, text=np.char.mod("%.0f%%", 100 * p), texttemplate="%{y} %{text}",
+                               showscale=False, text=np.char.mod("%.0f%%", 100 * p), texttemplate="%{text}",
                                textfont=dict(size=SMALL_FONT), hovertemplate="%{y}: %{z:.3f}<extra></extra>", **axes))
         else:
             traces.append(dict(type="heatmap", z=a.reshape(-1, 1), colorscale=_scale("Viridis"), showscale=False,
                                hovertemplate=f"{name}[%{{y}}] = %{{z:.4g}}<extra></extra>", **axes))
+    spans = [(float(lefts[c]), weights[c] * unit) for c in range(count)]
+    widths = [max(style.text_width(line, SMALL_FONT * style.PRESENTER_SCALE) for line in t.split("<br>"))
+              for t in titles]
+    # the centre of each title, kept inside the figure (the first and last would run past its edges)
+    centres = [min(max(left + width / 2, w_px / 2 / width_px), 1 - w_px / 2 / width_px)
+               for (left, width), w_px in zip(spans, widths)]
+    levels = title_levels([c * width_px for c in centres], widths)
     for col in range(1, count + 1):
         suffix = "" if col == 1 else str(col)
-        left, width = float(lefts[col - 1]), weights[col - 1] * unit
+        left, width = spans[col - 1]
         is_map = col == 1 or np.ndim(acts[names[col - 2]]) == 3
         layout[f"xaxis{suffix}"] = dict(domain=[left, min(1.0, left + width)], visible=False, constrain="domain",
                                         anchor=f"y{suffix}")
         layout[f"yaxis{suffix}"] = dict(domain=[0, 1], visible=False, autorange="reversed", anchor=f"x{suffix}",
                                         **(dict(scaleanchor=f"x{suffix}", constrain="domain") if is_map else {}))
-        # Many narrow columns: every second title one line higher, so neighbours never overlap.
-        lift = 34 if count > 10 and col % 2 == 0 else 0
-        annotations.append(dict(text=titles[col - 1], x=left + width / 2, y=1.0, xref="paper", yref="paper",
-                                yshift=lift,
+        if col > 1 and names[col - 2] == SOFTMAX:  # class names right of the column, in the margin
+            layout[f"yaxis{suffix}"].update(visible=True, side="right", showgrid=False, showline=False,
+                                            zeroline=False, ticks="", automargin=True,
+                                            tickfont=dict(size=SMALL_FONT))
+        # Titles that would overlap go one row higher: 2 lines a row (name, shape)
+        annotations.append(dict(text=titles[col - 1], x=centres[col - 1], y=1.0, xref="paper", yref="paper",
+                                yshift=round(levels[col - 1] * 2 * _TITLE_LINE_PX),
                                 xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=SMALL_FONT)))
-    fig = _figure(traces, height=height, annotations=annotations, **layout)
-    fig.layout.margin.t = 110 if count > 10 else 70
+    fig = _figure(traces, height=height + round(max(levels) * 2 * _TITLE_LINE_PX), annotations=annotations,
+                  **layout)
+    fig.layout.margin.t = round(20 + (max(levels) + 1) * 2 * _TITLE_LINE_PX)
     return fig
 
 

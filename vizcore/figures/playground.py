@@ -46,16 +46,12 @@ def _layout(title: str | None, height: int | None, **axes) -> dict:
 def _image_axes(suffix: str = "", *, top: bool = False, **extra) -> dict:
     """Row 0 at the top, square pixels: the axes of every image-like figure."""
     return {
+        # ticklabelstandoff: the last row number and the first column number met at the corner
         f"yaxis{suffix}": dict(autorange="reversed", scaleanchor=f"x{suffix}", constrain="domain",
-                               showgrid=False, zeroline=False),
+                               showgrid=False, zeroline=False, ticklabelstandoff=6),
         f"xaxis{suffix}": dict(constrain="domain", showgrid=False, zeroline=False,
                                side="top" if top else "bottom", **extra),
     }
-
-
-def _bound(z: np.ndarray) -> float:
-    finite = np.abs(z[np.isfinite(z)])
-    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
 
 
 def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colorbar_title: str = "",
@@ -68,9 +64,9 @@ def _heatmap_trace(z: np.ndarray, *, diverging: bool, zmin=None, zmax=None, colo
     extra = {**coordinates, **extra}
     if z.dtype != np.uint8:
         z = z.astype(np.float32 if z.size > 4096 else np.float64, copy=False)
-    if diverging:
-        bound = _bound(full)  # the colour scale of every value, also those not drawn
-        zmin, zmax, colorscale = -bound, bound, style.DIVERGING
+    if diverging:  # values of both signs centred on 0, one sign from min to max (style.colour_scale_for)
+        scale = style.colour_scale_for(full)  # the colours of every value, also those not drawn
+        zmin, zmax, colorscale = scale.zmin, scale.zmax, scale.colorscale
     else:
         colorscale = "gray"
     bar = style.colorbar(colorbar_title or "value")
@@ -90,7 +86,8 @@ def heatmap_figure(z: np.ndarray, *, title: str | None = None, diverging: bool =
                    crange: style.ColourRange | None = None) -> go.Figure:
     """A 2D array as an image-like heatmap with a colour bar; hover shows row, col, value.
 
-    ``diverging=True``: red-blue centred on 0 (blue negative, white 0, red positive).
+    ``diverging=True``: values of both signs red-blue centred on 0 (blue negative, white 0, red
+    positive), values of one sign on a gray scale from min to max (:func:`style.colour_scale_for`).
     ``crange`` (from :func:`vizcore.figures.style.colour_range`): the colours span it, values beyond
     are drawn in the end colours and the colour bar marks its ends with ≤/≥.
     """
@@ -106,11 +103,11 @@ def heatmap_figure(z: np.ndarray, *, title: str | None = None, diverging: bool =
 
 
 def response_range(z, how: str, *, robust: bool = True) -> style.ColourRange | None:
-    """The colour range of a response shown as ``how``: raw values on a scale centred on 0,
-    |values| from 0; with ``robust`` up to the 99th percentile (a photo's few strongest edges
+    """The colour range of a response shown as ``how``: raw values of both signs on a scale
+    centred on 0 (of one sign: min to max, :func:`style.colour_scale_for`), |values| from 0; with ``robust`` up to the 99th percentile (a photo's few strongest edges
     would otherwise wash out the rest); None for the 0..255 displays (their range is fixed)."""
     if how == "raw":
-        return style.colour_range(z, diverging=True, robust=robust)
+        return style.colour_range(z, diverging=style.two_signed(z), robust=robust)
     if how == "absolute":
         r = style.colour_range(z, robust=robust)
         return dataclasses.replace(r, zmin=0.0, below=0) if r.zmax > 0 else r
@@ -119,7 +116,8 @@ def response_range(z, how: str, *, robust: bool = True) -> style.ColourRange | N
 
 def response_figure(z: np.ndarray, how: str, *, title: str | None = None, height: int | None = None,
                     robust: bool = True) -> go.Figure:
-    """One response map: raw on a red-blue scale centred on 0, the others in gray 0..255.
+    """One response map: raw on a red-blue scale centred on 0 (gray min..max when it has one
+    sign), the others in gray 0..255.
 
     Raw and absolute values use :func:`response_range` (``robust``: 1st–99th percentile).
     """
@@ -142,11 +140,52 @@ def response_row(maps: list[np.ndarray], titles: list[str], how: str, *, height:
                        else None)
 
 
+# The kernel's grid at most this many pixels across: it shares the page's width with the rotated
+# kernel (true convolution), half of ~790 px at 1280×720, less its row numbers.
+KERNEL_PLOT_PX = 330
+KERNEL_MIN_CELL_PX = 44
+
+
+def kernel_cells(kernel: np.ndarray) -> tuple[list[list[str]] | None, int | None, float]:
+    """How :func:`kernel_figure` writes a kernel's numbers: (cell texts, font size, cell side in px).
+
+    The numbers are shortened (:func:`style.short_numbers`: 4 characters up to 5×5, else 3) and
+    the cells made large enough for them at the template's size, also in Presenter mode
+    (:func:`style.for_presenter` makes text 1.3× larger), but no larger than ``KERNEL_PLOT_PX``
+    allows; a font that would have to shrink below the projector's minimum means no numbers
+    (texts and size None: hover shows them)."""
+    rows, cols = np.shape(kernel)
+    texts = style.short_numbers(kernel, 4 if max(rows, cols) <= 5 else 3)
+    flat = [t for row in texts for t in row]
+    widest = max(style.text_width(t, 1.0) for t in flat)
+    wanted = widest * (style.FONT_SIZE - 2) * style.PRESENTER_SCALE / 0.85
+    cell = float(min(max(KERNEL_MIN_CELL_PX, wanted), KERNEL_PLOT_PX / max(rows, cols)))
+    size = style.cell_font_size(flat, cell)
+    # numbers that mostly read as zero (".0" for 0.01) say nothing: then none at all
+    blank = sum(v != 0 and not any(ch in "123456789" for ch in t) for v, t in zip(np.ravel(kernel), flat))
+    if blank > len(flat) / 2:
+        size = None
+    return (texts if size else None), size, cell
+
+
 def kernel_figure(kernel: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
-    """A kernel's weights as a red-blue grid with the numbers written in (small kernels)."""
+    """A kernel's weights as a grid with the numbers written in, each fitting its cell
+    (:func:`kernel_cells`); weights of both signs red-blue centred on 0, of one sign (a blur)
+    gray from min to max. With the numbers written in they are the key (no colour bar); a
+    kernel too large for numbers gets a colour bar. ``height``: at least this tall."""
     kernel = np.asarray(kernel, dtype=float)
-    return heatmap_figure(kernel, title=title, diverging=True, show_values=max(kernel.shape) <= 9,
-                          colorbar_title="weight", height=height)
+    rows, cols = kernel.shape
+    texts, size, cell = kernel_cells(kernel)
+    top = 95 if title else 45  # the column numbers above the grid (and the title)
+    fig_height = max(height or 0, round(top + 10 + rows * cell))
+    trace = _heatmap_trace(kernel, diverging=True, colorbar_title="weight", showscale=texts is None)
+    if texts is not None:
+        trace.update(text=texts, texttemplate="%{text}", textfont=dict(size=size))
+    axes = _image_axes(top=True, dtick=1)
+    axes["yaxis"]["dtick"] = 1
+    layout = _layout(title, fig_height, **axes)
+    layout["margin"]["t"] = top
+    return go.Figure(data=[trace], layout=layout)
 
 
 def picture_figure(x: np.ndarray, *, title: str | None = None, height: int | None = None) -> go.Figure:
@@ -166,7 +205,8 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
                 zmin: float | None = None, zmax: float | None = None, height: int = 360,
                 colorbar_title: str = "value", shared: bool = True, robust: bool = False,
                 ranges=None) -> go.Figure:
-    """Several same-sized maps side by side, on one shared colour scale (``shared``: one colour
+    """Several same-sized maps side by side (``diverging``: by :func:`style.colour_scale_for`'s
+    rule, red-blue centred on 0 for both signs, gray min..max for one), on one shared colour scale (``shared``: one colour
     bar, the same value the same colour in every panel) or each on its own scale (a colour bar
     under every panel). The figure's first line says which.
 
@@ -177,20 +217,21 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
     n = len(maps)
     if ranges is None and (robust or not shared):
         def ranges(z):
-            r = style.colour_range(z, diverging=diverging, robust=robust)
+            r = style.colour_range(z, diverging=diverging and style.two_signed(z), robust=robust)
             return r if diverging or robust or zmin is None else dataclasses.replace(
                 r, zmin=zmin, zmax=r.zmax if zmax is None else zmax)
+    everything = np.concatenate([np.ravel(np.asarray(m, dtype=np.float32)) for m in maps]) if shared else None
     if ranges is None:
         crange = None
     elif shared:
-        crange = ranges(np.concatenate([np.ravel(np.asarray(m, dtype=np.float32)) for m in maps]))
+        crange = ranges(everything)
     per_panel = [None] * n if shared else [ranges(m) for m in maps]
     gap = min(0.03, 0.3 / n)  # many maps still get a positive width
     width = (0.93 - gap * (n - 1)) / n  # the last 7% hold the colour bar
     side = max(32, int(np.sqrt(MAX_FIGURE_CELLS / max(n, 1))))  # the figure's budget, shared
-    bound = max(_bound(np.asarray(m)) for m in maps)
-    if diverging:
-        zmin, zmax = -bound, bound
+    if diverging and shared:  # one scale for all: both signs centred on 0, one sign min..max
+        common = style.colour_scale_for(everything)
+        zmin, zmax = common.zmin, common.zmax
     traces, axes, annotations = [], {}, []
     for k, (m, title) in enumerate(zip(maps, titles)):
         suffix = "" if k == 0 else str(k + 1)
@@ -199,8 +240,8 @@ def row_of_maps(maps: list[np.ndarray], titles: list[str], *, diverging: bool = 
                                max_side=min(side, MAX_DISPLAY_SIDE), xaxis=f"x{suffix}",
                                yaxis=f"y{suffix}", showscale=(k == n - 1) or not shared,
                                crange=crange if shared else per_panel[k])
-        if diverging:
-            trace.colorscale = style.DIVERGING
+        if diverging:  # style.colour_scale_for's rule, for all maps together or each on its own
+            trace.colorscale = (common if shared else style.colour_scale_for(m)).colorscale
         if not shared:  # each panel's own bar, lying under it
             trace.colorbar.update(orientation="h", x=left + width / 2, xanchor="center", len=width,
                                   lenmode="fraction", y=-0.08, yanchor="top", thickness=14)

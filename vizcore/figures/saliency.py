@@ -151,10 +151,9 @@ def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = Fals
         traces.append(dict(type="image", z=pic, hoverinfo="skip"))
     else:
         frame = tuple(shape) if shape is not None else heat.shape
-    bar = style.colorbar(colorbar_title, thickness=16)
-    if colorbar_side == "bottom":
-        bar.update(orientation="h", x=0.5, xanchor="center", y=-0.02, yanchor="top", len=0.9,
-                   title=dict(text=colorbar_title, side="right"), nticks=5)
+    bar = style.colorbar(colorbar_title, thickness=16, tickangle=0, nticks=4, tickformat=".2~g")
+    if colorbar_side == "bottom":  # a narrow column: title above the bar, three horizontal ticks
+        bar = style.horizontal_colorbar(colorbar_title, x=0.5, xanchor="center", y=-0.02, yanchor="top", len=1.0)
     traces.append(_heat_trace(heat, frame, signed=signed, opacity=opacity, zmin=zmin, zmax=zmax, colorbar=bar))
     xaxis, yaxis = _axes(frame)
     base = style.layout(title=title, height=height or 380, xaxis=xaxis, yaxis=yaxis, plot_bgcolor="white")
@@ -196,10 +195,12 @@ def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, 
             traces.append(dict(type="image", z=pic, hoverinfo="skip", xaxis=ax_x, yaxis=ax_y))
         zmin, zmax = common or value_range(maps[name], signed=signed)
         if shared:
-            bar = style.colorbar(colorbar_title, thickness=16) if k == n - 1 else None
+            bar = style.colorbar(colorbar_title, thickness=16, tickangle=0, nticks=4,
+                                 tickformat=".2~g") if k == n - 1 else None
         else:
             bar = style.colorbar(colorbar_title, thickness=10, x=dx[1] + 0.003, xanchor="left", y=(dy[0] + dy[1]) / 2,
-                                 yanchor="middle", len=dy[1] - dy[0], tickfont=dict(size=style.MIN_FONT_SIZE))
+                                 yanchor="middle", len=dy[1] - dy[0], tickfont=dict(size=style.MIN_FONT_SIZE),
+                                 tickangle=0, nticks=3, tickformat=".2~g")
         traces.append(_heat_trace(maps[name], frame, signed=signed, opacity=opacity, zmin=zmin, zmax=zmax,
                                   colorbar=bar, xaxis=ax_x, yaxis=ax_y))
         annotations.append(dict(text=str(name), x=(dx[0] + dx[1]) / 2, y=dy[1], xref="paper", yref="paper",

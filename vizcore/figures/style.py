@@ -30,6 +30,7 @@ PRESENTER_SCALE = 1.3  # the Presenter switch: every font this much larger...
 TITLE_MAX_SCALE = 1.1  # ...but titles (already the largest): at 1.3 they ran past half-width charts
 DIVERGING = "RdBu_r"  # negative blue, zero white, positive red
 SEQUENTIAL = "Viridis"  # one direction (|values|, counts): dark low, bright high, never wraps
+ONE_SIGNED = "gray"  # values of one sign (a blur of a photo): black at the lowest, white at the highest
 TEMPLATE_NAME = "vizcore"
 PRESENTER_TEMPLATE_NAME = "vizcore_presenter"
 
@@ -81,6 +82,18 @@ def colorbar(title: str, **extra) -> dict:
     if not title:
         raise ValueError("a colour bar needs a title (what do the colours show?)")
     return dict(title=dict(text=title), **extra)
+
+
+def horizontal_colorbar(title: str, **extra) -> dict:
+    """A titled colour bar lying under a narrow chart that still reads from the back row: the
+    title above the bar, three horizontal tick labels (never rotated) at the template's tick
+    size, written short ("0.04", not "0.0400"). ``extra``: position (x, y, len...)."""
+    bar = colorbar(title)
+    bar.update(orientation="h", title=dict(text=title, side="top", font=dict(size=TICK_SIZE, color=TEXT_COLOUR)),
+               tickangle=0, nticks=3, tickformat=".2~g", tickfont=dict(size=TICK_SIZE, color=TEXT_COLOUR),
+               thickness=14)
+    bar.update(extra)
+    return bar
 
 
 def layout(*, title: str | None = None, height: int | None = None, **extra) -> dict:
@@ -174,6 +187,7 @@ class ColourRange:
         """A titled colour bar whose end ticks say "≤"/"≥" when values lie beyond them."""
         bar = colorbar(title)
         if self.clipped and self.zmax > self.zmin:
+            bar["title"]["side"] = "right"  # above the bar it ran into the "≥" end label
             mid = (self.zmin + self.zmax) / 2
             bar.update(tickmode="array", tickvals=[self.zmin, mid, self.zmax],
                        ticktext=[("≤ " if self.below else "") + number(self.zmin), number(mid),
@@ -224,6 +238,93 @@ def colour_range(z: np.ndarray, *, diverging: bool = False, robust: bool = False
     return ColourRange(low, high, data_min, data_max, below, above, robust)
 
 
+SIGN_TOLERANCE = 1e-6  # of the largest |value|: rounding noise (-1e-13 in a blur) has no sign
+
+
+def two_signed(values) -> bool:
+    """Whether ``values`` (NaN and inf ignored) hold both negative and positive numbers, each
+    larger than ``SIGN_TOLERANCE`` times the largest magnitude."""
+    v = np.asarray(values)
+    if not np.issubdtype(v.dtype, np.floating):
+        v = v.astype(np.float64)
+    finite = v.ravel() if np.isfinite(v).all() else v[np.isfinite(v)]
+    if not finite.size:
+        return False
+    low, high = float(finite.min()), float(finite.max())
+    tol = SIGN_TOLERANCE * max(-low, high)
+    return low < -tol and high > tol
+
+
+@dataclass(frozen=True)
+class ColourScale:
+    """The colours of a map: a Plotly scale name and the values at its ends."""
+    colorscale: str
+    zmin: float
+    zmax: float
+    diverging: bool
+
+
+def colour_scale_for(values) -> ColourScale:
+    """The app's one rule for maps that may have either sign: values of both signs on the
+    diverging red–blue scale centred on 0 (white is exactly 0); values of one sign (all ≥ 0,
+    a blur; or all ≤ 0) on the sequential ``ONE_SIGNED`` scale from their min to their max, so
+    no half of the colour bar stays unused and a blurred photo still looks like a photo.
+
+    NaN and infinite values are ignored; a flat or empty map gets a small range around it.
+    """
+    if two_signed(values):
+        r = colour_range(values, diverging=True)
+        return ColourScale(DIVERGING, r.zmin, r.zmax, True)
+    r = colour_range(values)
+    return ColourScale(ONE_SIGNED, r.zmin, r.zmax, False)
+
+
+# --- numbers written into cells --------------------------------------------------------------
+
+# Widths of characters in em, a little wider than Arial's (Chromium on Linux draws Plotly's text
+# in Liberation Sans or DejaVu Sans): enough to tell whether a number fits its cell.
+_CHAR_EM = {".": 0.32, ",": 0.32, "-": 0.4, "−": 0.62, " ": 0.3, "e": 0.62, "+": 0.66}
+
+
+def text_width(text: str, size: float) -> float:
+    """About how many pixels ``text`` takes at font ``size`` (px): digits 0.64 em each."""
+    return size * sum(_CHAR_EM.get(ch, 0.64) for ch in str(text))
+
+
+def short_numbers(values, max_chars: int = 4) -> list[list[str]]:
+    """A small matrix's numbers for its cells, each at most ``max_chars`` long where possible:
+    whole numbers as they are, the others with the same number of decimals (3, 2, 1, 0: the
+    most that fit), a leading "0" dropped (".05", "-.32"). Hover shows the exact values."""
+    v = np.atleast_2d(np.asarray(values, dtype=np.float64))
+
+    def text(x: float, decimals: int) -> str:
+        if not np.isfinite(x):
+            return str(x)
+        if float(x).is_integer() and abs(x) < 1e6:
+            return str(int(x))
+        t = f"{x:.{decimals}f}"
+        return t[1:] if t.startswith("0.") else "-" + t[2:] if t.startswith("-0.") else t
+
+    for decimals in (3, 2, 1, 0):
+        texts = [[text(x, decimals) for x in row] for row in v]
+        if all(len(t) <= max_chars for row in texts for t in row):
+            return texts
+    return [[text(x, 0) if abs(x) >= 1 else f"{x:.1g}" for x in row] for row in v]
+
+
+def cell_font_size(labels, cell_px: float, *, largest: int = FONT_SIZE - 2, smallest: int = MIN_FONT_SIZE,
+                   scale: float = PRESENTER_SCALE, fill: float = 0.85) -> int | None:
+    """The largest font size (at most ``largest``) at which every label fits in a square cell
+    of ``cell_px`` pixels, also once :func:`for_presenter` made it ``scale`` times larger;
+    None when even ``smallest`` is too large (then write no numbers: hover shows them)."""
+    widest = max((text_width(t, 1.0) for t in labels), default=0.0)
+    for size in range(largest, smallest - 1, -1):
+        big = size * scale
+        if widest * big <= fill * cell_px and 1.2 * big <= fill * cell_px:
+            return size
+    return None
+
+
 @lru_cache(maxsize=16)
 def _stops(colorscale: str) -> tuple[np.ndarray, np.ndarray]:
     import plotly.colors  # plotly's named scales, so the PNG has the chart's colours
@@ -262,17 +363,16 @@ def heatmap(
 ) -> go.Figure:
     """A 2D array as an image-like heatmap: row 0 at the top, square pixels, a colour bar.
 
-    ``diverging=True`` uses a red-blue scale centred on 0, so the sign of a filter response
-    is visible at a glance. ``show_values`` writes each number into its cell (small matrices).
+    ``diverging=True`` uses a red-blue scale centred on 0 for values of both signs, so the sign
+    of a filter response is visible at a glance, and a gray scale from min to max for values of
+    one sign (:func:`colour_scale_for`). ``show_values`` writes each number into its cell (small matrices).
     """
     z = np.asarray(z, dtype=np.float64)
     if z.ndim != 2:
         raise ValueError(f"heatmap needs a 2D array, got shape {z.shape}")
-    finite = z[np.isfinite(z)]
-    if diverging:
-        bound = float(np.abs(finite).max()) if finite.size else 1.0
-        bound = bound or 1.0
-        zmin, zmax, colorscale = -bound, bound, DIVERGING
+    if diverging:  # both signs centred on 0, one sign from min to max: colour_scale_for
+        scale = colour_scale_for(z)
+        zmin, zmax, colorscale = scale.zmin, scale.zmax, scale.colorscale
     trace = dict(
         type="heatmap",
         z=z,

@@ -59,7 +59,9 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], *, title: str | Non
     fig.update_traces(hovertemplate="true %{y}, predicted %{x}<br>%{z} images<extra></extra>")
     # Many classes (up to 100) stay on one screen: at most 30 labels per axis, hover names each cell.
     ticks = {"nticks": 30} if len(classes) > 30 else {}
-    fig.update_xaxes(title_text="predicted class", type="category", **ticks)
+    # The x axis at the bottom: on top (style.heatmap's place for a matrix's column numbers) its
+    # title ran into the figure's title (issue 17).
+    fig.update_xaxes(title_text="predicted class", type="category", side="bottom", **ticks)
     fig.update_yaxes(title_text="true class", type="category", **ticks)
     return fig
 
