@@ -100,3 +100,25 @@ def test_saliency_explains_the_coffee_as_espresso_on_the_last_stages():
         logit = model(x)[0].max().item()
     assert float(score.value) == pytest.approx(logit, abs=1e-3)
     assert at.selectbox(key="sal_layer").value in ("head", "block16")  # Grad-CAM's classic 7×7
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from([10, 20, 21, 1000]))
+def test_the_overviews_softmax_column_shows_the_most_probable_classes(seed, n):
+    """1000 classes do not fit a column: the overview shows the ten most probable, best first, with
+    their names and percentages; a small model's column keeps every class in its order."""
+    import numpy as np
+
+    from vizcore.figures import features as feature_figs
+
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet(np.ones(n))
+    classes = [f"class {k}" for k in range(n)]
+    acts = {"conv": rng.random((4, 6, 6)).astype(np.float32), "softmax": p.astype(np.float32)}
+    fig = feature_figs.network_overview(np.zeros((12, 12)), acts, classes=classes)
+    column = fig.data[-1]
+    expected = np.argsort(-p, kind="stable")[:10] if n > 20 else np.arange(n)
+    assert list(column.y) == [classes[k] for k in expected]
+    np.testing.assert_allclose(np.asarray(column.z).reshape(-1), p[expected], rtol=1e-6)
+    titles = [a.text for a in fig.layout.annotations]
+    assert ("top 10 of 1000" in titles[-1]) == (n == 1000)

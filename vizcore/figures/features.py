@@ -332,13 +332,26 @@ def title_levels(centres_px, widths_px, gap_px: float = 8.0) -> list[int]:
     return levels
 
 
+MAX_CLASS_ROWS = 20  # a softmax column with more classes (ImageNet's 1000) shows only the most probable
+TOP_CLASSES = 10
+
+
+def _shown_classes(probabilities: np.ndarray) -> np.ndarray:
+    """The classes a softmax column shows: all of them, or the TOP_CLASSES most probable (best first)."""
+    p = np.asarray(probabilities).reshape(-1)
+    if p.size <= MAX_CLASS_ROWS:
+        return np.arange(p.size)
+    return np.argsort(-p, kind="stable")[:TOP_CLASSES]
+
+
 def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classes: list[str],
                      max_channels: int = 6, height: int = 620, width_px: int = OVERVIEW_WIDTH_PX) -> go.Figure:
     """The whole network as columns, input -> ... -> probabilities, each titled with its shape.
 
     Feature maps show their first ``max_channels`` channels stacked, each stretched to its own
     range so its pattern is visible; vectors (flatten, linear) are a thin strip; the last
-    column is the class probabilities (percentages in the cells, class names to its right).
+    column is the class probabilities (percentages in the cells, class names to its right; with
+    more than MAX_CLASS_ROWS classes only the TOP_CLASSES most probable, best first).
     ``acts`` maps layer names to one image's outputs (without the batch dimension), as
     :func:`vizcore.features.activations` gives them.
 
@@ -364,7 +377,10 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
     titles = ["input<br>" + _shape_text(shapes_[0])]
     for k, n in enumerate(names, start=1):  # the shape where it changes: fewer labels to read
         changed = shapes_[k] != shapes_[k - 1] or k == len(names)  # the probabilities: always
-        titles.append(f"{n}<br>{_shape_text(shapes_[k])}" if changed else n)
+        if n == SOFTMAX and np.size(acts[n]) > MAX_CLASS_ROWS:
+            titles.append(f"{n}<br>top {TOP_CLASSES} of {np.size(acts[n])}")
+        else:
+            titles.append(f"{n}<br>{_shape_text(shapes_[k])}" if changed else n)
     traces = [dict(type="image", z=_rgb(picture), hoverinfo="skip", xaxis="x", yaxis="y")]
     layout, annotations = {}, []
     for col, name in enumerate(names, start=2):
@@ -378,8 +394,9 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
                                hoverongaps=False, hovertemplate=f"{name}<br>value %{{customdata:.4g}}<extra></extra>",
                                **axes))
         elif name == SOFTMAX:
-            p = a.reshape(-1, 1)
-            labels = [classes[k] if k < len(classes) else str(k) for k in range(len(p))]
+            shown_classes = _shown_classes(a)
+            p = a.reshape(-1)[shown_classes].reshape(-1, 1)
+            labels = [classes[k] if k < len(classes) else str(k) for k in shown_classes]
             traces.append(dict(type="heatmap", z=p, y=labels, x=[0], zmin=0, zmax=1, colorscale=_scale("Blues"),
                                showscale=False, text=np.char.mod("%.0f%%", 100 * p), texttemplate="%{text}",
                                textfont=dict(size=SMALL_FONT), hovertemplate="%{y}: %{z:.3f}<extra></extra>", **axes))
