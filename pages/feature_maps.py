@@ -105,16 +105,19 @@ show_figure(feature_figs.channel_grid(maps, shared_scale=shared, title=f"{layer}
             key="fm_grid")
 
 conv_names = features.conv_layers(model)
-if layer in conv_names:
-    weights = features.filters(model, layer)
+# The filters of a convolution layer, or of the convolution that opens a stage (EfficientNet's stem).
+filter_layer = features.stage_convolution(model, layer)
+if filter_layer is not None:
+    weights = features.filters(model, filter_layer)
     # A large layer's hundreds of tiny filters open only when asked: they are drawn only then.
-    small = weights.shape[0] * weights.shape[1] <= MAX_OPEN_FILTERS
+    # The first layer's (3 input channels) are opened anyway: their colours are the lesson.
+    small = weights.shape[0] * weights.shape[1] <= MAX_OPEN_FILTERS or weights.shape[1] == 3
     with st.expander(f"The {weights.shape[0]} filters of {layer} ({weights.shape[1]} input channel"
                      f"{'s' if weights.shape[1] > 1 else ''}, {weights.shape[2]}×{weights.shape[3]})"
                      + ("" if small else f": {weights.shape[0] * weights.shape[1]:,} small grids"),
                      expanded=small, key=f"fm_filters_open_{layer}", on_change="rerun") as filter_panel:
         if filter_panel.open:
-            if weights.shape[1] == 3 and layer == conv_names[0]:
+            if weights.shape[1] == 3:  # the first convolution reads the colour picture: its filters are colours
                 show_figure(feature_figs.filters_in_colour(weights, title="As colours (grey = 0)"),
                             key="fm_filters_rgb")
             show_figure(feature_figs.filter_grid(weights, title="Columns: filters (output channels) · rows: input "

@@ -122,3 +122,25 @@ def test_the_overviews_softmax_column_shows_the_most_probable_classes(seed, n):
     np.testing.assert_allclose(np.asarray(column.z).reshape(-1), p[expected], rtol=1e-6)
     titles = [a.text for a in fig.layout.annotations]
     assert ("top 10 of 1000" in titles[-1]) == (n == 1000)
+
+
+def test_the_stems_filters_are_its_convolutions_weights(imagenet):
+    from vizcore import features
+
+    model, _ = imagenet
+    assert features.stage_convolution(model, "stem") == "stem.conv"
+    assert features.stage_convolution(model, "block3") is None  # a block: expand, depthwise, project
+    weights = features.filters(model, "stem.conv")
+    assert weights.shape == (32, 3, 3, 3)
+    assert (weights == model.stem.conv.weight.detach().numpy()).all()
+    digits, _ = models.load_pretrained("digits")
+    first = features.conv_layers(digits)[0]
+    assert features.stage_convolution(digits, first) == first
+
+
+def test_feature_maps_show_the_32_stem_filters_in_colour():
+    at = _run("feature_maps", "fm_model")
+    assert at.selectbox(key="fm_layer").value == "stem"
+    charts = {c.proto.id: c for c in at.get("plotly_chart")}
+    assert any("fm_filters_rgb" in key for key in charts), list(charts)
+    assert any("The 32 filters of stem" in e.label for e in at.expander)

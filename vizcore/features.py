@@ -506,13 +506,33 @@ def conv_layers(model: nn.Module) -> list[str]:
     return [name for name, layer in model.named_children() if isinstance(layer, nn.Conv2d)]
 
 
+def stage_convolution(model: nn.Module, stage: str) -> str | None:
+    """The convolution that opens a stage, as a dotted name ("stem" -> "stem.conv"), or None.
+
+    A real network groups a convolution with its batch norm and activation into one stage
+    (EfficientNet's stem and head): the stage's feature maps come out of all three, but its
+    filters are the convolution's. A plain convolution layer is its own answer.
+    """
+    module = dict(model.named_children()).get(stage)
+    if isinstance(module, nn.Conv2d):
+        return stage
+    if isinstance(module, nn.Sequential) and len(module) and isinstance(module[0], nn.Conv2d):
+        first = next(iter(module.named_children()))[0]
+        return f"{stage}.{first}"
+    return None
+
+
 def filters(model: nn.Module, layer: str) -> np.ndarray:
     """The weights of convolution ``layer`` as (out channels, in channels, kh, kw).
 
     Filter ``o`` of the layer makes output channel ``o``; its slice ``[o, c]`` is slid over
     input channel ``c`` and the results of all input channels are summed (plus the bias).
+    ``layer`` is a child's name or a dotted path into a stage (:func:`stage_convolution`).
     """
-    module = dict(model.named_children()).get(layer)
+    try:
+        module = model.get_submodule(layer)
+    except AttributeError:
+        module = None
     if not isinstance(module, nn.Conv2d):
         raise FeatureError(f"{layer!r} is not a convolution layer; filters exist only for "
                            f"{', '.join(conv_layers(model)) or 'convolutions'}.")
