@@ -90,3 +90,52 @@ def offline(outside: list | None = None):
                 outside.append(route.request.url)
             route.abort()
     return guard
+
+
+# --- one browser, pages like a user's ----------------------------------------------------------
+
+@contextlib.contextmanager
+def chromium():
+    """Debian's chromium through Playwright (skipped locally, failed under CI, when missing)."""
+    import os
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Debian's chromium is missing (.ci/run installs it)", pytrace=False)
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def new_page(browser, width: int = 1280, height: int = 720, *, outside: list | None = None,
+             timeout_ms: int = 90_000):
+    """A page in a fresh context (a new Streamlit session), offline; returns (context, page)."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.route("**/*", offline(outside))
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    return context, page
+
+
+def settle(page, timeout_ms: int = 90_000) -> None:
+    """Wait until the script run finished (the status widget is gone) and the page drew."""
+    from playwright.sync_api import TimeoutError as Timeout
+
+    status = page.locator('[data-testid="stStatusWidget"]')
+    try:  # a rerun may take a moment to start after a click
+        status.wait_for(state="attached", timeout=1200)
+    except Timeout:
+        pass
+    status.wait_for(state="detached", timeout=timeout_ms)
+    # Elements of the last run stay on the page, marked stale, until this run replaces them.
+    try:
+        page.wait_for_function("""() => !document.querySelector('[data-testid="stElementContainer"][data-stale="true"]')""",
+                               timeout=20_000)
+    except Timeout:  # an element the last run left stale: judged as it is
+        pass
+    page.wait_for_timeout(200)

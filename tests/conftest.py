@@ -23,3 +23,22 @@ def at(request):
     app.run()
     assert not app.exception, app.exception
     return app
+
+
+@pytest.fixture(scope="module")
+def server_and_log():
+    """A fresh `streamlit run app.py` for the test module: its URL and its log (tests/_chromium.py)."""
+    from _chromium import streamlit_server
+
+    logs: list = []
+    with streamlit_server(log=logs) as url:
+        yield url, logs[0]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium for the test module (skipped locally, failed under CI, when missing)."""
+    from _chromium import chromium
+
+    with chromium() as b:
+        yield b

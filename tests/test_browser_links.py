@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from test_browser_random_walk import (CHROMIUM, PAGES, act, assert_clean, browser, candidates,  # noqa: F401
-                                      offline, open_page, server_and_log, settle, sync_api)
+from _chromium import new_page, settle
+from test_browser_random_walk import PAGES, act, assert_clean, candidates, open_page, sync_api
 
 ACTIONS = 3
 # Inputs no address can carry (the page says so in its "Copy link" box): left alone here.
@@ -61,10 +61,7 @@ def shown_text(page) -> list[str]:
 def test_a_pages_address_reopens_the_same_view(server_and_log, browser, name):
     base, log = server_and_log
     rng = random.Random(f"links-{name}")
-    first = browser.new_context(viewport={"width": 1280, "height": 720})
-    first.route("**/*", offline())
-    page = first.new_page()
-    page.set_default_timeout(90_000)
+    first, page = new_page(browser)
     open_page(page, base, name)
     done = []
     for _ in range(ACTIONS):
@@ -86,10 +83,7 @@ def test_a_pages_address_reopens_the_same_view(server_and_log, browser, name):
         page.screenshot(path=str(Path(os.environ["LINKS_DEBUG"]) / f"{name}_first.png"), full_page=True)
     first.close()
 
-    second = browser.new_context(viewport={"width": 1280, "height": 720})
-    second.route("**/*", offline())
-    again = second.new_page()
-    again.set_default_timeout(90_000)
+    second, again = new_page(browser)
     again.goto(url)
     again.get_by_test_id("stMain").wait_for()
     settle(again)

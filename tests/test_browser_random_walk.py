@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from _chromium import ARGS, CHROMIUM, offline, streamlit_server
+from _chromium import CHROMIUM, new_page, settle
 from pages._catalog import PAGES
 from pages._ui import ERROR_MESSAGE
 
@@ -41,46 +41,11 @@ SKIPPED_BUTTONS = ("Train", "Copy link")
 URLS = [Path(p.path).stem for p in PAGES]
 
 
-@pytest.fixture(scope="module")
-def server_and_log():
-    logs: list = []
-    with streamlit_server(log=logs) as url:
-        yield url, logs[0]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    context.route("**/*", offline())
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+def page(browser):  # browser and server_and_log: tests/conftest.py
+    context, page = new_page(browser)
     yield page
     context.close()
-
-
-def settle(page) -> None:
-    """Wait until the script run finished (the status widget is gone) and the page drew."""
-    status = page.locator('[data-testid="stStatusWidget"]')
-    try:  # a rerun may take a moment to start after a click
-        status.wait_for(state="attached", timeout=1200)
-    except sync_api.TimeoutError:
-        pass
-    status.wait_for(state="detached", timeout=TIMEOUT_MS)
-    # Elements of the last run stay on the page, marked stale, until this run replaces them.
-    try:
-        page.wait_for_function("""() => !document.querySelector('[data-testid="stElementContainer"][data-stale="true"]')""",
-                               timeout=20_000)
-    except sync_api.TimeoutError:  # an element the last run left stale: judged as it is
-        pass
-    page.wait_for_timeout(200)
 
 
 def problems(page, log) -> list[str]:

@@ -22,7 +22,7 @@ import pytest
 
 from pages import _canvas
 
-from _chromium import ARGS, CHROMIUM, ROOT, offline, streamlit_server
+from _chromium import ROOT, offline, streamlit_server
 TIMEOUT_MS = 60_000
 SIDE = 280  # the canvas, in CSS pixels
 
@@ -102,19 +102,6 @@ def server(tmp_path_factory):
     script.write_text(SCRIPT)
     with streamlit_server(script) as url:  # run from the project root: its config applies
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is missing (.ci/run installs it)", pytrace=False)
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _chromium import ARGS, CHROMIUM, offline, streamlit_server
+from _chromium import CHROMIUM, new_page, streamlit_server
 TIMEOUT_MS = 60_000
 
 if not Path(CHROMIUM).exists():
@@ -36,21 +36,9 @@ def outside_requests():
     return []
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
-
 @pytest.fixture
 def page(browser, outside_requests):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-
-    context.route("**/*", offline(outside_requests))
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    context, page = new_page(browser, 1400, 1000, outside=outside_requests, timeout_ms=TIMEOUT_MS)
     yield page
     context.close()
 
