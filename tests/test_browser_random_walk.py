@@ -8,7 +8,7 @@ sliders, number inputs, toggles, pills, tabs, and moves between pages). Any erro
 page (Streamlit's, or the app's error boundary) or "Uncaught app execution" / a traceback in the
 server's log fails the test, with the steps that led there.
 
-WALK_STEPS (default 132, 12 a page) and WALK_SECONDS (default 300) bound the walk; WALK_SEED picks it.
+WALK_STEPS (default 132, 12 a page) and WALK_SECONDS (default 240) bound the walk; WALK_SEED picks it.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 TIMEOUT_MS = 90_000
 STEPS = int(os.environ.get("WALK_STEPS", 132))
-SECONDS = float(os.environ.get("WALK_SECONDS", 300))
+SECONDS = float(os.environ.get("WALK_SECONDS", 240))
 SEED = int(os.environ.get("WALK_SEED", 16))
 # Buttons the walk leaves alone: training (a minute of work: tests/test_training_page.py covers
 # it) and the sidebar's "Copy link" popover (covers the page; its box is tested elsewhere).

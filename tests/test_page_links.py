@@ -188,9 +188,10 @@ def test_model_pages_link_reopens_the_same_view(page, model, index, target):
 
 
 @pytest.mark.parametrize("page", list(MODEL_PAGES))
-def test_model_pages_link_keeps_a_sample_photo(page):
+@pytest.mark.parametrize("model", ["shapes", "imagenet"])
+def test_model_pages_link_keeps_a_sample_photo(page, model):
     model_key, prefix, _ = MODEL_PAGES[page]
-    query = {"model": "shapes (pretrained)", "input": "Photo (sample, upload or camera)", "sample": "chelsea"}
+    query = {"model": f"{model} (pretrained)", "input": "Photo (sample, upload or camera)", "sample": "chelsea"}
     at = open_link(page, query)
     assert at.session_state[f"{prefix}_photo_sample"] == "chelsea"
     assert at.selectbox(key=f"{prefix}_photo_sample").value == "chelsea"
