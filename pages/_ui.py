@@ -506,7 +506,7 @@ def _pick_test_image(prefix: str, dataset: str):
     """A test image chosen by class and number (or at random): input, picture, caption, label."""
     split = test_split(dataset)
     labels = split.labels.numpy()
-    c1, c2, c3 = st.columns([2, 3, 1])
+    c1, c2, c3 = st.columns([3, 4, 2], vertical_alignment="bottom")  # room for "Random" in a narrow column
     options = [ANY_CLASS] + list(split.classes)
     keep_valid(f"{prefix}_class", options, ANY_CLASS)
     wanted = c1.selectbox("Class", options, key=f"{prefix}_class")

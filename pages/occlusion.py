@@ -111,39 +111,42 @@ model_start_values(LINK, "occ_model", {"occ_window": 32, "occ_stride": 16} if mi
 classes = [str(c) for c in meta["classes"]]
 fingerprint = features.model_fingerprint(model)
 
-st.subheader("1 · The input")
-chosen = model_input("occ_in", meta, show_steps=False)
-if chosen is None:
-    st.stop()
-only_knows_note(meta, chosen.source)
-x = chosen.x
-input_hash = content_hash(x)
-original = prediction(fingerprint, input_hash, model, x)
-predicted = int(original.argmax())
+# The settings on the left, what the model sees on the right: the first picture on the first screen.
+settings, pictures = st.columns([3, 2], gap="medium")
+with settings:
+    st.subheader("1 · The input")
+    chosen = model_input("occ_in", meta, show_steps=False)
+    if chosen is None:
+        st.stop()
+    only_knows_note(meta, chosen.source)
+    x = chosen.x
+    input_hash = content_hash(x)
+    original = prediction(fingerprint, input_hash, model, x)
+    predicted = int(original.argmax())
 
-# --- settings -------------------------------------------------------------------------------------------
+    # --- settings -------------------------------------------------------------------------------------------
 
-st.subheader("2 · The patch")
-side = min(height, width)
-# The sliders' ranges follow the model and the patch size; a slider whose range changes is a new
-# widget to Streamlit, which would start it at its minimum. Setting the kept value before drawing
-# it (clamped to the new range) keeps the patch and stride when the model or patch size changes.
-st.session_state["occ_window"] = min(int(st.session_state.get("occ_window", 8)), side)
-c1, c2, c3 = st.columns([2, 2, 3])
-window = c1.slider("Patch size (pixels)", 1, side, key="occ_window",
-                   help="The square patch that hides part of the image.")
-st.session_state["occ_stride"] = min(int(st.session_state.get("occ_stride", 4)), window)
-if window == 1:  # a slider needs two values to choose from
-    st.session_state["occ_stride"] = stride = 1
-    c2.caption("Stride 1: a one-pixel patch moves one pixel at a time.")
-else:
-    stride = c2.slider("Stride (pixels)", 1, window, key="occ_stride",
-                       help="How far the patch moves each step; at most the patch size, so every pixel is hidden.")
-fill_kind = c3.radio("The patch holds", list(FILLS), key="occ_fill", horizontal=True,
-                     format_func=BASELINE_LABELS.get, help="; ".join(f"{k}: {v}" for k, v in FILLS.items()))
-c4, c5 = st.columns([2, 3])
-output = c4.radio("Score", list(OUTPUTS), key="occ_output", format_func=OUTPUTS.get, horizontal=True)
-target = class_choice("occ_target", classes, original, container=c5)
+    st.subheader("2 · The patch")
+    side = min(height, width)
+    # The sliders' ranges follow the model and the patch size; a slider whose range changes is a new
+    # widget to Streamlit, which would start it at its minimum. Setting the kept value before drawing
+    # it (clamped to the new range) keeps the patch and stride when the model or patch size changes.
+    st.session_state["occ_window"] = min(int(st.session_state.get("occ_window", 8)), side)
+    c1, c2 = st.columns(2)
+    window = c1.slider("Patch size (pixels)", 1, side, key="occ_window",
+                       help="The square patch that hides part of the image.")
+    st.session_state["occ_stride"] = min(int(st.session_state.get("occ_stride", 4)), window)
+    if window == 1:  # a slider needs two values to choose from
+        st.session_state["occ_stride"] = stride = 1
+        c2.caption("Stride 1: a one-pixel patch moves one pixel at a time.")
+    else:
+        stride = c2.slider("Stride (pixels)", 1, window, key="occ_stride",
+                           help="How far the patch moves each step; at most the patch size, so every pixel is hidden.")
+    fill_kind = st.radio("The patch holds", list(FILLS), key="occ_fill", horizontal=True,
+                         format_func=BASELINE_LABELS.get, help="; ".join(f"{k}: {v}" for k, v in FILLS.items()))
+    c4, c5 = st.columns([2, 3])
+    output = c4.radio("Score", list(OUTPUTS), key="occ_output", format_func=OUTPUTS.get, horizontal=True)
+    target = class_choice("occ_target", classes, original, container=c5)
 
 try:
     grid = windows(height, width, window, stride)
@@ -152,14 +155,14 @@ try:
 except ExplainError as err:
     st.error(literal(err))
     st.stop()
-p1, p2, p3 = st.columns([1, 1, 2])
+p1, p2 = pictures.columns(2)
 with p1:
     show_figure(pp.occluded_preview(chosen.picture, None, title="Input"), key="occ_input_fig")
 with p2:
     show_figure(pp.occluded_preview(occluded_picture, middle_box, title="Occluded"), key="occ_preview")
 plan = _forward.plan_for(model, (channels, height, width))
 estimate = plan.estimate(grid.count + 1)
-with p3:
+with pictures:
     st.markdown(f"**{grid.rows} × {grid.cols} = {grid.count:,} positions = {grid.count:,} forward passes "
                 f"≈ {_forward.format_seconds(estimate)}**")
     st.caption(f"The estimate: {plan.how_sure()}; {plan.rate * 1e3:.2f} ms per image, in batches of "
