@@ -144,3 +144,49 @@ def test_feature_maps_show_the_32_stem_filters_in_colour():
     charts = {c.proto.id: c for c in at.get("plotly_chart")}
     assert any("fm_filters_rgb" in key for key in charts), list(charts)
     assert any("The 32 filters of stem" in e.label for e in at.expander)
+
+
+def test_smoothgrad_and_ig_passes_keep_the_saved_activations_in_budget(imagenet, monkeypatch):
+    """A 224² network keeps ~81 MB per image for its backward pass: the batched methods take as
+    many images a pass as fit BACKWARD_BUDGET_BYTES, and give the same maps as one big pass."""
+    import importlib
+
+    from vizcore.explain import _forward
+
+    # the modules, not the functions vizcore.explain re-exports under the same names
+    sg_module = importlib.import_module("vizcore.explain.smoothgrad")
+    ig_module = importlib.import_module("vizcore.explain.integrated_gradients")
+
+    model, _ = imagenet
+    shape = (3, 96, 96)
+    per_image = _forward.saved_bytes_per_image(model, shape)
+    count = {"tensors": 0}
+
+    def pack(t):
+        count["tensors"] += 1
+        return t
+
+    x = torch.zeros((1, *shape), requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    assert count["tensors"] > 100 and per_image > 10 * 2**20  # every stage's activations, counted
+    small = _forward.images_per_backward(model, shape, 2**30)
+    assert small * per_image <= _forward.BACKWARD_BUDGET_BYTES < (small + 1) * per_image
+    seen = []
+    real = sg_module.class_scores
+
+    def spy(out, targets):
+        seen.append(out.shape[0])
+        return real(out, targets)
+
+    monkeypatch.setattr(sg_module, "class_scores", spy)
+    img = torch.randn((1, *shape), generator=torch.Generator().manual_seed(0))
+    budgeted = sg_module.smoothgrad(model, img, 3, samples=5, noise=0.1, seed=1)
+    assert max(seen) <= small
+    monkeypatch.setattr(_forward, "BACKWARD_BUDGET_BYTES", 2**40)
+    torch.testing.assert_close(budgeted, sg_module.smoothgrad(model, img, 3, samples=5, noise=0.1, seed=1),
+                               rtol=1e-4, atol=1e-6)
+    whole, delta = ig_module.integrated_gradients(model, img, 3, steps=8)
+    monkeypatch.setattr(_forward, "BACKWARD_BUDGET_BYTES", per_image)  # one image a pass
+    torch.testing.assert_close(ig_module.integrated_gradients(model, img, 3, steps=8)[0], whole,
+                               rtol=1e-4, atol=1e-6)

@@ -16,6 +16,7 @@ job never holds a million images, and a page can show ``progress(done, total)`` 
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -190,6 +191,47 @@ def plan_for(model: nn.Module, shape: tuple[int, int, int], dtype: torch.dtype =
             _plans[key] = plan
             _measuring.pop(key, None)
     return plan
+
+
+# What autograd keeps for one backward pass, per image, at most about this much: a 224² ImageNet
+# network keeps ~81 MB per image (six images a pass grew a server by 535 MB), a small model ~1 MB.
+BACKWARD_BUDGET_BYTES = 192 * 2**20
+_saved_bytes: dict[tuple, int] = {}
+
+
+def saved_bytes_per_image(model: nn.Module, shape: tuple[int, int, int]) -> int:
+    """Bytes autograd saves for the backward pass of one image (activations, not weights),
+    counted once per architecture and input shape in a forward pass with gradients.
+
+    Counted with ``saved_tensors_hooks``, which apply to this thread's graph only: nothing is
+    hooked on the shared model, and no backward pass runs.
+    """
+    key = (_architecture(model), tuple(shape))
+    with _plans_lock:
+        if key in _saved_bytes:
+            return _saved_bytes[key]
+    total = 0
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        if not (t.is_leaf and t.requires_grad):  # weights are kept anyway; activations grow per image
+            total += t.numel() * t.element_size()
+        return t
+
+    x = torch.zeros((1, *shape), requires_grad=True)
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    with _plans_lock:
+        _saved_bytes[key] = max(1, total)
+    return _saved_bytes[key]
+
+
+def images_per_backward(model: nn.Module, shape: tuple[int, ...], values_per_pass: int) -> int:
+    """How many images one forward + backward pass takes: about ``values_per_pass`` input values
+    (fast for small models), but never more than BACKWARD_BUDGET_BYTES of saved activations."""
+    by_values = values_per_pass // math.prod(shape)
+    by_memory = BACKWARD_BUDGET_BYTES // saved_bytes_per_image(model, tuple(shape))
+    return max(1, min(by_values, by_memory))
 
 
 def format_seconds(t: float) -> str:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ._base import ExplainError
+from ._forward import images_per_backward
 from .gradient import Target, class_scores, fast_layout, input_gradient, prepare
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
@@ -124,7 +125,8 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: Target, base
     n = x.shape[0]
     diff = x - b
     total = torch.zeros_like(x)
-    per_pass = max(1, VALUES_PER_PASS // x[0].numel() // n)  # path points per pass, all images together
+    # path points per pass, all images together (bounded by values and by saved activations)
+    per_pass = max(1, images_per_backward(model, tuple(x.shape[1:]), VALUES_PER_PASS) // n)
     weights_t = torch.tensor(weights, dtype=torch.float32)
     for start in range(0, len(alphas), per_pass):
         chunk = alphas[start:start + per_pass]

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ._base import ExplainError
+from ._forward import images_per_backward
 from .gradient import Target, class_scores, fast_layout, prepare
 
 # Input values (noisy copies × values per image) per forward/backward pass: enough to keep the
@@ -51,7 +52,8 @@ def smoothgrad(model: nn.Module, x: torch.Tensor, target: Target, samples: int =
     # 16 numbers, so drawing it pass by pass gives the same numbers only when every pass draws
     # a multiple of 16 of them: round the rows per pass to that.
     rows_multiple = 16 // math.gcd(per_row, 16)
-    rows = max(rows_multiple, VALUES_PER_PASS // per_row // rows_multiple * rows_multiple)
+    rows = max(rows_multiple, images_per_backward(model, tuple(shape), VALUES_PER_PASS)
+               // rows_multiple * rows_multiple)
     generator = torch.Generator().manual_seed(int(seed))
     total = torch.zeros((n,) + tuple(shape), dtype=x.dtype)
     # Row r of the noisy batch is copy r % samples of image r // samples (captum's order).
