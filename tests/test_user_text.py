@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 
 import markdown_it
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from pages._ui import literal
@@ -71,3 +72,33 @@ def test_an_earlier_uploads_name_is_shown_literally():
     assert not at.exception
     (shown,) = [c.value for c in at.caption if "earlier upload" in c.value]
     assert rendered_text(shown) == f"Using your earlier upload: {name}"
+
+
+HOSTILE_CLASS = "[grade](https://evil.example) ![x](https://evil.example/p.png) *b*"
+
+
+@pytest.mark.parametrize("page,model_key,target_key", [("saliency", "sal_model", "sal_target"),
+                                                       ("occlusion", "occ_model", "occ_target"),
+                                                       ("lime", "lime_model", "lime_target")])
+def test_class_names_from_an_uploaded_model_show_literally(page, model_key, target_key):
+    """An uploaded checkpoint's class names (its meta: the uploader's text) reach the class choice's
+    caption and the metric labels: every one renders as its characters."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from vizcore import models
+
+    model, meta = models.load_pretrained("digits")
+    meta = {**meta, "classes": [f"{HOSTILE_CLASS} {k}" for k in range(10)], "dataset": HOSTILE_CLASS}
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / f"{page}.py"), default_timeout=120)
+    at.session_state["trained_models"] = {"evil": (model, meta)}
+    at.session_state[model_key] = "evil (trained in this session)"
+    at.run()
+    assert not at.exception, at.exception
+    texts = [c.value for c in at.caption if HOSTILE_CLASS[:6] in c.value.replace("\\", "")]
+    texts += [m.label for m in at.metric if "grade" in m.label]
+    assert texts, "the class names are shown somewhere"
+    for text in texts:
+        shown = rendered_text(text)
+        assert "https://evil.example" not in shown or HOSTILE_CLASS in shown, (text, shown)
