@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from pages._ui import (  # noqa: E402
     input_link_fields, dataset_of, download_array, explain, finish_link, keep_valid,
-    link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
+    content_hash, link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
     test_split)
 from vizcore import features, images, links  # noqa: E402
 from vizcore.figures import features as feature_figs  # noqa: E402
@@ -52,6 +52,25 @@ def top_activations(fingerprint: str, dataset: str, k: int, _model: torch.nn.Mod
     split = test_split(dataset)
     # Only positions whose receptive field lies inside the image: patches show picture, not padding.
     return features.top_activations(_model, split.x, k=k, inside=True)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Running the sample photos through the model (once per model)…")
+def photo_pool(fingerprint: str, _model: torch.nn.Module, _meta: dict) -> tuple[torch.Tensor, np.ndarray]:
+    """The app's sample photos as the model sees them, inputs and pictures: where a model has no
+    data set here (the ImageNet network), they stand in for one when looking for what excites a
+    channel. Shared read-only by every session."""
+    inputs = [features.preprocess_steps(images.sample_image(name).convert("RGB"), _meta)[1]
+              for name in images.PHOTO_NAMES]
+    return torch.cat(inputs), np.stack([features.to_pixels(t, _meta) for t in inputs])
+
+
+@st.cache_data(max_entries=16, show_spinner="Looking for what excites each channel in the sample photos and yours…")
+def photo_top_activations(fingerprint: str, input_hash: str, k: int, _model, _meta, _x) -> tuple[dict, np.ndarray]:
+    """Top activations over the sample photos and the user's own picture (the last one)."""
+    pool, pictures = photo_pool(fingerprint, _model, _meta)
+    everything = torch.cat([pool, _x])
+    return (features.top_activations(_model, everything, k=min(k, everything.shape[0]), batch_size=4, inside=True),
+            np.concatenate([pictures, features.to_pixels(_x, _meta)[None]]))
 
 
 # --- model --------------------------------------------------------------------------------------
@@ -203,33 +222,43 @@ if layer in conv_names:
 # --- top-activating patches ---------------------------------------------------------------------
 
 st.subheader("4 · What excites a channel most")
-if not dataset:
-    st.info("The top-activating patches need the model's data set, which is not available here.")
+if dataset:
+    pool_size, source_words = len(test_split(dataset).labels), "test images"
+else:  # no data set here: the sample photos and the student's own picture stand in for one
+    pool_size, source_words = len(images.PHOTO_NAMES) + 1, "pictures"
+    st.caption(f"This model's data set is not here: the search runs over the app's {len(images.PHOTO_NAMES)} sample "
+               f"photos and your picture (number {len(images.PHOTO_NAMES)}), not over millions of training photos.")
+# units of linear layers (and the probabilities) see the whole image: their "patch" is the image
+vector = [name for name, out in acts_one.items()
+          if out.ndim == 1 and features.receptive_field_size(model, name, (height, width))[2] == 0]
+c1, c2, c3, c4 = st.columns([3, 3, 3, 3])
+st.session_state.setdefault("fm_patch_layer", layer)
+keep_valid("fm_patch_layer", spatial + vector, layer)
+patch_layer = c1.selectbox("Layer", spatial + vector, key="fm_patch_layer")
+units = acts_one[patch_layer].shape[0]
+unit_name = "Channel" if patch_layer in spatial else "Unit"
+if st.session_state.get("fm_patch_channel", 0) >= units:
+    st.session_state["fm_patch_channel"] = 0
+patch_channel = c2.number_input(f"{unit_name} (0…{units - 1})", 0, units - 1, key="fm_patch_channel")
+counts = tuple(n for n in (4, 8, 12, 16) if n <= pool_size) or (pool_size,)
+keep_valid("fm_patch_k", list(counts), counts[min(1, len(counts) - 1)])
+st.session_state.setdefault("fm_patch_k", counts[min(1, len(counts) - 1)])
+k = c3.select_slider("How many", counts, key="fm_patch_k")
+whole = c4.toggle("Whole", key="fm_patch_whole",
+              help="Whole images: show each image with its receptive field boxed (off: the crops).")
+if dataset:
+    top, pictures = top_activations(fingerprint, dataset, 16, model)[patch_layer], test_pictures(dataset)
 else:
-    # units of linear layers (and the probabilities) see the whole image: their "patch" is the image
-    vector = [name for name, out in acts_one.items()
-              if out.ndim == 1 and features.receptive_field_size(model, name, (height, width))[2] == 0]
-    c1, c2, c3, c4 = st.columns([3, 3, 3, 3])
-    st.session_state.setdefault("fm_patch_layer", layer)
-    keep_valid("fm_patch_layer", spatial + vector, layer)
-    patch_layer = c1.selectbox("Layer", spatial + vector, key="fm_patch_layer")
-    units = acts_one[patch_layer].shape[0]
-    unit_name = "Channel" if patch_layer in spatial else "Unit"
-    if st.session_state.get("fm_patch_channel", 0) >= units:
-        st.session_state["fm_patch_channel"] = 0
-    patch_channel = c2.number_input(f"{unit_name} (0…{units - 1})", 0, units - 1, key="fm_patch_channel")
-    k = c3.select_slider("How many", (4, 8, 12, 16), value=8, key="fm_patch_k")
-    whole = c4.toggle("Whole", key="fm_patch_whole",
-                  help="Whole images: show each image with its receptive field boxed (off: the crops).")
-    top = top_activations(fingerprint, dataset, 16, model)[patch_layer]
-    trimmed = features.TopActivations(top.values[:, :k], top.image_index[:, :k], top.position[:, :k])
-    patches = features.top_patches(model, patch_layer, int(patch_channel), trimmed, test_pictures(dataset))
-    show_figure(feature_figs.patches_grid(patches, cols=min(k, 8), context=test_pictures(dataset) if whole else None,
-                                           title=f"The {k} test images that excite "
-                                                 f"{patch_layer} {unit_name.lower()} {patch_channel} most"),
-                key="fm_patches")
-    st.caption("Each crop is the receptive field of the strongest value in that image (number: image, activation), "
-               "among the positions whose field lies inside the image (not in the zero padding). "
-               "After Zeiler & Fergus (2014).")
+    tops, pictures = photo_top_activations(fingerprint, content_hash(x), 16, model, meta, x)
+    top = tops[patch_layer]
+trimmed = features.TopActivations(top.values[:, :k], top.image_index[:, :k], top.position[:, :k])
+patches = features.top_patches(model, patch_layer, int(patch_channel), trimmed, pictures)
+show_figure(feature_figs.patches_grid(patches, cols=min(k, 8), context=pictures if whole else None,
+                                       title=f"The {k} {source_words} that excite "
+                                             f"{patch_layer} {unit_name.lower()} {patch_channel} most"),
+            key="fm_patches")
+st.caption("Each crop is the receptive field of the strongest value in that image (number: image, activation), "
+           "among the positions whose field lies inside the image (not in the zero padding). "
+           "After Zeiler & Fergus (2014).")
 
 finish_link(LINK)

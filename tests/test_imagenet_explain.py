@@ -190,3 +190,37 @@ def test_smoothgrad_and_ig_passes_keep_the_saved_activations_in_budget(imagenet,
     monkeypatch.setattr(_forward, "BACKWARD_BUDGET_BYTES", per_image)  # one image a pass
     torch.testing.assert_close(ig_module.integrated_gradients(model, img, 3, steps=8)[0], whole,
                                rtol=1e-4, atol=1e-6)
+
+
+def test_without_a_data_set_the_sample_photos_and_yours_show_what_excites_a_channel():
+    """The ImageNet network's training photos are not here: the search for the patches a channel
+    likes runs over the sample photos and the student's picture, says so, and its values are the
+    channels' strongest responses (inside the picture) in those images."""
+    import json
+
+    import numpy as np
+
+    from vizcore import features, images
+
+    at = _run("feature_maps", "fm_model", fm_patch_layer="head", fm_patch_channel=5)
+    assert any("sample photos and your picture" in c.value for c in at.caption)
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id.endswith("fm_patches")]
+    labels = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+    assert len(labels) == 8
+    model, meta = models.load_pretrained("imagenet")
+    pool = [features.preprocess_steps(images.sample_image(n).convert("RGB"), meta)[1] for n in images.PHOTO_NAMES]
+    photo, _ = images.reduce_to_working_size(images.sample_image("coffee"), images.DEFAULT_MAX_SIDE)  # the page's input
+    pool.append(features.preprocess_steps(photo.convert("RGB"), meta)[1])
+    mask = None
+    strongest = []
+    for x in pool:
+        out = features.activations(model, x)["head"][0, 5]
+        if mask is None:
+            mask = torch.from_numpy(features.inside_positions(model, "head", tuple(out.shape), (224, 224)))
+        strongest.append(float(out.masked_fill(~mask, float("-inf")).max()))
+    order = np.argsort(strongest)[::-1][:8]
+    shown = [(int(t.split(":")[0].lstrip("#")), float(t.split(":")[1])) for t in labels]
+    # the eight strongest responses, best first (ties at ReLU6's 0 in any order), each its image's own
+    np.testing.assert_allclose([v for _, v in shown], np.asarray(strongest)[order], atol=0.006)
+    for index, value in shown:
+        assert abs(strongest[index] - value) < 0.006

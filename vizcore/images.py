@@ -187,6 +187,7 @@ _PATTERNS = {
 }
 
 SAMPLES: dict[str, str] = {**_PHOTOS, **_PATTERNS}
+PHOTO_NAMES: tuple[str, ...] = tuple(_PHOTOS)  # the real pictures among the samples
 
 
 # The photos' files inside scikit-image (bundled with it: no download). PIL reads them as
