@@ -335,27 +335,31 @@ st.caption(f"{len(train_split)} training, {len(splits['val'])} validation and {l
            + literal(", ".join(train_split.classes)) + ".")  # a zip's folder names are the user's text
 
 mode = st.radio("What to do", MODES, horizontal=True, key="train_mode")
-arch, options, cfg, n = hyperparameters(name, len(train_split))
-
-if mode == MODES[0]:
-    with st.expander("Data augmentation", expanded=False):
-        cfg.augment = augment_settings(name, train_split.images[0])
-else:
-    st.info("Two runs on the same few training images: one plain, one with augmentation and dropout "
-            "0.5. Watch the gap between training (dashed) and validation (solid) accuracy.")
-    clamp(f"train_small_n_{name}", 10, len(train_split))
-    n = min(int(st.number_input("Training images for both runs", 10, len(train_split), key=f"train_small_n_{name}")),
-            len(train_split))
+# On the page: Train and the curves first (a lecturer presses Train and the class sees the curves
+# grow on the first screen), the settings under them. Made in that order, filled settings first.
+run_row, settings_box = st.container(), st.container()
+with settings_box:
+    st.markdown("**Settings**")
+    arch, options, cfg, n = hyperparameters(name, len(train_split))
+    if mode == MODES[0]:
+        with st.expander("Data augmentation", expanded=False):
+            cfg.augment = augment_settings(name, train_split.images[0])
+    else:
+        st.info("Two runs on the same few training images: one plain, one with augmentation and dropout "
+                "0.5. Watch the gap between training (dashed) and validation (solid) accuracy.")
+        clamp(f"train_small_n_{name}", 10, len(train_split))
+        n = min(int(st.number_input("Training images for both runs", 10, len(train_split),
+                                    key=f"train_small_n_{name}")), len(train_split))
 
 # Train and Stop side by side, the pace beside them: a class watches the curves grow.
-train_col, stop_col, pace_col = st.columns([1, 1, 4], vertical_alignment="bottom")
+train_col, stop_col, pace_col = run_row.columns([1, 1, 4], vertical_alignment="bottom")
 start = train_col.button("Train", type="primary", key="train_start", width="stretch")
 stop_col.button("Stop", key="train_stop", help="Ends training now; the epochs finished so far are kept.",
                 width="stretch")
 pace_col.radio("Pace", list(PACES), key="train_pace", horizontal=True,
                help="Lecture pace waits so that every epoch takes at least that long: the class can watch "
                     "the loss fall. The numbers are the same at any pace.")
-status, chart = st.container(), st.empty()
+status, chart = run_row.container(), run_row.empty()
 # Every linked widget is drawn: the address is written now, not after a run of minutes (a
 # lecturer copies the link while the class watches). A link only sets widgets; Train starts a run.
 finish_link(LINK)
@@ -388,21 +392,23 @@ if start:
     st.session_state[RESULT]["status"] = "done"
     chart.empty()
 
-result = st.session_state.get(RESULT)
-if result and result["status"] in ("done", "stopped") and result["runs"]:
-    runs = {label: run for label, run in result["runs"].items() if run.get("meta")}
-    if result["mode"] == "Train a model" and runs:
-        show_results(next(iter(runs.values())), result["splits"])
-    elif runs:
-        show_figure(training_figs.learning_curves({label: r["history"] for label, r in runs.items()}),
-                    key="train_small_curves")
-        rows = [{"run": label, "training accuracy": f"{r['history'].train_accuracy[-1]:.1%}",
-                 "validation accuracy": f"{r['history'].val_accuracy[-1]:.1%}",
-                 "test accuracy": f"{r['test_accuracy']:.1%}",
-                 "gap (train − validation)": f"{r['history'].train_accuracy[-1] - r['history'].val_accuracy[-1]:+.1%}"}
-                for label, r in runs.items()]
-        st.table(rows)
-        st.caption("Both models are saved for this session and can be chosen on the other pages.")
+with run_row:  # the results where the curves grew: under Train, above the settings
+    result = st.session_state.get(RESULT)
+    if result and result["status"] in ("done", "stopped") and result["runs"]:
+        runs = {label: run for label, run in result["runs"].items() if run.get("meta")}
+        if result["mode"] == "Train a model" and runs:
+            show_results(next(iter(runs.values())), result["splits"])
+        elif runs:
+            show_figure(training_figs.learning_curves({label: r["history"] for label, r in runs.items()}),
+                        key="train_small_curves")
+            rows = [{"run": label, "training accuracy": f"{r['history'].train_accuracy[-1]:.1%}",
+                     "validation accuracy": f"{r['history'].val_accuracy[-1]:.1%}",
+                     "test accuracy": f"{r['test_accuracy']:.1%}",
+                     "gap (train − validation)": f"{r['history'].train_accuracy[-1] - r['history'].val_accuracy[-1]:+.1%}"}
+                    for label, r in runs.items()]
+            st.table(rows)
+            st.caption("Both models are saved for this session and can be chosen on the other pages.")
+
 
 # --------------------------------------------------------------------------- upload
 
