@@ -5,6 +5,7 @@ the widgets, keeps the settings in the URL and lays out the figures.
 """
 from __future__ import annotations
 
+import io
 import time
 
 import streamlit as st
@@ -17,11 +18,12 @@ route_through_app()
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from PIL import Image as PILImage  # noqa: E402
 from pages._ui import (  # noqa: E402
     download_array, drop_added_rows, explain, finish_link, image_input, shared_link_params,
     show_figure, show_text)
 from vizcore import conv, images, kernels, playground as pg  # noqa: E402
-from vizcore.figures import playground as pg_figs  # noqa: E402
+from vizcore.figures import playground as pg_figs, style  # noqa: E402
 from pages import _kernel_playground_state as pg_state  # noqa: E402
 
 OPERATION_LABELS = {
@@ -298,6 +300,55 @@ def _correlate(image_hash: str, _x: np.ndarray, kernel: np.ndarray, stride, padd
                             padding_mode=padding_mode)
 
 
+def _png(pixels: np.ndarray) -> bytes:
+    """uint8 (H, W) or (H, W, 3) as PNG bytes (lossless; fast compression: a rerun stays short)."""
+    out = io.BytesIO()
+    PILImage.fromarray(np.ascontiguousarray(pixels)).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+def input_pixels(x: np.ndarray) -> np.ndarray:
+    """The input as the charts send it: (H, W) gray or (H, W, 3) RGB uint8, every
+    :func:`pg_figs.screen_step`-th row and column (at most 512 per side)."""
+    step = pg_figs.screen_step(np.shape(x))
+    arr = np.clip(np.asarray(x)[..., ::step, ::step], 0, 255).astype(np.uint8)
+    return arr if arr.ndim == 2 else np.ascontiguousarray(arr.transpose(1, 2, 0))
+
+
+def response_pixels(z: np.ndarray, how: str, *, robust: bool) -> tuple[np.ndarray, str]:
+    """A response map as RGB uint8 in the colours of :func:`pg_figs.response_figure` (same
+    values thinned as the chart thins them, same scale, same ends), and a caption saying how."""
+    step = pg_figs.screen_step(np.shape(z))
+    drawn = np.asarray(z)[::step, ::step]
+    if drawn.size > 4096:  # what the chart sends (float32): the same numbers get the same colour
+        drawn = drawn.astype(np.float32, copy=False)
+    crange = pg_figs.response_range(z, how, robust=robust)
+    colorscale = style.colour_scale_for(z).colorscale if how == "raw" else "gray"
+    zmin, zmax = (crange.zmin, crange.zmax) if crange is not None else (0.0, 255.0)
+    if colorscale == style.DIVERGING:
+        note = f"blue negative, white 0, red positive, {style.number(zmin)} … {style.number(zmax)}"
+    else:
+        note = f"gray from black at {style.number(zmin)} to white at {style.number(zmax)}"
+    return style.colourise(drawn, zmin=zmin, zmax=zmax, colorscale=colorscale), note
+
+
+def first_picture(area, x: np.ndarray, shown: np.ndarray, y: np.ndarray, show: str, robust: bool,
+                  color: str, what: str) -> None:
+    """The input photo and its filtered result as two still images at the top of the view."""
+    left, right = area.columns(2)
+    steps = pg_figs.screen_step(np.shape(x))
+    size = f"{x.shape[-2]}×{x.shape[-1]}" + (f", every {steps}th row and column shown" if steps > 1 else "")
+    left.image(_png(input_pixels(x)), caption=f"Input {size}", output_format="PNG", width="stretch")
+    if color == "per-channel":
+        pixels = input_pixels(np.clip(shown if show != "raw" else y, 0, 255))
+        caption = f"Output ({what}): the channels as one colour image (clipped 0..255)"
+    else:
+        pixels, note = response_pixels(shown if color in ("gray", "3D") else shown[0], show, robust=robust)
+        caption = (f"Output ({what}), {show}" + (": filter 1 (your kernel)" if color == "filters" else "")
+                   + f"; {note}, as on the chart's colour bar")
+    right.image(_png(pixels), caption=caption, output_format="PNG", width="stretch")
+
+
 def image_view(kernel: np.ndarray | None) -> None:
     # The pictures first, the controls below them: on a 1280×720 projector the input and its
     # filter response are what shows above the fold (the widgets' values come from session
@@ -356,7 +407,12 @@ def image_view(kernel: np.ndarray | None) -> None:
     what = ss["kp_op"]
     after = (f" + bias {bias:g}" if bias else "") + (f", {act}" if act != "none" else "")
 
-    left, right = figure_area.columns(2)
+    # The first picture is two still images (no Plotly: a cold browser needs seconds to evaluate
+    # Plotly's bundle before it draws any chart); the interactive charts (hover values, colour bar)
+    # follow in an expander. The images show the same pixels the charts draw.
+    first_picture(figure_area, x, shown, y, show, robust, color, f"{what}{after}")
+    left, right = figure_area.expander("Interactive charts: hover for the values, colour bar",
+                                       expanded=False).columns(2)
     with left:
         show_figure(pg_figs.picture_figure(x, title=f"Input {x.shape[-2]}×{x.shape[-1]}"),
                     key="kp_fig_input")
@@ -401,7 +457,7 @@ def image_view(kernel: np.ndarray | None) -> None:
     crange = pg_figs.response_range(shown if color in ("gray", "3D") else shown[0], show, robust=robust)
     st.caption(f"Output shape {tuple(y.shape)}, values {float(y.min()):,.4g} … {float(y.max()):,.4g}. "
                + (crange.describe() + " " if crange is not None and color != "per-channel" else "")
-               + "Hover for values; the camera button downloads the figure as PNG.")
+               + "Open the interactive charts to hover for values; their camera button downloads a figure as PNG.")
     download_array(y, "kernel_playground_output", key="kp_dl_image")
 
     code_col = show_kernel(kernel) or st.container()

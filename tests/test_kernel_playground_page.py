@@ -254,3 +254,44 @@ def test_a_broken_filter_sent_from_another_page_gives_a_message():
     at.run()
     assert not at.exception
     assert "could not be used" in errors(at)
+
+
+def test_first_view_shows_the_photo_and_its_filtered_result_as_still_images(monkeypatch):
+    """The first picture needs no Plotly: two st.image elements at the top of the Image view,
+    the input's pixels and the output coloured exactly as the chart colours its values."""
+    import io
+
+    from PIL import Image
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    from vizcore import conv
+    from vizcore.figures import playground as pg_figs, style
+
+    stored: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def recording(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        stored[file_id] = path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", recording)
+    at = run_page()
+    shown = at.get("image")
+    assert len(shown) >= 2
+    urls = [img.url for element in shown[:2] for img in element.proto.imgs]
+    first, second = (np.asarray(Image.open(io.BytesIO(stored[u.rsplit("/", 1)[-1].split(".")[0]])))
+                     for u in urls)
+    # the photo: the default sample's gray pixels
+    np.testing.assert_array_equal(first, brick_gray())
+    # the result: vizcore's correlation of the default preset, coloured on the chart's scale
+    y = conv.correlate2d(brick_gray(), kernels.preset_kernel(at.session_state["kp_preset"]))
+    out = chart(at, "kp_fig_output")
+    np.testing.assert_allclose(z_values(out), y, rtol=1e-5, atol=1e-3)
+    trace = out["data"][0]
+    crange = pg_figs.response_range(y, "raw", robust=True)
+    assert (trace["zmin"], trace["zmax"]) == pytest.approx((crange.zmin, crange.zmax))
+    colorscale = style.colour_scale_for(y).colorscale
+    expected = style.colourise(y.astype(np.float32), zmin=crange.zmin, zmax=crange.zmax, colorscale=colorscale)
+    np.testing.assert_array_equal(second, expected)
+    assert "as on the chart's colour bar" in shown[1].proto.imgs[0].caption
