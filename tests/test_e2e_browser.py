@@ -91,7 +91,9 @@ def photo_bytes() -> bytes:
 
 
 def output_chart(page):
-    return page.get_by_test_id("stPlotlyChart").filter(has_text="Output").first
+    """The filtered result: a still picture first on the page (the interactive chart sits in an
+    expander under it, so the first picture does not wait for Plotly)."""
+    return page.get_by_test_id("stImage").filter(has_text="Output").first
 
 
 def test_upload_a_photo_and_switch_the_kernel(server, page, tmp_path):
