@@ -40,6 +40,11 @@ LINK = links.LinkSpec([
     links.Int("channel", 0, 0, 4096, key="fm_channel"),
     links.Int("row", 0, 0, 4096, key="fm_row"), links.Int("col", 0, 0, 4096, key="fm_col"),
     links.Bool("shared", True, key="fm_shared"),
+    # what excites a channel: its layer, channel, how many pictures, whole pictures or crops
+    links.Text("player", "", max_length=40, key="fm_patch_layer"),
+    links.Int("pchannel", 0, 0, 4096, key="fm_patch_channel"),
+    links.Choice("many", 8, (4, 8, 12, 16), key="fm_patch_k"),
+    links.Bool("whole", False, key="fm_patch_whole"),
 ])
 link_state(LINK, "feature_maps", fill_defaults=False)  # widgets give themselves their start values
 
