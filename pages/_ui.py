@@ -502,6 +502,26 @@ def class_choice(key: str, classes: list, probabilities, *, container=None,
     return target
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def _probabilities(fingerprint: str, input_hash: str, _model, _x) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        return torch.softmax(_model(_x), dim=1)[0].numpy().copy()
+
+
+def explained_input(prefix: str, model, meta: dict, fingerprint: str):
+    """The input block of a perturbation page (Occlusion, LIME): the input, what the model knows,
+    and the model's class probabilities for it (cached: a display-only rerun runs no model).
+    Returns ``(chosen, input_hash, probabilities)``; stops the page while nothing is chosen."""
+    chosen = model_input(prefix, meta, show_steps=False)
+    if chosen is None:
+        st.stop()
+    only_knows_note(meta, chosen.source)
+    input_hash = content_hash(chosen.x)
+    return chosen, input_hash, _probabilities(fingerprint, input_hash, model, chosen.x)
+
+
 def _pick_test_image(prefix: str, dataset: str):
     """A test image chosen by class and number (or at random): input, picture, caption, label."""
     split = test_split(dataset)

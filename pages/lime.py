@@ -6,15 +6,14 @@ import time
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (AUTO_SECONDS, PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
-                       input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, model_start_values, run_controls, show_figure,
-                       write_link_state)
+from pages._ui import (AUTO_SECONDS, PREDICTED, class_choice, content_hash, copy_link, download_array, explain, explained_input,  # noqa: E402
+                       input_link_fields, link_state, literal, log_computation, model_selector, model_start_values,
+                       run_controls, show_figure, write_link_state)
 from vizcore import features, links  # noqa: E402
 from vizcore.figures import perturbation as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
@@ -78,13 +77,6 @@ link_state(LINK, "lime")
 
 
 # --- cached work ----------------------------------------------------------------------------------------
-
-@st.cache_data(max_entries=256, show_spinner=False)
-def prediction(fingerprint: str, input_hash: str, _model, _x) -> np.ndarray:
-    """The class probabilities of the image (cached: a display-only rerun runs no model)."""
-    with torch.inference_mode():
-        return torch.softmax(_model(_x), dim=1)[0].numpy().copy()
-
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def hidden_look(input_hash: str, segments_hash: str, kind: str, _x, _segments, _meta):
@@ -161,14 +153,8 @@ channels, height, width = meta["input_shape"]
 model_start_values(LINK, "lime_model", {"lime_samples": 250 if min(height, width) >= 128 else 1000})
 classes = [str(c) for c in meta["classes"]]
 fingerprint = features.model_fingerprint(model)
-chosen = model_input("lime_in", meta, show_steps=False)
-if chosen is None:
-    st.stop()
-only_knows_note(meta, chosen.source)
+chosen, input_hash, original = explained_input("lime_in", model, meta, fingerprint)
 x = chosen.x
-input_hash = content_hash(x)
-original = prediction(fingerprint, input_hash, model, x)
-predicted = int(original.argmax())
 plan = _forward.plan_for(model, (channels, height, width))
 
 # --- 1 · superpixels -----------------------------------------------------------------------------------------

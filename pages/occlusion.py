@@ -11,9 +11,9 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (AUTO_SECONDS, PREDICTED, class_choice, content_hash, log_computation, copy_link, download_array, explain,  # noqa: E402
-                       input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, model_start_values, run_controls, show_figure,
-                       write_link_state)
+from pages._ui import (AUTO_SECONDS, PREDICTED, class_choice, copy_link, download_array, explain, explained_input,  # noqa: E402
+                       input_link_fields, link_state, literal, log_computation, model_selector, model_start_values,
+                       run_controls, show_figure, write_link_state)
 from vizcore import features, links  # noqa: E402
 from vizcore.figures import perturbation as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
@@ -77,13 +77,6 @@ def player_figure(key: tuple, target: int, output: str, _picture, _fill_picture,
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def prediction(fingerprint: str, input_hash: str, _model, _x) -> np.ndarray:
-    """The class probabilities of the unoccluded input (cached: a display-only rerun runs no model)."""
-    with torch.inference_mode():
-        return torch.softmax(_model(_x), dim=1)[0].numpy().copy()
-
-
-@st.cache_data(max_entries=256, show_spinner=False)
 def preview(input_hash: str, window: int, stride: int, fill_kind: str, _x, _meta):
     """What fills the patch (in the model's input space), one occluded copy and the fill as pictures."""
     grid = windows(_x.shape[2], _x.shape[3], window, stride)
@@ -115,14 +108,8 @@ fingerprint = features.model_fingerprint(model)
 settings, pictures = st.columns([3, 2], gap="medium")
 with settings:
     st.subheader("1 · The input")
-    chosen = model_input("occ_in", meta, show_steps=False)
-    if chosen is None:
-        st.stop()
-    only_knows_note(meta, chosen.source)
+    chosen, input_hash, original = explained_input("occ_in", model, meta, fingerprint)
     x = chosen.x
-    input_hash = content_hash(x)
-    original = prediction(fingerprint, input_hash, model, x)
-    predicted = int(original.argmax())
 
     # --- settings -------------------------------------------------------------------------------------------
 
