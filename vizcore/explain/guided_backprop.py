@@ -23,16 +23,19 @@ def guided_relu(x: torch.Tensor) -> torch.Tensor:
     call's output tensor (a tensor of this one call's graph, not the model: no other thread
     sees it) first sets negative incoming gradients to 0. Together: captum's relu(grad_in).
     """
-    out = torch.relu(x)
-    if out.requires_grad:
-        out.register_hook(lambda grad: grad.clamp(min=0))
-    return out
+    return _drop_negative_gradients(torch.relu(x))
 
 
 def guided_relu6(x: torch.Tensor) -> torch.Tensor:
     """ReLU6 (min(max(x, 0), 6), EfficientNet-Lite's activation), guided the same way: its own
     backward keeps the gradient where 0 < x < 6, the hook drops negative incoming gradients."""
-    out = F.hardtanh(x, 0.0, 6.0)  # nn.ReLU6's own call: 1.5x faster backward here than torch.clamp
+    # nn.ReLU6's own call: its backward was 1.5x faster here than torch.clamp's
+    return _drop_negative_gradients(F.hardtanh(x, 0.0, 6.0))
+
+
+def _drop_negative_gradients(out: torch.Tensor) -> torch.Tensor:
+    """A hook on this call's output tensor (this one call's graph, never the shared model: no
+    other thread sees it) that sets negative incoming gradients to 0."""
     if out.requires_grad:
         out.register_hook(lambda grad: grad.clamp(min=0))
     return out
