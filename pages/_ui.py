@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections import Counter
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -468,7 +469,8 @@ PREDICTED_LABEL = "the predicted class"
 def class_labels(classes: list) -> list[str]:
     """One label per class, its name, made unique (a model may carry two classes of one name)."""
     names = [str(c) for c in classes]
-    seen = {n for n in names if names.count(n) > 1}
+    counts = Counter(names)  # one pass: ImageNet's 1000 names on every rerun
+    seen = {n for n, times in counts.items() if times > 1}
     return [f"{n} (#{k})" if n in seen else n for k, n in enumerate(names)]
 
 
