@@ -410,23 +410,29 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
     return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source)
 
 
+START_VALUES_KEY = "_model_start_values"  # session key -> the chosen model's start value
+
+
 def model_start_values(spec, model_key: str, values: dict) -> None:
     """When the chosen model changes, put this model's start values into the widgets' state
     (call after :func:`model_selector`, before the widgets): a 32-pixel patch suits a 224×224
     photo, an 8-pixel one a 28×28 digit. A session's first run that opened a link keeps the
     link's settings: the address already says the whole view."""
+    st.session_state.setdefault(START_VALUES_KEY, {}).update(values)  # the link leaves these out
     marker = f"_{model_key}_start_values_for"
     model = st.session_state.get(model_key)
     if st.session_state.get(marker) == model:
         return
     first = marker not in st.session_state
     st.session_state[marker] = model
-    if first and any(f.name in st.query_params for f in spec.fields):
-        return
+    in_link = {f.state_key for f in spec.fields if f.name in st.query_params} if first else set()
     defaults = spec.defaults()
     for key, value in values.items():
         # On the first run a value already changed from the page's default (kept from an
-        # earlier visit, or set by a test) stays; a model switch later brings its start values.
+        # earlier visit, set by a test, or named by the address) stays; a model switch later
+        # brings its start values.
+        if key in in_link:
+            continue
         if not first or st.session_state.get(key, defaults.get(key)) == defaults.get(key):
             st.session_state[key] = value
 
@@ -847,7 +853,7 @@ def write_link_state(spec) -> None:
     for f in spec.fields:
         if f.state_key in st.session_state:
             st.session_state[f"{f.state_key}__kept"] = st.session_state[f.state_key]
-    out = {**spec.encode(st.session_state), **shared_link_params()}
+    out = {**spec.encode(st.session_state, st.session_state.get(START_VALUES_KEY)), **shared_link_params()}
     if st.query_params.to_dict() != out:
         st.query_params.from_dict(out)
 
@@ -860,7 +866,7 @@ def page_link(spec=None) -> str:
     if spec is None:
         query = st.query_params.to_dict()
     else:
-        query = {**spec.encode(st.session_state), **shared_link_params()}
+        query = {**spec.encode(st.session_state, st.session_state.get(START_VALUES_KEY)), **shared_link_params()}
     base = st.context.url or ""
     return base + ("?" + urlencode(query) if query else "")
 

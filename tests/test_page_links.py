@@ -196,3 +196,26 @@ def test_model_pages_link_keeps_a_sample_photo(page, model):
     assert at.session_state[f"{prefix}_photo_sample"] == "chelsea"
     assert at.selectbox(key=f"{prefix}_photo_sample").value == "chelsea"
     assert written(at).items() >= query.items()
+
+
+@pytest.mark.parametrize("window,stride", [(None, None), (8, 4), (32, 8)])
+def test_occlusion_link_to_the_imagenet_model_opens_its_patch_size(window, stride):
+    """A link naming the ImageNet network but no patch opens the patch that suits a 224² photo
+    (32, stride 16), not the small models' 8/4; a patch the link names is kept, and the address
+    the page writes names exactly the settings that differ from this model's start values."""
+    query = {"model": "imagenet (pretrained)", "input": "Photo (sample, upload or camera)", "sample": "chelsea"}
+    if window:
+        query |= {"window": str(window), "stride": str(stride)}
+    at = open_link("occlusion", query)
+    assert (at.session_state["occ_window"], at.session_state["occ_stride"]) == (window or 32, stride or 16)
+    start = {"window": "32", "stride": "16"}  # this model's start values: the address leaves them out
+    assert written(at) == {k: v for k, v in query.items() if start.get(k) != v}
+    again = open_link("occlusion", written(at))
+    assert (again.session_state["occ_window"], again.session_state["occ_stride"]) == (window or 32, stride or 16)
+
+
+def test_lime_link_to_the_imagenet_model_opens_its_sample_count():
+    query = {"model": "imagenet (pretrained)", "input": "Photo (sample, upload or camera)"}
+    at = open_link("lime", query)
+    assert at.session_state["lime_samples"] == 250
+    assert written(at) == query

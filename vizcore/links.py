@@ -183,14 +183,17 @@ class LinkSpec:
         """Session key -> default value of every field."""
         return {f.state_key: f.default for f in self.fields}
 
-    def encode(self, state: Mapping[str, Any]) -> dict[str, str]:
+    def encode(self, state: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> dict[str, str]:
         """The query parameters for ``state`` (session key -> value): every field whose value
         differs from its default. A missing key counts as its default; a value the field does
-        not allow is left out (the link then opens the default there)."""
+        not allow is left out (the link then opens the default there). ``defaults`` (session
+        key -> value) replaces some fields' defaults: the start values of the chosen model,
+        which the page puts in place of a setting its address leaves out."""
+        defaults = defaults or {}
         out = {}
         for f in self.fields:
             value = state.get(f.state_key, f.default)
-            if value != f.default and f.check(value) is None:
+            if value != defaults.get(f.state_key, f.default) and f.check(value) is None:
                 out[f.name] = f.encode(value)
         return out
 
