@@ -62,14 +62,15 @@ def image_input(
     mode: str = "RGB",
     max_side: int = images.DEFAULT_MAX_SIDE,
     default_sample: str | None = None,
+    first: tuple[str, ...] = (),
 ) -> Image.Image | None:
     """Let the user pick a sample, upload a photo or take one with the camera.
 
     Returns the image in `mode` ("RGB" or "L") reduced to the working size, or None when
     nothing usable is chosen yet; any problem is shown on the page as a message. The choice
-    and the last upload survive switching views and pages.
+    and the last upload survive switching views and pages. ``first``: samples listed first.
     """
-    names = list(images.SAMPLES)
+    names = [n for n in first if n in images.SAMPLES] + [n for n in images.SAMPLES if n not in first]
     remember(f"{key}_source", SOURCES[0])
     remember(f"{key}_side", max_side)
     remember(f"{key}_sample", default_sample if default_sample in names else names[0])
@@ -375,8 +376,11 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
                                    "(pixels/255 − mean) / std with the training set's mean and std.")]
         elif source == INPUT_SOURCES[1]:
             channels = meta["input_shape"][0]
+            # A photo network's list starts with the photos it knows best (a cat, an espresso),
+            # then the other photos; the patterns it has no class for come last.
             photo = image_input(f"{prefix}_photo", mode="RGB",
-                                default_sample="coffee" if channels == 3 else "camera")
+                                default_sample="coffee" if channels == 3 else "camera",
+                                first=("chelsea", "coffee", *images.PHOTO_NAMES) if photos_only else ())
             if photo is None:
                 return None
             match, invert = False, None
@@ -470,6 +474,7 @@ def _note_unlinkable(prefix: str, source: str) -> None:
 
 PREDICTED = -1  # the class choice "the predicted class", whatever the model predicts
 PREDICTED_LABEL = "the predicted class"
+TOP_CHOICES = 5  # a many-class model's runners-up listed under the class choice
 
 
 def class_labels(classes: list) -> list[str]:
@@ -507,6 +512,11 @@ def class_choice(key: str, classes: list, probabilities, *, container=None,
                       + (" — the model's prediction" if target == predicted else
                          f"; the model predicts {literal(labels[predicted])} "
                          f"({float(probabilities[predicted]):.1%})"))
+    if len(classes) > TOP_CHOICES:  # ImageNet: the close runners-up are the classes worth explaining
+        top = np.argsort(-np.asarray(probabilities))[:TOP_CHOICES]
+        container.caption(f"Top {TOP_CHOICES}: " + ", ".join(f"{literal(labels[k])} {float(probabilities[k]):.1%}"
+                                                             for k in top)
+                          + f". Type any of the {len(classes)} names in the box to explain it instead.")
     return target
 
 

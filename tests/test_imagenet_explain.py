@@ -88,6 +88,27 @@ def test_occlusion_and_lime_start_with_settings_for_224(imagenet):
     assert at.select_slider(key="lime_samples").value == 250
 
 
+@pytest.mark.parametrize("page,prefix", [("occlusion", "occ"), ("lime", "lime")])
+def test_the_cat_comes_first_and_its_top_five_are_the_models_softmax(imagenet, page, prefix):
+    """A photo network lists the cat and the coffee first; under the class choice, the five most
+    probable of the 1000 classes with the probabilities of the model's own softmax."""
+    at = _run(page, f"{prefix}_model", **{f"{prefix}_in_photo_sample": "chelsea"})
+    for button in [b for b in at.button if b.label.startswith(("Run ", "Sample "))]:
+        button.click().run()  # a run estimated as long waits for its button; the choice comes after it
+    assert at.selectbox(key=f"{prefix}_in_photo_sample").options[:2] == ["Chelsea the cat", "Cup of coffee"]
+    model, meta = imagenet
+    from vizcore import features, images
+    photo, _ = images.reduce_to_working_size(images.sample_image("chelsea"), images.DEFAULT_MAX_SIDE)
+    _, x = features.preprocess_steps(photo.convert("RGB"), meta)
+    with torch.inference_mode():
+        p = torch.softmax(model(x), dim=1)[0]
+    top = torch.argsort(p, descending=True)[:5].tolist()
+    expected = "Top 5: " + ", ".join(f"{meta['classes'][k]} {p[k].item():.1%}" for k in top)
+    (shown,) = [c.value for c in at.caption if c.value.startswith("Top 5: ")]
+    assert shown.startswith(expected)
+    assert {meta["classes"][k] for k in top[:2]} == {"tiger cat", "Egyptian cat"}  # a near tie
+
+
 def test_saliency_explains_the_coffee_as_espresso_on_the_last_stages():
     at = _run("saliency", "sal_model")
     (score,) = [m for m in at.metric if m.label.startswith("Score (logit) of")]
