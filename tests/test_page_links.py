@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vizcore import images, quiz, shapes
+from vizcore import quiz, shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 
