@@ -128,7 +128,6 @@ maps = acts_one[layer]
 show_figure(feature_figs.channel_grid(maps, shared_scale=shared, title=f"{layer}: all {maps.shape[0]} channels"),
             key="fm_grid")
 
-conv_names = features.conv_layers(model)
 # The filters of a convolution layer, or of the convolution that opens a stage (EfficientNet's stem).
 filter_layer = features.stage_convolution(model, layer)
 if filter_layer is not None:
@@ -191,9 +190,10 @@ st.markdown(
     f"receptive field; neighbouring values look {jump_r} pixel{'s' if jump_r > 1 else ''} further on."
     + (" Part of it lies in the zero padding outside the image (dotted)." if inside != window else ""))
 
-if layer in conv_names:
+if filter_layer is not None:  # a convolution layer, or a stage that opens with one (EfficientNet's stem, head)
     layer_input = features.layer_inputs(model, x, acts)[layer]
-    made = features.explain_conv_value(model, layer, layer_input, channel, i, j)
+    made = features.explain_conv_value(model, filter_layer, layer_input, channel, i, j)
+    after = features.explain_after_conv(model, layer, channel, made.total) if filter_layer != layer else []
     inputs = len(made.per_channel)
     partial = [p.total for p in made.per_channel]
     over = f"each of the {inputs} input channels" if inputs > 1 else "the single input channel"
@@ -203,15 +203,21 @@ if layer in conv_names:
     if inputs > 1:
         table = pd.DataFrame({"input channel": range(inputs), "partial sum": partial})
         st.dataframe(table, hide_index=True, height=min(400, 38 + 35 * inputs))
-    st.markdown(f"Sum of the partial sums {sum(partial):.4g} + bias {made.bias:.4g} = **{made.total:.4g}** "
-                f"(the layer's own output: {maps[channel, i, j]:.4g}).")
+    if after:  # convolution → batch norm → activation, written out to the stage's own output
+        st.markdown(f"Sum of the partial sums = **{made.total:.4g}** (no bias: the batch norm after it shifts), "
+                    "then " + " and ".join(step.name for step in after) + ":")
+        st.code("\n".join(f"{step.name}: {step.arithmetic}" for step in after), language=None, wrap_lines=True)
+        st.markdown(f"= **{after[-1].value:.4g}** (the stage's own output: {maps[channel, i, j]:.4g}).")
+    else:
+        st.markdown(f"Sum of the partial sums {sum(partial):.4g} + bias {made.bias:.4g} = **{made.total:.4g}** "
+                    f"(the layer's own output: {maps[channel, i, j]:.4g}).")
     if not 0 <= st.session_state.get("fm_in_channel", 0) < inputs:
         st.session_state["fm_in_channel"] = 0
     shown_c = st.slider("Show the products of input channel", 0, inputs - 1, key="fm_in_channel") \
         if inputs > 1 else 0
     st.code(made.per_channel[shown_c].text, language=None, wrap_lines=True)
 
-    if layer == conv_names[0]:
+    if layer == spatial[0]:  # the first layer's filters work on any photo
         kernel = weights[channel]
         if kernel.shape[0] == 3:
             how = st.radio("Send which part of the filter", ("sum of R, G, B (for grey pictures)", "R", "G", "B"),

@@ -18,6 +18,7 @@ from hypothesis import given, settings, strategies as st
 from PIL import Image
 from skimage import data as skdata
 from torch import nn
+import torch.nn.functional as F
 
 from vizcore import efficientnet, explain, features, models
 from vizcore.features import Window
@@ -236,3 +237,28 @@ def test_explanations_run_without_hooks(imagenet):
     after = {name: dict(m._forward_hooks) | dict(m._backward_hooks) for name, m in model.named_modules()}
     assert before == after and all(not hooks for hooks in after.values())
     assert all(p.grad is None for p in model.parameters())
+
+
+@settings(max_examples=12, deadline=None)
+@given(stage=st.sampled_from(["stem", "head"]), seed=st.integers(0, 2**31 - 1),
+       where=st.tuples(st.floats(0, 1), st.floats(0, 1)), channel=st.floats(0, 1), scale=st.sampled_from([0.3, 1.0]))
+def test_one_values_arithmetic_in_a_stage_equals_torch(imagenet, stage, seed, where, channel, scale):
+    """Convolution (SAME padding: the extra zeros at the bottom/right), then batch norm, then
+    ReLU6, written out step by step: the convolution's sum equals torch's conv on the padded
+    input, and the last step equals the stage's own output, at every position (edges too)."""
+    model, _ = imagenet
+    x = scale * torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(seed))
+    with torch.inference_mode():
+        stage_input = features.layer_inputs(model, x, features.activations(model, x))[stage]
+        conv = model.get_submodule(stage).conv
+        padded = F.pad(stage_input, conv.padding_for(*stage_input.shape[-2:])) if stage == "stem" else stage_input
+        conv_out = F.conv2d(padded, conv.weight, stride=conv.stride)[0]
+        out = model.get_submodule(stage)(stage_input)[0]
+    c = min(int(channel * out.shape[0]), out.shape[0] - 1)
+    i, j = (min(int(f * out.shape[1]), out.shape[1] - 1) for f in where)
+    made = features.explain_conv_value(model, features.stage_convolution(model, stage), stage_input, c, i, j)
+    assert made.total == pytest.approx(float(conv_out[c, i, j]), abs=1e-4)
+    steps = features.explain_after_conv(model, stage, c, made.total)
+    assert [s.name for s in steps] == ["Batch norm", "ReLU6"]
+    assert steps[-1].value == pytest.approx(float(out[c, i, j]), abs=1e-4)
+    assert 0 <= steps[-1].value <= 6

@@ -165,6 +165,12 @@ def test_feature_maps_show_the_32_stem_filters_in_colour():
     charts = {c.proto.id: c for c in at.get("plotly_chart")}
     assert any("fm_filters_rgb" in key for key in charts), list(charts)
     assert any("The 32 filters of stem" in e.label for e in at.expander)
+    # One value of the stem written out: its convolution, batch norm and ReLU6, to the stage's own output.
+    (steps,) = [c.value for c in at.code if c.value.startswith("Batch norm: ")]
+    assert "\nReLU6: min(max(" in steps
+    (result,) = [m.value for m in at.markdown if "the stage's own output" in m.value]
+    shown, own = result.split("**")[1], result.rsplit(": ", 1)[1].rstrip(").")
+    assert shown == own
 
 
 def test_smoothgrad_and_ig_passes_keep_the_saved_activations_in_budget(imagenet, monkeypatch):

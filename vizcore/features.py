@@ -541,7 +541,7 @@ def filters(model: nn.Module, layer: str) -> np.ndarray:
 
 def bias(model: nn.Module, layer: str) -> np.ndarray:
     """The bias of convolution ``layer`` (zeros when it has none)."""
-    module = dict(model.named_children())[layer]
+    module = model.get_submodule(layer)
     if module.bias is None:
         return np.zeros(module.out_channels, dtype=np.float32)
     return module.bias.detach().cpu().numpy().copy()
@@ -565,16 +565,63 @@ def explain_conv_value(model: nn.Module, layer: str, layer_input: torch.Tensor, 
     """
     from vizcore import conv  # the playground's arithmetic, reused
 
-    module = dict(model.named_children()).get(layer)
+    try:
+        module = model.get_submodule(layer)  # a child, or a stage's convolution ("stem.conv")
+    except AttributeError:
+        module = None
     if not isinstance(module, nn.Conv2d) or module.groups != 1:
         raise FeatureError(f"{layer!r} is not a (plain) convolution layer.")
     x = layer_input.detach().reshape(layer_input.shape[-3:]).numpy()
     w = filters(model, layer)[channel]
-    padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
+    if isinstance(module, SameConv2d):  # TensorFlow's "SAME": the extra zero row/column at the bottom/right
+        padding = "same"
+    else:
+        padding = module.padding if isinstance(module.padding, str) else tuple(module.padding)
     parts = [conv.explain_cell(x[c], w[c], i, j, stride=tuple(module.stride), padding=padding,
                                dilation=tuple(module.dilation)) for c in range(w.shape[0])]
     b = float(bias(model, layer)[channel])
     return ConvValue(parts, b, float(sum(p.total for p in parts)) + b)
+
+
+@dataclass(frozen=True)
+class AfterConv:
+    """One step a stage takes after its convolution (see :func:`explain_after_conv`)."""
+    name: str        # "Batch norm", "ReLU6"
+    arithmetic: str  # the step written out with this value's numbers
+    value: float     # the value after this step
+
+
+def explain_after_conv(model: nn.Module, stage: str, channel: int, value: float) -> list[AfterConv]:
+    """What stage ``stage`` does to value ``value`` of its convolution's output ``channel``.
+
+    A real network's stage is convolution → batch norm → activation (EfficientNet's stem and
+    head). Batch norm, at test time, is one fixed straight line per channel: subtract the mean
+    and divide by the standard deviation the training data had there, then scale by γ and
+    shift by β (so the convolution needs no bias of its own). ReLU6 keeps values between 0
+    and 6; ReLU drops negatives. The last step's value is the stage's output.
+    """
+    module = dict(model.named_children()).get(stage)
+    if stage_convolution(model, stage) in (None, stage):
+        raise FeatureError(f"{stage!r} is not a stage that opens with a convolution.")
+    steps = []
+    for name, layer in list(module.named_children())[1:]:
+        if isinstance(layer, nn.BatchNorm2d) and not layer.training:
+            mean, var = float(layer.running_mean[channel]), float(layer.running_var[channel])
+            gamma = float(layer.weight.detach()[channel]) if layer.weight is not None else 1.0
+            beta = float(layer.bias.detach()[channel]) if layer.bias is not None else 0.0
+            new = (value - mean) / float(np.sqrt(var + layer.eps)) * gamma + beta
+            text = (f"({value:.4g} − mean {mean:.4g}) / √(variance {var:.4g} + ε {layer.eps:g}) "
+                    f"× γ {gamma:.4g} + β {beta:.4g} = {new:.4g}")
+            steps.append(AfterConv("Batch norm", text, new))
+        elif isinstance(layer, (nn.ReLU6, nn.ReLU)):
+            six = isinstance(layer, nn.ReLU6)
+            new = min(max(value, 0.0), 6.0) if six else max(value, 0.0)
+            text = f"min(max({value:.4g}, 0), 6) = {new:.4g}" if six else f"max({value:.4g}, 0) = {new:.4g}"
+            steps.append(AfterConv(type(layer).__name__, text, new))
+        else:
+            raise FeatureError(f"{stage}.{name} ({type(layer).__name__}) has no arithmetic written out here.")
+        value = new
+    return steps
 
 
 # --- receptive fields ------------------------------------------------------------------------
