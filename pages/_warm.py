@@ -3,7 +3,8 @@
 On a fresh server the first session used to pay for every import (pandas 0.4 s, torch 1.5 s,
 plotly's validators 0.5 s on the first figure...), 3 s or more on 2 cores before its page
 appeared. ``app.py`` hands :func:`warm_libraries` to ``st.App`` as its lifespan, so these
-imports run while the server starts and it answers only when they are done.
+imports run while the server starts and it answers only when they are done. It also sets the
+number of threads torch uses per pass, once for the whole server (see ``TORCH_THREADS_ENV``).
 
 Not a page itself (the leading underscore keeps it out of navigation).
 """
@@ -13,6 +14,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import time
 
 # What the pages import at their top, heaviest first; all of it is needed by some page. pandas
@@ -25,6 +27,23 @@ MODULES = ("torch", "pandas", "plotly.graph_objects", "scipy.fft", "sklearn.line
 
 log = logging.getLogger(__name__)
 
+# torch's own threads per forward pass. One: measured on this 2-core machine while other work ran,
+# an ImageNet forward pass took 22 ms on one thread and 1.9 s on two (the two threads wait for a
+# core each); a lecture server runs many students' passes at once, each in its session's thread,
+# and they share the cores better one thread each. Set once for the whole server at start-up,
+# before any session runs (a session never changes it).
+TORCH_THREADS_ENV = "VIZCORE_TORCH_THREADS"
+
+
+def torch_threads(environ=os.environ) -> int:
+    """The torch thread count for this server: ``VIZCORE_TORCH_THREADS`` (1 … the cores), else 1."""
+    try:
+        wanted = int(environ.get(TORCH_THREADS_ENV, "1"))
+    except ValueError:
+        log.warning("%s=%r is not a whole number: using 1 thread", TORCH_THREADS_ENV, environ.get(TORCH_THREADS_ENV))
+        return 1
+    return max(1, min(wanted, os.cpu_count() or 1))
+
 
 def import_libraries() -> float:
     """Import every module in MODULES and build one figure (plotly loads its validators on the
@@ -32,6 +51,9 @@ def import_libraries() -> float:
     started = time.perf_counter()
     for name in MODULES:
         importlib.import_module(name)
+    import torch
+
+    torch.set_num_threads(torch_threads())
     import numpy as np
     import plotly.io
 
@@ -45,5 +67,5 @@ def import_libraries() -> float:
 async def warm_libraries(app):
     """st.App lifespan: the imports in a worker thread, then serve."""
     seconds = await asyncio.to_thread(import_libraries)
-    log.info("Libraries imported in %.1f s", seconds)
+    log.info("Libraries imported in %.1f s; torch uses %d thread(s) per pass", seconds, torch_threads())
     yield

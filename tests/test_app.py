@@ -1,5 +1,6 @@
 """The app frame: navigation, the home page, every registered page, and vizcore's independence."""
 import pkgutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,11 +65,22 @@ def test_streamlit_run_serves_app_py_as_an_app_that_imports_the_libraries_at_sta
         "    async with _warm.warm_libraries(app.app):\n"
         "        pass\n"
         "asyncio.run(start())\n"
+        "import torch\n"
+        "print(torch.get_num_threads())\n"
         "print(sorted(set(_warm.MODULES) - set(sys.modules)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={k: v for k, v in os.environ.items() if k != "VIZCORE_TORCH_THREADS"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert out.stdout.strip().splitlines()[-2:] == ["1", "[]"]  # one torch thread per pass: see pages/_warm.py
+
+
+@pytest.mark.parametrize("value,threads", [(None, 1), ("1", 1), ("2", min(2, os.cpu_count() or 1)), ("0", 1),
+                                           ("-3", 1), ("100000", os.cpu_count() or 1), ("two", 1), ("", 1)])
+def test_the_servers_torch_threads_come_from_one_setting(value, threads):
+    from pages._warm import torch_threads
+
+    assert torch_threads({} if value is None else {"VIZCORE_TORCH_THREADS": value}) == threads
 
 
 def test_shipped_config_hides_tracebacks_and_stays_fast():
