@@ -29,7 +29,7 @@ def _images(meta: dict, seed: int) -> torch.Tensor:
 def _untouched(model: nn.Module) -> tuple:
     """What another session could see change: weights, modes, hooks, requires_grad."""
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
-    return (features.model_fingerprint(model), tuple(m.training for m in model.modules()), hooks,
+    return (features.weights_hash(model), tuple(m.training for m in model.modules()), hooks,
             tuple(p.requires_grad for p in model.parameters()))
 
 

@@ -314,7 +314,7 @@ def test_a_model_without_conv_layers_has_no_grad_cam_layer():
 def _untouched(model: nn.Module) -> tuple:
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
                 + len(m._backward_pre_hooks) for m in model.modules())
-    return (features.model_fingerprint(model), tuple(m.training for m in model.modules()), hooks,
+    return (features.weights_hash(model), tuple(m.training for m in model.modules()), hooks,
             tuple(p.requires_grad for p in model.parameters()), tuple(p.grad is None for p in model.parameters()))
 
 

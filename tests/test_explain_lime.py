@@ -241,7 +241,7 @@ def test_lime_progress_stop_and_bad_input():
 
 def test_two_threads_two_images_equal_serial():
     model, meta = models.load_pretrained("shapes")
-    before = features.model_fingerprint(model), tuple(m.training for m in model.modules())
+    before = features.weights_hash(model), tuple(m.training for m in model.modules())
     segments = segment(np.zeros((64, 64)), "grid", 16)
     inputs = [torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(s)) for s in (1, 2)]
     serial = [lime(model, x, 2, segments, samples=120).coefficients for x in inputs]
@@ -259,7 +259,7 @@ def test_two_threads_two_images_equal_serial():
     for t in threads:
         t.join()
     assert not wrong
-    assert (features.model_fingerprint(model), tuple(m.training for m in model.modules())) == before
+    assert (features.weights_hash(model), tuple(m.training for m in model.modules())) == before
 
 
 # --- superpixels --------------------------------------------------------------------------------------

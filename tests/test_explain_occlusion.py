@@ -182,7 +182,7 @@ def test_one_run_gives_every_class_and_both_outputs():
 
 def _untouched(model: nn.Module) -> tuple:
     hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
-    return (features.model_fingerprint(model), tuple(m.training for m in model.modules()), hooks,
+    return (features.weights_hash(model), tuple(m.training for m in model.modules()), hooks,
             tuple(p.requires_grad for p in model.parameters()),
             tuple(p.is_contiguous() for p in model.parameters()))
 

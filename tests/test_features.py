@@ -160,6 +160,24 @@ def test_model_fingerprint_changes_with_any_weight():
     with torch.no_grad():
         model.fc3.bias[3] += 1e-6
     assert features.model_fingerprint(model) != before
+    assert features.model_fingerprint(model) == features.weights_hash(model)
+
+
+def test_the_remembered_fingerprint_follows_training_and_loading():
+    """The fingerprint is remembered per model object; a training step, load_state_dict or a
+    swapped tensor make it hash the weights again (it always equals a fresh hash)."""
+    model = eval_model("digits")
+    first = features.model_fingerprint(model)
+    assert features.model_fingerprint(model) == first == features.weights_hash(model)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(torch.rand(2, 1, 28, 28)).sum().backward()
+    optimiser.step()
+    trained = features.model_fingerprint(model)
+    assert trained != first and trained == features.weights_hash(model)
+    model.load_state_dict(eval_model("digits").state_dict())
+    assert features.model_fingerprint(model) == first
+    model.fc3.bias = nn.Parameter(model.fc3.bias.detach() + 1)
+    assert features.model_fingerprint(model) == features.weights_hash(model) != first
 
 
 # --- receptive fields vs autograd ----------------------------------------------------------------

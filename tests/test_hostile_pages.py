@@ -300,21 +300,21 @@ def test_feature_maps_survives_any_link_and_keeps_the_shared_model(query):
     from pages import _ui
 
     shipped, _ = _ui._shipped_model("digits")  # the cached object every session's page reads
-    shipped_before = features.model_fingerprint(shipped)
+    shipped_before = features.weights_hash(shipped)
     model, meta = models.load_checkpoint(WEIGHTS["markup classes"], "digits")
     at = page("feature_maps")
     for name, value in query.items():
         at.query_params[name] = value
     at.session_state["trained_models"] = {"[session](https://evil.example) model": (model, meta)}
-    before = features.model_fingerprint(model)
+    before = features.weights_hash(model)
     at.run()
     assert_fine(at)
     (selector,) = [s for s in at.selectbox if s.key == "fm_model"]
     selector.set_value([o for o in selector.options if "session" in o][0]).run()
     assert_fine(at)
-    assert features.model_fingerprint(model) == before
+    assert features.weights_hash(model) == before
     assert not any(m._forward_hooks for m in model.modules()) and not model.training
-    assert features.model_fingerprint(shipped) == shipped_before and not shipped.training
+    assert features.weights_hash(shipped) == shipped_before and not shipped.training
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in shipped.modules())
 
 
