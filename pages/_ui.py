@@ -660,6 +660,22 @@ def _hex(colour: str) -> tuple[int, int, int]:
 STEPS_PER_ROW = 4  # a quarter of the page is wider than STEP_WIDTH at 1280×720, Presenter mode too
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def _step_tile(image_hash: str, channel: int, _image: np.ndarray) -> bytes | np.ndarray:
+    """One step's picture as PNG bytes at the steps' size: ``channel`` -1 for a picture, else
+    that channel of the normalised input (red above 0, blue below). Cached: every rerun of a
+    model page showed the same steps, and drawing and encoding them took ~20 ms."""
+    from vizcore.figures import features as feature_figs
+
+    picture = feature_figs.pixelated(_image if channel < 0 else feature_figs.diverging_picture(_image[channel]),
+                                     STEP_WIDTH)
+    if picture.dtype != np.uint8:
+        return picture  # st.image reads a float picture as 0…1 itself
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def _show_steps(steps: list, channels: int) -> None:
     """The picture's way into the model, each step at the same size, pixels kept square.
 
@@ -667,13 +683,11 @@ def _show_steps(steps: list, channels: int) -> None:
     captions run into their neighbours (issue 17); a three-channel model's normalised input
     gets a row of its own (R, G, B and the note).
     """
-    from vizcore.figures import features as feature_figs
-
     st.markdown("**On its way into the model**")
     last = steps[-1]
 
     def plain(step):
-        st.image(feature_figs.pixelated(step.image, STEP_WIDTH), caption=step.title, width=STEP_WIDTH)
+        st.image(_step_tile(content_hash(step.image), -1, step.image), caption=step.title, width=STEP_WIDTH)
         st.caption(step.note)
 
     def note(step):  # the normalised input has values of both signs
@@ -681,8 +695,7 @@ def _show_steps(steps: list, channels: int) -> None:
                 f"to {step.image.max():.2f}).")
 
     def channel(step, c: int, caption: str):
-        tile = feature_figs.pixelated(feature_figs.diverging_picture(step.image[c]), STEP_WIDTH)
-        st.image(tile, caption=caption, width=STEP_WIDTH)
+        st.image(_step_tile(content_hash(step.image), c, step.image), caption=caption, width=STEP_WIDTH)
 
     cells = [lambda step=step: plain(step) for step in steps[:-1]]
     if channels == 1:

@@ -105,13 +105,19 @@ def to_map(method: str, attr: np.ndarray, signed: bool) -> np.ndarray:
     return ex.heatmap(attr[None], "sum" if signed else "abs-max")[0]
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def map_layers(fingerprint: str, input_shape: tuple, _model) -> dict:
+    """Grad-CAM's layers and their map sizes: one forward pass per model (50 ms on ImageNet's), not per rerun."""
+    return ex.map_layers(_model, input_shape)
+
+
 # --- model and input ----------------------------------------------------------------------------------
 
 model, meta = model_selector("sal_model")
 channels, height, width = meta["input_shape"]
 classes = [str(c) for c in meta["classes"]]
 fingerprint = features.model_fingerprint(model)
-cam_layers = ex.map_layers(model, (channels, height, width))
+cam_layers = map_layers(fingerprint, (channels, height, width), model)
 
 
 def check_link() -> None:
