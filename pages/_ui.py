@@ -544,7 +544,7 @@ def _pick_test_image(prefix: str, dataset: str):
     """A test image chosen by class and number (or at random): input, picture, caption, label."""
     split = test_split(dataset)
     labels = split.labels.numpy()
-    c1, c2, c3 = st.columns([3, 4, 2], vertical_alignment="bottom")  # room for "Random" in a narrow column
+    c1, c2, c3 = st.columns([3, 4, 3], vertical_alignment="bottom")  # room for "Random" in a narrow column, Presenter too
     options = [ANY_CLASS] + list(split.classes)
     keep_valid(f"{prefix}_class", options, ANY_CLASS)
     wanted = c1.selectbox("Class", options, key=f"{prefix}_class")
@@ -770,7 +770,11 @@ PRESENTER_KEY = "presenter"
 # on one line (2.75rem titles broke "LIME: explain one prediction…" in two), so the first picture
 # and the controls that make it come up on the first screen.
 APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem 4rem 2.5rem !important; } "
-           "[data-testid='stMain'] h1 { font-size: 2.1rem !important; padding-top: 0.25rem !important; }</style>")
+           "[data-testid='stMain'] h1 { font-size: 2.1rem !important; padding-top: 0.25rem !important; } "
+           # A metric's value or label too long for its column wraps at its spaces instead of ending in
+           # "…" (Presenter mode's letters cut "(None, 4, 4, 4)" short).
+           "[data-testid='stMetricValue'], [data-testid='stMetricValue'] *, [data-testid='stMetricLabel'] * "
+           "{ white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }</style>")
 # Streamlit sizes its text in rem: a larger root font enlarges every heading, label and caption.
 _PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; }</style>")
 

@@ -252,10 +252,11 @@ m1, m2, m3, m4 = st.columns(4)
 m1.metric("R² (weighted)", f"{fit.r2:.4f}", help="How well the simple model reproduces the model's probabilities "
                                                "on the samples, weighted by the kernel.")
 m2.metric("intercept", f"{fit.intercept:.4f}")
-m3.metric("surrogate's prediction", f"{fit.local_prediction:.4f}",
+m3.metric("surrogate says", f"{fit.local_prediction:.4f}",
           help="The surrogate's prediction for the image: the linear surrogate's value with every superpixel kept. It is a weighted straight-line fit, "
                "not a probability: nothing holds it inside [0, 1], so it can be above 1 or below 0.")
-m4.metric(f"model's probability of {literal(classes[target])}", f"{original[target]:.4f}")
+# Short labels: four metrics share a row, which Presenter mode's larger letters cut short.
+m4.metric("model says", f"{original[target]:.4f}", help=f"The model's probability of {literal(classes[target])}.")
 if not 0.0 <= fit.local_prediction <= 1.0:
     st.caption(f"The surrogate says {fit.local_prediction:.4f}, outside [0, 1]: a linear surrogate is a straight-line "
                "fit to the probabilities, and nothing holds a straight line inside [0, 1].")

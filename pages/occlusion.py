@@ -184,11 +184,12 @@ worst = np.unravel_index(np.argmin(scores), scores.shape)
 r0, r1, c0, c1 = grid.box(*worst)
 
 st.subheader("3 · Where the model looked")
-m1, m2, m3 = st.columns(3)
-m1.metric(f"{label} of {literal(classes[target])} without a patch", f"{base_value:.4f}")
-m2.metric(f"lowest {label} with the patch", f"{scores.min():.4f}", f"{scores.min() - base_value:+.4f}",
-          delta_color="off")
-m3.metric("with the patch over pixel rows × cols", f"{r0}–{r1 - 1} × {c0}–{c1 - 1}")
+# Short metric labels, the class and the place in words: Presenter mode's letters cut long labels short.
+st.markdown(f"The {label} of **{literal(classes[target])}**, lowest with the patch over pixel rows "
+            f"{r0}–{r1 - 1} and columns {c0}–{c1 - 1}:")
+m1, m2, _ = st.columns(3)
+m1.metric("without a patch", f"{base_value:.4f}")
+m2.metric("lowest with the patch", f"{scores.min():.4f}", f"{scores.min() - base_value:+.4f}", delta_color="off")
 left, right = st.columns(2)
 with left:
     show_figure(pp.score_map(scores, grid, base_value, output=output, class_name=classes[target],

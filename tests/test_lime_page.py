@@ -91,7 +91,8 @@ def test_digits_samples_coefficients_and_r2_equal_brute_force():
     assert metrics["R² (weighted)"] == f"{ridge.score(masks, probs[:, target], sample_weight=w):.4f}"
     assert metrics["intercept"] == f"{ridge.intercept_:.4f}"
     bars = chart(at, "lime_coefficients")["data"][0]
-    shown = dict(zip(decode(bars["x"]).tolist(), decode(bars["y"]).astype(float)))
+    assert bars["orientation"] == "h"  # the superpixels' numbers on the vertical axis, level
+    shown = dict(zip(decode(bars["y"]).tolist(), decode(bars["x"]).astype(float)))
     assert len(shown) == segments.max() + 1
     assert max(abs(shown[f"#{f}"] - c) for f, c in enumerate(ridge.coef_)) < 1e-6
     # the gallery: sample #0 keeps everything, every caption's probability and weight are the model's
@@ -125,7 +126,8 @@ def test_exact_mode_uses_every_mask():
     ridge = Ridge(alpha=1.0).fit(masks, probs[:, target], sample_weight=w)
     assert shown_metrics(at)["R² (weighted)"] == f"{ridge.score(masks, probs[:, target], sample_weight=w):.4f}"
     bars = chart(at, "lime_coefficients")["data"][0]
-    shown = dict(zip(decode(bars["x"]).tolist(), decode(bars["y"]).astype(float)))
+    assert bars["orientation"] == "h"  # the superpixels' numbers on the vertical axis, level
+    shown = dict(zip(decode(bars["y"]).tolist(), decode(bars["x"]).astype(float)))
     assert max(abs(shown[f"#{f}"] - c) for f, c in enumerate(ridge.coef_)) < 1e-6
 
 

@@ -43,3 +43,21 @@ def test_image_accepts_pil_and_channel_first_arrays():
     gray = style.image(Image.new("L", (7, 5), 100))
     assert np.asarray(gray.data[0].z).shape == (5, 7, 3)
     assert np.asarray(gray.data[0].z)[0, 0].tolist() == [100, 100, 100]
+
+
+def test_lime_coefficient_bars_lie_flat_and_keep_the_strongest():
+    """Horizontal bars, largest at the top, red raises and blue lowers; beyond max_bars only the
+    strongest by |coefficient| are drawn and the axis says how many of how many."""
+    from vizcore.figures import perturbation as pp
+
+    coef = np.random.default_rng(3).normal(size=40)
+    fig = pp.coefficient_bars(coef, top=[int(np.argmax(coef))], max_bars=24)
+    bars = fig.data[0]
+    assert bars.orientation == "h" and len(bars.y) == 24
+    strongest = set(np.argsort(-np.abs(coef))[:24])
+    assert {int(label[1:]) for label in bars.y} == strongest
+    assert list(bars.x) == sorted(bars.x, reverse=True)
+    assert [c == pp.POSITIVE for c in bars.marker.color] == [v > 0 for v in bars.x]
+    assert "24 strongest of 40" in fig.layout.yaxis.title.text
+    small = pp.coefficient_bars(coef[:5])
+    assert small.layout.yaxis.title.text == "superpixel" and len(small.data[0].y) == 5

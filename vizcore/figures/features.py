@@ -79,7 +79,7 @@ def _tile_labels(corners, size: int = SMALL_FONT, color: str = "white") -> list[
 
 
 def _colorbar(text: str) -> dict:
-    return dict(title=dict(text=text), thickness=18)
+    return style.colorbar(text, thickness=18)
 
 
 def channel_grid(maps: np.ndarray, *, shared_scale: bool = True, cols: int | None = None,

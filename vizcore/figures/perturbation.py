@@ -26,6 +26,7 @@ BOUNDARY = (255, 221, 0)                     # superpixel outlines: yellow shows
 PATCH_LINE = "#ff7f0e"
 DISPLAY_SIDE = 384                           # small pictures are enlarged to about this size
 MAX_FRAMES = 400                             # the occlusion player shows at most this many positions
+BAR_PX = 22                                  # one superpixel's bar: its number stays clear of its neighbours
 
 
 @lru_cache(maxsize=16)
@@ -356,24 +357,28 @@ def perturbed_pictures(picture: np.ndarray, fill_picture: np.ndarray, segments: 
 
 
 def coefficient_bars(coefficients: np.ndarray, *, top: list[int] | None = None, title: str | None = None,
-                     ylabel: str = "coefficient (probability added)", max_bars: int = 60) -> go.Figure:
-    """One bar per superpixel, largest first: red raises the class's probability, blue lowers it.
+                     ylabel: str = "coefficient (probability added)", max_bars: int = 24) -> go.Figure:
+    """One bar per superpixel, largest at the top: red raises the class's probability, blue lowers it.
 
-    With more than ``max_bars`` superpixels only the strongest (by |coefficient|) are drawn.
-    ``top``: superpixels to outline (those in the explanation image).
+    The bars lie horizontally so every superpixel's number reads level (standing bars needed
+    their labels rotated, and 21 of them ran into one another). With more than ``max_bars``
+    superpixels only the strongest (by |coefficient|) are drawn, and the axis says so.
+    ``top``: superpixels to outline (those in the explanation image). ``ylabel`` names the
+    coefficient (it runs along the value axis).
     """
     coef = np.asarray(coefficients, dtype=np.float64)
     order = np.argsort(-np.abs(coef), kind="stable")[:max_bars]
     order = order[np.argsort(-coef[order], kind="stable")]
     chosen = set(top or [])
-    trace = dict(type="bar", x=[f"#{f}" for f in order], y=coef[order],
+    trace = dict(type="bar", orientation="h", y=[f"#{f}" for f in order], x=coef[order],
                  marker=dict(color=[POSITIVE if coef[f] > 0 else NEGATIVE for f in order],
                              line=dict(color=["#1a1a1a" if f in chosen else "rgba(0,0,0,0)" for f in order],
                                        width=3)),
-                 hovertemplate="superpixel %{x}<br>coefficient %{y:.5f}<extra></extra>")
-    return _figure([trace], title=title, height=380,
-                   xaxis=dict(type="category", title=dict(text="superpixel"), tickangle=-60 if len(order) > 20 else 0),
-                   yaxis=dict(title=dict(text=ylabel), zeroline=True, zerolinewidth=2))
+                 hovertemplate="superpixel %{y}<br>coefficient %{x:.5f}<extra></extra>")
+    shown = "superpixel" if len(order) == coef.size else f"the {len(order)} strongest of {coef.size} superpixels"
+    return _figure([trace], title=title, height=max(260, 90 + BAR_PX * len(order)),
+                   yaxis=dict(type="category", title=dict(text=shown), autorange="reversed", automargin=True),
+                   xaxis=dict(title=dict(text=ylabel), zeroline=True, zerolinewidth=2, nticks=5, tickformat=".2~g"))
 
 
 def _rgb_of(colour: str) -> tuple[int, int, int]:

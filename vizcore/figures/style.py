@@ -78,10 +78,12 @@ def template_json() -> dict:
 
 
 def colorbar(title: str, **extra) -> dict:
-    """A titled colour bar: every colour bar says what its colours mean."""
+    """A titled colour bar: every colour bar says what its colours mean. The title runs along
+    the bar's right side: above it, it sat on the top tick label whenever a tick fell on the
+    bar's top (the "5" of a 0…5 map printed over "value")."""
     if not title:
         raise ValueError("a colour bar needs a title (what do the colours show?)")
-    return dict(title=dict(text=title), **extra)
+    return dict(title=dict(text=title, side="right"), **extra)
 
 
 def horizontal_colorbar(title: str, **extra) -> dict:
@@ -187,7 +189,6 @@ class ColourRange:
         """A titled colour bar whose end ticks say "≤"/"≥" when values lie beyond them."""
         bar = colorbar(title)
         if self.clipped and self.zmax > self.zmin:
-            bar["title"]["side"] = "right"  # above the bar it ran into the "≥" end label
             mid = (self.zmin + self.zmax) / 2
             bar.update(tickmode="array", tickvals=[self.zmin, mid, self.zmax],
                        ticktext=[("≤ " if self.below else "") + number(self.zmin), number(mid),
