@@ -74,19 +74,23 @@ def image_input(
     remember(f"{key}_source", SOURCES[0])
     remember(f"{key}_side", max_side)
     remember(f"{key}_sample", default_sample if default_sample in names else names[0])
-    source = st.radio("Image source", SOURCES, horizontal=True, key=f"{key}_source")
+    # The source and the sample side by side: on a 1280×720 projector the picture then starts
+    # on the first screen.
+    left, right = st.columns([2, 3], vertical_alignment="bottom")
+    source = left.radio("Image source", SOURCES, horizontal=True, key=f"{key}_source")
+    if source == "Sample":
+        # Short names in the box (at 1280×720 "brick — Brick wall (grayscale texture, …" was cut
+        # off); what each sample is, in the help.
+        name = right.selectbox(
+            "Sample image", names, key=f"{key}_sample", format_func=sample_name,
+            help="  \n".join(f"**{sample_name(n)}**: {images.SAMPLES[n]}" for n in names),
+        )
     with st.expander("Image size"):
         side = st.select_slider(
             "Working size (longest side, pixels)", sorted(set(WORKING_SIZES) | {max_side}),
             key=f"{key}_side",
         )
     if source == "Sample":
-        # Short names in the box (at 1280×720 "brick — Brick wall (grayscale texture, …" was cut
-        # off); what each sample is, in the help.
-        name = st.selectbox(
-            "Sample image", names, key=f"{key}_sample", format_func=sample_name,
-            help="  \n".join(f"**{sample_name(n)}**: {images.SAMPLES[n]}" for n in names),
-        )
         img, reduced = _sample(name, side)
     else:
         data = _uploaded_bytes(key, source)
@@ -363,7 +367,10 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
         st.info(f"The data set of this model ({literal(meta.get('dataset', 'unknown'))}) is not "
                 "available here: use a photo or a drawing.")
     keep_valid(f"{prefix}_source", list(sources), sources[0])
-    source = st.radio("Input", sources, horizontal=True, key=f"{prefix}_source")
+    if len(sources) > 1:
+        source = st.radio("Input", sources, horizontal=True, key=f"{prefix}_source")
+    else:  # a photo network takes photos only: no choice to show, the link still says which
+        source = st.session_state[f"{prefix}_source"] = sources[0]
     label = None
     try:
         if source == INPUT_SOURCES[0]:
