@@ -593,3 +593,19 @@ def keras_summary(layers, input_shape=(1, 28, 28)) -> dict:
                      "Param #": row.params + row.non_trainable_params, "formula": _formula(row)})
     return {"rows": rows, "total": s.keras_total_params, "trainable": s.total_params,
             "non_trainable": s.non_trainable_params}
+
+
+@torch.no_grad()
+def stage_output(model: nn.Sequential, x: torch.Tensor, stage: str) -> np.ndarray:
+    """The feature volume (C, H, W) after ``stage`` of a sequence of named stages for one input
+    (1, C, H, W), run child by child: the shared model is only read, never hooked."""
+    names = [name for name, _ in model.named_children()]
+    if stage not in names:
+        raise ShapeError(f"no stage {stage!r}; the stages are {', '.join(names)}.")
+    for name, child in model.named_children():
+        x = child(x)
+        if name == stage:
+            break
+    if x.dim() != 4:
+        raise ShapeError(f"{stage} gives a flat vector, not feature maps.")
+    return x[0].numpy().astype(np.float32)

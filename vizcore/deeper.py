@@ -198,7 +198,7 @@ def train_deep(cfg: DeepConfig, train_data: DataSplit, val_data: DataSplit, *, m
                  else torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9))
     rng = torch.Generator().manual_seed(cfg.seed + 1)
     x_all, y_all = train_data.x, train_data.labels
-    order, position = torch.randperm(len(y_all), generator=rng), 0
+    order, position = torch.randperm(len(y_all), generator=rng), 0  # as first_batch
     start = time.perf_counter()
     model.train()
     for step in range(cfg.steps):
@@ -237,3 +237,21 @@ def train_deep(cfg: DeepConfig, train_data: DataSplit, val_data: DataSplit, *, m
     model.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def first_batch(train_data: DataSplit, cfg: DeepConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first mini-batch :func:`train_deep` trains on (the same seeded order)."""
+    rng = torch.Generator().manual_seed(cfg.seed + 1)
+    index = torch.randperm(len(train_data), generator=rng)[:cfg.batch_size]
+    return train_data.normalize(train_data.images[index]), train_data.labels[index]
+
+
+def initial_gradient_norms(cfg: DeepConfig, train_data: DataSplit) -> tuple[list[str], list[float]]:
+    """Layer names and ‖gradient‖ of every weight layer of the fresh network on its first
+    mini-batch: what step 0 of :func:`train_deep` measures, without training."""
+    c, _, _ = train_data.input_shape
+    model = build(cfg, c, len(train_data.classes))
+    model.train()
+    x, y = first_batch(train_data, cfg)
+    F.cross_entropy(model(x), y).backward()
+    return [n for n, _ in model.weight_layers()], gradient_norms(model)
