@@ -87,26 +87,22 @@ def _summaries() -> list[dict]:
 
 def famous_tab() -> None:
     rows = _summaries()
-    table = pd.DataFrame([{"network": s["title"], "year": s["year"], "depth (weight layers)": s["depth"],
-                           "parameters": _number(s["params"]), "multiply-adds per image": _number(s["mult_adds"]),
-                           "input": "×".join(map(str, s["input_shape"])), "what it introduced": s["trick"],
-                           "error its paper reported": s["reported_error"]} for s in rows])
-    st.dataframe(table, hide_index=True, key="arch_famous_table", row_height=34,
-                 column_config={"what it introduced": st.column_config.TextColumn(width="large"),
-                                "error its paper reported": st.column_config.TextColumn(width="large")})
-    left, right = st.columns([3, 2])
-    with left:
-        show_figure(arch_figs.famous_figure(rows), key="arch_famous_figure")
-    with right:
-        st.caption("Depth counts the layers with weights on the longest path (convolutions and dense "
-                   "layers; a shortcut's 1×1 projection and batch norm are not counted), as the papers do. "
-                   "Parameters are learnable numbers (with biases); multiply-adds count the convolutions "
-                   "and dense layers for one image at the input size shown. All computed from the layer "
-                   "tables in vizcore.architectures, never copied; AlexNet as one tower, GoogLeNet without "
-                   "its auxiliary classifiers, ResNets as in the paper (stride on the first 1×1).")
-        with st.expander("Sources of the reported errors"):
-            for s in rows:
-                st.caption(f"{s['title']}: {s['source']}")
+    table = pd.DataFrame([{"network": f"{s['short']} ({s['year']})", "depth": s["depth"],
+                           "parameters": _number(s["params"]), "multiply-adds": _number(s["mult_adds"]),
+                           "what it introduced": s["trick"], "error its paper reported": s["reported_error"]}
+                          for s in rows]).set_index("network")
+    st.table(table)
+    show_figure(arch_figs.famous_figure(rows), key="arch_famous_figure")
+    st.caption("Depth: the layers with weights on the longest path (convolutions and dense layers; a "
+               "shortcut's 1×1 projection and batch norm are not counted), as the papers count. "
+               "Parameters: learnable numbers, biases included. Multiply-adds: convolutions and dense "
+               "layers, for one image of the paper's input size (LeNet-5 1×32×32, AlexNet 3×227×227, "
+               "the others 3×224×224). All computed from the layer tables in vizcore.architectures, "
+               "never copied. AlexNet as one tower, GoogLeNet without its auxiliary classifiers, the "
+               "ResNets as in the paper (stride on the first 1×1), the last row is this app's ImageNet network.")
+    with st.expander("Sources of the reported errors"):
+        for s in rows:
+            st.caption(f"{s['title']}: {s['source']}")
 
 
 # --------------------------------------------------------------------------- small filters

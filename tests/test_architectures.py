@@ -8,7 +8,6 @@ private module) that counts ``output elements × input channels per group × kh 
 from __future__ import annotations
 
 import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +84,7 @@ def test_resnet_blocks_equal_torch(in_channels, width, stride, bottleneck, size)
 
 # --------------------------------------------------------------------------- small filters
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @FAST
 @given(st.integers(3, 11), st.integers(1, 6), st.integers(1, 6), st.integers(1, 16))
 def test_small_filters_equal_torch(k, cin, cout, size):
@@ -96,7 +96,6 @@ def test_small_filters_equal_torch(k, cin, cout, size):
             convs += [nn.Conv2d(channels, cout, kk, padding="same"), nn.ReLU()]
             channels = cout
         model = nn.Sequential(*convs)
-        warnings.filterwarnings("ignore", "Using padding='same' with even kernel", UserWarning)
         params, macs, out = torch_counts(model, (cin, size, size))
         assert (fs.params, fs.mult_adds) == (params, macs) and out == (cout, size, size)
         assert fs.weights == sum(m.weight.numel() for m in model if isinstance(m, nn.Conv2d))
@@ -301,10 +300,11 @@ def written(at: AppTest) -> dict:
 
 def test_page_shows_the_famous_networks_computed():
     at = open_page()
-    table = at.dataframe[0].value
-    for name, row in zip(arch.NAMES, table.itertuples()):
+    table = at.table[0].value
+    for name, (_, row) in zip(arch.NAMES, table.iterrows()):
         s = arch.summary(name)
-        assert row[3] == s["depth"] and row[4] == f"{s['params']:,}" and row[5] == f"{s['mult_adds']:,}"
+        assert (row["depth"], row["parameters"], row["multiply-adds"]) == (s["depth"], f"{s['params']:,}",
+                                                                          f"{s['mult_adds']:,}")
     assert written(at) == {}
 
 

@@ -406,7 +406,7 @@ def summary(name: str) -> dict:
     info = FAMOUS.get(name)
     layers = layers_of(name)
     s = shapes.summarize(layers, info.input_shape)
-    return {"name": name, "title": info.title, "year": info.year, "input_shape": info.input_shape,
+    return {"name": name, "title": info.title, "short": info.title.split(" (")[0], "year": info.year, "input_shape": info.input_shape,
             "depth": weight_depth(layers), "params": s.total_params, "mult_adds": s.total_macs,
             "output_shape": s.output_shape, "trick": info.trick, "reported_error": info.reported,
             "source": info.source}

@@ -81,15 +81,19 @@ def depth_concat_figure(result_hwc: np.ndarray, sources: list[str], *, height: i
 
 
 def famous_figure(summaries: list[dict], *, height: int = 380) -> go.Figure:
-    """Parameters against multiply-adds per image (both logarithmic), one labelled point per network."""
-    x = [s["mult_adds"] for s in summaries]
-    y = [s["params"] for s in summaries]
-    names = [f"{s['title'].split(' (')[0]} ({s['depth']})" for s in summaries]
-    trace = go.Scatter(x=x, y=y, mode="markers+text", text=names, textposition="top center",
-                       marker=dict(size=14, color="#1f77b4"), cliponaxis=False,
-                       hovertemplate="%{text}<br>%{x:,} multiply-adds<br>%{y:,} parameters<extra></extra>")
-    return go.Figure([trace], style.layout(height=height, xaxis=dict(type="log", title="multiply-adds per image"),
-                                           yaxis=dict(type="log", title="parameters"), margin=dict(l=10, r=40, t=30, b=10)))
+    """Parameters (left) and multiply-adds per image (right) of every network, logarithmic bars."""
+    names = [f"{s['short']} ({s['depth']})" for s in summaries]
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=("parameters", "multiply-adds per image"))
+    for col, key, colour in ((1, "params", "#1f77b4"), (2, "mult_adds", "#d62728")):
+        values = [s[key] for s in summaries]
+        fig.add_trace(go.Bar(y=names, x=values, orientation="h", marker_color=colour, showlegend=False,
+                             hovertemplate="%{y}: %{x:,}<extra></extra>"), row=1, col=col)
+        fig.update_xaxes(type="log", dtick=1, exponentformat="power", row=1, col=col)
+    fig.update_yaxes(autorange="reversed")
+    style.style(fig, height=height, margin=dict(l=10, r=20, t=40, b=10))
+    fig.update_annotations(font_size=style.FONT_SIZE)
+    return fig
 
 
 def deeper_curves(runs: dict[str, DeepHistory], *, height: int = 380) -> go.Figure:
