@@ -326,7 +326,7 @@ def deeper_tab() -> None:
                 if now - last[1] > 1.5:  # the chart is heavier: less often
                     last[1] = now
                     with chart.container():
-                        show_figure(arch_figs.deeper_curves(result["runs"], height=340),
+                        show_figure(arch_figs.deeper_curves(result["runs"], steps=cfg.steps, height=340),
                                     key=f"arch_live_{label}_{event['step']}")
 
             history = deeper.train_deep(cfg, train_split, val_split, max_seconds=MAX_SECONDS, callback=on_step)
@@ -343,7 +343,7 @@ def deeper_tab() -> None:
             runs = result["runs"]
             if result["status"] == "stopped":
                 st.warning("Stopped: the curves show what was trained until then.")
-            show_figure(arch_figs.deeper_curves(runs, height=340), key="arch_deep_curves")
+            show_figure(arch_figs.deeper_curves(runs, steps=configs[0].steps, height=340), key="arch_deep_curves")
             show_figure(arch_figs.gradient_norms_figure(runs, height=340), key="arch_deep_grads")
             st.table(pd.DataFrame([{"network": label, "steps": len(h.step), "seconds": f"{h.seconds:.1f}",
                                     "parameters": _number(h.params), "last loss": f"{h.loss[-1]:.3f}",

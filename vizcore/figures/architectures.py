@@ -96,8 +96,9 @@ def famous_figure(summaries: list[dict], *, height: int = 380) -> go.Figure:
     return fig
 
 
-def deeper_curves(runs: dict[str, DeepHistory], *, height: int = 380) -> go.Figure:
-    """Training loss per step (left) and validation accuracy (right) of every run."""
+def deeper_curves(runs: dict[str, DeepHistory], *, steps: int | None = None, height: int = 380) -> go.Figure:
+    """Training loss per step (left) and validation accuracy (right) of every run; ``steps``: the
+    x axes' end (the planned steps, so live curves grow into a fixed frame)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss", "Validation accuracy"),
                         horizontal_spacing=0.1)
     for label, h in runs.items():
@@ -107,7 +108,7 @@ def deeper_curves(runs: dict[str, DeepHistory], *, height: int = 380) -> go.Figu
         fig.add_trace(go.Scatter(x=h.eval_step, y=h.val_accuracy, mode="lines+markers", name=label,
                                  legendgroup=label, showlegend=False, line=dict(color=colour, width=3)),
                       row=1, col=2)
-    fig.update_xaxes(title_text="step (mini-batch)")
+    fig.update_xaxes(title_text="step (mini-batch)", range=[0, steps] if steps else None)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     style.style(fig, height=height, legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=50, b=10))
@@ -119,7 +120,7 @@ def gradient_norms_figure(runs: dict[str, DeepHistory], *, height: int = 380) ->
     """‖gradient‖ of every weight layer (input → output, logarithmic) at initialisation (dashed)
     and at the last measurement (solid): a plain deep stack's first layers get almost nothing."""
     fig = go.Figure(layout=style.layout(height=height, xaxis=dict(title="layer (input → output)"),
-                                        yaxis=dict(type="log", title="gradient norm", exponentformat="power"),
+                                        yaxis=dict(type="log", title="gradient norm", exponentformat="power", dtick=1),
                                         legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=10, b=10)))
     for label, h in runs.items():
         if not h.grad_norms:
