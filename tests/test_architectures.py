@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from vizcore import architectures as arch, data, deeper, efficientnet, shapes
+from vizcore import architectures as arch, data, deeper, efficientnet, models, shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "architectures.py")
@@ -350,3 +350,19 @@ def test_page_trains_plain_against_residual():
     expected = deeper.train_deep(deeper.DeepConfig(kind="residual", depth=8, width=4, steps=10),
                                  data.load_dataset("digits", "train"), data.load_dataset("digits", "val"))
     assert table["validation accuracy"].iloc[1] == f"{expected.val_accuracy[-1]:.1%}"
+
+
+def test_page_at_the_links_extremes_shows_no_error():
+    open_page({"tab": "Inception module", "isize": "512", "ichannels": "4096", "n1": "1024", "r3": "1024",
+               "n3": "1024", "r5": "1024", "n5": "1024", "pp": "1024", "reduce": "0"})
+    open_page({"tab": "Small filters", "k": "15", "cin": "2048", "cout": "2048", "size": "1024"})
+    last = "head" if "imagenet" in models.pretrained_models() else "pool2"
+    at = open_page({"tab": "1×1 convolution", "stage": last, "depth": "1024", "row": "1023", "col": "1023",
+                    "out": "1023"})
+    assert at.metric[0].label.startswith("output[1023, ")  # the pixel is clamped to the volume
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for k in ("use_1x1", "use_3x3", "use_5x5", "use_pool"):
+        at.query_params[k] = "0"
+    at.query_params["tab"] = "Inception module"
+    at.run()
+    assert not at.exception and "switch at least one branch on" in at.error[0].value
