@@ -366,3 +366,16 @@ def test_page_at_the_links_extremes_shows_no_error():
     at.query_params["tab"] = "Inception module"
     at.run()
     assert not at.exception and "switch at least one branch on" in at.error[0].value
+
+
+def test_a_stopped_run_shows_what_was_trained(digits):
+    cfgs = [deeper.DeepConfig(kind=k, depth=8, width=4, steps=10) for k in ("plain", "residual")]
+    partial = deeper.train_deep(cfgs[0], *digits, should_stop=lambda: True)
+    query = {"tab": "Going deeper", "steps": "10", "layers": "8", "width": "4"}
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.session_state["arch_deep_result"] = {"status": "running", "configs": cfgs, "runs": {"plain 8": partial}}
+    at.run()
+    assert not at.exception and "Stopped" in at.warning[0].value
+    assert list(at.table[0].value.index) == ["plain 8"] and len(at.get("plotly_chart")) == 2
