@@ -44,8 +44,8 @@ LINK = links.LinkSpec([
     links.Choice("stage", DEFAULT_STAGE, STAGES, key="arch_stage"),
     links.Choice("photo", "chelsea", PHOTOS, key="arch_photo"),
     links.Int("depth", 8, 1, 1024, key="arch_depth_out"),
-    links.Int("row", 0, 0, 1023, key="arch_row"),
-    links.Int("col", 0, 0, 1023, key="arch_col"),
+    links.Int("row", 28, 0, 1023, key="arch_row"),
+    links.Int("col", 28, 0, 1023, key="arch_col"),
     links.Int("out", 0, 0, 1023, key="arch_out"),
     links.Int("seed", 0, 0, 10_000, key="arch_seed"),
     links.Int("isize", 28, 1, 512, key="arch_isize"),
@@ -190,8 +190,14 @@ def pointwise_tab() -> None:
                 f"convolution to depth {depth} has **{counts['params']:,}** parameters "
                 f"(`{depth} × {c} + {depth}`) and needs **{counts['mult_adds']:,}** multiply-adds "
                 f"(`{h} × {w} × {c} × {depth}`); its output is {depth} × {h} × {w}.")
-    show_figure(arch_figs.fibre_figure(value["fibre"], value["weights"], value["products"], height=380),
-                key="arch_fibre_figure")
+    left, right = st.columns([2, 1])
+    with left:
+        show_figure(arch_figs.fibre_figure(value["fibre"], value["weights"], value["products"], height=380),
+                    key="arch_fibre_figure")
+    with right:
+        out_map = arch.pointwise(volume, weights[out:out + 1], bias[out:out + 1])[0]
+        show_figure(arch_figs.output_map_figure(out_map, row, col, title=f"output channel {out}", height=380),
+                    key="arch_output_map")
     top = np.argsort(-np.abs(value["products"]))[:4]
     terms = " + ".join(f"({value['fibre'][i]:.4g} × {value['weights'][i]:.4g})" for i in sorted(top))
     st.markdown(f"`output[{out}, {row}, {col}] = Σ_c fibre[c] × w[{out}, c] + b[{out}]` = {terms} + … "
@@ -345,6 +351,9 @@ def deeper_tab() -> None:
                 st.warning("Stopped: the curves show what was trained until then.")
             show_figure(arch_figs.deeper_curves(runs, steps=configs[0].steps, height=340), key="arch_deep_curves")
             show_figure(arch_figs.gradient_norms_figure(runs, height=340), key="arch_deep_grads")
+            st.caption("Dashed: every layer's gradient norm on the first mini-batch; solid: at the last "
+                       "measurement. Below: all measurements, every 25 steps from the top.")
+            show_figure(arch_figs.gradient_history_figure(runs, height=300), key="arch_deep_grad_history")
             st.table(pd.DataFrame([{"network": label, "steps": len(h.step), "seconds": f"{h.seconds:.1f}",
                                     "parameters": _number(h.params), "last loss": f"{h.loss[-1]:.3f}",
                                     "validation accuracy": f"{h.val_accuracy[-1]:.1%}" if h.val_accuracy else "–"}

@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from vizcore import architectures as arch, data, deeper, efficientnet, models, shapes
+from vizcore import architectures as arch, data, deeper, efficientnet, images, models, shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "architectures.py")
@@ -334,6 +334,15 @@ def test_page_by_link_pointwise_and_mnist():
     assert written(at) == query
     value = at.metric[0]
     assert value.label == "output[2, 3, 5]"
+    # the value shown is torch's 1×1 convolution of the real feature volume at that pixel
+    name = "imagenet" if "imagenet" in models.pretrained_models() else "digits"
+    model, meta = models.load_pretrained(name)
+    stage = at.session_state["arch_stage"]
+    x = models.preprocess(images.sample_image("chelsea"), meta)
+    volume = torch.from_numpy(arch.stage_output(model, x, stage))
+    w, b = arch.pointwise_filters(volume.shape[0], 4, 7)
+    expected = F.conv2d(volume[None], torch.from_numpy(w)[:, :, None, None], torch.from_numpy(b))[0, 2, 3, 5]
+    assert float(value.value) == pytest.approx(float(expected), rel=1e-5)
     at = open_page({"tab": "MNIST exercise"})
     assert "392,500" in list(at.dataframe[0].value["Param #"]) and "250,890" in list(at.dataframe[1].value["Param #"])
     at = open_page({"k": "99", "tab": "Nope"})
@@ -360,6 +369,7 @@ def test_page_at_the_links_extremes_shows_no_error():
     at = open_page({"tab": "1×1 convolution", "stage": last, "depth": "1024", "row": "1023", "col": "1023",
                     "out": "1023"})
     assert at.metric[0].label.startswith("output[1023, ")  # the pixel is clamped to the volume
+    assert at.metric[0].label != "output[1023, 1023, 1023]"
     at = AppTest.from_file(PAGE, default_timeout=120)
     for k in ("use_1x1", "use_3x3", "use_5x5", "use_pool"):
         at.query_params[k] = "0"
@@ -378,4 +388,4 @@ def test_a_stopped_run_shows_what_was_trained(digits):
     at.session_state["arch_deep_result"] = {"status": "running", "configs": cfgs, "runs": {"plain 8": partial}}
     at.run()
     assert not at.exception and "Stopped" in at.warning[0].value
-    assert list(at.table[0].value.index) == ["plain 8"] and len(at.get("plotly_chart")) == 2
+    assert list(at.table[0].value.index) == ["plain 8"] and len(at.get("plotly_chart")) == 3

@@ -48,6 +48,14 @@ def fibre_figure(fibre: np.ndarray, weights: np.ndarray, products: np.ndarray, *
     return fig
 
 
+def output_map_figure(out_map: np.ndarray, row: int, col: int, *, title: str, height: int = 330) -> go.Figure:
+    """One output channel of the 1×1 convolution, with the chosen pixel framed."""
+    fig = style.heatmap(out_map, title=title, diverging=True, colorbar_title="value", height=height)
+    fig.update_layout(shapes=[dict(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5,
+                                   line=dict(color="#111111", width=3))])
+    return fig
+
+
 def inception_figure(report: dict, *, height: int = 300) -> go.Figure:
     """The concatenated output's depth as one bar, split into the channels each branch gives."""
     fig = go.Figure(layout=style.layout(height=height, barmode="stack",
@@ -136,4 +144,25 @@ def gradient_norms_figure(runs: dict[str, DeepHistory], *, height: int = 380) ->
             fig.add_trace(go.Scatter(x=x, y=g[-1], mode="lines+markers", name=f"{label}: step {h.grad_step[-1]}",
                                      line=dict(color=colour, width=3), customdata=names,
                                      hovertemplate="%{customdata}: %{y:.3g}<extra></extra>"))
+    return fig
+
+
+def gradient_history_figure(runs: dict[str, DeepHistory], *, height: int = 320) -> go.Figure:
+    """log10 ‖gradient‖ of every layer (columns, input → output) at every measurement (rows, from
+    initialisation down), one panel per run, on one colour scale."""
+    labels = [label for label, h in runs.items() if h.grad_norms]
+    fig = make_subplots(rows=1, cols=max(len(labels), 1), subplot_titles=labels, horizontal_spacing=0.06)
+    logs = {label: np.log10(np.maximum(runs[label].grad_matrix(), 1e-12)) for label in labels}
+    low = min((v.min() for v in logs.values()), default=0.0)
+    high = max((v.max() for v in logs.values()), default=1.0)
+    for i, label in enumerate(labels, start=1):
+        h = runs[label]
+        fig.add_trace(go.Heatmap(z=logs[label], x=list(range(1, logs[label].shape[1] + 1)), y=h.grad_step,
+                                 zmin=low, zmax=high, colorscale=style.SEQUENTIAL, showscale=i == len(labels),
+                                 colorbar=style.colorbar("log10 ‖grad‖"),
+                                 hovertemplate="layer %{x}, step %{y}: 10^%{z:.2f}<extra></extra>"), row=1, col=i)
+        fig.update_xaxes(title_text="layer", row=1, col=i)
+        fig.update_yaxes(autorange="reversed", title_text="step" if i == 1 else None, row=1, col=i)
+    style.style(fig, height=height, margin=dict(l=10, r=10, t=40, b=10))
+    fig.update_annotations(font_size=style.FONT_SIZE)
     return fig
