@@ -119,7 +119,7 @@ def deeper_curves(runs: dict[str, DeepHistory], *, steps: int | None = None, hei
     fig.update_xaxes(title_text="step (mini-batch)", range=[0, steps] if steps else None)
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
-    style.style(fig, height=height, legend=dict(orientation="h", y=-0.25), margin=dict(l=10, r=10, t=50, b=10))
+    style.style(fig, height=height, legend=dict(orientation="h", y=-0.42), margin=dict(l=10, r=10, t=50, b=10))
     fig.update_annotations(font_size=style.FONT_SIZE)
     return fig
 
