@@ -21,7 +21,6 @@ one only under a lock, restored after) and never changes a process-wide setting.
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -33,12 +32,14 @@ from torch import nn
 
 from vizcore.data import DataSplit
 from vizcore.models import he_init
+# The Training page's lock: whoever seeds torch's global generator (shared by every session's
+# thread) holds this one lock, so two sessions' seeded models never draw from one stream.
+from vizcore.train import _GLOBAL_RNG_LOCK
 
 KINDS = ("plain", "residual", "highway")
 DEPTHS = tuple(range(8, 57, 6))  # 8, 14, 20, 26, 32, 38, 44, 50, 56
 MAX_STEPS = 2000
 MAX_WIDTH = 32
-_GLOBAL_RNG_LOCK = threading.Lock()
 GATE_BIAS = -2.0  # highway gates start mostly closed: the block carries its input
 
 
