@@ -351,13 +351,15 @@ FAMOUS: dict[str, Famous] = {
     "alexnet": Famous(
         "AlexNet", 2012, lambda: list(shapes.PRESETS["AlexNet"]), shapes.PRESET_INPUTS["AlexNet"],
         "ReLU instead of tanh/sigmoid, dropout, data augmentation, training on GPUs",
-        "15.3 % top-5 error (ILSVRC-2012 test, 7 networks); 18.2 % for one network (validation)",
+        "15.3 % top-5 error (ILSVRC-2012 test, 7 networks, two of them pre-trained on a larger ImageNet); "
+        "16.4 % for 5 networks; 18.2 % for one network (validation)",
         "Krizhevsky, Sutskever, Hinton: ImageNet classification with deep convolutional neural "
         "networks. NIPS 2012, Table 2"),
     "vgg16": Famous(
         "VGG-16", 2014, lambda: list(shapes.PRESETS["VGG-16 (D)"]), shapes.PRESET_INPUTS["VGG-16 (D)"],
         "only small 3×3 filters, stacked: a large receptive field with fewer weights and more non-linearities",
-        "7.3 % top-5 error (ILSVRC-2014 test, submitted ensemble; 2nd place)",
+        "7.3 % top-5 error (ILSVRC-2014 test, the submitted ensemble of 7 networks; 2nd place); 6.8 % "
+        "with 2 networks after the challenge",
         "Simonyan, Zisserman: Very deep convolutional networks for large-scale image recognition. "
         "ICLR 2015"),
     "googlenet": Famous(
