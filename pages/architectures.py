@@ -1,6 +1,7 @@
 """Architectures: why modern CNNs look the way they do (deck 004, the lecture's last part)."""
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import streamlit as st
@@ -363,7 +364,8 @@ def deeper_tab() -> None:
                 st.info("The settings changed since the last run: press Train for these.")
             initial = {}
             for cfg in configs:
-                names, norms = _initial_norms(cfg)
+                # the first mini-batch's gradients do not depend on the steps or the optimizer
+                names, norms = _initial_norms(dataclasses.replace(cfg, steps=1, lr=1.0, optimizer="sgd"))
                 h = deeper.DeepHistory(layer_names=names, grad_step=[0], grad_norms=[norms])
                 initial[_label(cfg)] = h
             show_figure(arch_figs.gradient_norms_figure(initial, height=320), key="arch_deep_grads_init")
