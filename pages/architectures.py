@@ -283,7 +283,8 @@ def deeper_settings() -> None:
     c1.select_slider("Depth (weight layers)", deeper.DEPTHS, key="arch_layers")
     c2.number_input("Training steps (mini-batches of 32)", 10, deeper.MAX_STEPS, key="arch_steps")
     c3.toggle("Batch norm", key="arch_bn")
-    c3.toggle("Also a highway network", key="arch_highway")
+    c3.toggle("Add highway", key="arch_highway",
+              help="Also train a highway network: y = H(x)·T(x) + x·(1 − T(x)), with a learned gate T.")
     c4.select_slider("Channels per layer", WIDTHS, key="arch_width")
     c1.selectbox("Optimizer", ("adam", "sgd"), key="arch_opt", format_func={"adam": "Adam",
                                                                            "sgd": "SGD, momentum 0.9"}.get)

@@ -60,25 +60,25 @@ def inception_figure(report: dict, *, height: int = 300) -> go.Figure:
     """The concatenated output's depth as one bar, split into the channels each branch gives."""
     fig = go.Figure(layout=style.layout(height=height, barmode="stack",
                                         xaxis=dict(title="output channels (depth)"),
-                                        yaxis=dict(visible=False),
-                                        legend=dict(orientation="h", y=-0.45)))
+                                        yaxis=dict(visible=False), showlegend=False,
+                                        uniformtext=dict(minsize=style.MIN_FONT_SIZE, mode="hide")))
     for i, row in enumerate(report["branches"]):
         depth = row["output shape"][0]
         fig.add_trace(go.Bar(y=["concat"], x=[depth], orientation="h", name=f"{row['branch']}: {depth}",
-                             marker_color=STACK_COLOURS[i % len(STACK_COLOURS)], text=[str(depth)],
+                             marker_color=STACK_COLOURS[i % len(STACK_COLOURS)], text=[f"{row['branch']}: {depth}"],
                              textposition="inside", hovertemplate=f"{row['branch']}: {depth} channels<extra></extra>"))
     return fig
 
 
 def depth_concat_figure(result_hwc: np.ndarray, sources: list[str], *, height: int = 260) -> go.Figure:
-    """Every channel of a DepthConcat result side by side; the zeros added around smaller maps
-    show as the dark frame."""
+    """Every channel of a DepthConcat result side by side (one colour scale, from 0 = dark); the
+    zeros added around smaller maps show as the dark frame."""
     depth = result_hwc.shape[2]
     fig = make_subplots(rows=1, cols=depth, subplot_titles=sources, horizontal_spacing=0.02)
     vmax = float(np.abs(result_hwc).max()) or 1.0
     for d in range(depth):
         fig.add_trace(go.Heatmap(z=result_hwc[:, :, d], zmin=0, zmax=vmax, colorscale=style.SEQUENTIAL,
-                                 showscale=d == depth - 1, colorbar=style.colorbar("value"),
+                                 showscale=False,
                                  hovertemplate="row %{y}, col %{x}: %{z:.3g}<extra></extra>"), row=1, col=d + 1)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{d + 1 if d else ''}", showticklabels=False,
                          row=1, col=d + 1)
@@ -129,7 +129,7 @@ def gradient_norms_figure(runs: dict[str, DeepHistory], *, height: int = 380) ->
     and at the last measurement (solid): a plain deep stack's first layers get almost nothing."""
     fig = go.Figure(layout=style.layout(height=height, xaxis=dict(title="layer (input → output)"),
                                         yaxis=dict(type="log", title="gradient norm", exponentformat="power", dtick=1),
-                                        legend=dict(orientation="h", y=-0.3), margin=dict(l=10, r=10, t=10, b=10)))
+                                        legend=dict(orientation="h", y=-0.45), margin=dict(l=10, r=10, t=10, b=10)))
     for label, h in runs.items():
         if not h.grad_norms:
             continue
