@@ -389,3 +389,16 @@ def test_a_stopped_run_shows_what_was_trained(digits):
     at.run()
     assert not at.exception and "Stopped" in at.warning[0].value
     assert list(at.table[0].value.index) == ["plain 8"] and len(at.get("plotly_chart")) == 3
+
+
+def test_figures_draw_the_computed_numbers(digits):
+    from vizcore.figures import architectures as figs
+
+    rows = [arch.summary(n) for n in arch.NAMES]
+    fig = figs.famous_figure(rows)
+    assert list(fig.data[0].x) == [s["params"] for s in rows] and list(fig.data[1].x) == [s["mult_adds"] for s in rows]
+    h = deeper.train_deep(deeper.DeepConfig(kind="plain", **TINY), *digits)
+    fig = figs.gradient_norms_figure({"plain 8": h})
+    np.testing.assert_allclose(fig.data[0].y, h.grad_norms[0]) and np.testing.assert_allclose(fig.data[1].y, h.grad_norms[-1])
+    report = arch.inception_report(28, 192, arch.GOOGLENET_INCEPTIONS["3a"])
+    assert [t.x[0] for t in figs.inception_figure(report).data] == [64, 128, 32, 32]
