@@ -44,6 +44,11 @@ PAGES = [
         "the filters, receptive fields, the arithmetic of one value and the patches a channel likes.",
     ),
     PageInfo(
+        "pages/architectures.py", "Architectures", "Inside a CNN",
+        "Why modern CNNs look the way they do: LeNet-5 to ResNet-152 counted side by side, small stacked "
+        "filters, the 1×1 convolution, an inception module builder, and plain against residual networks trained live.",
+    ),
+    PageInfo(
         "pages/saliency.py", "Saliency", "Explaining predictions",
         "Which pixels decide the class? Gradient, gradient × input, SmoothGrad, Integrated Gradients, "
         "guided backprop and Grad-CAM side by side for any class, and the sanity check that randomises the model.",

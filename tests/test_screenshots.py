@@ -182,6 +182,7 @@ STATES = {
     "kernel 5x5": "kernel_playground?preset=Gaussian+blur&op=convolution",
     "64x64 model, photo": "feature_maps?model=scenes+(pretrained)&input=Photo+(sample,+upload+or+camera)",
     "digits, photo": "feature_maps?model=digits+(pretrained)&input=Photo+(sample,+upload+or+camera)",
+    "architectures, going deeper": "architectures?tab=Going+deeper&highway=1",
 }
 
 
