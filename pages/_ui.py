@@ -374,7 +374,7 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
     label = None
     try:
         if source == INPUT_SOURCES[0]:
-            chosen = _pick_test_image(prefix, dataset)
+            chosen = _pick_test_image(prefix, dataset, meta)
             if chosen is None:
                 return None
             x, picture, caption, label = chosen
@@ -547,8 +547,11 @@ def explained_input(prefix: str, model, meta: dict, fingerprint: str):
     return chosen, input_hash, _probabilities(fingerprint, input_hash, model, chosen.x)
 
 
-def _pick_test_image(prefix: str, dataset: str):
-    """A test image chosen by class and number (or at random): input, picture, caption, label."""
+def _pick_test_image(prefix: str, dataset: str, meta: dict):
+    """A test image chosen by class and number (or at random): input (normalised as ``meta``, the
+    model's, says), picture, caption, label."""
+    from vizcore import features
+
     split = test_split(dataset)
     labels = split.labels.numpy()
     c1, c2, c3 = st.columns([3, 4, 3], vertical_alignment="bottom")  # room for "Random" in a narrow column, Presenter too
@@ -570,7 +573,7 @@ def _pick_test_image(prefix: str, dataset: str):
     number = c2.slider(f"Image ({candidates.size} in the test set)", 0, max(candidates.size - 1, 1),
                        key=f"{prefix}_index", disabled=candidates.size == 1)
     index = int(candidates[min(number, candidates.size - 1)])
-    x = split.normalize(split.images[index]).unsqueeze(0)
+    x = features.normalise(split.images[index].numpy(), meta)
     label = int(labels[index])
     st.markdown(f"Test image #{index}, labelled **{literal(split.classes[label])}**")
     return x, test_pictures(dataset)[index], f"Test image #{index}, labelled {split.classes[label]}", label

@@ -10,6 +10,8 @@ from pages import route_through_app
 # once inside app.py's frame, which starts the browser loading Plotly while torch loads.
 route_through_app()
 
+import dataclasses  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
@@ -51,10 +53,11 @@ link_state(LINK, "feature_maps", fill_defaults=False)  # widgets give themselves
 # --- cached work ------------------------------------------------------------------------------
 
 @st.cache_resource(max_entries=8, show_spinner="Running the whole test set through the model (once per model)…")
-def top_activations(fingerprint: str, dataset: str, k: int, _model: torch.nn.Module) -> dict:
+def top_activations(fingerprint: str, dataset: str, k: int, _model: torch.nn.Module, mean: tuple, std: tuple) -> dict:
     # Keyed on the weights' hash: a retrained model never reuses another model's answer. A resource,
-    # not data: read-only arrays shared by all sessions, without a copy per rerun.
-    split = test_split(dataset)
+    # not data: read-only arrays shared by all sessions, without a copy per rerun. The images are
+    # fed as the model's meta says (a model trained without standardisation takes pixels/255).
+    split = dataclasses.replace(test_split(dataset), mean=list(mean), std=list(std))
     # Only positions whose receptive field lies inside the image: patches show picture, not padding.
     return features.top_activations(_model, split.x, k=k, inside=True)
 
@@ -258,7 +261,8 @@ k = c3.select_slider("How many", counts, key="fm_patch_k")
 whole = c4.toggle("Whole", key="fm_patch_whole",
               help="Whole images: show each image with its receptive field boxed (off: the crops).")
 if dataset:
-    top, pictures = top_activations(fingerprint, dataset, 16, model)[patch_layer], test_pictures(dataset)
+    top = top_activations(fingerprint, dataset, 16, model, tuple(meta["mean"]), tuple(meta["std"]))[patch_layer]
+    pictures = test_pictures(dataset)
 else:
     tops, pictures = photo_top_activations(fingerprint, content_hash(x), 16, model, meta, x)
     top = tops[patch_layer]

@@ -299,3 +299,25 @@ def test_preview_grid_starts_with_the_original():
     assert not np.array_equal(grid[:12, 14:26], img.numpy().transpose(1, 2, 0))
     grey = preview_grid(_batch(n=1, c=1, size=10)[0], augment.PRESETS["digits"], count=3, columns=2)
     assert grey.shape == (22, 22, 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(2, 9), st.integers(1, 3), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_standardisations_equal_numpy(n, channels, side, seed):
+    """none: pixels/255; per channel: the split's channel statistics; per pixel: every position's
+    own mean and (ddof=1) std over the images, through the model's first stage."""
+    from vizcore import models
+
+    images = torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, channels, side, side), dtype=np.uint8))
+    split = data.DataSplit(images, torch.zeros(n, dtype=torch.int64), ["a"], *data.channel_stats(images))
+    pixels = images.numpy().astype(np.float64) / 255
+    assert np.allclose(data.standardised(split, "none").x.numpy(), pixels, atol=1e-6)
+    assert data.standardised(split, "per channel") is split
+    mean, std = data.pixel_stats(images)
+    assert np.allclose(mean.numpy(), pixels.mean(0), atol=1e-6)
+    assert np.allclose(std.numpy(), np.maximum(pixels.std(0, ddof=1), 1e-3), atol=1e-6)
+    front = models.with_pixel_standardisation(torch.nn.Sequential(torch.nn.Identity()), mean, std)
+    out = front(data.standardised(split, "per pixel").x).numpy()
+    assert np.allclose(out, (pixels - pixels.mean(0)) / np.maximum(pixels.std(0, ddof=1), 1e-3), atol=1e-4)
+    with pytest.raises(ValueError, match="standardisation must be one of"):
+        data.standardised(split, "per image")

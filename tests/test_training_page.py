@@ -81,6 +81,50 @@ def test_small_data_comparison_shows_both_runs_on_one_chart():
     assert len(at.session_state["trained_models"]) == 2
 
 
+def test_standardisation_comparison_trains_three_runs_fed_as_their_meta_says():
+    """The deck's exercise: none, per channel, per pixel, on one chart. Each session model's
+    meta and first stage feed the test images exactly as the run trained: the test accuracy
+    shown equals the model's own on pixels standardised by an independent numpy computation."""
+    from vizcore import data
+
+    at = _page()
+    at.radio(key="train_mode").set_value("Standardise the inputs: none, per channel, per pixel").run()
+    at.number_input(key="train_n_digits").set_value(60)
+    at.number_input(key="train_epochs_digits").set_value(1)
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    assert list(at.table[0].value["run"]) == ["none", "per channel", "per pixel"]
+    names = {t["name"] for s in _charts(at).values() for t in s["data"] if "name" in t}
+    assert {"none: validation", "per channel: validation", "per pixel: validation"} <= names
+    train, test = data.load_dataset("digits", "train"), data.load_dataset("digits", "test")
+    pixels = test.images.numpy().astype(np.float64) / 255
+    train_pixels = train.images.numpy().astype(np.float64) / 255
+    expected_inputs = {
+        "none": pixels,
+        "per channel": (pixels - train_pixels.mean()) / train_pixels.std(ddof=1),
+        "per pixel": (pixels - train_pixels.mean(0)) / np.maximum(train_pixels.std(0, ddof=1), 1e-3),
+    }
+    shown = {row["run"]: row["test accuracy"] for _, row in at.table[0].value.iterrows()}
+    trained = list(at.session_state["trained_models"].values())
+    for (model, meta), how in zip(trained, data.STANDARDISATIONS):
+        assert meta["standardisation"] == how
+        assert (meta["mean"], meta["std"]) == (([0.0], [1.0]) if how != "per channel" else (train.mean, train.std))
+        assert (next(iter(model.named_children()))[0] == "standardise") == (how == "per pixel")
+        x = torch.tensor(expected_inputs[how], dtype=torch.float32)
+        with torch.no_grad():
+            fed = model(data.standardised(test, how).x)
+            independent = model[1:](x) if how == "per pixel" else model(x)  # past its own standardise stage
+        assert torch.allclose(fed, independent, atol=1e-3)
+        assert shown[how] == f"{(fed.argmax(1) == test.labels).float().mean().item():.1%}"
+    # The per-pixel model on Feature maps: its test images fed as its meta says, its first stage shown.
+    fm = AppTest.from_file(str(Path(PAGE).parent / "feature_maps.py"), default_timeout=120)
+    fm.session_state["trained_models"] = dict([list(at.session_state["trained_models"].items())[2]])
+    fm.session_state["fm_model"] = f"{list(fm.session_state['trained_models'])[0]} (trained in this session)"
+    fm.run()
+    assert not fm.exception and not fm.error, [e.value for e in fm.error]
+    assert fm.selectbox(key="fm_layer").options[0].startswith("standardise")
+
+
 def test_stop_after_an_interrupted_run_keeps_what_was_trained():
     """A Stop click interrupts the script; the next run finds the half-done run in session state."""
     from vizcore.data import load_dataset

@@ -23,6 +23,7 @@ import urllib.request
 import warnings
 import zipfile
 import zlib
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -98,6 +99,34 @@ class DataSplit:
         """The data set fields of a model's meta: classes, input shape, mean, std, data set name."""
         return {"classes": list(self.classes), "input_shape": self.input_shape,
                 "mean": list(self.mean), "std": list(self.std), "dataset": self.name}
+
+
+STANDARDISATIONS = ("none", "per channel", "per pixel")
+
+
+def pixel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation of every channel *and pixel position* (C, H, W) over uint8
+    images (N, C, H, W), on the 0..1 scale: the deck's per-pixel standardisation of MNIST."""
+    x = images.float() / 255.0
+    return x.mean(dim=0), x.std(dim=0).clamp_min(1e-3)  # an always-black corner must not divide by zero
+
+
+def standardised(split: DataSplit, how: str) -> DataSplit:
+    """The same images with input standardisation ``how`` (one of :data:`STANDARDISATIONS`).
+
+    - "per channel": as stored, ``(pixels/255 - mean) / std`` with the training split's channel
+      statistics (what every shipped model uses).
+    - "none": ``pixels/255``, values in 0..1.
+    - "per pixel": also ``pixels/255`` here: each pixel's own mean and std are the model's first
+      stage (:func:`vizcore.models.with_pixel_standardisation`), so every page feeds it as it
+      feeds any model, from its meta.
+    """
+    if how not in STANDARDISATIONS:
+        raise ValueError(f"standardisation must be one of {', '.join(STANDARDISATIONS)}, got {how!r}")
+    if how == "per channel":
+        return split
+    channels = split.input_shape[0]
+    return dataclasses.replace(split, mean=[0.0] * channels, std=[1.0] * channels)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:

@@ -24,13 +24,14 @@ from PIL import Image
 from torch import nn
 
 from vizcore.efficientnet import InvertedResidual, SameConv2d, same_padding
+from vizcore.models import PixelStandardise
 from vizcore.shapes import conv_output_size, receptive_field_stack
 
 SOFTMAX = "softmax"
 
 # Layers that act on each value on its own (or per channel): the receptive field passes through.
 _POINTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity,
-              nn.BatchNorm2d, nn.Dropout, nn.Dropout2d)
+              nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, PixelStandardise)
 _WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 # Layers after which every value depends on the whole input (Flatten only reorders values).
 _GLOBAL = (nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)

@@ -188,6 +188,25 @@ def build_model(name: str, **options: Any) -> nn.Sequential:
         raise ModelError(f"Model {name!r} does not take these options: {exc}") from None
 
 
+class PixelStandardise(nn.Module):
+    """``(x - mean) / std`` with a mean and std for every channel and pixel position (C, H, W),
+    measured on the training images: the deck's per-pixel standardisation, as the model's first
+    stage (its input is pixels/255). It has no weights to learn: mean and std are buffers."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.detach().clone().float())
+        self.register_buffer("std", std.detach().clone().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def with_pixel_standardisation(model: nn.Sequential, mean: torch.Tensor, std: torch.Tensor) -> nn.Sequential:
+    """``model`` with a first stage ``standardise`` (:class:`PixelStandardise`) in front of its own."""
+    return nn.Sequential(OrderedDict([("standardise", PixelStandardise(mean, std)), *model.named_children()]))
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable numbers (weights and biases) in the model."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
