@@ -178,17 +178,33 @@ def run_stages(model: nn.Sequential, x: torch.Tensor, names: list[str]) -> torch
     return x
 
 
-def _batched(model: nn.Sequential, meta: dict, pictures: np.ndarray, names: list[str], batch_size: int,
-             progress: ProgressFn | None, should_stop: StopFn | None) -> torch.Tensor:
-    out = []
+KEEP_STAGE = "block12"  # its output (192×7×7) is kept per picture: fine-tuning up to 4 blocks starts there
+
+
+def _split_at(model: nn.Sequential, stage: str, last: str = FEATURE_STAGE) -> tuple[list[str], list[str]]:
+    names = stage_names(model)
+    cut = names.index(stage) + 1
+    return names[:cut], names[cut:names.index(last) + 1]
+
+
+def extract(model: nn.Sequential, meta: dict, pictures: np.ndarray, *, batch_size: int = BATCH,
+            progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """One pass of the pictures through the network up to ``flatten``: the output of
+    ``KEEP_STAGE`` (N, 192, 7, 7; where fine-tuning starts) and the pooled features (N, 1280)."""
+    front, rest = _split_at(model, KEEP_STAGE)
+    kept, feats = [], []
     n = len(pictures)
     with torch.inference_mode():
         for start in range(0, n, batch_size):
             _check(should_stop)
-            out.append(run_stages(model, model_input(pictures[start:start + batch_size], meta), names))
+            k = run_stages(model, model_input(pictures[start:start + batch_size], meta), front)
+            kept.append(k)
+            feats.append(run_stages(model, k, rest))
             if progress is not None:
                 progress(min(start + batch_size, n), n)
-    return torch.cat(out) if out else torch.zeros(0)
+    if not kept:
+        return torch.zeros(0), np.zeros((0, model.fc.in_features), np.float32)
+    return torch.cat(kept), torch.cat(feats).numpy().astype(np.float32)
 
 
 def extract_features(model: nn.Sequential, meta: dict, pictures: np.ndarray, *, batch_size: int = BATCH,
@@ -196,11 +212,7 @@ def extract_features(model: nn.Sequential, meta: dict, pictures: np.ndarray, *, 
     """The network's own pooled activations (N, 1280) for uint8 pictures (N, C, H, W): every stage
     up to ``flatten``, in batches, without gradients. A pure function of the pictures (and the
     network): the deck's "CNN representation", the input its last layer sees."""
-    names = stage_names(model)
-    names = names[:names.index(FEATURE_STAGE) + 1]
-    if len(pictures) == 0:
-        return np.zeros((0, model.fc.in_features), np.float32)
-    return _batched(model, meta, pictures, names, batch_size, progress, should_stop).numpy().astype(np.float32)
+    return extract(model, meta, pictures, batch_size=batch_size, progress=progress, should_stop=should_stop)[1]
 
 
 def picture_key(picture: np.ndarray) -> bytes:
@@ -212,47 +224,55 @@ def picture_key(picture: np.ndarray) -> bytes:
 
 
 class FeatureStore:
-    """Frozen features by picture content, computed once per picture and reused: changing k or the
-    seed only runs the pictures not seen before. Safe for many threads (one lock around the
-    table; the network runs outside it). Holds at most ``max_entries`` pictures (oldest go first).
+    """The frozen network's outputs by picture content, computed once per picture and reused:
+    changing k or the seed only runs the pictures not seen before. Per picture it keeps the
+    pooled features and the output of ``KEEP_STAGE`` (where fine-tuning starts). Safe for many
+    threads (one lock around the table; the network runs outside it). Holds at most
+    ``max_entries`` pictures (about 43 KB each; the oldest go first).
     """
 
-    def __init__(self, model: nn.Sequential, meta: dict, max_entries: int = 12_000):
+    def __init__(self, model: nn.Sequential, meta: dict, max_entries: int = 3000):
         self.model, self.meta, self.max_entries = model, meta, max_entries
-        self._table: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._table: OrderedDict[bytes, tuple[torch.Tensor, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._table)
 
     def missing(self, pictures: np.ndarray) -> int:
-        """How many of the pictures have no stored features yet."""
+        """How many of the pictures have no stored outputs yet."""
+        keys = {picture_key(p) for p in pictures}
         with self._lock:
-            return sum(picture_key(p) not in self._table for p in pictures)
+            return sum(key not in self._table for key in keys)
 
-    def features(self, pictures: np.ndarray, *, progress: ProgressFn | None = None,
-                 should_stop: StopFn | None = None) -> np.ndarray:
-        """Features (N, 1280) of the pictures, computing only the ones not stored yet."""
+    def outputs(self, pictures: np.ndarray, *, progress: ProgressFn | None = None,
+                should_stop: StopFn | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """(kept stage outputs, features) of the pictures, computing only the ones not stored yet."""
         keys = [picture_key(p) for p in pictures]
         with self._lock:
-            todo = sorted({i for i, key in enumerate(keys) if key not in self._table})
-        todo_keys: dict[bytes, int] = {}
-        for i in todo:
-            todo_keys.setdefault(keys[i], i)
-        index = list(todo_keys.values())
+            todo: dict[bytes, int] = {}
+            for i, key in enumerate(keys):
+                if key not in self._table:
+                    todo.setdefault(key, i)
+        index = list(todo.values())
         if index:
-            new = extract_features(self.model, self.meta, pictures[index], progress=progress,
-                                   should_stop=should_stop)
+            kept, feats = extract(self.model, self.meta, pictures[index], progress=progress, should_stop=should_stop)
             with self._lock:
-                for i, row in zip(index, new):
-                    self._table[keys[i]] = row
+                for i, k, f in zip(index, kept, feats):
+                    self._table[keys[i]] = (k.clone(), f)
                 while len(self._table) > self.max_entries:
                     self._table.popitem(last=False)
         with self._lock:
             found = {key: self._table.get(key) for key in set(keys)}
-        if any(v is None for v in found.values()):  # pushed out meanwhile by another session: once more
-            return extract_features(self.model, self.meta, pictures, should_stop=should_stop)
-        return np.stack([found[key] for key in keys]) if keys else np.zeros((0, self.model.fc.in_features), np.float32)
+        if not keys:
+            return torch.zeros(0), np.zeros((0, self.model.fc.in_features), np.float32)
+        if any(v is None for v in found.values()):  # pushed out meanwhile by other sessions: once more
+            return extract(self.model, self.meta, pictures, should_stop=should_stop)
+        return torch.stack([found[key][0] for key in keys]), np.stack([found[key][1] for key in keys])
+
+    def features(self, pictures: np.ndarray, **kwargs) -> np.ndarray:
+        """The pooled features (N, 1280) of the pictures (see :meth:`outputs`)."""
+        return self.outputs(pictures, **kwargs)[1]
 
 
 # --------------------------------------------------------------------------- strategy 1: features + LR
@@ -300,12 +320,20 @@ def front_names(model: nn.Sequential, blocks: int) -> list[str]:
     return names[:names.index(tail_names(model, blocks)[0])]
 
 
-def front_outputs(model: nn.Sequential, meta: dict, pictures: np.ndarray, blocks: int, *,
-                  batch_size: int = BATCH, progress: ProgressFn | None = None,
-                  should_stop: StopFn | None = None) -> torch.Tensor:
-    """What the frozen front of the network gives the first fine-tuned block, for every picture:
-    computed once, then every training step starts from here (instead of the whole network)."""
-    return _batched(model, meta, pictures, front_names(model, blocks), batch_size, progress, should_stop)
+def middle_names(model: nn.Sequential, blocks: int) -> list[str]:
+    """The frozen stages between ``KEEP_STAGE`` (whose output is stored) and the fine-tuned ones."""
+    if blocks > MAX_TAIL_BLOCKS:
+        raise TransferError(f"Fine-tune at most {MAX_TAIL_BLOCKS} blocks here, not {blocks}.")
+    names = front_names(model, blocks)
+    return names[names.index(KEEP_STAGE) + 1:]
+
+
+def front_outputs(model: nn.Sequential, kept: torch.Tensor, blocks: int) -> torch.Tensor:
+    """What the frozen front of the network gives the first fine-tuned block, from the stored
+    output of ``KEEP_STAGE``: computed once, then every training step starts from here."""
+    with torch.inference_mode():
+        return torch.cat([run_stages(model, kept[i:i + 64], middle_names(model, blocks))
+                          for i in range(0, len(kept), 64)]) if len(kept) else kept
 
 
 def new_head(model: nn.Sequential, blocks: int, num_classes: int, seed: int) -> nn.Sequential:
@@ -327,17 +355,20 @@ def new_head(model: nn.Sequential, blocks: int, num_classes: int, seed: int) -> 
     return tail
 
 
-def fine_tune(model: nn.Sequential, train_front: torch.Tensor, train_labels: np.ndarray,
-              test_front: torch.Tensor, test_labels: np.ndarray, num_classes: int, *, blocks: int = 2,
+def fine_tune(model: nn.Sequential, train_kept: torch.Tensor, train_labels: np.ndarray,
+              test_kept: torch.Tensor, test_labels: np.ndarray, num_classes: int, *, blocks: int = 2,
               steps: int = FINE_TUNE_STEPS, lr: float = 1e-3, block_lr: float = 1e-4, batch_size: int = 32,
               seed: int = 0, progress: ProgressFn | None = None,
               should_stop: StopFn | None = None) -> tuple[Result, nn.Sequential]:
     """Strategy 2: train a copy of the last ``blocks`` blocks + head and a new output layer
     (Adam; the new layer at ``lr``, the pretrained blocks gently at ``block_lr``) for ``steps``
-    steps on the fronts' outputs. Batch normalisation keeps ImageNet's statistics (eval mode):
+    steps, starting from the stored output of ``KEEP_STAGE`` (:class:`FeatureStore`; the frozen
+    stages after it run once here). Batch normalisation keeps ImageNet's statistics (eval mode):
     a batch of a few pictures is no estimate of them. Returns the test result and the new tail.
     """
     start = time.perf_counter()
+    train_front = front_outputs(model, train_kept, blocks).clone()
+    test_front = front_outputs(model, test_kept, blocks)
     tail = new_head(model, blocks, num_classes, seed).eval()
     optimizer = torch.optim.Adam([{"params": tail.fc.parameters(), "lr": lr},
                                   {"params": [p for n, p in tail.named_parameters() if not n.startswith("fc.")],
