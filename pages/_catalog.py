@@ -44,6 +44,12 @@ PAGES = [
         "the filters, receptive fields, the arithmetic of one value and the patches a channel likes.",
     ),
     PageInfo(
+        "pages/transfer_learning.py", "Transfer learning", "Inside a CNN",
+        "Ten pictures per class: an ImageNet network's frozen features + logistic regression, fine-tuning its "
+        "last blocks, and a small CNN from scratch side by side; the accuracy-vs-k curve, the deck's 2×2 table, "
+        "the features map, and your own zip or webcam pictures.",
+    ),
+    PageInfo(
         "pages/saliency.py", "Saliency", "Explaining predictions",
         "Which pixels decide the class? Gradient, gradient × input, SmoothGrad, Integrated Gradients, "
         "guided backprop and Grad-CAM side by side for any class, and the sanity check that randomises the model.",

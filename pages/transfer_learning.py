@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections import OrderedDict
 
 import numpy as np
@@ -15,7 +14,7 @@ route_through_app()  # a cold deep link runs inside app.py's frame
 
 from pages._ui import (SOURCES as PHOTO_SOURCES, WORKING_SIZES, _shipped_model, content_hash, explain,  # noqa: E402
                        finish_link, image_input, link_state, log_computation, run_controls,
-                       show_figure, show_text)
+                       show_figure, show_text, write_link_state)
 from vizcore import augment, data, images, links, models, transfer  # noqa: E402
 from vizcore.figures import training as training_figs, transfer as tl_figs  # noqa: E402
 
@@ -214,37 +213,35 @@ model, meta = _model()
 store = _store()
 st.caption(f"EfficientNet-Lite0 (ImageNet) · {about} · guessing would score {1 / n_classes:.0%}")
 key = content_hash(train_pics.images, train_pics.labels, test_pics.images, test_pics.labels)
+write_link_state(LINK)  # now, not only at the end: the address is right while the long work runs
 
 
-def _stop_features() -> None:
-    st.session_state["tl_features_stopped"] = key
+SECONDS_PER_PICTURE = 0.035  # the frozen network at 224², one thread, measured on the 2-core server
 
 
 def network_outputs():
     """The frozen network's outputs for the training and test pictures, from the store (computed
-    once per picture for every session), with progress and a Stop button the first time."""
+    once per picture for every session and kept): more than a second of new pictures waits for a
+    button, then runs with progress and Stop."""
     everything = np.concatenate([train_pics.images, test_pics.images])
     missing = store.missing(everything)
     if missing:
-        if st.session_state.get("tl_features_stopped") == key:
-            st.info("Stopped: the frozen network has not seen all of these pictures yet.")
-            if not st.button("Compute the features", key="tl_features_again", type="primary"):
-                finish_link(LINK)
-                st.stop()
-            st.session_state["tl_features_stopped"] = None
+        slots = run_controls("tl_features", "Run the pictures through the network", ("features", key),
+                             SECONDS_PER_PICTURE * missing,
+                             hint=f"{missing} pictures the frozen network has not seen yet (each is run once, "
+                                  "then kept for everyone)")
+        if slots is None:
+            finish_link(LINK)
+            st.stop()
         log_computation(f"transfer features {missing}")
         bar = st.progress(0.0, text=f"Running {missing} pictures through the ImageNet network (once per picture)…")
-        stop = st.empty()
-        stop.button("Stop", key="tl_features_stop", on_click=_stop_features)
-        started = time.perf_counter()
 
         def progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1), text=f"Frozen features: {done} of {total} pictures "
-                                                    f"({time.perf_counter() - started:.0f} s)")
+            bar.progress(done / max(total, 1))
 
         kept, feats = store.outputs(everything, progress=progress)
         bar.empty()
-        stop.empty()
+        slots.empty()
     else:
         kept, feats = store.outputs(everything)
     n = len(train_pics)
@@ -286,7 +283,8 @@ def run_with_bar(label: str, fn):
 
 def strategy_card(column, title: str, result, note: str) -> None:
     with column:
-        st.markdown(f"**{title}**")
+        if title:
+            st.markdown(f"**{title}**")
         if result is not None:
             st.metric("test accuracy", f"{result.accuracy:.1%}", label_visibility="collapsed")
             st.caption(f"{note} · {result.seconds:.1f} s")
@@ -314,13 +312,15 @@ if ft_result is not None:
     strategy_card(cards[1], f"Fine-tune the last {blocks} blocks", ft_result,
                   f"a copy of blocks {17 - blocks}–16 + head, new output layer, 50 steps")
 
-aug = cards[2].toggle("with augmentation", key="tl_aug", help="The Training page's class-keeping changes "
-                      "(flips, small turns and shifts, brightness) to each picture in every epoch.")
+with cards[2]:
+    scratch_title = st.empty()
+    aug = st.toggle("with augmentation", key="tl_aug", help="The Training page's class-keeping changes "
+                    "(flips, small turns and shifts, brightness) to each picture in every epoch.")
 sc_key = ("scratch", key, bool(aug), seed)
 sc_result = results.get(sc_key)
 with cards[2]:
     if sc_result is None:
-        st.markdown("**Small CNN from scratch**")
+        scratch_title.markdown("**Small CNN from scratch**")
         slots = run_controls("tl_sc", "Train: from scratch", sc_key, 10.0, hint="the app's small CNN from random weights")
         if slots is not None:
             log_computation(f"transfer scratch {key[:8]} {aug}")
@@ -332,7 +332,8 @@ with cards[2]:
             results.put(sc_key, sc_result)
             slots.empty()
 if sc_result is not None:
-    strategy_card(cards[2], "Small CNN from scratch" + (" + augmentation" if aug else ""), sc_result,
+    scratch_title.markdown("**Small CNN from scratch**")
+    strategy_card(cards[2], "", sc_result,
                   f"the app's {transfer.scratch_arch(source, 3 if own else like.images.shape[1])} CNN, "
                   f"{sc_result.extra.get('epochs', '?')} epochs")
 
@@ -351,7 +352,7 @@ shown = {name: r for name, r in shown.items() if r is not None}
 
 
 def view_confusion() -> None:
-    columns = st.columns(len(shown))
+    columns = st.columns(3)
     for column, (name, r) in zip(columns, shown.items()):
         with column:
             show_figure(training_figs.confusion_figure(r.confusion, classes, title=name), key=f"tl_cm_{name}")
@@ -360,12 +361,12 @@ def view_confusion() -> None:
 def view_mistakes() -> None:
     for name, r in shown.items():
         st.markdown(f"**{name}**: {len(r.misclassified)} of {len(test_pics)} test pictures wrong")
-        wrong = r.misclassified[:12]
+        wrong = r.misclassified[:8]
         if len(wrong):
             show_figure(training_figs.misclassified_figure(
                 test_pics.images[wrong], [classes[i] for i in test_pics.labels[wrong]],
-                [classes[i] for i in r.predicted[wrong]], [float(r.probabilities[j].max()) for j in wrong]),
-                key=f"tl_wrong_{name}")
+                [classes[i] for i in r.predicted[wrong]], [float(r.probabilities[j].max()) for j in wrong],
+                columns=4), key=f"tl_wrong_{name}")
 
 
 def view_curve() -> None:

@@ -218,6 +218,10 @@ def test_page_by_link_shows_the_linked_settings_and_the_right_accuracy(small_pag
     at.query_params.update({"data": "digits", "k": "2", "seed": "3", "view": "Misclassified pictures"})
     at.run()
     assert not at.exception, at.exception
+    # 44 new pictures (over a second of work) wait for their button
+    assert any("44 pictures the frozen network has not seen yet" in i.value for i in at.info) and not at.metric
+    at.button(key="tl_features_run").click().run()
+    assert not at.exception, at.exception
     assert at.selectbox(key="tl_data").value == "digits" and at.slider(key="tl_k").value == 2
     assert any("2 pictures per class (seed 3), tested on 24" in c.value for c in at.caption)
     assert at.metric[0].value == f"{_expected_accuracy('digits', 2, 3):.1%}"
@@ -228,7 +232,8 @@ def test_page_by_link_shows_the_linked_settings_and_the_right_accuracy(small_pag
 def test_page_by_widget_fine_tunes_and_writes_the_link(small_page):
     at = AppTest.from_file(PAGE, default_timeout=180)
     at.run()
-    at.slider(key="tl_k").set_value(2)
+    assert not at.metric and at.button(key="tl_features_run").label == "Run the pictures through the network"
+    at.slider(key="tl_k").set_value(2)  # 16 + 24 pictures: about a second, run at once
     at.slider(key="tl_blocks").set_value(1)
     at.run()
     assert not at.exception, at.exception
