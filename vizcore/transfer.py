@@ -145,7 +145,7 @@ def model_input(pictures: np.ndarray | torch.Tensor, meta: dict) -> torch.Tensor
     """uint8 pictures (N, C, H, W) as the network's input: grey made RGB, the whole picture
     squeezed to 224×224 (bilinear; nothing cropped: the objects of the built-in sets reach the
     edges), then ``(x/255 − mean) / std`` with the network's mean and std (0.5 and 0.5)."""
-    x = torch.as_tensor(np.asarray(pictures)).float() / 255.0
+    x = torch.as_tensor(np.array(pictures)).float() / 255.0  # a copy: a picture from PIL is read-only
     if x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     _, height, width = meta["input_shape"]
@@ -160,7 +160,7 @@ def model_input(pictures: np.ndarray | torch.Tensor, meta: dict) -> torch.Tensor
 
 def resize_pictures(pictures: np.ndarray, side: int) -> np.ndarray:
     """uint8 pictures (N, C, H, W) resized to side × side (area-averaged when shrinking)."""
-    x = torch.as_tensor(np.asarray(pictures)).float()
+    x = torch.as_tensor(np.array(pictures)).float()
     if x.shape[-1] != side or x.shape[-2] != side:
         x = F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False,
                           antialias=x.shape[-1] > side)
@@ -619,10 +619,11 @@ def deck_table(measured: dict[tuple[str, str, int], float], *, little: int = 10,
     the shapes and scenes sets; very different: digits (grey 8×8 strokes, nothing like photos).
     Returns row -> column -> text (the deck's advice, then what was measured here)."""
     rows = {"little": little, "lots": lots}
+    words = {"little": "little data", "lots": "lots of data"}
     columns = {"similar": SIMILAR, "different": ("digits",)}
     out: dict[str, dict[str, str]] = {}
     for row, k in rows.items():
-        label = f"{row} data (k = {k})"
+        label = f"{words[row]} (k = {k})"
         out[label] = {}
         for column, sets in columns.items():
             parts = []
