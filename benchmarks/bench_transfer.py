@@ -14,9 +14,14 @@ batched forward pass of the whole network (ratio; target ≤ 1.2×).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
+
+# One thread for the BLAS under scikit-learn too, before numpy loads (a second one thrashed on 2 busy cores).
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 import numpy as np
 import torch
@@ -34,6 +39,7 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=list(transfer.BUILTIN), choices=transfer.BUILTIN)
     parser.add_argument("--fine-tune-sets", nargs="+", default=None, choices=transfer.BUILTIN)
     parser.add_argument("--augment", action="store_true", help="also from scratch with augmentation")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed figures")
     parser.add_argument("--test-size", type=int, default=400, help="test pictures per set (the page uses "
                         f"{transfer.TEST_SIZE})")
     args = parser.parse_args()
@@ -47,6 +53,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, 1 thread; k = {ks}, {draws} draw(s) per k", flush=True)
 
     speed(model, meta)
+    if args.speed_only:
+        return
     rows = []
     for name in args.sets:
         rows.append(table_row(model, meta, name, ks, draws, name in tune_sets, with_aug))

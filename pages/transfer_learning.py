@@ -225,27 +225,35 @@ def network_outputs():
     button, then runs with progress and Stop."""
     everything = np.concatenate([train_pics.images, test_pics.images])
     missing = store.missing(everything)
+    area = st.container()  # always drawn: the elements after it keep their places between runs
     if missing:
-        slots = run_controls("tl_features", "Run the pictures through the network", ("features", key),
-                             SECONDS_PER_PICTURE * missing,
-                             hint=f"{missing} pictures the frozen network has not seen yet (each is run once, "
-                                  "then kept for everyone)")
-        if slots is None:
-            finish_link(LINK)
-            st.stop()
-        log_computation(f"transfer features {missing}")
-        bar = st.progress(0.0, text=f"Running {missing} pictures through the ImageNet network (once per picture)…")
-
-        def progress(done: int, total: int) -> None:
-            bar.progress(done / max(total, 1))
-
-        kept, feats = store.outputs(everything, progress=progress)
-        bar.empty()
-        slots.empty()
+        with area:
+            outputs = _compute_outputs(everything, missing)
     else:
-        kept, feats = store.outputs(everything)
+        outputs = store.outputs(everything)
+    kept, feats = outputs
     n = len(train_pics)
     return kept[:n], feats[:n], kept[n:], feats[n:]
+
+
+def _compute_outputs(everything: np.ndarray, missing: int):
+    slots = run_controls("tl_features", "Run the pictures through the network", ("features", key),
+                         SECONDS_PER_PICTURE * missing,
+                         hint=f"{missing} pictures the frozen network has not seen yet (each is run once, "
+                              "then kept for everyone)")
+    if slots is None:
+        finish_link(LINK)
+        st.stop()
+    log_computation(f"transfer features {missing}")
+    bar = st.progress(0.0, text=f"Running {missing} pictures through the ImageNet network (once per picture)…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1))
+
+    outputs = store.outputs(everything, progress=progress)
+    bar.empty()
+    slots.empty()
+    return outputs
 
 
 train_kept, train_feats, test_kept, test_feats = network_outputs()
@@ -299,7 +307,7 @@ ft_result = results.get(ft_key)
 with cards[1]:
     if ft_result is None:
         st.markdown(f"**Fine-tune the last {blocks} blocks**")
-        slots = run_controls("tl_ft", "Train: fine-tune", ft_key, 15.0 + 0.15 * len(train_pics),
+        slots = run_controls("tl_ft", "Train: fine-tune", ft_key, 10.0 + 0.05 * (len(train_pics) + len(test_pics)),
                              hint="50 steps on a copy of the last blocks")
         if slots is not None:
             log_computation(f"transfer fine-tune {key[:8]} {blocks}")

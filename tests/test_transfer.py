@@ -247,3 +247,24 @@ def test_page_by_widget_fine_tunes_and_writes_the_link(small_page):
     assert len(at.get("plotly_chart")) == 1
     at.selectbox(key="tl_data").set_value("webcam").run()
     assert not at.exception and any("at least two classes" in i.value for i in at.info)
+
+
+def _jpeg(colour) -> tuple[str, bytes, str]:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buf, format="JPEG")
+    return "photo.jpg", buf.getvalue(), "image/jpeg"
+
+
+def test_page_learns_webcam_classes_held_in_the_session(small_page):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["data"] = "webcam"
+    at.run()
+    for name, colour in (("red", (250, 10, 10)), ("blue", (10, 10, 250))):
+        for shade in range(3):
+            at.text_input(key="tl_cam_name").set_value(name)
+            at.camera_input(key="tl_cam_photo").set_value(_jpeg(tuple(max(0, c - 30 * shade) for c in colour)))
+            at.run()
+            at.button(key="tl_cam_add").click().run()
+            assert not at.exception, at.exception
+    assert at.metric[0].value == "100.0%"
+    assert "red" not in str(dict(at.query_params)) and at.query_params["data"] == "webcam"  # pictures never in the link
