@@ -44,6 +44,12 @@ PAGES = [
         "the filters, receptive fields, the arithmetic of one value and the patches a channel likes.",
     ),
     PageInfo(
+        "pages/transfer_learning.py", "Transfer learning", "Inside a CNN",
+        "Ten pictures per class: an ImageNet network's frozen features + logistic regression, fine-tuning its "
+        "last blocks, and a small CNN from scratch side by side; the accuracy-vs-k curve, the deck's 2×2 table, "
+        "the features map, and your own zip or webcam pictures.",
+    ),
+    PageInfo(
         "pages/architectures.py", "Architectures", "Inside a CNN",
         "Why modern CNNs look the way they do: LeNet-5 to ResNet-152 counted side by side, small stacked "
         "filters, the 1×1 convolution, an inception module builder, and plain against residual networks trained live.",

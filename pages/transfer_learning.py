@@ -1,0 +1,478 @@
+"""Transfer learning: a pretrained CNN's features against training from scratch on a few pictures per class."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import streamlit as st
+
+from pages import route_through_app
+
+route_through_app()  # a cold deep link runs inside app.py's frame
+
+from pages._ui import (SOURCES as PHOTO_SOURCES, WORKING_SIZES, _shipped_model, content_hash, explain,  # noqa: E402
+                       finish_link, image_input, link_state, log_computation, run_controls,
+                       show_figure, show_text, write_link_state)
+from vizcore import augment, data, images, links, models, transfer  # noqa: E402
+from vizcore.figures import training as training_figs, transfer as tl_figs  # noqa: E402
+
+DATA = {"shapes": "Shapes (8 classes)", "scenes": "Scenes (shapes, distractors)",
+        "digits": "Digits (8×8 strokes, 10 classes)", "zip": "My pictures (zip of class folders)",
+        "webcam": "My webcam pictures"}
+VIEWS = ("Confusion matrices", "Misclassified pictures", "Accuracy vs pictures per class", "Features map",
+         "Try a new photo")
+MAPS = ("t-SNE", "PCA")
+LR_NAME, FT_NAME, SCRATCH_NAME, AUG_NAME = "features + LR", "fine-tune", "from scratch", "from scratch + augmentation"
+CAMERA = "tl_camera_pictures"  # session only: class name -> list of JPEG bytes
+
+LINK = links.LinkSpec([
+    links.Choice("data", "shapes", tuple(DATA), key="tl_data"),
+    links.Int("k", 10, 2, transfer.MAX_K, key="tl_k"),
+    links.Int("seed", 0, 0, 10_000, key="tl_seed"),
+    links.Int("blocks", 2, 1, transfer.MAX_TAIL_BLOCKS, key="tl_blocks"),
+    links.Bool("aug", False, key="tl_aug"),
+    links.Choice("view", VIEWS[0], VIEWS, key="tl_view"),
+    links.Choice("map", MAPS[0], MAPS, key="tl_map"),
+    links.Int("draws", 2, 1, 3, key="tl_draws"),
+    links.Choice("photo", PHOTO_SOURCES[0], PHOTO_SOURCES, key="tl_photo_source"),
+    links.Choice("sample", "chelsea", tuple(images.SAMPLES), key="tl_photo_sample"),
+    links.Choice("side", images.DEFAULT_MAX_SIDE, WORKING_SIZES, key="tl_photo_side"),
+])
+
+st.title("Transfer learning")
+explain("Few pictures per class? Take a network trained on 1.28 million ImageNet photos, run your pictures "
+        "through it and keep what its last layer sees (1280 numbers per picture: the *CNN representation*), "
+        "then train a simple classifier on those. Or fine-tune its last blocks with a new output layer. Here "
+        "both race the app's small CNN trained from scratch on the same k pictures per class.")
+link_state(LINK, "transfer_learning")
+
+
+# --------------------------------------------------------------------------- shared, read-only work
+
+class _Results:
+    """Finished results by content key, for every session (read-only once stored; bounded)."""
+
+    def __init__(self, max_entries: int = 256):
+        self.table: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+        self.max_entries = max_entries
+
+    def get(self, key):
+        with self.lock:
+            return self.table.get(key)
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.table[key] = value
+            while len(self.table) > self.max_entries:
+                self.table.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _store() -> transfer.FeatureStore:
+    model, meta = _shipped_model("imagenet")
+    return transfer.FeatureStore(model, meta)
+
+
+@st.cache_resource(show_spinner=False)
+def _results() -> _Results:
+    return _Results()
+
+
+@st.cache_resource(show_spinner=False)
+def _curve_runs() -> dict:
+    """Finished runs of the curve per data set, strategy, k and seed (shared; a stopped curve resumes)."""
+    return {}
+
+
+@st.cache_resource(max_entries=6, show_spinner="Preparing the pictures…")
+def _builtin(name: str, split: str) -> transfer.Pictures:
+    return transfer.builtin_split(name, split)
+
+
+@st.cache_resource(max_entries=3, show_spinner=False)
+def _like(name: str) -> data.DataSplit:
+    return transfer.scratch_split(name)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading your zip…")
+def _zip_pictures(digest: str, _raw: bytes) -> transfer.Pictures:
+    return transfer.own_zip(_raw)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading your pictures…")
+def _camera_pictures(digest: str, _named: tuple) -> transfer.Pictures:
+    return transfer.own_pictures(list(_named))
+
+
+@st.cache_data(max_entries=16, show_spinner="Drawing the map…")
+def _map(key: str, method: str, _x: np.ndarray, _labels: np.ndarray) -> tuple[np.ndarray, float]:
+    log_computation(f"transfer map {method} {key[:8]}")
+    points = transfer.embed_2d(_x, "pca" if method == "PCA" else "tsne")
+    return points, transfer.separation(points, _labels)
+
+
+# --------------------------------------------------------------------------- the pictures
+
+def _model():
+    try:
+        return _shipped_model("imagenet")
+    except models.ModelError as err:
+        st.error(f"Could not load the ImageNet network: {err}")
+        st.stop()
+
+
+def own_zip() -> transfer.Pictures | None:
+    st.caption("A zip with one folder per class (cats/1.jpg, dogs/2.png …), 2 to "
+               f"{transfer.MAX_OWN_CLASSES} classes, at least {transfer.MIN_OWN_PER_CLASS} pictures each, "
+               f"{transfer.MAX_OWN_PICTURES} in all. 70 % of each class is learned from, the rest tested on.")
+    upload = st.file_uploader("Zip of class folders", type=["zip"], key="tl_zip")
+    if upload is None:
+        st.info("Upload a zip to compare the strategies on your own pictures.")
+        return None
+    if upload.size > images.MAX_UPLOAD_BYTES:
+        st.error(f"The zip is {upload.size / 2**20:.0f} MB; the limit is {images.MAX_UPLOAD_BYTES // 2**20} MB.")
+        return None
+    raw = upload.getvalue()
+    try:
+        return _zip_pictures(hashlib.sha256(raw).hexdigest(), raw)
+    except transfer.TransferError as err:
+        show_text(f"Could not use this zip: {err}", "error")  # messages quote file and folder names
+        return None
+
+
+def own_camera() -> transfer.Pictures | None:
+    named: dict = st.session_state.setdefault(CAMERA, {})
+    left, right = st.columns([2, 3])
+    name = left.text_input("Class name", key="tl_cam_name", max_chars=data.MAX_CLASS_NAME,
+                           placeholder="e.g. mug")
+    photo = right.camera_input("Take a picture of it", key="tl_cam_photo")
+    if left.button("Add this picture to the class", key="tl_cam_add", disabled=photo is None or not name.strip()):
+        total = sum(len(v) for v in named.values())
+        if photo.size > images.MAX_UPLOAD_BYTES:
+            st.error("This picture is too large.")
+        elif total >= transfer.MAX_OWN_PICTURES:
+            st.error(f"{total} pictures already: the limit is {transfer.MAX_OWN_PICTURES}.")
+        elif name.strip() not in named and len(named) >= transfer.MAX_OWN_CLASSES:
+            st.error(f"{len(named)} classes already: the limit is {transfer.MAX_OWN_CLASSES}.")
+        else:
+            named.setdefault(name.strip(), []).append(photo.getvalue())
+    if named:
+        show_text("Your classes: " + ", ".join(f"{n} ({len(p)})" for n, p in named.items()), "caption")
+        if left.button("Forget my webcam pictures", key="tl_cam_clear"):
+            named.clear()
+            st.rerun()
+    try:
+        items = tuple((n, tuple(p)) for n, p in named.items())
+        digest = hashlib.sha256(b"".join(n.encode() + b"\0" + b"".join(hashlib.sha256(x).digest() for x in p)
+                                         for n, p in items)).hexdigest()
+        return _camera_pictures(digest, items)
+    except transfer.TransferError as err:
+        show_text(f"Not ready yet: {err}", "info")
+        return None
+
+
+def choose_pictures(source: str, k: int, seed: int):
+    """(training pictures, test pictures, the small CNN's normalisation or None, what they are)."""
+    if source in transfer.BUILTIN:
+        pool, test = _builtin(source, "train"), _builtin(source, "test")
+        index = transfer.draw(pool.labels, k, seed, len(pool.classes))
+        return pool.subset(index), test, _like(source), f"{k} pictures per class (seed {seed}), tested on {len(test)}"
+    pictures = own_zip() if source == "zip" else own_camera()
+    if pictures is None:
+        return None
+    train_index, test_index = transfer.split_own(pictures, seed)
+    return (pictures.subset(train_index), pictures.subset(test_index), None,
+            f"your {len(pictures)} pictures in {len(pictures.classes)} classes: {len(train_index)} to learn from, "
+            f"{len(test_index)} to test on")
+
+
+# --------------------------------------------------------------------------- the controls
+
+controls = st.columns([3, 2, 1, 2])
+source = controls[0].selectbox("Pictures", list(DATA), format_func=DATA.get, key="tl_data")
+own = source not in transfer.BUILTIN
+k = controls[1].slider("Pictures per class (k)", 2, transfer.MAX_K, key="tl_k", disabled=own,
+                       help="How many training pictures of each class the strategies get (your own "
+                            "pictures: all of them).")
+seed = int(controls[2].number_input("Seed", 0, 10_000, key="tl_seed", help="Which pictures are drawn."))
+blocks = controls[3].slider("Fine-tuned blocks", 1, transfer.MAX_TAIL_BLOCKS, key="tl_blocks",
+                            help="How many of the network's last blocks are trained again (with its head and a "
+                                 "new output layer); the rest stays frozen.")
+
+chosen = choose_pictures(source, int(k), seed)
+if chosen is None:
+    finish_link(LINK)
+    st.stop()
+train_pics, test_pics, like, about = chosen
+classes = list(train_pics.classes)
+n_classes = len(classes)
+model, meta = _model()
+store = _store()
+st.caption(f"EfficientNet-Lite0 (ImageNet) · {about} · guessing would score {1 / n_classes:.0%}")
+key = content_hash(train_pics.images, train_pics.labels, test_pics.images, test_pics.labels)
+write_link_state(LINK)  # now, not only at the end: the address is right while the long work runs
+
+
+SECONDS_PER_PICTURE = 0.035  # the frozen network at 224², one thread, measured on the 2-core server
+
+
+def network_outputs():
+    """The frozen network's outputs for the training and test pictures, from the store (computed
+    once per picture for every session and kept): more than a second of new pictures waits for a
+    button, then runs with progress and Stop."""
+    everything = np.concatenate([train_pics.images, test_pics.images])
+    missing = store.missing(everything)
+    area = st.container()  # always drawn: the elements after it keep their places between runs
+    if missing:
+        with area:
+            outputs = _compute_outputs(everything, missing)
+    else:
+        outputs = store.outputs(everything)
+    kept, feats = outputs
+    n = len(train_pics)
+    return kept[:n], feats[:n], kept[n:], feats[n:]
+
+
+def _compute_outputs(everything: np.ndarray, missing: int):
+    slots = run_controls("tl_features", "Run the pictures through the network", ("features", key),
+                         SECONDS_PER_PICTURE * missing,
+                         hint=f"{missing} pictures the frozen network has not seen yet (each is run once, "
+                              "then kept for everyone)")
+    if slots is None:
+        finish_link(LINK)
+        st.stop()
+    log_computation(f"transfer features {missing}")
+    bar = st.progress(0.0, text=f"Running {missing} pictures through the ImageNet network (once per picture)…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1))
+
+    outputs = store.outputs(everything, progress=progress)
+    bar.empty()
+    slots.empty()
+    return outputs
+
+
+train_kept, train_feats, test_kept, test_feats = network_outputs()
+results = _results()
+
+
+def logistic():
+    found = results.get(("lr", key))
+    if found is None:
+        found = transfer.fit_logistic(train_feats, train_pics.labels, test_feats, test_pics.labels, n_classes)
+        results.put(("lr", key), found)
+    return found
+
+
+lr_result, classifier = logistic()
+
+
+def scratch_data():
+    train_images = transfer.resize_pictures(train_pics.images, 64) if own else train_pics.images
+    test_images = transfer.resize_pictures(test_pics.images, 64) if own else test_pics.images
+    train_split = transfer.as_split(transfer.Pictures(train_images, train_pics.labels, classes), like)
+    return train_split, transfer.as_split(transfer.Pictures(test_images, test_pics.labels, classes), train_split)
+
+
+def run_with_bar(label: str, fn):
+    bar = st.progress(0.0, text=f"{label}: starting…")
+
+    def progress(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{label}: {done} of {total} steps")
+
+    out = fn(progress)
+    bar.empty()
+    return out
+
+
+def strategy_card(column, title: str, result, note: str) -> None:
+    with column:
+        if title:
+            st.markdown(f"**{title}**")
+        if result is not None:
+            st.metric("test accuracy", f"{result.accuracy:.1%}", label_visibility="collapsed")
+            st.caption(f"{note} · {result.seconds:.1f} s")
+
+
+cards = st.columns(3)
+strategy_card(cards[0], "Frozen features + logistic regression", lr_result,
+              "the 1280 pooled features of the frozen network")
+
+ft_key = ("ft", key, int(blocks), seed)
+ft_result = results.get(ft_key)
+with cards[1]:
+    st.markdown(f"**Fine-tune the last {blocks} blocks**")
+    if ft_result is None:
+        slots = run_controls("tl_ft", "Train: fine-tune", ft_key, 10.0 + 0.05 * (len(train_pics) + len(test_pics)),
+                             hint="50 steps on a copy of the last blocks")
+        if slots is not None:
+            log_computation(f"transfer fine-tune {key[:8]} {blocks}")
+            ft_result = run_with_bar("Fine-tuning", lambda p: transfer.fine_tune(
+                model, train_kept, train_pics.labels, test_kept, test_pics.labels, n_classes, blocks=int(blocks),
+                seed=seed, progress=p)[0])
+            results.put(ft_key, ft_result)
+            slots.empty()
+if ft_result is not None:
+    strategy_card(cards[1], "", ft_result,
+                  f"a copy of blocks {17 - blocks}–16 + head, new output layer, 50 steps")
+
+with cards[2]:
+    scratch_title = st.empty()
+    aug = st.toggle("with augmentation", key="tl_aug", help="The Training page's class-keeping changes "
+                    "(flips, small turns and shifts, brightness) to each picture in every epoch.")
+sc_key = ("scratch", key, bool(aug), seed)
+sc_result = results.get(sc_key)
+with cards[2]:
+    if sc_result is None:
+        scratch_title.markdown("**Small CNN from scratch**")
+        slots = run_controls("tl_sc", "Train: from scratch", sc_key, 10.0, hint="the app's small CNN from random weights")
+        if slots is not None:
+            log_computation(f"transfer scratch {key[:8]} {aug}")
+            train_split, test_split = scratch_data()
+            cfg = augment.PRESETS.get(source, augment.PRESETS["shapes"]) if aug else augment.NO_AUGMENTATION
+            arch = transfer.scratch_arch(source, train_split.images.shape[1])
+            sc_result = run_with_bar("From scratch", lambda p: transfer.train_scratch(
+                train_split, test_split, arch=arch, augmentation=cfg, seed=seed, progress=p)[0])
+            results.put(sc_key, sc_result)
+            slots.empty()
+if sc_result is not None:
+    scratch_title.markdown("**Small CNN from scratch**")
+    strategy_card(cards[2], "", sc_result,
+                  f"the app's {transfer.scratch_arch(source, 3 if own else like.images.shape[1])} CNN, "
+                  f"{sc_result.extra.get('epochs', '?')} epochs")
+
+if source == "digits":  # shown in presenter mode too: it is the slide's point
+    st.info("Digits is the deck's *very different task*: grey 8×8 strokes enlarged to 224×224 look nothing like "
+            "ImageNet's photos, so the frozen features help far less than on shapes and scenes, and the small CNN from "
+            "scratch does as well or better (see the curve) — the deck's \"you are in trouble\" with little data.")
+
+
+# --------------------------------------------------------------------------- the views
+
+view = st.radio("Show", VIEWS, horizontal=True, key="tl_view", label_visibility="collapsed")
+shown = {LR_NAME: lr_result, FT_NAME: ft_result,
+         (AUG_NAME if aug else SCRATCH_NAME): sc_result}
+shown = {name: r for name, r in shown.items() if r is not None}
+
+
+def view_confusion() -> None:
+    items = list(shown.items())
+    for start in range(0, len(items), 2):  # two a row: a third of the page is too small for 8-10 classes
+        for column, (name, r) in zip(st.columns(2), items[start:start + 2]):
+            with column:
+                show_figure(training_figs.confusion_figure(r.confusion, classes, title=name), key=f"tl_cm_{name}")
+
+
+def view_mistakes() -> None:
+    for name, r in shown.items():
+        st.markdown(f"**{name}**: {len(r.misclassified)} of {len(test_pics)} test pictures wrong")
+        wrong = r.misclassified[:8]
+        if len(wrong):
+            show_figure(training_figs.misclassified_figure(
+                test_pics.images[wrong], [classes[i] for i in test_pics.labels[wrong]],
+                [classes[i] for i in r.predicted[wrong]], [float(r.probabilities[j].max()) for j in wrong],
+                columns=4), key=f"tl_wrong_{name}")
+
+
+def view_curve() -> None:
+    if own:
+        st.info("The curve draws k pictures per class many times: choose one of the built-in sets for it.")
+        return
+    draws = st.slider("Draws per k", 1, 3, key="tl_draws", help="Seeded draws of the pictures for each k: "
+                      "the bars show the lowest and highest accuracy.")
+    seeds = tuple(range(int(draws)))
+    pool, test = _builtin(source, "train"), _builtin(source, "test")
+    done = _curve_runs().setdefault((source, int(blocks)), {})
+    runs = {name: None for name in (LR_NAME, FT_NAME, SCRATCH_NAME)}
+
+    def lr_run(index, s):
+        _, f = store.outputs(pool.images[index])
+        return transfer.fit_logistic(f, pool.labels[index], test_feats, test.labels, n_classes)[0].accuracy
+
+    def ft_run(index, s):
+        kept, _ = store.outputs(pool.images[index])
+        return transfer.fine_tune(model, kept, pool.labels[index], test_kept, test.labels, n_classes,
+                                  blocks=int(blocks), seed=s)[0].accuracy
+
+    def sc_run(index, s):
+        train_split = transfer.as_split(pool.subset(index), like)
+        test_split = transfer.as_split(test, like)
+        return transfer.train_scratch(train_split, test_split, arch=transfer.scratch_arch(source, pool.images.shape[1]),
+                                      seed=s)[0].accuracy
+
+    runs = {LR_NAME: lr_run, FT_NAME: ft_run, SCRATCH_NAME: sc_run}
+    todo = [(s, kk, sd) for kk in transfer.KS for sd in seeds for s in runs if (s, kk, sd) not in done]
+    if todo:
+        features_needed = store.missing(np.concatenate(
+            [pool.images[transfer.draw(pool.labels, kk, sd, n_classes)] for kk in transfer.KS for sd in seeds]))
+        estimate = 0.04 * features_needed + sum({LR_NAME: 0.5, FT_NAME: 16, SCRATCH_NAME: 10}[s] for s, _, _ in todo)
+        slots = run_controls("tl_curve", "Train for the curve and the table", (source, int(blocks), seeds), estimate,
+                             hint=f"{len(todo)} runs of the three strategies at k = "
+                                  f"{', '.join(map(str, transfer.KS))}; stopped, it resumes where it was")
+        if slots is not None:
+            log_computation(f"transfer curve {source} {blocks} {seeds}")
+            bar = st.progress(0.0, text="Curve: starting…")
+
+            def progress(count: int, total: int) -> None:
+                bar.progress(count / total, text=f"Curve: {count} of {total} runs")
+
+            transfer.accuracy_curve(pool.labels, n_classes, transfer.KS, seeds, runs, progress=progress, done=done)
+            bar.empty()
+            slots.empty()
+    curves = {s: np.array([[done.get((s, kk, sd), np.nan) for sd in seeds] for kk in transfer.KS]) for s in runs}
+    show_figure(tl_figs.accuracy_curve(list(transfer.KS), curves, chance=1 / n_classes,
+                                       title=f"{DATA[source]}: accuracy against pictures per class"),
+                key="tl_curve_fig")
+    measured = {}
+    for (name, b), table in _curve_runs().items():
+        if b != int(blocks):
+            continue
+        for s in runs:
+            for kk in (10, 50):
+                values = [v for (s2, k2, _), v in table.items() if s2 == s and k2 == kk]
+                if values:
+                    measured[(name, s, kk)] = float(np.mean(values))
+    st.markdown("**The deck's table, with this app's measured accuracies** (shapes and scenes: similar to ImageNet's "
+                "photos; digits: very different; compute the curve for each set to fill it)")
+    table = transfer.deck_table(measured)
+    st.table({"": list(table), "similar task": [r["similar"] for r in table.values()],
+              "very different task": [r["different"] for r in table.values()]})
+
+
+def view_map() -> None:
+    method = st.radio("Map", MAPS, horizontal=True, key="tl_map",
+                      help="t-SNE keeps neighbours together; PCA shows the two directions of largest spread.")
+    maps, scores = {}, {}
+    raw = test_pics.images.reshape(len(test_pics), -1).astype(np.float32) / 255.0
+    for name, x in (("frozen features", test_feats), ("raw pixels", raw)):
+        maps[name], scores[name] = _map(content_hash(x), method, x, test_pics.labels)
+    show_figure(tl_figs.feature_maps(maps, test_pics.labels, classes, scores), key="tl_map_fig")
+    explain("Each point is a test picture, coloured by its class. Where the frozen network's features keep the "
+            "classes apart, a straight line (the logistic regression) can separate them too. The silhouette "
+            "score is above 0 when pictures sit nearer their own class than the next.")
+
+
+def view_photo() -> None:
+    show_text(f"The classifier of frozen features + logistic regression ({', '.join(classes[:10])}"
+              f"{' …' if n_classes > 10 else ''}) on a new picture: whatever it shows, it answers with one of these.")
+    img = image_input("tl_photo", default_sample="chelsea")
+    if img is None:
+        return
+    pixels = np.asarray(img.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1)[None]
+    pixels = transfer.resize_pictures(pixels, transfer.INPUT_SIDE)
+    feats = transfer.extract_features(model, meta, pixels)
+    p = transfer.class_probabilities(classifier, feats, n_classes)[0]
+    left, right = st.columns([1, 2])
+    left.image(pixels[0].transpose(1, 2, 0), caption="squeezed to 224×224, as the training pictures", width=224)
+    with right:
+        show_figure(tl_figs.predicted_bars(classes, p, title=f"Predicted: {classes[int(p.argmax())]}"),
+                    key="tl_photo_bars")
+
+
+{VIEWS[0]: view_confusion, VIEWS[1]: view_mistakes, VIEWS[2]: view_curve, VIEWS[3]: view_map,
+ VIEWS[4]: view_photo}[view]()
+finish_link(LINK)

@@ -1,0 +1,270 @@
+"""Transfer learning (issue 19): frozen features, the linear classifier, fine-tuning a copy,
+threads, hostile own pictures, and the page by widget and by link.
+
+Small on purpose (a few pictures, a few steps): the ImageNet forward pass costs ~25 ms a picture here.
+"""
+from __future__ import annotations
+
+import io
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from hypothesis import given, settings, strategies as hs
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix as sk_confusion
+from streamlit.testing.v1 import AppTest
+
+from vizcore import models, transfer
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages" / "transfer_learning.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as the app's sessions run (two thrash on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def imagenet():
+    return models.load_pretrained("imagenet")
+
+
+def state(model) -> dict:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@settings(max_examples=5, deadline=None)
+@given(n=hs.integers(1, 3), channels=hs.sampled_from([1, 3]), side=hs.integers(8, 64), seed=hs.integers(0, 2**16))
+def test_features_are_the_networks_own_pooled_activations(imagenet, n, channels, side, seed):
+    model, meta = imagenet
+    pictures = np.random.default_rng(seed).integers(0, 256, (n, channels, side, side), dtype=np.uint8)
+    feats = transfer.extract_features(model, meta, pictures, batch_size=2)
+    x = transfer.model_input(pictures, meta).contiguous()  # plain NCHW: the network as it is
+    with torch.inference_mode():
+        pooled = model[:-1](x)  # every stage but the last layer
+        logits = model(x)
+    assert feats.shape == (n, 1280)
+    np.testing.assert_allclose(feats, pooled.numpy(), rtol=1e-4, atol=2e-5)
+    torch.testing.assert_close(model.fc(torch.from_numpy(feats)).detach(), logits, rtol=1e-4, atol=1e-4)
+    # the store gives the same numbers, once per picture (a repeated picture is computed once)
+    store = transfer.FeatureStore(model, meta)
+    twice = np.concatenate([pictures, pictures[:1]])
+    kept, stored = store.outputs(twice)
+    assert len(store) == len({p.tobytes() for p in pictures})
+    np.testing.assert_allclose(stored[:n], feats, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(stored[n], stored[0])
+    assert kept.shape == (n + 1, 192, 7, 7)
+
+
+@settings(max_examples=20, deadline=None)
+@given(classes=hs.integers(2, 6), per_class=hs.integers(2, 8), dims=hs.integers(2, 40), seed=hs.integers(0, 2**16))
+def test_logistic_regression_is_scikit_learns_on_the_same_features(classes, per_class, dims, seed):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1.5, (classes, dims))
+    y_train = np.repeat(np.arange(classes), per_class)
+    y_test = rng.integers(0, classes, 30)
+    x_train = (centres[y_train] + rng.normal(0, 1, (len(y_train), dims))).astype(np.float32)
+    x_test = (centres[y_test] + rng.normal(0, 1, (len(y_test), dims))).astype(np.float32)
+    result, _ = transfer.fit_logistic(x_train, y_train, x_test, y_test, classes)
+    oracle = LogisticRegression(C=1.0, max_iter=2000).fit(x_train, y_train)
+    assert result.accuracy == pytest.approx(oracle.score(x_test, y_test), abs=1e-12)
+    np.testing.assert_array_equal(result.predicted, oracle.predict(x_test))
+    np.testing.assert_array_equal(result.confusion, sk_confusion(y_test, oracle.predict(x_test), labels=range(classes)))
+    np.testing.assert_array_equal(result.misclassified, np.flatnonzero(oracle.predict(x_test) != y_test))
+    np.testing.assert_allclose(result.probabilities, oracle.predict_proba(x_test), rtol=1e-9)
+
+
+def _tiny_set(n_per_class: int = 3, seed: int = 0):
+    test = transfer.builtin_split("shapes", "test")
+    index = transfer.draw(test.labels, n_per_class, seed, 8)[::2][:8]
+    return test.images[index], test.labels[index]
+
+
+def test_fine_tuning_trains_a_copy_and_leaves_the_shared_network_alone(imagenet):
+    model, meta = imagenet
+    before, grads, mode = state(model), [p.requires_grad for p in model.parameters()], model.training
+    pictures, labels = _tiny_set()
+    kept, _ = transfer.FeatureStore(model, meta).outputs(pictures)
+    result, tail = transfer.fine_tune(model, kept[:6], labels[:6], kept[6:], labels[6:], 8, blocks=2, steps=4,
+                                      block_lr=1e-2)
+    after = state(model)
+    assert after.keys() == before.keys() and all(torch.equal(before[k], after[k]) for k in before)
+    assert [p.requires_grad for p in model.parameters()] == grads and model.training == mode
+    # the copy did learn: its blocks moved away from the shared ones
+    assert not torch.equal(tail.block16.path.project.weight, model.block16.path.project.weight)
+    assert list(tail._modules)[:3] == ["block15", "block16", "head"] and tail.fc.out_features == 8
+    assert result.confusion.sum() == len(labels) - 6
+
+
+def test_two_threads_give_the_serial_results(imagenet):
+    model, meta = imagenet
+    pictures, labels = _tiny_set(4, seed=3)
+    work = [(pictures[:4], labels[:4]), (pictures[4:], labels[4:])]
+
+    def job(pics, labs):
+        store = transfer.FeatureStore(model, meta)
+        kept, feats = store.outputs(pics)
+        r, _ = transfer.fine_tune(model, kept, labs, kept, labs, 8, blocks=1, steps=3, seed=1)
+        return feats, r.probabilities
+
+    serial = [job(*w) for w in work]
+    out: dict = {}
+    threads = [threading.Thread(target=lambda i=i: out.__setitem__(i, job(*work[i]))) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(2):
+        np.testing.assert_allclose(out[i][0], serial[i][0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(out[i][1], serial[i][1], rtol=1e-5, atol=1e-6)
+
+
+def _png(size=(16, 16), colour=(200, 30, 30)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, raw in files.items():
+            z.writestr(name, raw)
+    return buf.getvalue()
+
+
+HUGE = None
+
+
+def _huge_png() -> bytes:
+    global HUGE
+    if HUGE is None:
+        buf = io.BytesIO()
+        Image.new("1", (9000, 9000)).save(buf, format="PNG")  # 81 megapixels, a few kB
+        HUGE = buf.getvalue()
+    return HUGE
+
+
+@pytest.mark.parametrize("named, message", [
+    ({"mug": [_png()] * 3}, "at least two classes"),
+    ({f"c{i}": [_png()] * 3 for i in range(100)}, "limit here is 20"),
+    ([("Cat", [_png()] * 3), (" cat ", [_png()] * 3)], "both called"),
+    ({"mug": [_png()] * 3, "pen": [_png()] * 2}, "at least 3"),
+    ({"mug": [_png()] * 3, "pen": [_png(), b"not a picture at all", _png()]}, "Picture 2 of class 'pen'"),
+    ({"mug": [_png()] * 3, "pen": [_png(), _huge_png(), _png()]}, "cannot be used"),
+    ({"mug": [_png()] * 3, "<b>x</b>": [_png()] * 3}, "plain names"),
+    ({"mug": [_png()] * 250, "pen": [_png()] * 251}, "limit here is 400"),
+])
+def test_own_pictures_refused_with_a_clear_message(named, message):
+    with pytest.raises(transfer.TransferError, match=message):
+        transfer.own_pictures(named)
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b"PK\x03\x04 broken", "not a zip"),
+    (_zip({f"class{i}/{j}.png": _png() for i in range(100) for j in range(3)}), "limit is 20"),
+    (_zip({f"Cat/{j}.png": _png() for j in range(3)} | {f"cat/{j}.png": _png() for j in range(3)}), "both called"),
+    (_zip({f"only/{j}.png": _png() for j in range(5)}), "only one class"),
+    (_zip({"a/1.png": _png(), **{f"b/{j}.png": _png() for j in range(3)}}), "at least 3"),
+])
+def test_own_zip_refused_with_a_clear_message(raw, message):
+    with pytest.raises(transfer.TransferError, match=message):
+        transfer.own_zip(raw)
+
+
+def test_own_pictures_come_at_224_and_split_per_class():
+    pics = transfer.own_pictures({"mug": [_png((40, 30))] * 4, "pen": [_png(colour=(0, 0, 250))] * 3})
+    assert pics.images.shape == (7, 3, 224, 224) and pics.classes == ["mug", "pen"]
+    train, test = transfer.split_own(pics)
+    assert sorted(np.bincount(pics.labels[test])) == [1, 1] and len(train) == 5
+
+
+# --------------------------------------------------------------------------- the page
+
+@pytest.fixture
+def small_page(monkeypatch):
+    """The page with 24 test pictures instead of 400 (a fresh cache, so nothing full-sized is reused)."""
+    monkeypatch.setattr(transfer, "TEST_SIZE", 24)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def _expected_accuracy(name: str, k: int, seed: int) -> float:
+    model, meta = models.load_pretrained("imagenet")
+    pool, test = transfer.builtin_split(name, "train"), transfer.builtin_split(name, "test")
+    index = transfer.draw(pool.labels, k, seed, len(pool.classes))
+    f_train = transfer.extract_features(model, meta, pool.images[index])
+    f_test = transfer.extract_features(model, meta, test.images)
+    oracle = LogisticRegression(C=1.0, max_iter=2000).fit(f_train, pool.labels[index])
+    return oracle.score(f_test, test.labels)
+
+
+def test_page_by_link_shows_the_linked_settings_and_the_right_accuracy(small_page):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params.update({"data": "digits", "k": "2", "seed": "3", "view": "Misclassified pictures"})
+    at.run()
+    assert not at.exception, at.exception
+    # 44 new pictures (over a second of work) wait for their button
+    assert any("44 pictures the frozen network has not seen yet" in i.value for i in at.info) and not at.metric
+    at.button(key="tl_features_run").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="tl_data").value == "digits" and at.slider(key="tl_k").value == 2
+    assert any("2 pictures per class (seed 3), tested on 24" in c.value for c in at.caption)
+    assert at.metric[0].value == f"{_expected_accuracy('digits', 2, 3):.1%}"
+    assert any("test pictures wrong" in m.value for m in at.markdown)
+    assert [b.label for b in at.button][:2] == ["Train: fine-tune", "Train: from scratch"]
+
+
+def test_page_by_widget_fine_tunes_and_writes_the_link(small_page):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.run()
+    assert not at.metric and at.button(key="tl_features_run").label == "Run the pictures through the network"
+    at.slider(key="tl_k").set_value(2)  # 16 + 24 pictures: about a second, run at once
+    at.slider(key="tl_blocks").set_value(1)
+    at.run()
+    assert not at.exception, at.exception
+    assert at.query_params["k"] == "2" and at.query_params["blocks"] == "1"
+    assert at.metric[0].value == f"{_expected_accuracy('shapes', 2, 0):.1%}"
+    at.button(key="tl_ft_run").click().run()
+    assert not at.exception, at.exception
+    assert len(at.metric) == 2 and any("a copy of blocks 16–16 + head" in c.value for c in at.caption)
+    at.radio(key="tl_view").set_value("Features map").run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 1
+    at.selectbox(key="tl_data").set_value("webcam").run()
+    assert not at.exception and any("at least two classes" in i.value for i in at.info)
+
+
+def _jpeg(colour) -> tuple[str, bytes, str]:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buf, format="JPEG")
+    return "photo.jpg", buf.getvalue(), "image/jpeg"
+
+
+def test_page_learns_webcam_classes_held_in_the_session(small_page):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params["data"] = "webcam"
+    at.run()
+    for name, colour in (("red", (250, 10, 10)), ("blue", (10, 10, 250))):
+        for shade in range(3):
+            at.text_input(key="tl_cam_name").set_value(name)
+            at.camera_input(key="tl_cam_photo").set_value(_jpeg(tuple(max(0, c - 30 * shade) for c in colour)))
+            at.run()
+            at.button(key="tl_cam_add").click().run()
+            assert not at.exception, at.exception
+    assert at.metric[0].value == "100.0%"
+    assert "red" not in str(dict(at.query_params)) and at.query_params["data"] == "webcam"  # pictures never in the link
