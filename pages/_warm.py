@@ -45,15 +45,30 @@ def torch_threads(environ=os.environ) -> int:
     return max(1, min(wanted, os.cpu_count() or 1))
 
 
+def limit_threads() -> None:
+    """Torch and the maths libraries under numpy, scipy and scikit-learn (BLAS, OpenMP) run
+    :func:`torch_threads` threads per call, for the whole server: once, at start-up, before any
+    session runs. Two threads per call thrashed on a busy 2-core machine (a logistic regression of
+    the Transfer learning page took 1.7 s instead of 63 ms)."""
+    threads = torch_threads()
+    # OpenMP (torch's, scikit-learn's) reads this once, when it loads, for every thread: a limit set
+    # later holds only in the thread that set it, and sessions run in threads of their own.
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads, user_api="blas")  # BLAS's setting holds for the whole process
+
+
 def import_libraries() -> float:
     """Import every module in MODULES and build one figure (plotly loads its validators on the
     first one); the seconds it took."""
     started = time.perf_counter()
+    limit_threads()  # first: before an OpenMP library loads
     for name in MODULES:
         importlib.import_module(name)
-    import torch
-
-    torch.set_num_threads(torch_threads())
+    limit_threads()  # again: BLAS libraries loaded by these imports
     import numpy as np
     import plotly.io
 

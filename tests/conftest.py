@@ -11,12 +11,11 @@ import streamlit.config  # noqa: E402
 # The shipped config hides error details from users; tests want to see them.
 streamlit.config.set_option("client.showErrorDetails", "full")
 
-# Pages run as the server runs them: torch on the threads the server's start-up sets (pages/_warm.py).
-import torch  # noqa: E402
+# Pages run as the server runs them: torch and the maths libraries on the threads the server's
+# start-up sets (pages/_warm.py).
+from pages._warm import limit_threads  # noqa: E402
 
-from pages._warm import torch_threads  # noqa: E402
-
-torch.set_num_threads(torch_threads())
+limit_threads()
 
 
 import pytest  # noqa: E402
