@@ -361,7 +361,8 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
     from vizcore import data, features, images
 
     dataset = dataset_of(meta)
-    photos_only = meta.get("dataset") == "imagenet"  # a photo network: drawings are for the small models
+    # A photo network (ImageNet's, or a classifier on its features): drawings are for the small models.
+    photos_only = meta.get("dataset") == "imagenet" or bool(meta.get("photos_only"))
     sources = INPUT_SOURCES if dataset else INPUT_SOURCES[1:2] if photos_only else INPUT_SOURCES[1:]
     if not dataset and not photos_only:
         st.info(f"The data set of this model ({literal(meta.get('dataset', 'unknown'))}) is not "

@@ -471,6 +471,29 @@ def view_photo() -> None:
     with right:
         show_figure(tl_figs.predicted_bars(classes, p, title=f"Predicted: {classes[int(p.argmax())]}"),
                     key="tl_photo_bars")
+    if st.button("Explain this classifier on Feature maps, Saliency, Occlusion and LIME", key="tl_offer",
+                 help="Adds it to this session's models (one at a time: a new one replaces the last)."):
+        offer_classifier()
+    offered = st.session_state.get(OFFERED_KEY)
+    if offered:
+        show_text(f"Offered to the other pages as “{offered}” (in their model list, trained in this session).",
+                  "caption")
+
+
+OFFERED_KEY = "_tl_offered"
+
+
+def offer_classifier() -> None:
+    """The frozen features + logistic regression as one session model (its own copy of the
+    network's stages, about 19 MB) in every page's model list; the last one offered is replaced."""
+    clf_model, clf_meta = transfer.classifier_model(model, meta, classifier, classes, DATA[source])
+    trained = st.session_state.setdefault("trained_models", {})
+    old = st.session_state.get(OFFERED_KEY)
+    if old in trained:
+        del trained[old]
+    name = f"transfer: features + LR on {DATA[source]}"
+    trained[name] = (clf_model, clf_meta)
+    st.session_state[OFFERED_KEY] = name
 
 
 {VIEWS[0]: view_confusion, VIEWS[1]: view_mistakes, VIEWS[2]: view_curve, VIEWS[3]: view_map,

@@ -268,3 +268,47 @@ def test_page_learns_webcam_classes_held_in_the_session(small_page):
             assert not at.exception, at.exception
     assert at.metric[0].value == "100.0%"
     assert "red" not in str(dict(at.query_params)) and at.query_params["data"] == "webcam"  # pictures never in the link
+
+
+@settings(max_examples=3, deadline=None)
+@given(classes=hs.integers(2, 4), seed=hs.integers(0, 2**16))
+def test_the_classifier_as_one_model_gives_the_classifiers_probabilities(imagenet, classes, seed):
+    """Frozen features + logistic regression as a model for the other pages: its softmax equals
+    scikit-learn's predict_proba (two classes too, where sklearn keeps one row), on its own copy
+    of the network (the shared one unchanged)."""
+    from vizcore import features
+
+    model, meta = imagenet
+    rng = np.random.default_rng(seed)
+    pictures = rng.integers(0, 256, (classes * 3, 3, 24, 24), dtype=np.uint8)
+    labels = np.repeat(np.arange(classes), 3)
+    feats = transfer.extract_features(model, meta, pictures)
+    clf = transfer.logistic_classifier().fit(feats, labels)
+    before = features.weights_hash(model)
+    names = [f"class {i}" for i in range(classes)]
+    own, own_meta = transfer.classifier_model(model, meta, clf, names, "a test")
+    with torch.no_grad():
+        p = torch.softmax(own(transfer.model_input(pictures, meta)), 1).numpy()
+    assert np.allclose(p, clf.predict_proba(feats), atol=1e-4)
+    assert features.weights_hash(model) == before
+    shared = {id(t) for t in model.parameters()}
+    assert not any(id(t) in shared for t in own.parameters())
+    assert own_meta["photos_only"] and own_meta["classes"] == names and own_meta["input_shape"] == [3, 224, 224]
+
+
+def test_the_page_offers_its_classifier_to_the_explanation_pages(small_page):
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params.update({"data": "shapes", "k": "2", "view": "Try a new photo"})
+    at.run()
+    assert not at.exception, at.exception
+    at.button(key="tl_offer").click().run()
+    assert not at.exception, at.exception
+    (name,) = at.session_state["trained_models"]
+    assert any(c.value.startswith("Offered to the other pages") for c in at.caption)
+    saliency = AppTest.from_file(str(ROOT / "pages" / "saliency.py"), default_timeout=180)
+    saliency.session_state["trained_models"] = at.session_state["trained_models"]
+    saliency.session_state["sal_model"] = f"{name} (trained in this session)"
+    saliency.run()
+    assert not saliency.exception and not saliency.error, saliency.exception or [e.value for e in saliency.error]
+    (score,) = [m for m in saliency.metric if m.label.startswith("Score (logit) of")]
+    assert any(c in score.label for c in transfer.builtin_split("shapes", "test").classes)

@@ -313,6 +313,49 @@ def class_probabilities(clf, features: np.ndarray, num_classes: int) -> np.ndarr
     return out
 
 
+UNSEEN_LOGIT = -30.0  # a class the classifier never saw (none of its pictures drawn): probability ~0
+
+
+def classifier_model(network: nn.Sequential, network_meta: dict, clf, classes: list[str],
+                     about: str) -> tuple[nn.Sequential, dict]:
+    """Strategy 1 as one model that every page can run: the network's stages up to ``flatten``
+    (a copy: the session owns it and the shared network is never touched), then a linear layer
+    ``fc`` that holds the logistic regression's weights, so its softmax equals the classifier's
+    probabilities. Its meta says it takes photos only, squeezed to 224×224 as its pictures were.
+
+    For two classes scikit-learn keeps one row of weights (the second class's log-odds against
+    the first): the first class's logit is then 0 and the second's that row.
+    """
+    front = []
+    for name, stage in network.named_children():
+        front.append((name, copy.deepcopy(stage)))
+        if name == FEATURE_STAGE:
+            break
+    width = network.fc.in_features
+    weight = torch.zeros(len(classes), width)
+    bias = torch.full((len(classes),), UNSEEN_LOGIT)
+    seen = np.asarray(clf.classes_, dtype=int)
+    coef = torch.as_tensor(clf.coef_, dtype=torch.float32)
+    intercept = torch.as_tensor(clf.intercept_, dtype=torch.float32)
+    if len(seen) == 2 and coef.shape[0] == 1:
+        bias[seen[0]] = 0.0
+        weight[seen[1]], bias[seen[1]] = coef[0], intercept[0]
+    else:
+        weight[seen], bias[seen] = coef, intercept
+    fc = nn.Linear(width, len(classes))
+    with torch.no_grad():
+        fc.weight.copy_(weight)
+        fc.bias.copy_(bias)
+    model = nn.Sequential(OrderedDict(front + [("fc", fc)])).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    meta = {"name": f"ImageNet features + logistic regression ({about})", "classes": [str(c) for c in classes],
+            "input_shape": list(network_meta["input_shape"]), "mean": list(network_meta["mean"]),
+            "std": list(network_meta["std"]), "dataset": about, "photos_only": True,
+            "params": int(fc.weight.numel() + fc.bias.numel()), "trained_in": "the Transfer learning page"}
+    return model, meta
+
+
 # --------------------------------------------------------------------------- strategy 2: fine-tune
 
 def tail_names(model: nn.Sequential, blocks: int) -> list[str]:
