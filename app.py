@@ -22,7 +22,9 @@ def frame() -> None:
         if registered:
             sections[section] = registered
 
-    navigation = st.navigation(sections)
+    # Every page listed: collapsed, the navigation showed "View 3 more" in place of Occlusion, LIME
+    # and Explanation scores once the app had 13 pages.
+    navigation = st.navigation(sections, expanded=True)
     st.session_state.pop(UNLINKABLE_KEY, None)  # set again by this run's page if its input is an upload
     st.html(APP_CSS)
     presenter_switch()

@@ -69,6 +69,10 @@ def test_cold_deep_link_renders_the_page(server, page):
     nav = page.get_by_test_id("stSidebarNav").inner_text()
     assert "Home" in nav and "Convolution basics" in nav
     assert "_ui" not in nav and "catalog" not in nav  # no legacy pages/ listing
+    from pages._catalog import PAGES
+
+    # every page listed at 1280×720, none folded away behind "View N more"
+    assert all(p.title in nav for p in PAGES) and " more" not in nav, nav
 
 
 def test_home_lists_pages_and_links_work(server, page):
