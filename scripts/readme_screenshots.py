@@ -30,7 +30,8 @@ VIEWS = {  # file name -> (address, the section heading shown at the top or None
                  "Saliency: six methods side by side on the cat photo, ImageNet network"),
     "occlusion": (f"occlusion?{PHOTO}", "3 · Where the model looked",
                   "Occlusion: a 32-pixel patch slid over the cat photo, the probability map"),
-    "presenter": ("pooling?presenter=1", None, "Presenter mode on the Pooling page: larger text for the back row"),
+    "presenter": ("kernel_playground?preset=Gaussian+blur&presenter=1", None,
+                  "Presenter mode on the kernel playground: larger text for the back row"),
 }
 
 SNAPSHOT = """() => [document.querySelector('[data-testid="stMain"]')?.innerText.length,
