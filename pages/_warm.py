@@ -54,6 +54,8 @@ def limit_threads() -> None:
     # OpenMP (torch's, scikit-learn's) reads this once, when it loads, for every thread: a limit set
     # later holds only in the thread that set it, and sessions run in threads of their own.
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    for name in ("scipy.linalg", "sklearn"):  # load the BLAS libraries the limit below applies to
+        importlib.import_module(name)
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -68,7 +70,6 @@ def import_libraries() -> float:
     limit_threads()  # first: before an OpenMP library loads
     for name in MODULES:
         importlib.import_module(name)
-    limit_threads()  # again: BLAS libraries loaded by these imports
     import numpy as np
     import plotly.io
 

@@ -105,7 +105,8 @@ if chosen is None:
     st.stop()
 x, input_picture = chosen.x, chosen.picture
 
-acts = stage_outputs(fingerprint, content_hash(x), model, x)
+input_hash = content_hash(x)  # the cache key of every result for this input
+acts = stage_outputs(fingerprint, input_hash, model, x)
 acts_one = {name: out[0].numpy() for name, out in acts.items()}
 prediction = features.top_classes(acts[features.SOFTMAX], classes, k=5)
 
@@ -271,7 +272,7 @@ if dataset:
     top = top_activations(fingerprint, dataset, 16, model, tuple(meta["mean"]), tuple(meta["std"]))[patch_layer]
     pictures = test_pictures(dataset)
 else:
-    tops, pictures = photo_top_activations(fingerprint, content_hash(x), 16, model, meta, x)
+    tops, pictures = photo_top_activations(fingerprint, input_hash, 16, model, meta, x)
     top = tops[patch_layer]
 trimmed = features.TopActivations(top.values[:, :k], top.image_index[:, :k], top.position[:, :k])
 patches = features.top_patches(model, patch_layer, int(patch_channel), trimmed, pictures)
