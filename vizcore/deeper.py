@@ -32,9 +32,7 @@ from torch import nn
 
 from vizcore.data import DataSplit
 from vizcore.models import he_init
-# The Training page's lock: whoever seeds torch's global generator (shared by every session's
-# thread) holds this one lock, so two sessions' seeded models never draw from one stream.
-from vizcore.train import _GLOBAL_RNG_LOCK
+from vizcore.train import seeded_global_rng  # the one lock around torch's global generator
 
 KINDS = ("plain", "residual", "highway")
 DEPTHS = tuple(range(8, 57, 6))  # 8, 14, 20, 26, 32, 38, 44, 50, 56
@@ -131,8 +129,7 @@ def build(cfg: DeepConfig, in_channels: int = 1, num_classes: int = 10) -> DeepN
     """A freshly initialised network, the same for the same seed: He initialisation (variance
     2 / fan_in, made for ReLU), drawn from the global generator under a lock and restored after."""
     check_config(cfg)
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
+    with seeded_global_rng(cfg.seed):
         model = he_init(DeepNet(cfg, in_channels, num_classes))
     with torch.no_grad():
         for block in model.blocks:

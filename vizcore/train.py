@@ -11,6 +11,7 @@ weights. Run ``python -m vizcore.train --help`` for the command line that made t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import shlex
@@ -30,7 +31,19 @@ from vizcore.augment import NO_AUGMENTATION, PRESETS, AugmentConfig, augment_bat
 from vizcore.data import DataSplit, load_dataset
 from vizcore.models import ASSETS, MODELS, build_model, count_parameters
 
-_GLOBAL_RNG_LOCK = threading.Lock()  # held while torch's global generator is seeded (new_model)
+_GLOBAL_RNG_LOCK = threading.Lock()  # held while torch's global generator is seeded
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int):
+    """torch's global generator seeded with ``seed`` inside the block, restored after it.
+
+    torch's layers draw their first weights from the global generator, shared by all threads.
+    Seeding it under a lock and restoring it afterwards (fork_rng) keeps a seeded model
+    bit-reproducible without two sessions' models ever drawing from one stream."""
+    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -219,11 +232,7 @@ def train(model: nn.Module, train_data: DataSplit, val_data: DataSplit | None, c
 def new_model(name: str, data: DataSplit, *, seed: int = 0, **options: Any) -> nn.Sequential:
     """A freshly initialised ``name`` model sized for ``data`` (channels, side, classes); seeded."""
     channels, size, _ = data.input_shape
-    # torch's layers draw their first weights from the global generator, shared by all threads.
-    # Seeding it under a lock and restoring it afterwards (fork_rng) keeps the shipped weights'
-    # recorded command bit-reproducible without two sessions' models ever drawing from one stream.
-    with _GLOBAL_RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded_global_rng(seed):  # the shipped weights' recorded command stays bit-reproducible
         return build_model(name, in_channels=channels, image_size=size,
                            num_classes=len(data.classes), **options)
 
