@@ -88,10 +88,21 @@ def open_select(page, combobox) -> list:
     return options.all()
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick ``option`` in the select box labelled ``label``, as a user does (open, click)."""
-    open_select(page, page.get_by_test_id("stMain").get_by_role("combobox", name=label))
-    page.get_by_role("option", name=option, exact=True).first.click()
+def choose(page, label: str, option: str, tries: int = 3) -> None:
+    """Pick ``option`` in the select box labelled ``label``, as a user does (open, click), and
+    again as a user would when the list closed under the pointer (on two busy cores the list's
+    opening animation and a late focus change can close it before the click lands)."""
+    combobox = page.get_by_test_id("stMain").get_by_role("combobox", name=label)
+    for attempt in range(tries):
+        open_select(page, combobox)
+        try:
+            page.get_by_role("option", name=option, exact=True).first.click(timeout=15_000)
+            break
+        except sync_api.TimeoutError:
+            if attempt == tries - 1:
+                raise
+            page.keyboard.press("Escape")
+            settle(page)
     settle(page)
 
 
