@@ -26,14 +26,27 @@ and each acts every 2–5 s at random (a new kernel, another test image) for ``-
 seconds, on the shipped config. It prints p50/p95 and errors per page and overall, reruns/s,
 and the server's RSS and thread count over time (a soak: memory must stay flat after warm-up):
 
-    python benchmarks/bench_lecture_hall.py --hall [--students 30] [--duration 600]
+    python benchmarks/bench_lecture_hall.py --hall [--students 30] [--duration 600] [--replicas N]
+
+With ``--replicas N`` (issue 21) the same hall goes through HAProxy in front of N replicas started
+by ``deploy/hall.py``: each student first fetches a page (Streamlit's XSRF cookie and HAProxy's
+SRV cookie, as a browser does), then opens its websocket and uploads with those cookies. It
+prints the students per replica, every process's RSS over time (the growth over the second half
+of the run: a soak must stay flat), and the CPU each process and the simulator used.
+``--matrix`` is the capacity table: 30, 60 and 90 students (--loads) on 1 and 2 replicas
+(--replica-counts), each for --duration seconds, with p95 ratios 2 replicas / 1 replica:
+
+    python benchmarks/bench_lecture_hall.py --matrix [--duration 120]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
+import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +54,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import websockets
@@ -106,6 +120,7 @@ class Student:
         self.errors = self.pages_not_found = 0
         self.last_error = ""
         self.session_id, self.file_urls, self.uploads = "", None, 0
+        self.cookies = self.xsrf = self.replica = ""  # what the browser sends back (join() sets them)
 
     async def open_page(self) -> float:
         """Open the deep link; click it once more if the first run fell back to the home page."""
@@ -268,7 +283,7 @@ def photo_png(seed: int, side: int = 512) -> bytes:
     return buffer.getvalue()
 
 
-async def upload_photo(student: "Student", port: int, cookie: str, data: bytes) -> float:
+async def upload_photo(student: "Student", port: int, data: bytes) -> float:
     """What a browser does for st.file_uploader: switch the image source to Upload, ask the
     server for an upload URL (BackMsg file_urls_request), PUT the file there (with the XSRF
     cookie and header), then rerun with the uploader's new state. Seconds for the whole."""
@@ -297,8 +312,8 @@ async def upload_photo(student: "Student", port: int, cookie: str, data: bytes) 
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"photo.png\"\r\n"
             f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
     put = request.Request(f"http://127.0.0.1:{port}{urls.upload_url}", data=body, method="PUT", headers={
-        "Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": cookie,
-        "Cookie": f"_streamlit_xsrf={cookie}"})
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "X-Xsrftoken": student.xsrf,
+        "Cookie": student.cookies})
     await asyncio.to_thread(lambda: request.urlopen(put, timeout=60).read())
     state = FileUploaderState()
     info = state.uploaded_file_info.add()
@@ -309,13 +324,26 @@ async def upload_photo(student: "Student", port: int, cookie: str, data: bytes) 
     return time.perf_counter() - start
 
 
-def xsrf_cookie(port: int) -> str:
-    """The XSRF cookie the server gives a browser (it comes with the health check's answer)."""
+def browser_cookies(port: int) -> dict[str, str]:
+    """The cookies a browser holds after its first request: Streamlit's XSRF cookie (it comes
+    with the health check's answer) and, behind HAProxy, the SRV cookie naming its replica."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=30) as response:
-        for header in response.headers.get_all("Set-Cookie") or []:
-            if header.startswith("_streamlit_xsrf="):
-                return header.split(";")[0].split("=", 1)[1]
-    return ""
+        pairs = [header.split(";")[0].split("=", 1) for header in response.headers.get_all("Set-Cookie") or []]
+    return {name: value for name, value in pairs}
+
+
+async def join(port: int, page: str) -> "Student":
+    """A student's browser opening the hall: first request (cookies), then the websocket with them."""
+    cookies = await asyncio.to_thread(browser_cookies, port)
+    header = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
+                                  max_size=None, ping_interval=None, open_timeout=60,
+                                  additional_headers={"Cookie": header} if header else None)
+    query, sliders, _ = HALL_PAGES[page]
+    student = Student(ws, page, query, sliders)
+    student.cookies, student.xsrf = header, cookies.get("_streamlit_xsrf", "")
+    student.replica = cookies.get("SRV", "")
+    return student
 
 
 def hall_pages() -> list[str]:
@@ -327,33 +355,33 @@ def hall_pages() -> list[str]:
     return [name for name in HALL_PAGES if name in registered]
 
 
-def server_status(pid: int) -> tuple[float, int]:
-    """The server's RSS (MiB) and its number of threads (Streamlit's and torch's)."""
+def server_status(pid: int) -> tuple[float, int, float]:
+    """A server process's RSS (MiB), its number of threads (Streamlit's and torch's) and the CPU
+    seconds it has used (user + system); zeros once it is gone."""
     values = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            values[key] = value.split()[0] if value.split() else "0"
-    return int(values["VmRSS"]) / 1024, int(values["Threads"])
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                values[key] = value.split()[0] if value.split() else "0"
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0, 0, 0.0
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return int(values["VmRSS"]) / 1024, int(values["Threads"]), cpu
 
 
-async def hall(port: int, pid: int, students: int, duration: float, pages: list[str], seed: int = 0,
-               uploads: float = 0.0) -> dict:
+async def hall(port: int, pids: dict[str, int], students: int, duration: float, pages: list[str],
+               seed: int = 0, uploads: float = 0.0) -> dict:
     """Students open their page (round robin over ``pages``), then each acts after a random
-    2-5 s pause until ``duration`` seconds have passed; latencies per page, RSS over time.
-    ``uploads``: the share of playground actions that upload a new photo instead."""
+    2-5 s pause until ``duration`` seconds have passed; latencies per page, the RSS of every
+    process in ``pids`` (name -> pid) over time. ``uploads``: the share of playground actions
+    that upload a new photo instead."""
     import random
 
-    url = f"ws://127.0.0.1:{port}/_stcore/stream"
     rng = random.Random(seed)
-    sockets = [await websockets.connect(url, subprotocols=["streamlit"], max_size=None,
-                                        ping_interval=None, open_timeout=60) for _ in range(students)]
+    hall_ = [await join(port, pages[k % len(pages)]) for k in range(students)]
     try:
-        hall_ = []
-        for k, ws in enumerate(sockets):
-            page = pages[k % len(pages)]
-            query, sliders, _ = HALL_PAGES[page]
-            hall_.append(Student(ws, page, query, sliders))
         opened = time.perf_counter()
         first = []
         for group in range(0, students, 5):  # a hall fills up within a minute, not in one instant
@@ -363,15 +391,18 @@ async def hall(port: int, pid: int, students: int, duration: float, pages: list[
         latencies: dict[str, list[float]] = {page: [] for page in pages}
         if uploads:
             latencies["upload (playground)"] = []
-        cookie = xsrf_cookie(port) if uploads else ""
-        timeline: list[tuple[float, float, int, int]] = []  # (s, RSS MiB, threads, reruns so far)
+        # (s, {process: (RSS MiB, threads)}, reruns so far)
+        timeline: list[tuple[float, dict[str, tuple[float, int]], int]] = []
         start = time.perf_counter()
         end = time.monotonic() + duration
 
+        def sample() -> None:
+            timeline.append((time.perf_counter() - start, {name: server_status(pid) for name, pid in pids.items()},
+                             sum(map(len, latencies.values()))))
+
         async def watch():
             while True:
-                rss, threads = server_status(pid)
-                timeline.append((time.perf_counter() - start, rss, threads, sum(map(len, latencies.values()))))
+                sample()
                 await asyncio.sleep(5)
 
         async def study(student: Student, own: random.Random):
@@ -381,7 +412,7 @@ async def hall(port: int, pid: int, students: int, duration: float, pages: list[
                 try:
                     if student.page == "kernel_playground" and own.random() < uploads:
                         latencies["upload (playground)"].append(await asyncio.wait_for(
-                            upload_photo(student, port, cookie, photo_png(own.randrange(10**9))), RERUN_TIMEOUT_S))
+                            upload_photo(student, port, photo_png(own.randrange(10**9))), RERUN_TIMEOUT_S))
                     else:
                         latencies[student.page].append(
                             await asyncio.wait_for(student.rerun(values(own)), RERUN_TIMEOUT_S))
@@ -393,38 +424,92 @@ async def hall(port: int, pid: int, students: int, duration: float, pages: list[
                 await asyncio.sleep(own.uniform(2, 5))  # reading, thinking
 
         watcher = asyncio.create_task(watch())
+        cpu_start = time.process_time()
         try:
             await asyncio.gather(*(study(s, random.Random(rng.random())) for s in hall_))
         finally:
             watcher.cancel()
-        rss, threads = server_status(pid)
-        timeline.append((time.perf_counter() - start, rss, threads, sum(map(len, latencies.values()))))
+        simulator_cpu = time.process_time() - cpu_start
+        sample()
         return {"latencies": latencies, "wall": time.perf_counter() - start, "timeline": timeline,
                 "errors": {page: sum(s.errors for s in hall_ if s.page == page) for page in latencies},
                 "error_kinds": sorted({s.last_error for s in hall_ if s.errors}),
-                "not_found": sum(s.pages_not_found for s in hall_), "first": first}
+                "not_found": sum(s.pages_not_found for s in hall_), "first": first,
+                "per_replica": Counter(s.replica for s in hall_ if s.replica), "simulator_cpu": simulator_cpu}
     finally:
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+        await asyncio.gather(*(s.ws.close() for s in hall_), return_exceptions=True)
 
 
-def run_hall(args) -> dict:
-    pages = hall_pages()
-    print(f"Lecture exercise: {args.students} students over {', '.join(pages)}, each acting every 2-5 s "
-          f"for {args.duration:.0f} s ({args.uploads:.0%} of playground actions upload a new photo); shipped config; {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.2f}", flush=True)
-    with tempfile.TemporaryFile() as log:
-        server, port = None, free_port()
+REPLICA_LINE = re.compile(r"replica (r\d+): pid (\d+)")
+
+
+def children(pid: int) -> list[int]:
+    """Every process below ``pid`` (HAProxy's master and worker under deploy/hall.py)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        with contextlib.suppress(OSError):
+            for child in Path(f"/proc/{parent}/task/{parent}/children").read_text().split():
+                found.append(int(child))
+                todo.append(int(child))
+    return found
+
+
+@contextlib.contextmanager
+def servers(replicas: int, log):
+    """``replicas`` 0: one `streamlit run` (the app's plain way to run); N >= 1: N replicas behind
+    HAProxy started by ``deploy/hall.py --replicas N``. Yields (port, {process name: pid})."""
+    port = free_port()
+    if replicas == 0:
+        server = start_server(port, [], log)
         try:
-            server = start_server(port, [], log)
-            result = asyncio.run(hall(port, server.pid, args.students, args.duration, pages,
-                                      uploads=args.uploads))
+            yield port, {"server": server.pid}
+        finally:
+            stop_server(server)
+        return
+    hall_py = subprocess.Popen([sys.executable, "deploy/hall.py", "--replicas", str(replicas), "--port", str(port),
+                                "--bind", "127.0.0.1"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        pids: dict[str, int] = {}
+        while time.monotonic() < deadline and hall_py.poll() is None:
+            log.seek(0)
+            pids = {name: int(pid) for name, pid in REPLICA_LINE.findall(log.read().decode(errors="replace"))}
+            if len(pids) == replicas:
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                        break
+            time.sleep(0.5)
+        else:
+            raise RuntimeError(f"deploy/hall.py did not serve port {port} (exit code {hall_py.poll()})")
+        haproxy = [pid for pid in children(hall_py.pid) if pid not in pids.values()
+                   and "haproxy" in Path(f"/proc/{pid}/comm").read_text()]
+        yield port, {**pids, **{f"haproxy{'' if i == 0 else i}": pid for i, pid in enumerate(haproxy)}}
+    finally:
+        hall_py.send_signal(signal.SIGTERM)
+        try:
+            hall_py.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            hall_py.kill()
+            hall_py.wait()
+
+
+def run_hall(args, students: int | None = None, replicas: int | None = None) -> dict:
+    students = args.students if students is None else students
+    replicas = args.replicas if replicas is None else replicas
+    pages = hall_pages()
+    where = "one `streamlit run` server" if replicas == 0 else f"{replicas} replica(s) behind HAProxy (deploy/hall.py)"
+    print(f"Lecture exercise: {students} students on {where}, over {', '.join(pages)}, each acting every 2-5 s "
+          f"for {args.duration:.0f} s ({args.uploads:.0%} of playground actions upload a new photo); shipped config; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
+    with tempfile.TemporaryFile() as log:
+        try:
+            with servers(replicas, log) as (port, pids):
+                result = asyncio.run(hall(port, pids, students, args.duration, pages, uploads=args.uploads))
         except BaseException:
             log.seek(0)
             print("server log (tail):\n" + log.read().decode(errors="replace")[-2000:])
             raise
-        finally:
-            if server is not None:
-                stop_server(server)
         if any(result["errors"].values()):
             log.seek(0)
             text = log.read().decode(errors="replace")
@@ -434,20 +519,56 @@ def run_hall(args) -> dict:
         if values:
             print(f"  {page:18s} {len(values):5d} reruns  p50 {statistics.median(values):5.2f} s  "
                   f"p95 {p95(values):5.2f} s  max {max(values):5.2f} s  errors {result['errors'][page]}")
-    total_p95 = p95(everything) if everything else math.nan
-    print(f"  {'all pages':18s} {len(everything):5d} reruns  p50 {statistics.median(everything):5.2f} s  "
-          f"p95 {total_p95:5.2f} s  ({len(everything) / result['wall']:.2f} reruns/s)  errors "
-          f"{sum(result['errors'].values())}  page not found {result['not_found']}  -> target p95 <= 1 s: "
-          f"{'met' if total_p95 <= 1.0 and not sum(result['errors'].values()) else 'NOT met'}")
-    print("  server over time (s, RSS MiB, threads, reruns so far):")
+    errors = sum(result["errors"].values())
+    result.update(students=students, replicas=replicas, errors_total=errors, p50=statistics.median(everything),
+                  p95=p95(everything), max=max(everything), rate=len(everything) / result["wall"])
+    print(f"  {'all pages':18s} {len(everything):5d} reruns  p50 {result['p50']:5.2f} s  "
+          f"p95 {result['p95']:5.2f} s  max {result['max']:5.2f} s  ({result['rate']:.2f} reruns/s)  errors "
+          f"{errors}  page not found {result['not_found']}")
+    if result["per_replica"]:
+        print("  students per replica (their SRV cookie): "
+              + ", ".join(f"{name} {n}" for name, n in sorted(result["per_replica"].items())))
+    names = list(pids)
+    print("  processes over time (s: RSS MiB / threads per process, reruns so far):")
     step = max(1, len(result["timeline"]) // 24)
-    for t, rss, threads, done in result["timeline"][::step] + result["timeline"][-1:]:
-        print(f"    {t:6.0f} s  {rss:6.0f} MiB  {threads:3d} threads  {done:5d} reruns")
-    warm = [rss for t, rss, _, _ in result["timeline"] if t >= min(60.0, args.duration / 3)]
-    if warm:
-        print(f"  RSS after warm-up: {min(warm):.0f} -> {max(warm):.0f} MiB (last {warm[-1]:.0f} MiB)")
+    for t, status, done in result["timeline"][::step] + result["timeline"][-1:]:
+        print(f"    {t:6.0f} s  " + "  ".join(f"{name} {status[name][0]:5.0f}/{status[name][1]:<3d}" for name in names)
+              + f"  {done:5d} reruns")
+    # Where the two cores went while the students acted: each server process and this simulator.
+    (t0, first, _), (t1, last, _) = result["timeline"][0], result["timeline"][-1]
+    busy = {name: (last[name][2] - first[name][2]) / (t1 - t0) for name in names}
+    own = result["simulator_cpu"] / result["wall"]
+    print("  CPU in use (cores): " + ", ".join(f"{name} {c:.2f}" for name, c in busy.items())
+          + f", the students' simulator {own:.2f}; server CPU per rerun "
+          f"{1000 * sum(busy.values()) / result['rate']:.0f} ms")
+    # Memory: the second half of the run against its middle (after warm-up), per process.
+    half = args.duration / 2
+    growth = {}
+    for name in names:
+        later = [status[name][0] for t, status, _ in result["timeline"] if t >= half]
+        if later:
+            growth[name] = (later[0], max(later), later[-1])
+            print(f"  {name}: RSS in the second half {later[0]:.0f} -> max {max(later):.0f} MiB "
+                  f"(+{100 * (max(later) / later[0] - 1):.1f} %), last {later[-1]:.0f} MiB")
+    result["growth"] = growth
     print(f"  load average at the end {os.getloadavg()[0]:.2f}", flush=True)
     return result
+
+
+def run_matrix(args) -> None:
+    """``--matrix``: the capacity table, every load on 1 and 2 replicas behind HAProxy, in one run."""
+    rows = {}
+    for replicas in args.replica_counts:
+        for students in args.loads:
+            rows[replicas, students] = run_hall(args, students, replicas)
+    print("\nCapacity (p95 target 1 s; 2-core machine; the students' simulator runs on the same cores):")
+    print(f"  {'students':>8s} {'replicas':>8s} {'p50 s':>6s} {'p95 s':>6s} {'max s':>6s} {'reruns/s':>8s} {'errors':>6s}"
+          f" {'p95 / 1 replica':>15s}")
+    for (replicas, students), r in rows.items():
+        one = rows.get((1, students))
+        ratio = f"{r['p95'] / one['p95']:.2f}" if one and replicas != 1 else ""
+        print(f"  {students:8d} {replicas:8d} {r['p50']:6.2f} {r['p95']:6.2f} {r['max']:6.2f} {r['rate']:8.2f} "
+              f"{r['errors_total']:6d} {ratio:>15s}")
 
 
 # --- the Occlusion page: a whole hall opens it on the same sample at once --------------------------
@@ -520,6 +641,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of acting in --hall (a soak: 600)")
     parser.add_argument("--uploads", type=float, default=0.1,
                         help="--hall: share of playground actions that upload a new 512 px photo")
+    parser.add_argument("--replicas", type=int, default=0,
+                        help="--hall: 0 = one `streamlit run` server; N = N replicas behind HAProxy (deploy/hall.py)")
+    parser.add_argument("--matrix", action="store_true",
+                        help="the capacity table: --loads students on each of --replica-counts replicas")
+    parser.add_argument("--loads", type=int, nargs="+", default=[30, 60, 90])
+    parser.add_argument("--replica-counts", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--occlusion", action="store_true",
                         help="N students open the Occlusion page on the same sample at once (computed once?)")
     args = parser.parse_args()
@@ -528,6 +655,9 @@ def main() -> None:
         return
     if args.quick:
         args.students, args.reruns = 5, 3
+    if args.matrix:
+        run_matrix(args)
+        return
     if args.hall:
         run_hall(args)
         return
