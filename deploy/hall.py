@@ -65,11 +65,28 @@ class Replica:
         return f"http://127.0.0.1:{self.port}"
 
 
-def free_port() -> int:
-    """A port of 127.0.0.1 no one listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(taken: set[int]) -> int:
+    """A port of 127.0.0.1 no one listens on now, and not one of ``taken`` (the hall's own port
+    and the replicas' so far: free now, but they will be used), which it joins."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in taken:
+            taken.add(port)
+            return port
+
+
+def port_is_free(bind: str, port: int) -> bool:
+    """Whether HAProxy will be able to listen there: checked before a minute of replica start-up."""
+    family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as HAProxy does
+        try:
+            s.bind((bind, port))
+        except OSError:
+            return False
+    return True
 
 
 def _die_with_parent() -> None:
@@ -142,14 +159,15 @@ def start_haproxy(config: Path) -> subprocess.Popen:
                             preexec_fn=_die_with_parent)
 
 
-def wait_for_port(process: subprocess.Popen, port: int, timeout: float = 15.0) -> None:
+def wait_for_port(process: subprocess.Popen, bind: str, port: int, timeout: float = 15.0) -> None:
     """Until HAProxy accepts connections on the hall's port; SystemExit if it exits first."""
+    host = "127.0.0.1" if bind in ("0.0.0.0", "") else "::1" if bind == "::" else bind
     deadline = time.monotonic() + timeout
     while not STOP["requested"]:
         if process.poll() is not None:
             raise SystemExit(f"haproxy exited with code {process.returncode} (its messages are above)")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            socket.create_connection((host, port), timeout=1).close()
             return
         except OSError:
             if time.monotonic() > deadline:
@@ -199,6 +217,8 @@ def supervise(replicas: list[Replica], haproxy: subprocess.Popen, secret: str, t
                 continue
             print(f"replica {replica.name} exited with code {code}; restarting it on port {replica.port}",
                   flush=True)
+            if code > 0:  # it failed (a negative code: a signal ended it, e.g. the OOM killer's)
+                print(tail(replica.log), file=sys.stderr, flush=True)
             replica.restarts.append(now)
             start_replica(replica, secret, threads)
             print(f"replica {replica.name}: pid {replica.process.pid}, {replica.url}", flush=True)
@@ -250,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"replicas on other machines need the hall's cookie secret: choose one and give it here "
               f"(--cookie-secret or ${SECRET_ENV}) and to each of them (--server.cookieSecret)", file=sys.stderr)
         return 2
+    if not port_is_free(args.bind, args.port):
+        print(f"port {args.port} on {args.bind} is in use: choose another --port", file=sys.stderr)
+        return 2
     # One secret for all replicas (Streamlit signs its cookies with it); a random one when they
     # all run here and none was given.
     secret = args.cookie_secret or secrets.token_urlsafe(32)
@@ -262,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, request_stop)
 
     workdir = Path(tempfile.mkdtemp(prefix="hall-"))
-    replicas = [Replica(f"r{i + 1}", args.first_replica_port + i if args.first_replica_port else free_port(),
+    taken = {args.port}
+    replicas = [Replica(f"r{i + 1}", args.first_replica_port + i if args.first_replica_port else free_port(taken),
                         workdir / f"r{i + 1}.log") for i in range(args.replicas)]
     haproxy = None
     try:
@@ -279,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         config.write_text(render_config(args.bind, args.port, servers))
         if not STOP["requested"]:
             haproxy = start_haproxy(config)
-            wait_for_port(haproxy, args.port)
+            wait_for_port(haproxy, args.bind, args.port)
         if not STOP["requested"]:
             print(f"haproxy: pid {haproxy.pid}, config {config}", flush=True)
             print(f"hall: {hall_url(args.bind, args.port)} ({args.replicas} local and {len(remotes)} remote "
