@@ -146,6 +146,12 @@ def tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
+def find_haproxy() -> str | None:
+    """HAProxy's path: on PATH, else where Debian installs it (/usr/sbin is not on a normal
+    user's PATH there)."""
+    return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
 def render_config(bind: str, port: int, servers: list[tuple[str, str]]) -> str:
     """deploy/haproxy.cfg with the frontend's address and one `server` line per replica
     (name, host:port); the name is also the replica's SRV cookie value."""
@@ -153,9 +159,9 @@ def render_config(bind: str, port: int, servers: list[tuple[str, str]]) -> str:
     return string.Template(TEMPLATE.read_text()).substitute(bind=bind, port=port, servers=lines)
 
 
-def start_haproxy(config: Path) -> subprocess.Popen:
+def start_haproxy(haproxy: str, config: Path) -> subprocess.Popen:
     """HAProxy in master-worker mode in the foreground (-W -db): one process tree to stop."""
-    return subprocess.Popen(["haproxy", "-W", "-db", "-f", str(config)], stdin=subprocess.DEVNULL,
+    return subprocess.Popen([haproxy, "-W", "-db", "-f", str(config)], stdin=subprocess.DEVNULL,
                             preexec_fn=_die_with_parent)
 
 
@@ -263,7 +269,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("haproxy") is None:
+    haproxy_path = find_haproxy()
+    if haproxy_path is None:
         print("hall.py needs HAProxy, which is not installed: sudo apt-get install haproxy", file=sys.stderr)
         return 2
     if args.remote and not args.cookie_secret:
@@ -302,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         servers = [(r.name, f"127.0.0.1:{r.port}") for r in replicas] + remotes
         config.write_text(render_config(args.bind, args.port, servers))
         if not STOP["requested"]:
-            haproxy = start_haproxy(config)
+            haproxy = start_haproxy(haproxy_path, config)
             wait_for_port(haproxy, args.bind, args.port)
         if not STOP["requested"]:
             print(f"haproxy: pid {haproxy.pid}, config {config}", flush=True)

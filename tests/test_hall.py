@@ -12,7 +12,6 @@ import asyncio
 import importlib.util
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -32,7 +31,7 @@ FEW_S = 10  # "within a few seconds": a killed replica's student has a working p
 
 
 def need_haproxy() -> None:
-    if shutil.which("haproxy") is None:
+    if load_hall().find_haproxy() is None:
         if os.environ.get("CI"):
             pytest.fail("HAProxy is missing (.ci/run installs it)", pytrace=False)
         pytest.skip("HAProxy is not installed (apt-get install haproxy)")
@@ -61,7 +60,7 @@ def test_haproxy_accepts_the_rendered_config(tmp_path, replicas, remotes):
     servers += [(f"r{replicas + i + 1}", remote) for i, remote in enumerate(remotes)]
     config = tmp_path / "haproxy.cfg"
     config.write_text(hall.render_config("0.0.0.0", 8080, servers))
-    check = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
+    check = subprocess.run([hall.find_haproxy(), "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stdout + check.stderr
     text = config.read_text()
     for name, address in servers:
