@@ -37,7 +37,9 @@ def frame() -> None:
 
 
 if get_script_run_ctx() is None:  # imported by `streamlit run` (or uvicorn): the server
-    from pages._warm import warm_libraries
+    from pages._warm import limit_malloc_arenas, warm_libraries
+
+    limit_malloc_arenas()  # as early as the server's own code runs: before most of its threads
 
     app = st.App("app.py", lifespan=warm_libraries)
 else:  # a session's run

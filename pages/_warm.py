@@ -65,17 +65,19 @@ def limit_threads() -> None:
 
 # glibc's malloc gives threads arenas of their own, up to 8 per core, and Streamlit runs every
 # rerun in a new thread: freed memory then stays spread over many arenas. Measured with 20
-# simulated students for 5 minutes, side by side (benchmarks/bench_lecture_hall.py --hall):
-# 860-960 MiB with glibc's default, 650-730 MiB with 2 arenas, at the same latencies.
+# simulated students for 5 minutes, side by side (benchmarks/bench_lecture_hall.py --hall), the
+# server ended at 920-960 MiB with glibc's default, 690-730 MiB with MALLOC_ARENA_MAX=2 set
+# before the start and 765 MiB with the cap set in-process, at the same latencies.
 MALLOC_ARENAS_ENV = "VIZCORE_MALLOC_ARENAS"
 M_ARENA_MAX = -8  # mallopt's parameter number (glibc's malloc.h)
 
 
 def limit_malloc_arenas(environ=os.environ) -> int:
     """Cap glibc's malloc arenas for the whole server (``VIZCORE_MALLOC_ARENAS``, default 2; 0 leaves
-    glibc's default), as MALLOC_ARENA_MAX would. Called first at start-up: the cap holds for the
-    arenas made after it (glibc fixes its own limit only once 8 arenas exist). The cap set, or 0
-    where there is no glibc (macOS, Windows) or it was not changed."""
+    glibc's default), as MALLOC_ARENA_MAX would. Called by app.py when the server imports it: the
+    cap holds for the arenas made after it (glibc fixes its own limit only once 8 arenas exist),
+    so MALLOC_ARENA_MAX=2 set before the start does a little better (deploy/hall.py sets it). The
+    cap set, or 0 where there is no glibc (macOS, Windows) or it was not changed."""
     import ctypes
 
     try:
@@ -106,8 +108,7 @@ def import_libraries() -> float:
 
 @contextlib.asynccontextmanager
 async def warm_libraries(app):
-    """st.App lifespan: the malloc cap, the imports in a worker thread, then serve."""
-    limit_malloc_arenas()  # before the worker thread below and every session's thread
+    """st.App lifespan: the imports in a worker thread, then serve."""
     seconds = await asyncio.to_thread(import_libraries)
     log.info("Libraries imported in %.1f s; torch uses %d thread(s) per pass", seconds, torch_threads())
     yield

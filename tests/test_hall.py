@@ -159,6 +159,23 @@ def test_the_app_is_served_through_the_balancer_and_both_replicas_get_students(h
     assert all(cookie == replica and errors == 0 and drawn for replica, cookie, errors, drawn in seen), seen
 
 
+def test_each_replica_runs_one_torch_thread_per_pass_and_two_malloc_arenas(hall):
+    """Two replicas on this machine: each within its share of the cores (one thread per torch
+    pass, the app's default), glibc's arenas capped before the start (RSS stays lower)."""
+    for name in ("r1", "r2"):
+        environ = dict(item.split("=", 1) for item in
+                       Path(f"/proc/{hall.pid(name)}/environ").read_text().split("\0") if "=" in item)
+        assert environ["VIZCORE_TORCH_THREADS"] == "1" and environ["MALLOC_ARENA_MAX"] == "2"
+        assert environ["STREAMLIT_SERVER_COOKIE_SECRET"]  # one secret for all replicas
+
+
+@pytest.mark.parametrize("replicas, setting, threads", [(1, None, 1), (2, None, 1), (1, "2", min(2, os.cpu_count() or 1)),
+                                                        (64, "2", 1), (1, "many", 1), (1, "0", 1)])
+def test_torch_threads_stay_within_a_replicas_share_of_the_cores(replicas, setting, threads):
+    environ = {} if setting is None else {"VIZCORE_TORCH_THREADS": setting}
+    assert load_hall().torch_threads(replicas, environ) == threads
+
+
 def test_the_balancer_refuses_a_body_over_the_upload_limit(hall):
     """HAProxy answers 413 from the headers alone (21 MiB > the app's 20 MB), before any body."""
     with socket.create_connection(("127.0.0.1", hall.port), timeout=10) as s:
