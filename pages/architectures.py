@@ -81,7 +81,7 @@ def _number(v: int) -> str:
 
 # --------------------------------------------------------------------------- famous networks
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(max_entries=1, show_spinner=False)
 def _summaries() -> list[dict]:
     return [arch.summary(name) for name in arch.NAMES]
 
@@ -108,7 +108,7 @@ def famous_tab() -> None:
 
 # --------------------------------------------------------------------------- small filters
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(max_entries=1, show_spinner=False)
 def _digit() -> np.ndarray:
     test = data.load_dataset("digits", "test")
     return test.images[0, 0].numpy()

@@ -23,6 +23,7 @@ from vizcore.figures import saliency as saliency_figs, scores as score_figs  # n
 from vizcore import models as vmodels  # noqa: E402
 from vizcore.explain import ExplainError, scores  # noqa: E402
 from vizcore.explain import evaluate as ev  # noqa: E402
+from vizcore.memory import deep_size  # noqa: E402
 
 SCENE_SETS = ("scenes", "shortcut", "shortcut_shuffled", "shapes")  # 64×64 RGB, the eight shapes, with masks
 DATASET_LABELS = {
@@ -33,7 +34,8 @@ DATASET_LABELS = {
 }
 TARGET_LABELS = {"predicted": "the predicted class", "label": "the true class"}
 MAX_IMAGES = 500
-STORE_ENTRIES = 8      # finished evaluations kept for all sessions (each ≈ 20 MB at 100 images)
+STORE_ENTRIES = 8      # finished evaluations kept for all sessions (each ≈ 21 MB at 100 images)...
+STORE_BYTES = 96 * 2**20  # ...within 96 MB together (issue 21: ≈ 90 MB at MAX_IMAGES, 8 of those were 720 MB)
 STORY_IMAGES = 50
 SHORT = {"pointing game": "pointing", "relevance mass": "mass", "relevance rank": "rank",
          "deletion AUC": "deletion ↓", "insertion AUC": "insertion ↑", "ms / image": "ms/image",
@@ -106,9 +108,10 @@ class ResultStore:
     computed has a lock, so thirty students pressing Run at once compute it once.
     """
 
-    def __init__(self, entries: int):
-        self.entries = entries
+    def __init__(self, entries: int, max_bytes: float = float("inf")):
+        self.entries, self.max_bytes = entries, max_bytes
         self.results: OrderedDict = OrderedDict()
+        self.sizes: dict = {}
         self.locks: dict = {}
         self.lock = threading.Lock()
 
@@ -120,10 +123,16 @@ class ResultStore:
         return None
 
     def put(self, key, result) -> None:
+        """Keep ``result``; the oldest go while more than ``entries`` or ``max_bytes`` are held
+        (the newest always stays)."""
+        size = deep_size(result)
         with self.lock:
-            self.results[key] = result
-            while len(self.results) > self.entries:
-                self.results.popitem(last=False)
+            self.results[key], self.sizes[key] = result, size
+            self.results.move_to_end(key)
+            while len(self.results) > 1 and (len(self.results) > self.entries or
+                                             sum(self.sizes.values()) > self.max_bytes):
+                old, _ = self.results.popitem(last=False)
+                del self.sizes[old]
 
     def computing(self, key) -> threading.Lock:
         with self.lock:
@@ -132,7 +141,7 @@ class ResultStore:
 
 @st.cache_resource
 def store() -> ResultStore:
-    return ResultStore(STORE_ENTRIES)
+    return ResultStore(STORE_ENTRIES, STORE_BYTES)
 
 
 @st.cache_resource(max_entries=12, show_spinner="Classifying the test set…")

@@ -69,7 +69,8 @@ def stage_outputs(fingerprint: str, input_hash: str, _model: torch.nn.Module, _x
     return features.activations(_model, _x)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Running the sample photos through the model (once per model)…")
+# Only models without a data set here use it (the ImageNet network, an uploaded one): 5.7 MB each.
+@st.cache_resource(max_entries=2, show_spinner="Running the sample photos through the model (once per model)…")
 def photo_pool(fingerprint: str, _model: torch.nn.Module, _meta: dict) -> tuple[torch.Tensor, np.ndarray]:
     """The app's sample photos as the model sees them, inputs and pictures: where a model has no
     data set here (the ImageNet network), they stand in for one when looking for what excites a

@@ -66,7 +66,7 @@ def cached_run(fingerprint: str, input_hash: str, window: int, stride: int, fill
     return run
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=12, show_spinner=False)  # ≤ 4 MB each (400 frames at 224²): 12 × 4 MB
 def player_figure(key: tuple, target: int, output: str, _picture, _fill_picture, _run, _original, _classes):
     """The step-through figure, built once per run, class and score (a few hundred frames): shared
     read-only, Streamlit copies it when drawing."""

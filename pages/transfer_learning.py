@@ -54,7 +54,7 @@ link_state(LINK, "transfer_learning")
 class _Results:
     """Finished results by content key, for every session (read-only once stored; bounded)."""
 
-    def __init__(self, max_entries: int = 256):
+    def __init__(self, max_entries: int = 128):  # ≤ 140 KB each (20 classes): ≤ 18 MB (issue 21)
         self.table: OrderedDict = OrderedDict()
         self.lock = threading.Lock()
         self.max_entries = max_entries
@@ -70,10 +70,16 @@ class _Results:
                 self.table.popitem(last=False)
 
 
+# Pictures whose frozen-network outputs are kept (≈ 43 KB each, 52 MB): a built-in set's view at
+# k = 50 is 600 pictures and one run of the curve at most 500 (finished curves are kept apart, in
+# _curve_runs). 3000 held 129 MB (issue 21: every cache of a process within 1 GB).
+FEATURE_PICTURES = 1200
+
+
 @st.cache_resource(show_spinner=False)
 def _store() -> transfer.FeatureStore:
     model, meta = _shipped_model("imagenet")
-    return transfer.FeatureStore(model, meta)
+    return transfer.FeatureStore(model, meta, max_entries=FEATURE_PICTURES)
 
 
 @st.cache_resource(show_spinner=False)
@@ -94,15 +100,17 @@ def _builtin(name: str, split: str) -> transfer.Pictures:
 
 @st.cache_resource(max_entries=3, show_spinner=False)
 def _like(name: str) -> data.DataSplit:
+    """The built-in set's normalisation, classes and channels (its first picture only)."""
     return transfer.scratch_split(name)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Reading your zip…")
+# One upload each (issue 21): a zip or a webcam set can hold 400 pictures at 224² (57 MB).
+@st.cache_resource(max_entries=1, show_spinner="Reading your zip…")
 def _zip_pictures(digest: str, _raw: bytes) -> transfer.Pictures:
     return transfer.own_zip(_raw)
 
 
-@st.cache_resource(max_entries=2, show_spinner="Reading your pictures…")
+@st.cache_resource(max_entries=1, show_spinner="Reading your pictures…")
 def _camera_pictures(digest: str, _named: tuple) -> transfer.Pictures:
     return transfer.own_pictures(list(_named))
 

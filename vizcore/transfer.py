@@ -18,7 +18,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -115,14 +115,18 @@ def builtin_split(name: str, split: str) -> Pictures:
         raise TransferError(f"Unknown built-in set {name!r}; choose one of {', '.join(BUILTIN)}.")
     size = TRAIN_POOL.get(name) if split == "train" else None
     s = data.load_dataset(name, split, size=size)
-    if split == "test":
+    if split == "test":  # a copy: a view would keep the whole test split alive
         s = s.subset(min(TEST_SIZE, len(s)))
+        return Pictures(s.images.numpy().copy(), s.labels.numpy().copy(), list(s.classes))
     return Pictures(s.images.numpy(), s.labels.numpy(), list(s.classes))
 
 
 def scratch_split(name: str) -> data.DataSplit:
-    """The built-in set's training split object (for its normalisation and class names)."""
-    return data.load_dataset(name, "train", size=TRAIN_POOL.get(name, 10))
+    """The built-in set's training split object for its normalisation, class names and channels:
+    its first picture only (a copy; the 2000-picture pool is :func:`builtin_split`'s)."""
+    first = data.load_dataset(name, "train", size=TRAIN_POOL.get(name, 10)).subset(1)
+    return replace(first, images=first.images.clone(), labels=first.labels.clone(), masks=None,
+                               cue_masks=None)
 
 
 def draw(labels: np.ndarray, k: int, seed: int, num_classes: int | None = None) -> np.ndarray:
@@ -268,7 +272,7 @@ class FeatureStore:
                                   should_stop=should_stop)
             with self._lock:
                 for i, k, f in zip(part, kept, feats):
-                    self._table[keys[i]] = (k.clone(), f)
+                    self._table[keys[i]] = (k.clone(), f.copy())  # copies: a view keeps the whole chunk
                 while len(self._table) > self.max_entries:
                     self._table.popitem(last=False)
         with self._lock:
