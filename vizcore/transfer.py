@@ -125,8 +125,7 @@ def scratch_split(name: str) -> data.DataSplit:
     """The built-in set's training split object for its normalisation, class names and channels:
     its first picture only (a copy; the 2000-picture pool is :func:`builtin_split`'s)."""
     first = data.load_dataset(name, "train", size=TRAIN_POOL.get(name, 10)).subset(1)
-    return replace(first, images=first.images.clone(), labels=first.labels.clone(), masks=None,
-                               cue_masks=None)
+    return replace(first, images=first.images.clone(), labels=first.labels.clone(), masks=None, cue_masks=None)
 
 
 def draw(labels: np.ndarray, k: int, seed: int, num_classes: int | None = None) -> np.ndarray:
