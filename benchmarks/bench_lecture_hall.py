@@ -121,6 +121,7 @@ class Student:
         self.last_error = ""
         self.session_id, self.file_urls, self.uploads = "", None, 0
         self.cookies = self.xsrf = self.replica = ""  # what the browser sends back (join() sets them)
+        self.last_upload = ""  # the delete URL of the photo on show
 
     async def open_page(self) -> float:
         """Open the deep link; click it once more if the first run fell back to the home page."""
@@ -286,7 +287,8 @@ def photo_png(seed: int, side: int = 512) -> bytes:
 async def upload_photo(student: "Student", port: int, data: bytes) -> float:
     """What a browser does for st.file_uploader: switch the image source to Upload, ask the
     server for an upload URL (BackMsg file_urls_request), PUT the file there (with the XSRF
-    cookie and header), then rerun with the uploader's new state. Seconds for the whole."""
+    cookie and header), then rerun with the uploader's new state, and delete the photo this one
+    replaced. Seconds for the whole."""
     import urllib.request as request
 
     from streamlit.proto.Common_pb2 import FileUploaderState
@@ -321,6 +323,13 @@ async def upload_photo(student: "Student", port: int, data: bytes) -> float:
     info.file_urls.CopyFrom(urls)
     student.uploads += 1
     await student.rerun({"kp_img_upload": ("file", state)})
+    # The browser deletes the file it replaced (st.file_uploader holds one): without this the
+    # server keeps every photo a student ever uploaded until the session ends.
+    if student.last_upload:
+        delete = request.Request(f"http://127.0.0.1:{port}{student.last_upload}", method="DELETE",
+                                 headers={"X-Xsrftoken": student.xsrf, "Cookie": student.cookies})
+        await asyncio.to_thread(lambda: request.urlopen(delete, timeout=60).read())
+    student.last_upload = urls.delete_url
     return time.perf_counter() - start
 
 
