@@ -13,7 +13,6 @@ st.cache_data entry together is bounded by ``server.maxCacheDataSize`` in .strea
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,14 +116,12 @@ def entries(cache: Cache) -> int | None:
 
 
 def config_cache_data_mib(root: Path = ROOT) -> float | None:
-    """``server.maxCacheDataSize`` from .streamlit/config.toml in MiB (None: not set or 0)."""
+    """``server.maxCacheDataSize`` from .streamlit/config.toml in MiB (None: not set or 0), read
+    with Streamlit's own parser (a value it refuses raises its error)."""
     import tomllib
 
+    from streamlit.byte_util import config_max_cache_data_size_to_bytes
+
     value = tomllib.loads((root / ".streamlit" / "config.toml").read_text()).get("server", {}).get("maxCacheDataSize")
-    if value is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?\s*", str(value).lower())
-    if match is None:
-        raise ValueError(f"server.maxCacheDataSize {value!r} is not a size")
-    number = float(match.group(1)) * {"b": 1, "kb": 2**10, "mb": 2**20, "gb": 2**30, None: 1}[match.group(2)]
-    return number / 2**20 or None
+    size = config_max_cache_data_size_to_bytes(value)
+    return size / 2**20 if size else None
