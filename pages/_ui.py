@@ -8,8 +8,9 @@ import contextlib
 import io
 from collections import Counter
 import re
+import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import streamlit as st
@@ -225,7 +226,7 @@ def model_selector(key: str, *, imagenet: bool = True):
         choices[f"{name} (trained in this session)"] = ("session", name)
     if not choices:
         st.error("No model is available: the shipped weights are missing from assets/.")
-        st.stop()
+        stop_page()
     remember(key, next(iter(choices)))
     if st.session_state[key] not in choices:  # e.g. a session model that was removed
         st.session_state[key] = next(iter(choices))
@@ -237,7 +238,7 @@ def model_selector(key: str, *, imagenet: bool = True):
             model, meta = _shipped_model(name)
         except models.ModelError as err:
             st.error(f"Could not load the model: {err}")
-            st.stop()
+            stop_page()
     else:
         model, meta = st.session_state["trained_models"][name]
     c, h, w = meta["input_shape"]
@@ -542,7 +543,7 @@ def explained_input(prefix: str, model, meta: dict, fingerprint: str):
     Returns ``(chosen, input_hash, probabilities)``; stops the page while nothing is chosen."""
     chosen = model_input(prefix, meta, show_steps=False)
     if chosen is None:
-        st.stop()
+        stop_page()
     only_knows_note(meta, chosen.source)
     input_hash = content_hash(chosen.x)
     return chosen, input_hash, _probabilities(fingerprint, input_hash, model, chosen.x)
@@ -955,17 +956,48 @@ ERROR_MESSAGE = ("Something went wrong on this page, and it has been noted on th
 log = get_logger("seeing_convolutions")
 
 
+class PageStopped(BaseException):
+    """Raised by :func:`stop_page`; ends the page, never the script run (a BaseException, like
+    st.stop's, so a page's ``except Exception`` lets it pass)."""
+
+
+_frame = threading.local()  # per script thread: whether this run's page runs inside app.py's frame
+
+
+def stop_page(spec=None) -> NoReturn:
+    """End the page's run here: use it instead of ``st.stop()``. With ``spec`` (the page's
+    LinkSpec) the address is written first.
+
+    ``st.stop()`` ends the whole script run as "stopped early", and Streamlit then skips its
+    end-of-run bookkeeping: the state of every widget this run did not draw is kept, while the
+    browser removes those widgets. Drawn again later (after an upload, say), such a widget
+    took its lowest value in the browser while the server computed with the kept one, and the
+    next click sent the lowest values back (issue 25). Inside app.py's frame this ends only the
+    page, so the run finishes normally; a page run on its own (AppTest) uses st.stop().
+    """
+    if spec is not None:
+        write_link_state(spec)
+    if getattr(_frame, "active", False):
+        raise PageStopped
+    st.stop()
+
+
 @contextlib.contextmanager
 def error_boundary():
-    """An unexpected exception in a page becomes a short message a lecturer can act on; the
-    traceback goes to the server's log under Streamlit's own words "Uncaught app execution", so
-    a test that reads the log still fails. st.stop and st.rerun pass through (they are
-    BaseExceptions, not errors)."""
+    """The frame around a page (app.py). :func:`stop_page` ends the page here. An unexpected
+    exception becomes a short message a lecturer can act on; the traceback goes to the
+    server's log under Streamlit's own words "Uncaught app execution", so a test that reads the
+    log still fails. st.rerun passes through (a BaseException, not an error)."""
+    _frame.active = True
     try:
         yield
+    except PageStopped:
+        pass
     except Exception:  # noqa: BLE001 - the boundary: everything a page did not expect
         log.exception("Uncaught app execution (shown to the user as a short message)")
         st.error(ERROR_MESSAGE)
+    finally:
+        _frame.active = False
 
 
 # --- cache keys --------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (explain, finish_link, keep_valid, kept_value, link_state, literal, model_selector,  # noqa: E402
+from pages._ui import (stop_page, explain, finish_link, keep_valid, kept_value, link_state, literal, model_selector,  # noqa: E402
                        remember, show_figure, show_text, test_split)
 from vizcore import data, features, links  # noqa: E402
 from vizcore.figures import saliency as saliency_figs, scores as score_figs  # noqa: E402
@@ -301,7 +301,7 @@ if view == VIEWS[0]:
     if not sets:
         show_text(f"The data set of this model ({meta.get('dataset', 'unknown')}) is not available here.", "warning")
         finish_link(link_spec(view))
-        st.stop()
+        stop_page()
     own = meta.get("dataset") if meta.get("dataset") in sets else sets[0]
     if st.session_state.get("es_dataset") not in sets:
         st.session_state["es_dataset"] = own
@@ -424,7 +424,7 @@ else:
     if not {"shortcut", "scenes"} <= set(shipped):
         st.info("The shortcut lesson needs the shipped models `shortcut` and `scenes` (assets/), which are "
                 "missing here.")
-        st.stop()
+        stop_page()
 
     @st.cache_resource(show_spinner="Loading the pretrained model…")
     def shipped_model(name: str):

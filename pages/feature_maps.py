@@ -15,7 +15,7 @@ import dataclasses  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from pages._ui import (  # noqa: E402
+from pages._ui import (stop_page,   # noqa: E402
     input_link_fields, dataset_of, download_array, explain, finish_link, keep_valid,
     content_hash, link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
     test_split)
@@ -103,7 +103,7 @@ fingerprint = features.model_fingerprint(model)
 st.subheader("1 · The input")
 chosen = model_input("fm", meta)
 if chosen is None:
-    st.stop()
+    stop_page()
 x, input_picture = chosen.x, chosen.picture
 
 input_hash = content_hash(x)  # the cache key of every result for this input

@@ -11,7 +11,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (AUTO_SECONDS, PREDICTED, class_choice, content_hash, copy_link, download_array, explain, explained_input,  # noqa: E402
+from pages._ui import (stop_page, AUTO_SECONDS, PREDICTED, class_choice, content_hash, copy_link, download_array, explain, explained_input,  # noqa: E402
                        input_link_fields, link_state, literal, log_computation, model_selector, model_start_values,
                        run_controls, show_figure, write_link_state)
 from vizcore import features, links  # noqa: E402
@@ -172,7 +172,7 @@ try:
     segments = cached_segments(content_hash(chosen.picture), method, wanted_segments, chosen.picture)
 except ExplainError as err:
     st.error(literal(err))
-    st.stop()
+    stop_page()
 n_features = count(segments)
 segments_hash = content_hash(segments)
 with c1:
@@ -210,13 +210,12 @@ hide, hide_picture = hidden_look(input_hash, segments_hash, hide_kind, x, segmen
 samples_key = (fingerprint, input_hash, segments_hash, hide_kind, drawn, int(seed))
 slot = run_controls("lime_samples", f"Sample {total:,} perturbed images", samples_key, estimate)
 if slot is None:
-    write_link_state(LINK)
-    st.stop()
+    stop_page(LINK)
 try:
     masks, probabilities = cached_samples(*samples_key, model, x, segments, hide, show_progress=estimate > AUTO_SECONDS)
 except ExplainError as err:
     st.error(literal(err))
-    st.stop()
+    stop_page()
 slot.empty()
 weights = kernel_weights(masks)
 
@@ -308,7 +307,7 @@ if slot is not None:
         result = cached_stability(*stability_key, model, x, segments, hide, show_progress=stability_cost > AUTO_SECONDS)
     except ExplainError as err:
         st.error(literal(err))
-        st.stop()
+        stop_page()
     slot.empty()
     left, right = st.columns([3, 2])
     with left:

@@ -11,7 +11,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (AUTO_SECONDS, PREDICTED, class_choice, copy_link, download_array, explain, explained_input,  # noqa: E402
+from pages._ui import (stop_page, AUTO_SECONDS, PREDICTED, class_choice, copy_link, download_array, explain, explained_input,  # noqa: E402
                        input_link_fields, link_state, literal, log_computation, model_selector, model_start_values,
                        run_controls, show_figure, write_link_state)
 from vizcore import features, links  # noqa: E402
@@ -141,7 +141,7 @@ try:
     fill_tensor, occluded_picture, fill_picture, middle_box = preview(input_hash, window, stride, fill_kind, x, meta)
 except ExplainError as err:
     st.error(literal(err))
-    st.stop()
+    stop_page()
 p1, p2 = pictures.columns(2)
 with p1:
     show_figure(pp.occluded_preview(chosen.picture, None, title="Input"), key="occ_input_fig")
@@ -158,7 +158,7 @@ with pictures:
     if grid.count > MAX_POSITIONS:
         st.warning(f"{grid.count:,} positions are too many for this page (at most {MAX_POSITIONS:,}): "
                    "use a larger stride.")
-        st.stop()
+        stop_page()
 
 # --- the run ----------------------------------------------------------------------------------------------
 
@@ -167,13 +167,12 @@ big = estimate > AUTO_SECONDS
 slots = run_controls("occ", f"Run {grid.count:,} forward passes", key, estimate,
                      hint="press Run (or choose a larger stride)")
 if slots is None:
-    write_link_state(LINK)
-    st.stop()
+    stop_page(LINK)
 try:
     run = cached_run(*key, model, x, fill_tensor, show_progress=big)
 except ExplainError as err:
     st.error(literal(err))
-    st.stop()
+    stop_page()
 slots.empty()
 
 # --- the maps ------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
+from pages._ui import (stop_page, PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
                        explain, input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, show_figure,
                        show_text, test_split, write_link_state)
 from vizcore import explain as ex, features, links  # noqa: E402
@@ -162,13 +162,12 @@ check_link()
 st.subheader("1 · The input")
 chosen = model_input("sal_in", meta)
 if chosen is None:
-    write_link_state(LINK)
-    st.stop()
+    stop_page(LINK)
 only_knows_note(meta, chosen.source)
 x = chosen.x.detach().float()
 if tuple(x.shape[1:]) != (channels, height, width):
     st.error(f"The input has shape {tuple(x.shape[1:])}, the model expects {(channels, height, width)}.")
-    st.stop()
+    stop_page()
 input_hash = content_hash(x)
 logits = torch.from_numpy(class_logits(fingerprint, input_hash, model, x))
 probabilities = torch.softmax(logits, dim=0)

@@ -14,7 +14,7 @@ from pages import route_through_app
 route_through_app()
 
 import torch  # noqa: E402
-from pages._ui import explain, finish_link, kept_value, link_state, literal, show_figure, show_text  # noqa: E402
+from pages._ui import stop_page, explain, finish_link, kept_value, link_state, literal, show_figure, show_text  # noqa: E402
 from vizcore import augment, data, images, links, models  # noqa: E402
 from vizcore.figures import style, training as training_figs  # noqa: E402
 from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train  # noqa: E402
@@ -345,7 +345,7 @@ def show_results(result: dict, splits: dict) -> None:
 chosen = choose_data()
 if chosen is None:
     finish_link(LINK)
-    st.stop()
+    stop_page()
 name, splits = chosen
 train_split = splits["train"]
 st.caption(f"{len(train_split)} training, {len(splits['val'])} validation and {len(splits['test'])} test "

@@ -12,7 +12,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (SOURCES as PHOTO_SOURCES, WORKING_SIZES, _shipped_model, content_hash, explain,  # noqa: E402
+from pages._ui import (stop_page, SOURCES as PHOTO_SOURCES, WORKING_SIZES, _shipped_model, content_hash, explain,  # noqa: E402
                        finish_link, image_input, link_state, log_computation, run_controls,
                        show_figure, show_text, write_link_state)
 from vizcore import augment, data, images, links, models, transfer  # noqa: E402
@@ -129,7 +129,7 @@ def _model():
         return _shipped_model("imagenet")
     except models.ModelError as err:
         st.error(f"Could not load the ImageNet network: {err}")
-        st.stop()
+        stop_page()
 
 
 def own_zip() -> transfer.Pictures | None:
@@ -213,7 +213,7 @@ blocks = controls[3].slider("Fine-tuned blocks", 1, transfer.MAX_TAIL_BLOCKS, ke
 chosen = choose_pictures(source, int(k), seed)
 if chosen is None:
     finish_link(LINK)
-    st.stop()
+    stop_page()
 train_pics, test_pics, like, about = chosen
 classes = list(train_pics.classes)
 n_classes = len(classes)
@@ -251,7 +251,7 @@ def _compute_outputs(everything: np.ndarray, missing: int):
                               "then kept for everyone)")
     if slots is None:
         finish_link(LINK)
-        st.stop()
+        stop_page()
     log_computation(f"transfer features {missing}")
     bar = st.progress(0.0, text=f"Running {missing} pictures through the ImageNet network (once per picture)…")
 

@@ -112,30 +112,113 @@ def chromium():
             browser.close()
 
 
+class ScriptRuns:
+    """The server's own account of its script runs, read off a page's websocket.
+
+    The shipped ``client.toolbarMode = "minimal"`` draws no "Running…" widget, so a test that
+    waited for it to go returned in the middle of a run. The browser asks for a run with a
+    ``rerun_script`` BackMsg; the server ends each with a ``script_finished`` ForwardMsg
+    (``FINISHED_EARLY_FOR_RERUN`` when another run follows at once) and then a
+    ``session_status_changed`` saying no script is running. Events are numbered in order.
+    """
+
+    def __init__(self):
+        self.events = 0
+        self.asked = 0          # number of the last rerun_script the browser sent
+        self.done = 0           # number of the last end of a run with no run following
+        self.running = False
+        self.another_follows = False
+        self.settled_asks = 0   # how many asks the last settle() had seen
+        self.asks = 0
+        self.finished = []      # the status of every script_finished, in order
+
+    def sent(self, payload) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        if isinstance(payload, (bytes, bytearray)) and BackMsg.FromString(bytes(payload)).WhichOneof("type") == "rerun_script":
+            self.events += 1
+            self.asked, self.asks = self.events, self.asks + 1
+
+    def received(self, payload) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        if not isinstance(payload, (bytes, bytearray)):
+            return
+        msg = ForwardMsg.FromString(bytes(payload))
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.events += 1
+            self.running, self.another_follows = True, False
+        elif kind == "script_finished":
+            self.events += 1
+            self.finished.append(msg.script_finished)
+            self.another_follows = msg.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN
+        elif kind == "session_status_changed":
+            self.events += 1
+            self.running = msg.session_status_changed.script_is_running
+            if not self.running and not self.another_follows:
+                self.done = self.events
+
+    def idle(self) -> bool:
+        """No run is going, none is about to follow, and every run asked for has ended."""
+        return not self.running and not self.another_follows and self.done > self.asked
+
+    def watch(self, ws) -> None:
+        if ws.url.endswith("/_stcore/stream"):
+            ws.on("framesent", self.sent)
+            ws.on("framereceived", self.received)
+
+
+def script_runs(page) -> ScriptRuns:
+    """The :class:`ScriptRuns` of a page made by :func:`new_page` (or :func:`watch_runs`)."""
+    return page._script_runs
+
+
+def watch_runs(page) -> ScriptRuns:
+    """Follow a page's script runs from now on (before its first ``goto``)."""
+    page._script_runs = ScriptRuns()
+    page.on("websocket", page._script_runs.watch)
+    return page._script_runs
+
+
 def new_page(browser, width: int = 1280, height: int = 720, *, outside: list | None = None,
              timeout_ms: int = 90_000):
-    """A page in a fresh context (a new Streamlit session), offline; returns (context, page)."""
+    """A page in a fresh context (a new Streamlit session), offline, its script runs followed
+    (:func:`settle`); returns (context, page)."""
     context = browser.new_context(viewport={"width": width, "height": height})
     context.route("**/*", offline(outside))
     page = context.new_page()
     page.set_default_timeout(timeout_ms)
+    watch_runs(page)
     return context, page
 
 
+ASK_GRACE_MS = 1500  # how long an action may take to ask for a run (a slider sends after a pause)
+
+
 def settle(page, timeout_ms: int = 90_000) -> None:
-    """Wait until the script run finished (the status widget is gone) and the page drew."""
+    """Wait until the script runs that the last actions asked for have ended on the server
+    (its ``script_finished``, not a spinner) and the page drew their elements.
+
+    When no run was asked for since the last settle, it first gives the action
+    ``ASK_GRACE_MS`` to ask for one (an action that changes nothing on the server asks none).
+    """
     from playwright.sync_api import TimeoutError as Timeout
 
-    status = page.locator('[data-testid="stStatusWidget"]')
-    try:  # a rerun may take a moment to start after a click
-        status.wait_for(state="attached", timeout=1200)
-    except Timeout:
-        pass
-    status.wait_for(state="detached", timeout=timeout_ms)
-    # Elements of the last run stay on the page, marked stale, until this run replaces them.
-    try:
-        page.wait_for_function("""() => !document.querySelector('[data-testid="stElementContainer"][data-stale="true"]')""",
-                               timeout=20_000)
-    except Timeout:  # an element the last run left stale: judged as it is
-        pass
-    page.wait_for_timeout(200)
+    runs = script_runs(page)
+    deadline = time.monotonic() + ASK_GRACE_MS / 1000
+    while runs.asks == runs.settled_asks and runs.idle() and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not runs.idle():
+        if time.monotonic() > deadline:
+            raise Timeout(f"the script run did not end within {timeout_ms / 1000:.0f} s")
+        page.wait_for_timeout(50)
+    runs.settled_asks = runs.asks
+    # The run's elements arrived before its script_finished; the last run's leftovers are marked
+    # stale until the browser has drawn this run's, then removed; a widget whose code the
+    # browser is still loading is a grey skeleton until then.
+    page.wait_for_function("""() => !document.querySelector(
+        '[data-testid="stElementContainer"][data-stale="true"], [data-testid="stMain"] [data-testid="stSkeleton"]')""",
+                           timeout=30_000)
+    page.wait_for_timeout(100)
