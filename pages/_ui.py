@@ -892,7 +892,10 @@ def write_link_state(spec) -> None:
     for f in spec.fields:
         if f.state_key in st.session_state:
             st.session_state[f"{f.state_key}__kept"] = st.session_state[f.state_key]
-    out = {**spec.encode(st.session_state, st.session_state.get(START_VALUES_KEY)), **shared_link_params()}
+    start_values = st.session_state.get(START_VALUES_KEY)
+    out = {**spec.encode(st.session_state, start_values), **shared_link_params()}
+    # What a setting left out of the address opens with: its default, or the model's start value.
+    log_arguments("link-defaults", **{f.name: (start_values or {}).get(f.state_key, f.default) for f in spec.fields})
     if st.query_params.to_dict() != out:
         st.query_params.from_dict(out)
 
@@ -1016,6 +1019,18 @@ def content_hash(*arrays) -> str:
         h.update(f"{a.shape}{a.dtype}".encode())
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
+
+
+def log_arguments(page: str, **values) -> None:
+    """When asked (``VIZCORE_LOG_ARGUMENTS``), one line with the settings a page's computation
+    has just used, by their link names: the browser tests hold them against what the page shows
+    and what its address says."""
+    import json
+    import os
+    import sys
+
+    if os.environ.get("VIZCORE_LOG_ARGUMENTS"):
+        print(f"[vizcore] arguments {page} {json.dumps(values, default=str)}", file=sys.stderr, flush=True)
 
 
 def log_computation(what: str) -> None:

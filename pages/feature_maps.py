@@ -15,10 +15,9 @@ import dataclasses  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
-from pages._ui import (stop_page,   # noqa: E402
-    input_link_fields, dataset_of, download_array, explain, finish_link, keep_valid,
-    content_hash, link_state, model_input, model_selector, only_knows_note, show_figure, test_pictures,
-    test_split)
+from pages._ui import (  # noqa: E402
+    content_hash, dataset_of, download_array, explain, finish_link, input_link_fields, keep_valid, link_state, literal,
+    log_arguments, model_input, model_selector, only_knows_note, show_figure, stop_page, test_pictures, test_split)
 from vizcore import features, images, links  # noqa: E402
 from vizcore.figures import features as feature_figs  # noqa: E402
 
@@ -115,7 +114,7 @@ st.subheader("2 · The prediction")
 only_knows_note(meta, chosen.source)
 left, right = st.columns([1, 3])
 best, p_best = prediction[0]
-left.metric("Predicted class", best, f"{100 * p_best:.1f}% sure", delta_color="off")
+left.metric("Predicted class", literal(best), f"{100 * p_best:.1f}% sure", delta_color="off")  # a class name is user text (a checkpoint's meta): the value renders markdown
 with right:
     show_figure(feature_figs.probabilities_bar(prediction, title="Top 5 classes", height=300), key="fm_top5")
 show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes), key="fm_overview")
@@ -179,6 +178,7 @@ def pick_position():
 c1, c2 = st.columns(2)
 i = c1.number_input("Row", 0, rows - 1, key="fm_row")
 j = c2.number_input("Column", 0, cols - 1, key="fm_col")
+log_arguments("feature_maps", layer=layer, channel=int(channel), row=int(i), col=int(j))
 window = features.receptive_field(model, layer, i, j, (height, width))
 size_r, size_c, jump_r, jump_c = features.receptive_field_size(model, layer, (height, width))
 centre = features.receptive_field_centre(model, layer, (height, width))

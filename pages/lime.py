@@ -11,7 +11,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (stop_page, AUTO_SECONDS, PREDICTED, class_choice, content_hash, copy_link, download_array, explain, explained_input,  # noqa: E402
+from pages._ui import (log_arguments, stop_page, AUTO_SECONDS, PREDICTED, class_choice, content_hash, copy_link, download_array, explain, explained_input,  # noqa: E402
                        input_link_fields, link_state, literal, log_computation, model_selector, model_start_values,
                        run_controls, show_figure, write_link_state)
 from vizcore import features, links  # noqa: E402
@@ -218,6 +218,7 @@ except ExplainError as err:
     stop_page()
 slot.empty()
 weights = kernel_weights(masks)
+log_arguments("lime", segments=wanted_segments, method=method, hide=hide_kind, samples=drawn, seed=int(seed), exact=exact)
 
 target = class_choice("lime_target", classes, original)
 scores = probabilities[:, target]
@@ -296,6 +297,8 @@ counts = c2.multiselect("Sample counts", SAMPLE_CHOICES, key="lime_counts")
 st.session_state["lime_counts_text"] = ",".join(map(str, sorted(counts)))
 counts = tuple(sorted(counts)) or (int(samples),)
 stability_cost = plan.estimate(seeds * max(counts))
+log_arguments("lime", k=int(k), sign=sign, surrogate=surrogate, cls=target, seeds=seeds,
+              counts=st.session_state["lime_counts_text"])
 stability_key = (fingerprint, input_hash, segments_hash, hide_kind, target, counts, seeds, int(k),
                  "both" if surrogate == "tree" else sign, surrogate)
 st.caption(f"{seeds} seeds × {max(counts):,} samples = {seeds * max(counts):,} forward passes "

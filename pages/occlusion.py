@@ -11,7 +11,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (stop_page, AUTO_SECONDS, PREDICTED, class_choice, copy_link, download_array, explain, explained_input,  # noqa: E402
+from pages._ui import (log_arguments, stop_page, AUTO_SECONDS, PREDICTED, class_choice, copy_link, download_array, explain, explained_input,  # noqa: E402
                        input_link_fields, link_state, literal, log_computation, model_selector, model_start_values,
                        run_controls, show_figure, write_link_state)
 from vizcore import features, links  # noqa: E402
@@ -198,6 +198,7 @@ with left:
             "of the image made the model less sure. Hover for the pixels the patch covered.")
 with right:
     opacity = st.slider("Map opacity", 0.0, 1.0, step=0.05, key="occ_opacity")
+    log_arguments("occlusion", window=window, stride=stride, fill=fill_kind, output=output, cls=target, opacity=opacity)
     show_figure(pp.pixel_overlay(chosen.picture, drops, opacity=opacity, colorbar_title=f"drop in {label}",
                                  title="Per pixel: the mean drop"),
                 key="occ_overlay")

@@ -53,7 +53,8 @@ def finish(solved: bool) -> None:
     """The question is over: count it, and a miss ends the streak."""
     state = progress()
     state["done"] = True
-    state["answered"] += 1
+    if state["attempts"] == 0:  # given up before a first try (a try counts the question at once)
+        state["answered"] += 1
     if solved:
         state["solved"] += 1
     else:
@@ -70,6 +71,8 @@ def check(question: quiz.Question, answer_key: str) -> None:
         state["messages"] = [("warning", feedback.message)]
         return
     state["attempts"] += 1
+    if state["attempts"] == 1:  # the score counts a question from its first try: a miss shows at once
+        state["answered"] += 1
     if feedback.correct:
         state["streak"] += 1
         state["best_streak"] = max(state["best_streak"], state["streak"])

@@ -10,7 +10,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (stop_page, PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
+from pages._ui import (log_arguments, stop_page, PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
                        explain, input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, show_figure,
                        show_text, test_split, write_link_state)
 from vizcore import explain as ex, features, links  # noqa: E402
@@ -288,6 +288,14 @@ for key in shown:
             results[key] = result
 
 maps = {key: to_map(key, r["attr"], signed) for key, r in results.items()}
+used = {"opacity": opacity, "signed": signed, "shared": shared, "cls": target}
+if "smooth" in results:
+    used["samples"], used["noise"] = settings["smooth"]
+if "ig" in results:
+    used["steps"], used["baseline"], used["rule"] = settings["ig"][:3]
+if "gradcam" in results:
+    used["layer"] = settings["gradcam"][0]
+log_arguments("saliency", **used)
 common = saliency_figs.shared_range(list(maps.values()), signed=signed) if shared and maps else None
 CAPTIONS = {
     "grad": "d score / d pixel: where a small change moves the score most.",

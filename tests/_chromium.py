@@ -46,10 +46,12 @@ class ServerLog:
 
 
 @contextlib.contextmanager
-def streamlit_server(script: str | Path = "app.py", log: list | None = None):
+def streamlit_server(script: str | Path = "app.py", log: list | None = None, env: dict | None = None):
     """A fresh `streamlit run script` from the project root (its .streamlit/config.toml
     applies); yields the base URL once /_stcore/health answers. With ``log`` (a list), a
-    :class:`ServerLog` of its output is appended to it."""
+    :class:`ServerLog` of its output is appended to it; ``env`` adds environment variables."""
+    import os
+
     port = free_port()
     log_file = tempfile.NamedTemporaryFile("w+b", prefix="streamlit-", suffix=".log", delete=False)
     if log is not None:
@@ -57,7 +59,7 @@ def streamlit_server(script: str | Path = "app.py", log: list | None = None):
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT,
+        cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + START_S
@@ -130,14 +132,17 @@ class ScriptRuns:
         self.another_follows = False
         self.settled_asks = 0   # how many asks the last settle() had seen
         self.asks = 0
-        self.finished = []      # the status of every script_finished, in order
+        self.history = []       # (seconds, event) of the last events, for a failure's message
 
     def sent(self, payload) -> None:
         from streamlit.proto.BackMsg_pb2 import BackMsg
 
-        if isinstance(payload, (bytes, bytearray)) and BackMsg.FromString(bytes(payload)).WhichOneof("type") == "rerun_script":
-            self.events += 1
-            self.asked, self.asks = self.events, self.asks + 1
+        if isinstance(payload, (bytes, bytearray)):
+            kind = BackMsg.FromString(bytes(payload)).WhichOneof("type")
+            self._note(f"sent {kind}")
+            if kind == "rerun_script":
+                self.events += 1
+                self.asked, self.asks = self.events, self.asks + 1
 
     def received(self, payload) -> None:
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -146,18 +151,28 @@ class ScriptRuns:
             return
         msg = ForwardMsg.FromString(bytes(payload))
         kind = msg.WhichOneof("type")
+        if kind != "delta":
+            self._note(f"got {kind}" + (f" {msg.script_finished}" if kind == "script_finished" else "")
+                       + (f" running={msg.session_status_changed.script_is_running}"
+                          if kind == "session_status_changed" else ""))
         if kind == "new_session":
             self.events += 1
             self.running, self.another_follows = True, False
         elif kind == "script_finished":
             self.events += 1
-            self.finished.append(msg.script_finished)
             self.another_follows = msg.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN
         elif kind == "session_status_changed":
             self.events += 1
             self.running = msg.session_status_changed.script_is_running
             if not self.running and not self.another_follows:
                 self.done = self.events
+
+    def _note(self, event: str) -> None:
+        self.history = self.history[-24:] + [(time.monotonic(), event)]
+
+    def recent(self) -> str:
+        now = time.monotonic()
+        return "; ".join(f"{now - t:.1f} s ago {e}" for t, e in self.history)
 
     def idle(self) -> bool:
         """No run is going, none is about to follow, and every run asked for has ended."""
@@ -212,7 +227,8 @@ def settle(page, timeout_ms: int = 90_000) -> None:
     deadline = time.monotonic() + timeout_ms / 1000
     while not runs.idle():
         if time.monotonic() > deadline:
-            raise Timeout(f"the script run did not end within {timeout_ms / 1000:.0f} s")
+            raise Timeout(f"the script run did not end within {timeout_ms / 1000:.0f} s; the websocket's last "
+                          f"events: {runs.recent()}")
         page.wait_for_timeout(50)
     runs.settled_asks = runs.asks
     # The run's elements arrived before its script_finished; the last run's leftovers are marked

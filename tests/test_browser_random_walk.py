@@ -182,7 +182,7 @@ def candidates(page) -> list[tuple[str, object]]:
     for kind, selector in (("select", '[data-testid="stSelectbox"]'),
                            ("radio", '[data-testid="stRadio"] label'),
                            ("check", '[data-testid="stCheckbox"] label'),
-                           ("slider", '[role="slider"]'),
+                           ("slider", 'input[type="range"]'),  # Streamlit's sliders (their role is implicit)
                            ("number", '[data-testid="stNumberInput"] button'),
                            ("pill", '[data-testid="stButtonGroup"] button'),
                            ("tab", '[role="tab"]')):
@@ -216,6 +216,28 @@ def act(page, kind: str, element, rng: random.Random) -> str:
     return f"{kind} {text!r}"
 
 
+STOP_AFTER_MS = 8_000  # a student waits this long for a run that has a Stop button, then presses it
+
+
+def wait_or_stop(page, trail: list[str]) -> None:
+    """Wait for the runs the last step asked for, as a student would: a long run (scoring every
+    test image, say) is stopped with its Stop button after STOP_AFTER_MS; a run with no Stop
+    button that does not end within TIMEOUT_MS fails the walk, with the steps that led there."""
+    try:
+        settle(page, STOP_AFTER_MS)
+        return
+    except sync_api.TimeoutError:
+        pass
+    stop = page.get_by_test_id("stMain").get_by_role("button", name="Stop", exact=True)
+    if stop.count():
+        stop.first.click()
+        trail.append("Stop pressed")
+    try:
+        settle(page, TIMEOUT_MS)
+    except sync_api.TimeoutError as err:
+        pytest.fail(f"{err}\nsteps: " + " → ".join(trail[-12:]))
+
+
 def test_random_walk_over_every_page(server_and_log, page):
     base, log = server_and_log
     rng = random.Random(SEED)
@@ -241,7 +263,10 @@ def test_random_walk_over_every_page(server_and_log, page):
                 trail.append(f"({kind} skipped: {str(err).splitlines()[0][:80]})")
                 page.keyboard.press("Escape")
                 continue
-            settle(page)
+            before = time.perf_counter()
+            wait_or_stop(page, trail)
+            if time.perf_counter() - before > 5:
+                print(f"random walk: {time.perf_counter() - before:.1f} s for {trail[-1]}")
             steps += 1
             assert_clean(page, log, "steps: " + " → ".join(trail[-12:]))
     print(f"random walk: {steps} steps in {time.perf_counter() - started:.0f} s (seed {SEED})")

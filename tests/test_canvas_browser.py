@@ -22,7 +22,7 @@ import pytest
 
 from pages import _canvas
 
-from _chromium import ROOT, offline, streamlit_server
+from _chromium import ROOT, offline, settle, streamlit_server, watch_runs
 TIMEOUT_MS = 60_000
 SIDE = 280  # the canvas, in CSS pixels
 
@@ -112,6 +112,7 @@ def page(browser):
     context.route("**/*", offline(outside))
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    watch_runs(page)
     page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
     page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
     yield page
@@ -184,7 +185,7 @@ def test_a_drawn_stroke_reaches_the_page_where_it_was_drawn(server, page):
 
     # Another widget's rerun keeps the drawing; a second stroke adds ink.
     page.get_by_role("button", name="Rerun").click()
-    page.wait_for_timeout(1000)
+    settle(page)  # the server ended that rerun
     assert ink_sum(ink_text(page)) == first
     stroke(page, box, [(40 + 20 * k, 220) for k in range(11)])  # along the bottom, y = 220
     text = wait_for_ink(page, lambda t: ink_sum(t) > first + 3000, "more ink after a second stroke")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import _chromium
 from _chromium import CHROMIUM, new_page, streamlit_server
 TIMEOUT_MS = 60_000
 
@@ -44,11 +45,8 @@ def page(browser, outside_requests):
 
 
 def settle(page) -> None:
-    """Wait until the script run finished and every element has rendered."""
-    page.wait_for_timeout(500)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=TIMEOUT_MS)
-    page.locator('[data-testid="stSkeleton"]').first.wait_for(state="detached", timeout=TIMEOUT_MS)
-    page.wait_for_timeout(500)
+    """Wait until the server ended the runs the last action asked for and the page drew them."""
+    _chromium.settle(page, TIMEOUT_MS)
 
 
 def shot(page, name: str) -> None:

@@ -183,6 +183,7 @@ def test_stop_during_a_long_run_leaves_the_page_usable():
     if not Path(chromium).exists():
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
     sync_api = pytest.importorskip("playwright.sync_api")
+    from _chromium import settle as settle_runs, watch_runs
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -203,11 +204,10 @@ def test_stop_during_a_long_run_leaves_the_page_usable():
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(120_000)
+            watch_runs(page)
 
             def settle():
-                page.wait_for_timeout(500)
-                page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached")
-                page.wait_for_timeout(300)
+                settle_runs(page, 120_000)
 
             # 8 seeds × 10,000 samples: seconds even on an idle server, so it waits for its button
             page.goto(f"{url}/lime?samples=100&stability=1&seeds=8&counts=10000")

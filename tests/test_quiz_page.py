@@ -54,7 +54,7 @@ def test_wrong_then_right(at):
     assert at.error[0].value.startswith("Not quite")
     assert at.info[0].value == f"**Hint:** {q.hint}"
     assert q.solution not in [m.value for m in at.markdown]
-    assert metrics(at)["Score"] == "0 / 0"
+    assert metrics(at)["Score"] == "0 / 1"  # the miss shows at once (issue 25), not when the question ends
     answer(at, q.answer_text)
     assert at.success and metrics(at) == {"Score": "1 / 1", "Streak": "1", "Best streak": "1"}
 

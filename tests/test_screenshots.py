@@ -17,7 +17,8 @@ import pytest
 from pages._catalog import PAGES
 from vizcore.figures import style
 
-from _chromium import ARGS, CHROMIUM, offline, streamlit_server
+import _chromium
+from _chromium import ARGS, CHROMIUM, new_page, streamlit_server
 TIMEOUT_MS = 90_000
 SETTLE_S = 25  # a page still busy after this (a long explanation run) is judged as it is then
 
@@ -50,10 +51,7 @@ def server():
 def page(server):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
-        context.route("**/*", offline())
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
+        context, page = new_page(browser, 1280, 720, timeout_ms=TIMEOUT_MS)
         yield page
         browser.close()
 
@@ -110,8 +108,9 @@ TRUNCATED_TEXT = """() => [...document.querySelectorAll('[data-testid="stMain"] 
 
 
 def settle(page) -> None:
-    """Wait until the page stops changing (the run finished, every chart drawn): the status
-    widget is hidden by the shipped toolbar setting, so it cannot tell."""
+    """Wait until the server ended the runs the last action asked for (its script_finished on
+    the websocket), then until the page stops changing (every chart drawn)."""
+    _chromium.settle(page, int(SETTLE_S * 1000))
     last, same, deadline = None, 0, time.time() + SETTLE_S
     while time.time() < deadline and same < 3:
         page.wait_for_timeout(400)

@@ -528,7 +528,8 @@ def _receptive_field(rng: random.Random, level: str) -> Question:
         k = rng.choice([3, 5])
         count = rng.randint(1, 4)
         layers = [("conv", k, 1, 1)] * count
-        words = f"**{count}** stacked **{k}×{k}** convolution layers (stride 1)"
+        words = (f"**{count}** stacked **{k}×{k}** convolution layers (stride 1)" if count > 1
+                 else f"**one** **{k}×{k}** convolution layer (stride 1)")
     elif level == "medium":
         layers = []
         for _ in range(rng.randint(2, 3)):
