@@ -9,7 +9,8 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
-from pages._ui import APP_CSS, UNLINKABLE_KEY, error_boundary, keep_presenter_in_link, presenter_switch, warm_up_plotly
+from pages._ui import (APP_CSS, UNLINKABLE_KEY, error_boundary, keep_presenter_in_link, note_page, presenter_switch,
+                       warm_up_plotly)
 
 
 def frame() -> None:
@@ -25,6 +26,7 @@ def frame() -> None:
     # Every page listed: collapsed, the navigation showed "View 3 more" in place of Occlusion, LIME
     # and Explanation scores once the app had 13 pages.
     navigation = st.navigation(sections, expanded=True)
+    note_page(navigation.url_path)  # the model pages carry their model and picture to the next one
     st.session_state.pop(UNLINKABLE_KEY, None)  # set again by this run's page if its input is an upload
     st.html(APP_CSS)
     presenter_switch()

@@ -211,6 +211,45 @@ def _shipped_model(name: str):
     return models.load_pretrained(name)
 
 
+# --- one model and one picture for the whole explanation (issue 25 part 2) -------------------------
+
+PAGE_NOW, PAGE_ENTERED = "_page_now", "_page_entered"
+CARRIED_MODEL = "_carried_model"  # the model last chosen on any model page (its label)
+CARRIED_INPUT = "_carried_input"  # the widget-key prefix of the input last used on a model page
+# What a page's input is made of (model_input's keys after its prefix): the kind of input, the
+# test image, the sample photo, the kept upload or camera photo, the photo's way into a grey model.
+CARRIED_INPUT_KEYS = ("_source", "_class", "_index", "_photo_source", "_photo_side", "_photo_sample",
+                      "_photo_upload_kept", "_photo_camera_kept", "_match", "_invert")
+
+
+def note_page(page: str) -> None:
+    """app.py, before the page runs: whether this run opened another page than the last run."""
+    previous = st.session_state.get(PAGE_NOW)
+    st.session_state[PAGE_NOW] = page
+    st.session_state[PAGE_ENTERED] = previous is not None and previous != page
+
+
+def _entered_without_link(*names: str) -> bool:
+    """This run moved here from another page of the session, and the address names none of ``names``
+    (a link's own model or input wins)."""
+    return bool(st.session_state.get(PAGE_ENTERED)) and not any(n in st.query_params for n in names)
+
+
+def carry_input(prefix: str) -> None:
+    """Before a model page draws its input: on arriving from another model page, take that page's
+    input (test image, sample photo, upload or camera photo), so one picture walks through every
+    method. Then this page's input is the one carried on."""
+    source = st.session_state.get(CARRIED_INPUT)
+    if source and source != prefix and _entered_without_link("input", "img", "imgclass", "sample"):
+        for suffix in CARRIED_INPUT_KEYS:
+            for end in ("", "__kept"):
+                mine, theirs = f"{prefix}{suffix}{end}", f"{source}{suffix}{end}"
+                value = st.session_state.get(theirs, st.session_state.get(f"{source}{suffix}__kept"))
+                if value is not None:
+                    st.session_state[mine] = value
+    st.session_state[CARRIED_INPUT] = prefix
+
+
 def model_selector(key: str, *, imagenet: bool = True):
     """Choose a CNN: the shipped pretrained ones, plus those trained or uploaded in this session.
 
@@ -228,10 +267,14 @@ def model_selector(key: str, *, imagenet: bool = True):
         st.error("No model is available: the shipped weights are missing from assets/.")
         stop_page()
     remember(key, next(iter(choices)))
+    carried = st.session_state.get(CARRIED_MODEL)
+    if carried in choices and _entered_without_link("model"):  # the model chosen on the last model page
+        st.session_state[key] = carried
     if st.session_state[key] not in choices:  # e.g. a session model that was removed
         st.session_state[key] = next(iter(choices))
     pick, about = st.columns([2, 3], vertical_alignment="bottom")  # one row: the first picture comes up sooner
     label = pick.selectbox("Model", list(choices), key=key)
+    st.session_state[CARRIED_MODEL] = label
     kind, name = choices[label]
     if kind == "shipped":
         try:
@@ -361,6 +404,7 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
     """
     from vizcore import data, features, images
 
+    carry_input(prefix)
     dataset = dataset_of(meta)
     # A photo network (ImageNet's, or a classifier on its features): drawings are for the small models.
     photos_only = meta.get("dataset") == "imagenet" or bool(meta.get("photos_only"))

@@ -28,6 +28,7 @@ METHODS = {  # link name -> title
 SHORT = {"grad": "gradient", "ixg": "gradient × input", "smooth": "SmoothGrad", "ig": "IG",
          "guided": "guided backprop", "gradcam": "Grad-CAM"}
 SAMPLES = (10, 20, 50, 100)
+CLIPS = (90, 95, 98, 99, 100)  # the colour scale's top: this percentile of |value| (100: the maximum)
 STEPS = (8, 16, 32, 50, 100, 200)
 BASELINE_LABELS = {"black": "black", "blurred": "blurred", "mean-colour": "this image's mean colour",
                    "zeros": "zeros (data set's mean colour)"}
@@ -39,6 +40,7 @@ LINK = links.LinkSpec([
     links.Bool("signed", False, key="sal_signed"),
     links.Bool("shared", False, key="sal_shared"),
     links.Float("opacity", 0.7, 0.0, 1.0, key="sal_opacity"),
+    links.Choice("clip", 99, CLIPS, key="sal_clip"),
     links.Choice("samples", 20, SAMPLES, key="sal_samples"),
     links.Float("noise", 0.15, 0.0, 0.5, key="sal_noise"),
     links.Choice("steps", 32, STEPS, key="sal_steps"),
@@ -192,7 +194,7 @@ with left:
 # --- the methods ----------------------------------------------------------------------------------------------
 
 st.subheader("3 · Six ways to explain it")
-c1, c2, c3 = st.columns([3, 3, 3])
+c1, c2, c3, c4 = st.columns([3, 3, 3, 3])
 signed = c1.toggle("Signed maps", key="sal_signed",
                    help="Off: |value|, maximum over the colour channels (the lecture's rule). On: the value summed "
                         "over channels, red raises the score, blue lowers it.")
@@ -200,6 +202,10 @@ shared = c2.toggle("One colour scale", key="sal_shared",
                    help="One colour scale for all maps. Each map stretched to its own range hides that one method's values are far smaller "
                         "than another's. On: equal colours mean equal numbers in every map.")
 opacity = c3.slider("Map opacity", 0.0, 1.0, step=0.05, key="sal_opacity")
+clip = c4.select_slider("Colour scale top (percentile)", CLIPS, key="sal_clip",
+                        help="The colour scale ends at this percentile of the map's |values|: the few brightest "
+                             "pixels above it show in the top colour instead of washing out the rest (captum's maps "
+                             "clip too). 100: the scale ends at the largest value.")
 offered = [k for k in METHODS if k != "gradcam" or cam_layers]
 # One pill per method (they wrap on a narrow screen); the link keeps one on/off per method.
 if not isinstance(st.session_state.get("sal_methods"), list):
@@ -288,7 +294,7 @@ for key in shown:
             results[key] = result
 
 maps = {key: to_map(key, r["attr"], signed) for key, r in results.items()}
-used = {"opacity": opacity, "signed": signed, "shared": shared, "cls": target}
+used = {"opacity": opacity, "clip": clip, "signed": signed, "shared": shared, "cls": target}
 if "smooth" in results:
     used["samples"], used["noise"] = settings["smooth"]
 if "ig" in results:
@@ -296,7 +302,7 @@ if "ig" in results:
 if "gradcam" in results:
     used["layer"] = settings["gradcam"][0]
 log_arguments("saliency", **used)
-common = saliency_figs.shared_range(list(maps.values()), signed=signed) if shared and maps else None
+common = saliency_figs.shared_range(list(maps.values()), signed=signed, clip=clip) if shared and maps else None
 CAPTIONS = {
     "grad": "d score / d pixel: where a small change moves the score most.",
     "ixg": "Gradient times the (normalised) input: 0 where the pixel has the data set's mean colour.",
@@ -312,7 +318,7 @@ for key, result in results.items():
         zmin, zmax = common if common else (None, None)
         show_figure(saliency_figs.overlay(chosen.picture, m, signed=is_signed, opacity=opacity, zmin=zmin, zmax=zmax,
                                           colorbar_title="value" if is_signed else "|value|" if key != "gradcam"
-                                          else "weighted maps", height=360, colorbar_side="bottom"),
+                                          else "weighted maps", height=360, colorbar_side="bottom", clip=clip),
                     key=f"sal_fig_{key}")
         explain(CAPTIONS[key])
         if key == "ig":
@@ -334,12 +340,12 @@ for key, result in results.items():
             if "gradcam_raw" in slots:
                 with slots["gradcam_raw"]:
                     st.markdown(f"**Grad-CAM before upsampling** ({layer}, {h}×{w})")
-                    show_figure(saliency_figs.overlay(chosen.picture, result["raw"], opacity=opacity,
+                    show_figure(saliency_figs.overlay(chosen.picture, result["raw"], opacity=opacity, clip=clip,
                                                       colorbar_title="weighted maps", height=360,
                                                       colorbar_side="bottom"), key="sal_fig_gradcam_raw")
                     explain("Each cell is one position of the layer's maps, stretched over the input pixels it "
                             "stands for: the coarse map Grad-CAM really computes.")
-        lo, hi = (zmin, zmax) if common else saliency_figs.value_range(m, signed=is_signed)
+        lo, hi = (zmin, zmax) if common else saliency_figs.value_range(m, signed=is_signed, clip=clip)
         png_scale = saliency_figs.PNG_SCALES[is_signed]
         with st.popover("Download this map"):
             st.download_button("PNG (the map in its colours)", lambda m=m, lo=lo, hi=hi, s=png_scale: saliency_figs.map_png(
@@ -381,7 +387,7 @@ if run_check and results:
         steps = {"trained": check.maps[which][0, 0]}
         for k, name in enumerate(check.layers):
             steps[f"… {name}" if k < len(check.layers) - 1 else f"{name}: all random"] = check.maps[which][k + 1, 0]
-        show_figure(saliency_figs.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity,
+        show_figure(saliency_figs.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity, clip=clip,
                                                cols=3, colorbar_title="|value|", height=640,
                                                title=f"{SHORT[which]}: randomised from the top down"),
                     key="sal_sanity_maps")

@@ -30,7 +30,8 @@ from test_browser_random_walk import assert_clean, choose  # (skips the module w
 PHOTO_INPUT = "Photo (sample, upload or camera)"
 TEST_IMAGE = "Test image from the data set"
 CHECKED = {  # page -> {label of a slider or number box: its link name}
-    "saliency": {"Map opacity": "opacity", "Noisy copies": "samples", "Noise σ": "noise", "Steps": "steps"},
+    "saliency": {"Map opacity": "opacity", "Colour scale top (percentile)": "clip", "Noisy copies": "samples",
+                 "Noise σ": "noise", "Steps": "steps"},
     "occlusion": {"Patch size (pixels)": "window", "Stride (pixels)": "stride", "Map opacity": "opacity"},
     "lime": {"Number of superpixels": "segments", "Samples": "samples", "Seed": "seed", "Top k": "k",
              "Seeds": "seeds"},
@@ -161,5 +162,47 @@ def test_every_control_shows_what_was_computed(name, server, browser, photo):
         student.act("another model", lambda: choose(page, "Model", "shapes (pretrained)"))
         student.act("a photo on that model", lambda: student.click_text(PHOTO_INPUT))
         assert student.checked >= 10
+    finally:
+        context.close()
+
+
+def selected_model(page) -> str:
+    """What the Model box shows (its value lives in the box's input or its text)."""
+    box = page.get_by_test_id("stMain").get_by_role("combobox", name="Model").first
+    return box.evaluate("e => e.value || e.getAttribute('aria-valuetext') || '' ") or \
+        box.evaluate("e => e.closest('[data-testid=\"stSelectbox\"]').textContent")
+
+
+def go_to(page, title: str) -> None:
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click()
+    settle(page)
+
+
+def test_one_model_and_one_picture_walk_through_every_method(server, browser, photo):
+    """Issue 25 part 2: the model and the upload chosen on Saliency are there on Occlusion, LIME and
+    Feature maps; a model changed on one of them carries on from there."""
+    url, log = server
+    context, page = new_page(browser, 1280, 900)
+    try:
+        student = Student(page, log, "saliency")
+        student.act("opening the page", lambda: page.goto(f"{url}/saliency"))
+        student.act("another model", lambda: choose(page, "Model", "shapes (pretrained)"))
+        student.click_text(PHOTO_INPUT)
+        settle(page)
+        page.get_by_test_id("stMain").get_by_text("Upload", exact=True).first.click()
+        settle(page)
+        student.act("an upload", lambda: page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(photo))
+        for title, name in (("Occlusion", "occlusion"), ("LIME", "lime"), ("Feature maps", "feature_maps")):
+            student.name = name
+            student.act(f"going to {title}", lambda: go_to(page, title))
+            main = page.get_by_test_id("stMain")
+            assert "shapes (pretrained)" in selected_model(page), title
+            assert main.get_by_text(f"Using your earlier upload: {photo.name}").count(), f"{title} lost the upload"
+        student.act("another model on Feature maps", lambda: choose(page, "Model", "scenes (pretrained)"))
+        student.name = "saliency"
+        student.act("going back to Saliency", lambda: go_to(page, "Saliency"))
+        main = page.get_by_test_id("stMain")
+        assert "scenes (pretrained)" in selected_model(page)
+        assert main.get_by_text(f"Using your earlier upload: {photo.name}").count()
     finally:
         context.close()

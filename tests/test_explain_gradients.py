@@ -481,3 +481,42 @@ def test_sanity_chart_has_one_point_per_layer_and_gaps_for_constant_maps():
     assert [len(t["y"]) for t in spec["data"]] == [3, 3]
     assert spec["data"][1]["y"][1] is None
     assert spec["layout"]["xaxis"]["ticktext"][-1] == "conv1<br>(all random)"
+
+
+# --- the colour scale's top (issue 25 part 3) ---------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.sampled_from([90, 95, 98, 99, 100]), st.booleans(), st.integers(1, 40))
+def test_the_colour_scale_ends_at_a_percentile_of_the_absolute_values(seed, clip, signed, side):
+    """A few extreme pixels no longer set the scale: its top is numpy's percentile of |value|
+    (heavy-tailed maps, with NaN and inf left out), at most (100 − clip) % of the pixels lie
+    above it, and 100 gives the old scale (the maximum)."""
+    rng = np.random.default_rng(seed)
+    heat = rng.standard_cauchy((side, side + 3))
+    heat.flat[rng.integers(0, heat.size, 2)] = [np.nan, np.inf]
+    finite = np.abs(heat[np.isfinite(heat)])
+    values = heat if signed else np.abs(heat)
+    low, high = saliency_figs.value_range(values, signed=signed, clip=clip)
+    top = np.percentile(finite, clip)
+    if signed:
+        assert (low, high) == (pytest.approx(-top), pytest.approx(top))
+    else:
+        assert low == 0.0 and high == pytest.approx(top)
+    # numpy's percentile sits at position clip % of (n − 1) in the sorted values: the rest lie above
+    assert (finite > top).sum() <= np.ceil((100 - clip) / 100 * (finite.size - 1) - 1e-9)
+    if clip == 100:
+        assert high == pytest.approx(finite.max())
+    assert explain.clip_value(values, clip) == pytest.approx(top)
+
+
+def test_a_clipped_map_says_so_on_its_colour_bar():
+    heat = np.abs(np.random.default_rng(1).standard_cauchy((20, 20)))
+    clipped = saliency_figs.overlay(None, heat, clip=99, colorbar_title="|value|").data[0]
+    full = saliency_figs.overlay(None, heat, clip=100, colorbar_title="|value|").data[0]
+    assert clipped.colorbar.title.text == "|value| (clipped at the 99th percentile)"
+    assert full.colorbar.title.text == "|value|" and full.zmax == pytest.approx(heat.max())
+    assert clipped.zmax == pytest.approx(np.percentile(heat, 99)) and clipped.zmax < heat.max()
+    shared = saliency_figs.side_by_side(None, {"a": heat, "b": heat / 2}, shared=True, clip=95)
+    assert all(t.zmax == pytest.approx(np.percentile(heat, 95)) for t in shared.data)
+    with pytest.raises(explain.ExplainError):
+        explain.clip_value(heat, 0)

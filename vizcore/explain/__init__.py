@@ -10,7 +10,7 @@ from .smoothgrad import smoothgrad
 from .integrated_gradients import integrated_gradients, path_weights
 from .guided_backprop import guided_backprop
 from .grad_cam import grad_cam, map_layers
-from .heatmap import REDUCTIONS, heatmap
+from .heatmap import REDUCTIONS, clip_value, heatmap
 from .sanity import SanityCheck, cascading_randomization, parameter_layers, spearman
 from ._forward import Plan, Stopped, plan_for, probabilities
 from .occlusion import OcclusionRun, Windows, occlusion, occlusion_run, occlusion_scores, windows

@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from vizcore.explain.heatmap import clip_value
 from vizcore.figures import style
 
 # (position, colour) stops; alpha rises with the value, so weak evidence does not hide the picture
@@ -66,22 +67,32 @@ def _picture(picture: np.ndarray, grey: bool = False) -> np.ndarray:
     return p.round().astype(np.uint8)
 
 
-def value_range(heat: np.ndarray, *, signed: bool) -> tuple[float, float]:
-    """(zmin, zmax) of one map: ±max|value| when signed (0 in the middle), else min … max."""
+def value_range(heat: np.ndarray, *, signed: bool, clip: float = 100.0) -> tuple[float, float]:
+    """(zmin, zmax) of one map: ±max|value| when signed (0 in the middle), else min … max.
+
+    ``clip`` below 100: the top is :func:`vizcore.explain.clip_value`, the ``clip``-th percentile
+    of |value|, so a few extreme pixels do not set the scale."""
     h = np.asarray(heat, dtype=np.float64)
     finite = h[np.isfinite(h)]
     if not finite.size:
         return (-1.0, 1.0) if signed else (0.0, 1.0)
+    top = clip_value(finite, clip) if clip < 100 else float(np.abs(finite).max())
     if signed:
-        bound = float(np.abs(finite).max()) or 1.0
+        bound = top or 1.0
         return -bound, bound
-    low, high = float(min(finite.min(), 0.0)), float(finite.max())
+    low = float(min(finite.min(), 0.0))
+    high = top if clip < 100 and top > low else float(finite.max())
     return (low, high) if high > low else (low, low + 1.0)
 
 
-def shared_range(maps: Sequence[np.ndarray], *, signed: bool) -> tuple[float, float]:
+def clip_note(clip: float) -> str:
+    """What a colour bar adds to its title when its scale is clipped ("" when it is not)."""
+    return "" if clip >= 100 else f" (clipped at the {clip:g}th percentile)"
+
+
+def shared_range(maps: Sequence[np.ndarray], *, signed: bool, clip: float = 100.0) -> tuple[float, float]:
     """One (zmin, zmax) for several maps, so equal colours mean equal values in every map."""
-    ranges = [value_range(m, signed=signed) for m in maps]
+    ranges = [value_range(m, signed=signed, clip=clip) for m in maps]
     if not ranges:
         return (-1.0, 1.0) if signed else (0.0, 1.0)
     low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
@@ -119,7 +130,7 @@ def _axes(shape: tuple[int, int], domain_x=(0.0, 1.0), domain_y=(0.0, 1.0), anch
 def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = False, opacity: float = 0.7,
             zmin: float | None = None, zmax: float | None = None, title: str | None = None,
             colorbar_title: str = "attribution", height: int | None = None, shape: tuple[int, int] | None = None,
-            colorbar_side: str = "right", grey: bool = True) -> go.Figure:
+            colorbar_side: str = "right", grey: bool = True, clip: float = 100.0) -> go.Figure:
     """A map (h, w) laid over the input picture ((H, W) gray or (H, W, 3), 0..255), with a colour bar.
 
     ``signed``: a diverging scale centred at 0 (the range made symmetric); else transparent for
@@ -129,14 +140,17 @@ def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = Fals
     map alone (then ``shape`` or the map's own size sets the frame). ``colorbar_side="bottom"``
     puts a horizontal colour bar under the picture, leaving a narrow column's width to the map.
     ``grey``: the picture in grey, so the map's colours stand out on any photo (a red map
-    vanishes on a red cup); ``grey=False`` keeps its colours.
+    vanishes on a red cup); ``grey=False`` keeps its colours. ``clip`` below 100 ends the map's
+    own colour range at the ``clip``-th percentile of its |values| (:func:`value_range`) and says
+    so on the colour bar.
     """
     if colorbar_side not in ("right", "bottom"):
         raise ValueError(f"colorbar_side must be 'right' or 'bottom', got {colorbar_side!r}.")
     heat = np.asarray(heat)
     if heat.ndim != 2:
         raise ValueError(f"A map must be 2D (h, w), got shape {heat.shape}.")
-    own = value_range(heat, signed=signed)
+    own = value_range(heat, signed=signed, clip=clip)
+    colorbar_title += clip_note(clip)
     zmin = own[0] if zmin is None else float(zmin)
     zmax = own[1] if zmax is None else float(zmax)
     if signed:
@@ -162,13 +176,14 @@ def overlay(picture: np.ndarray | None, heat: np.ndarray, *, signed: bool = Fals
 
 def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, signed: bool = False,
                  shared: bool = False, opacity: float = 0.7, cols: int | None = None, title: str | None = None,
-                 colorbar_title: str = "attribution", height: int | None = None, grey: bool = True) -> go.Figure:
+                 colorbar_title: str = "attribution", height: int | None = None, grey: bool = True,
+                 clip: float = 100.0) -> go.Figure:
     """Several maps over the same picture (in grey unless ``grey=False``), one panel each (titled
     by the dict's keys).
 
     ``shared``: one colour range and one colour bar for all panels, so the same colour means
     the same value everywhere (per-map scaling hides that one map is far weaker than another);
-    else each panel spans its own range, with its own colour bar.
+    else each panel spans its own range, with its own colour bar. ``clip``: as in :func:`overlay`.
     """
     if not maps:
         raise ValueError("side_by_side needs at least one map.")
@@ -178,7 +193,8 @@ def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, 
     rows = -(-n // cols)
     pic = _picture(picture, grey) if picture is not None else None
     frame = pic.shape[:2] if pic is not None else np.asarray(maps[names[0]]).shape
-    common = shared_range([maps[k] for k in names], signed=signed) if shared else None
+    common = shared_range([maps[k] for k in names], signed=signed, clip=clip) if shared else None
+    colorbar_title += clip_note(clip)
     gap_x, gap_y = (0.02 if shared else 0.09), 0.12 / max(rows, 1)  # room for each panel's colour bar
     width = (1 - (0.08 if shared else 0) - gap_x * (cols - 1)) / cols
     height_cell = (1 - gap_y * (rows - 1)) / rows
@@ -193,7 +209,7 @@ def side_by_side(picture: np.ndarray | None, maps: Mapping[str, np.ndarray], *, 
         layout[f"xaxis{suffix}"], layout[f"yaxis{suffix}"] = xaxis, yaxis
         if picture is not None:
             traces.append(dict(type="image", z=pic, hoverinfo="skip", xaxis=ax_x, yaxis=ax_y))
-        zmin, zmax = common or value_range(maps[name], signed=signed)
+        zmin, zmax = common or value_range(maps[name], signed=signed, clip=clip)
         if shared:
             bar = style.colorbar(colorbar_title, thickness=16, tickangle=0, nticks=4,
                                  tickformat=".2~g") if k == n - 1 else None
