@@ -304,6 +304,10 @@ def strategy_card(column, title: str, result, note: str) -> None:
         if result is not None:
             st.metric("test accuracy", f"{result.accuracy:.1%}", label_visibility="collapsed")
             st.caption(f"{note} · {result.seconds:.1f} s")
+            chance = 1 / n_classes
+            if result.accuracy < chance + 0.05:  # say why, or a student reads 12.0 % as a bug
+                st.caption(f"No better than guessing ({chance:.0%}): from so few pictures per class this way learned "
+                           "nothing that carries over to new pictures.")
 
 
 cards = st.columns(3)
