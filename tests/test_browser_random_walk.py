@@ -216,7 +216,7 @@ def act(page, kind: str, element, rng: random.Random) -> str:
     return f"{kind} {text!r}"
 
 
-STOP_AFTER_MS = 8_000  # a student waits this long for a run that has a Stop button, then presses it
+STOP_AFTER_MS = 4_000  # a student waits this long for a run that has a Stop button, then presses it
 
 
 def wait_or_stop(page, trail: list[str]) -> None:
@@ -263,10 +263,7 @@ def test_random_walk_over_every_page(server_and_log, page):
                 trail.append(f"({kind} skipped: {str(err).splitlines()[0][:80]})")
                 page.keyboard.press("Escape")
                 continue
-            before = time.perf_counter()
             wait_or_stop(page, trail)
-            if time.perf_counter() - before > 5:
-                print(f"random walk: {time.perf_counter() - before:.1f} s for {trail[-1]}")
             steps += 1
             assert_clean(page, log, "steps: " + " → ".join(trail[-12:]))
     print(f"random walk: {steps} steps in {time.perf_counter() - started:.0f} s (seed {SEED})")
