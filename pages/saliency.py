@@ -194,18 +194,19 @@ with left:
 # --- the methods ----------------------------------------------------------------------------------------------
 
 st.subheader("3 · Six ways to explain it")
-c1, c2, c3, c4 = st.columns([3, 3, 3, 3])
+c1, c3, c4 = st.columns([3, 3, 3])  # the two switches stacked: Presenter mode's letters need the width
 signed = c1.toggle("Signed maps", key="sal_signed",
                    help="Off: |value|, maximum over the colour channels (the lecture's rule). On: the value summed "
                         "over channels, red raises the score, blue lowers it.")
-shared = c2.toggle("One colour scale", key="sal_shared",
+shared = c1.toggle("One colour scale", key="sal_shared",
                    help="One colour scale for all maps. Each map stretched to its own range hides that one method's values are far smaller "
                         "than another's. On: equal colours mean equal numbers in every map.")
 opacity = c3.slider("Map opacity", 0.0, 1.0, step=0.05, key="sal_opacity")
 clip = c4.select_slider("Colour scale top (percentile)", CLIPS, key="sal_clip",
-                        help="The colour scale ends at this percentile of the map's |values|: the few brightest "
-                             "pixels above it show in the top colour instead of washing out the rest (captum's maps "
-                             "clip too). 100: the scale ends at the largest value.")
+                        help="The colour scale of the gradient maps ends at this percentile of the map's |values|: "
+                             "the few brightest pixels above it show in the top colour instead of washing out the "
+                             "rest (captum's maps clip too). 100: the scale ends at the largest value. Grad-CAM's "
+                             "smooth map is never clipped.")
 offered = [k for k in METHODS if k != "gradcam" or cam_layers]
 # One pill per method (they wrap on a narrow screen); the link keeps one on/off per method.
 if not isinstance(st.session_state.get("sal_methods"), list):
@@ -318,7 +319,8 @@ for key, result in results.items():
         zmin, zmax = common if common else (None, None)
         show_figure(saliency_figs.overlay(chosen.picture, m, signed=is_signed, opacity=opacity, zmin=zmin, zmax=zmax,
                                           colorbar_title="value" if is_signed else "|value|" if key != "gradcam"
-                                          else "weighted maps", height=360, colorbar_side="bottom", clip=clip),
+                                          else "weighted maps", height=360, colorbar_side="bottom",
+                                          clip=clip if key != "gradcam" or common else 100),
                     key=f"sal_fig_{key}")
         explain(CAPTIONS[key])
         if key == "ig":
@@ -340,12 +342,13 @@ for key, result in results.items():
             if "gradcam_raw" in slots:
                 with slots["gradcam_raw"]:
                     st.markdown(f"**Grad-CAM before upsampling** ({layer}, {h}×{w})")
-                    show_figure(saliency_figs.overlay(chosen.picture, result["raw"], opacity=opacity, clip=clip,
+                    show_figure(saliency_figs.overlay(chosen.picture, result["raw"], opacity=opacity,
                                                       colorbar_title="weighted maps", height=360,
                                                       colorbar_side="bottom"), key="sal_fig_gradcam_raw")
                     explain("Each cell is one position of the layer's maps, stretched over the input pixels it "
                             "stands for: the coarse map Grad-CAM really computes.")
-        lo, hi = (zmin, zmax) if common else saliency_figs.value_range(m, signed=is_signed, clip=clip)
+        lo, hi = (zmin, zmax) if common else saliency_figs.value_range(m, signed=is_signed,
+                                                                        clip=clip if key != "gradcam" else 100)
         png_scale = saliency_figs.PNG_SCALES[is_signed]
         with st.popover("Download this map"):
             st.download_button("PNG (the map in its colours)", lambda m=m, lo=lo, hi=hi, s=png_scale: saliency_figs.map_png(
@@ -387,7 +390,8 @@ if run_check and results:
         steps = {"trained": check.maps[which][0, 0]}
         for k, name in enumerate(check.layers):
             steps[f"… {name}" if k < len(check.layers) - 1 else f"{name}: all random"] = check.maps[which][k + 1, 0]
-        show_figure(saliency_figs.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity, clip=clip,
+        show_figure(saliency_figs.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity,
+                                               clip=clip if which != "gradcam" else 100,
                                                cols=3, colorbar_title="|value|", height=640,
                                                title=f"{SHORT[which]}: randomised from the top down"),
                     key="sal_sanity_maps")

@@ -513,7 +513,7 @@ def test_a_clipped_map_says_so_on_its_colour_bar():
     heat = np.abs(np.random.default_rng(1).standard_cauchy((20, 20)))
     clipped = saliency_figs.overlay(None, heat, clip=99, colorbar_title="|value|").data[0]
     full = saliency_figs.overlay(None, heat, clip=100, colorbar_title="|value|").data[0]
-    assert clipped.colorbar.title.text == "|value| (clipped at the 99th percentile)"
+    assert clipped.colorbar.title.text == "|value| (top 1 % clipped)"
     assert full.colorbar.title.text == "|value|" and full.zmax == pytest.approx(heat.max())
     assert clipped.zmax == pytest.approx(np.percentile(heat, 99)) and clipped.zmax < heat.max()
     shared = saliency_figs.side_by_side(None, {"a": heat, "b": heat / 2}, shared=True, clip=95)

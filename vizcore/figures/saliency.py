@@ -87,7 +87,7 @@ def value_range(heat: np.ndarray, *, signed: bool, clip: float = 100.0) -> tuple
 
 def clip_note(clip: float) -> str:
     """What a colour bar adds to its title when its scale is clipped ("" when it is not)."""
-    return "" if clip >= 100 else f" (clipped at the {clip:g}th percentile)"
+    return "" if clip >= 100 else f" (top {100 - clip:g} % clipped)"
 
 
 def shared_range(maps: Sequence[np.ndarray], *, signed: bool, clip: float = 100.0) -> tuple[float, float]:
