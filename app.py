@@ -10,7 +10,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
 from pages._ui import (APP_CSS, UNLINKABLE_KEY, error_boundary, keep_presenter_in_link, note_page, presenter_switch,
-                       warm_up_plotly)
+                       sidebar_link_place, warm_up_plotly)
 
 
 def frame() -> None:
@@ -30,6 +30,7 @@ def frame() -> None:
     st.session_state.pop(UNLINKABLE_KEY, None)  # set again by this run's page if its input is an upload
     st.html(APP_CSS)
     presenter_switch()
+    sidebar_link_place(st.sidebar.container())  # a page's "Copy link" box, under the switch
     warm_up = warm_up_plotly()  # the browser loads Plotly while the page runs
     with error_boundary():
         navigation.run()

@@ -830,7 +830,20 @@ APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem
            # A metric's value or label too long for its column wraps at its spaces instead of ending in
            # "…" (Presenter mode's letters cut "(None, 4, 4, 4)" short).
            "[data-testid='stMetricValue'], [data-testid='stMetricValue'] *, [data-testid='stMetricLabel'] * "
-           "{ white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }</style>")
+           "{ white-space: normal !important; overflow: visible !important; text-overflow: clip !important; } "
+           # At 1280×720 the 13 pages' list filled the sidebar: Presenter, Copy link and the playground's
+           # own controls needed a scroll nobody found (issue 25). A tighter list (in px, so Presenter
+           # mode's larger root font does not undo it) leaves them on the first screen.
+           "[data-testid='stSidebarHeader'] { height: 40px !important; margin-bottom: 2px !important; } "
+           "[data-testid='stSidebarNavLink'] { height: 26px !important; min-height: 0 !important; margin: 1px 0 !important; } "
+           "[data-testid='stSidebarNavLink'] span { font-size: 16px !important; line-height: 26px !important; } "
+           "[data-testid='stNavSectionHeader'] { font-size: 14px !important; line-height: 18px !important; "
+           "margin: 6px 0 2px 0 !important; } "
+           "[data-testid='stSidebarNavSeparator'] { padding-top: 6px !important; } "
+           "[data-testid='stSidebarUserContent'] { padding-top: 8px !important; } "
+           # On a phone Streamlit's top bar covers the page's first 4rem: the title started under it.
+           "@media (max-width: 640px) { [data-testid='stMainBlockContainer'] { padding: 4.25rem 1rem 4rem 1rem !important; } }"
+           "</style>")
 # Streamlit sizes its text in rem: a larger root font enlarges every heading, label and caption.
 _PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; }</style>")
 
@@ -970,12 +983,19 @@ def copy_link(spec=None, label: str = "Copy link") -> None:
                        "input its address names (a test image or a sample photo).")
 
 
+def sidebar_link_place(place) -> None:
+    """app.py: where the sidebar's "Copy link" box goes in this run (right under the Presenter
+    switch, so it is on the first screen above a page's own sidebar controls)."""
+    _frame.link_place = place
+
+
 def finish_link(spec=None) -> None:
     """Call last on a page: write its settings into the address (``spec``; without one the page
     wrote its address itself) and put the "Copy link" box in the sidebar."""
     if spec is not None:
         write_link_state(spec)
-    with st.sidebar:
+    place = getattr(_frame, "link_place", None) if getattr(_frame, "active", False) else None
+    with place if place is not None else st.sidebar:
         copy_link()
 
 
@@ -1045,6 +1065,7 @@ def error_boundary():
         st.error(ERROR_MESSAGE)
     finally:
         _frame.active = False
+        _frame.link_place = None
 
 
 # --- cache keys --------------------------------------------------------------------------------

@@ -48,17 +48,34 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser_and_page(server):
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         context, page = new_page(browser, 1280, 720, timeout_ms=TIMEOUT_MS)
-        yield page
+        yield browser, page
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def page(browser_and_page):
+    return browser_and_page[1]
+
+
+@pytest.fixture(scope="module")
+def browser_for_phone(browser_and_page):
+    """A phone's screen, 390×844 (its own session)."""
+    context, page = new_page(browser_and_page[0], 390, 844, timeout_ms=TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+# Also where every chart title ends: under load Plotly lays a chart out again after a font change
+# (Presenter mode), and a title measured before that looked cut off.
 SNAPSHOT = """() => [document.querySelector('[data-testid="stMain"]')?.innerText.length,
     document.querySelectorAll('[data-testid="stPlotlyChart"] svg.main-svg').length,
-    document.querySelectorAll('[data-testid="stSkeleton"], [data-testid="stSpinner"]').length]"""
+    document.querySelectorAll('[data-testid="stSkeleton"], [data-testid="stSpinner"]').length,
+    [...document.querySelectorAll('[data-testid="stPlotlyChart"] text.gtitle')]
+      .map(t => Math.round(t.getBoundingClientRect().right)).join(',')]"""
 
 
 # Chart titles that run past their chart's right edge (Plotly cuts them off), as text.
@@ -159,7 +176,7 @@ def test_page_reads_at_1280x720(server, page, info):
     assert page.evaluate(CLIPPED_TITLES) == [], f"{info.title}: chart titles cut off"
     # the page fits the projector's width: no sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
-    problems = readability_problems(page, url_path(info.path))
+    problems = readability_problems(page, url_path(info.path)) + sidebar_below_the_fold(page)
     # and in Presenter mode (larger fonts) the titles still fit
     page.goto(f"{server}/{url_path(info.path)}?presenter=1")
     page.get_by_test_id("stMain").locator("h1").first.wait_for()
@@ -167,8 +184,38 @@ def test_page_reads_at_1280x720(server, page, info):
     shot(page, url_path(info.path) + "_presenter")
     assert page.evaluate(CLIPPED_TITLES) == [], f"{info.title}, presenter: chart titles cut off"
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
-    problems += [f"presenter: {p}" for p in readability_problems(page, url_path(info.path))]
+    problems += [f"presenter: {p}" for p in readability_problems(page, url_path(info.path)) + sidebar_below_the_fold(page)]
     assert not problems, f"{info.title}: " + "; ".join(problems)
+
+
+def sidebar_below_the_fold(page) -> list[str]:
+    """Issue 25: the Presenter switch and a sidebar "Copy link" box are on the first screen (a
+    newcomer never scrolled the sidebar to find them)."""
+    height = page.viewport_size["height"]
+    side = page.get_by_test_id("stSidebar")
+    found = []
+    for label in ("Presenter", "Copy link"):
+        element = side.get_by_text(label, exact=True)
+        if element.count():
+            box = element.first.bounding_box()
+            if box is None or box["y"] + box["height"] > height:
+                found.append(f"the sidebar's {label} is below the first screen ({box and round(box['y'] + box['height'])} px)")
+    return found
+
+
+@pytest.mark.parametrize("info", PAGES, ids=lambda p: url_path(p.path))
+def test_a_phones_first_screen_shows_the_title(server, browser_for_phone, info):
+    """Issue 25: at 390×844 every page's title starts below Streamlit's top bar (it was hidden
+    under it), and the page never scrolls sideways."""
+    page = browser_for_phone
+    page.goto(f"{server}/{url_path(info.path)}")
+    title = page.get_by_test_id("stMain").locator("h1").first
+    title.wait_for()
+    settle(page)
+    bar = page.get_by_test_id("stHeader").bounding_box()
+    box = title.bounding_box()
+    assert box["y"] >= bar["y"] + bar["height"] - 1, f"{info.title}: the title starts under the top bar"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
 
 
 # Problems this check finds that issue 17 did not take on, by page and text: each one a known,
