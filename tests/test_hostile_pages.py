@@ -39,10 +39,36 @@ def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
 
 
+# Every text field Streamlit renders as markdown (issue 25: a metric's *value* became a link): a
+# widget's label and help, a metric's label, value and delta, a radio's options, an expander's,
+# tab's or popover's label, a message's body. A select box's options are plain text.
+MARKDOWN_FIELDS = ("body", "label", "help", "delta")
+MARKDOWN_OPTIONS = ("Radio",)
+
+
+def _nodes(node):
+    yield node
+    for child in getattr(node, "children", {}).values():
+        yield from _nodes(child)
+
+
 def shown_text(at: AppTest) -> list[str]:
-    """The source of every element that renders markdown."""
-    kinds = ("markdown", "caption", "warning", "error", "info", "success", "subheader", "title", "header")
-    return [e.value for kind in kinds for e in getattr(at, kind)]
+    """The source of every text that renders markdown, in every element and block of the page."""
+    found = []
+    for node in _nodes(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is None or type(proto).__name__ in ("PlotlyChart", "Code", "Dataframe"):
+            continue
+        protos = [proto]
+        if type(proto).__name__ == "Block":  # an expander's, tab's or popover's label
+            protos += [getattr(proto, kind) for kind in ("expandable", "tab", "popover") if proto.HasField(kind)]
+        for part in protos:
+            fields = part.DESCRIPTOR.fields_by_name
+            found += [getattr(part, f) for f in MARKDOWN_FIELDS
+                      if f in fields and fields[f].type == fields[f].TYPE_STRING and getattr(part, f)]
+            if type(part).__name__ in MARKDOWN_OPTIONS:
+                found += list(part.options)
+    return found
 
 
 def assert_no_markup(at: AppTest) -> None:
@@ -318,10 +344,41 @@ def test_feature_maps_survives_any_link_and_keeps_the_shared_model(query):
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in shipped.modules())
 
 
-@pytest.mark.parametrize("name", ["kernel_playground", "pooling", "shape_calculator", "quiz", "training"])
+@pytest.mark.parametrize("name", ["kernel_playground", "pooling", "shape_calculator", "quiz", "training", "architectures",
+                                  "explanation_scores", "transfer_learning"])
 def test_every_page_shows_a_markup_link_as_text(name):
     at = page(name)
     for key in ("view", "preset", "x", "filters"):
         at.query_params[key] = INJECTIONS[0]
     at.run()
     assert_fine(at)
+
+
+HOSTILE_NAME = "[Click here for your grade](https://evil.example/grade) ![x](https://evil.example/p.png)"
+
+
+@pytest.mark.parametrize("name,model_key,prefix", [("saliency", "sal_model", "sal_in"), ("occlusion", "occ_model", "occ_in"),
+                                                   ("lime", "lime_model", "lime_in"), ("feature_maps", "fm_model", "fm")])
+def test_hostile_class_names_file_names_and_links_never_become_markup(name, model_key, prefix):
+    """Issue 25 part 4: a model whose class names and data set are markdown links, an upload whose
+    file name is one, and link values that are: nowhere on the page (labels, help texts, metric
+    values, radio options, expanders, messages) does any of it render as a link or an image."""
+    model, meta = models.load_pretrained("digits")
+    meta = {**meta, "classes": [f"{HOSTILE_NAME} {k}" for k in range(10)], "dataset": HOSTILE_NAME}
+    at = page(name)
+    at.session_state["trained_models"] = {HOSTILE_NAME: (model, meta)}
+    at.session_state[model_key] = f"{HOSTILE_NAME} (trained in this session)"
+    for key in ("imgclass", "layer", "cls", "sample"):
+        at.query_params[key] = INJECTIONS[0]
+    at.run()
+    assert_fine(at)
+    assert any("evil.example" in text.replace("\\", "") for text in shown_text(at)), "the hostile names reach the page"
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (90, 160, 40)).save(buf, format="PNG")
+    at.session_state[f"{prefix}_source"] = "Photo (sample, upload or camera)"
+    at.session_state[f"{prefix}_photo_source"] = "Upload"
+    at.run()
+    at.file_uploader(key=f"{prefix}_photo_upload").set_value((f"{HOSTILE_NAME}.png", buf.getvalue(), "image/png")).run()
+    at.file_uploader(key=f"{prefix}_photo_upload").set_value(None).run()  # "Using your earlier upload: <name>"
+    assert_fine(at)
+    assert any("earlier upload" in text and "evil.example" in text.replace("\\", "") for text in shown_text(at))
