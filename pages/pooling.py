@@ -64,13 +64,14 @@ explain(
 )
 link_state(LINK, "pooling")  # before the widgets: a shared link's settings, else the start values
 
-mode_name = st.selectbox("Pooling", list(MODES), key="pool_mode")
+# The kind of pooling and its window in one row: the result comes up on the first screen.
+c0, c1, c2, c3, c4 = st.columns([3, 2, 2, 2, 2.5], vertical_alignment="bottom")
+mode_name = c0.selectbox("Pooling", list(MODES), key="pool_mode")
 mode, is_global = MODES[mode_name]
 if is_global:
-    st.caption("Global pooling uses one window as large as the whole map: one number per channel.")
+    c1.caption("Global pooling uses one window as large as the whole map: one number per channel.")
     kernel, stride, padding, ceil_mode = None, 1, 0, False
 else:
-    c1, c2, c3, c4 = st.columns(4)
     kernel = c1.number_input("Window size", 1, 16, key="pool_kernel")
     stride = c2.number_input("Stride", 1, 16, key="pool_stride",
                              help="PyTorch and Keras default: stride = window size.")
@@ -142,6 +143,28 @@ def explain_size(shape: tuple[int, int]) -> pooling.PoolSettings | None:
 
 
 def matrix_view() -> None:
+    # The matrix and its pooled result side by side: on a 1280×720 projector the result is on the
+    # first screen (issue 25), not under the table.
+    table_side, result_side = st.columns([1, 2])
+    with table_side:
+        x = edited_matrix()
+    if x is None:
+        return
+    with result_side:
+        traced = pooled_matrix(x)
+    if traced is None:
+        return
+    labels, windows, out = traced
+    st.subheader("Where every output value comes from")
+    st.dataframe(pd.DataFrame({
+        "output cell": labels,
+        "computed as": [c.describe(mode) for c in windows],
+    }), hide_index=True)
+    download_array(out, "pooled", key="pool_matrix_download")
+
+
+def edited_matrix() -> np.ndarray | None:
+    """The matrix the student chose and edited, or None (with a message) when a cell is empty."""
     preset = st.selectbox("Matrix", list(PRESETS), key="pool_preset")
     values = PRESETS[preset]
     if values is None:
@@ -162,10 +185,17 @@ def matrix_view() -> None:
     x = edited.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(x)):
         st.error("Every cell needs a number: fill in the empty cells.")
-        return
+        return None
+    return x
+
+
+def pooled_matrix(x: np.ndarray):
+    """The pooled matrix and one output cell traced back to its window; returns the output cells'
+    labels, their windows and the pooled values (None when these settings cannot pool ``x``)."""
+    pictures = st.container()  # the input and the pooled output first, the arithmetic under them
     settings = explain_size(x.shape)
     if settings is None:
-        return
+        return None
     k, s, p = window_of(x.shape)
     windows = pooling.pool_windows(x, k, s, p, mode, ceil_mode, count_include_pad)
     out = np.array([c.value for c in windows]).reshape(settings.output_size)
@@ -176,17 +206,12 @@ def matrix_view() -> None:
     st.markdown(f"**{choice}** = `{cell.describe(mode)}`")
     input_fig, output_fig = matrix_figures(x, k, s, p, mode, ceil_mode, count_include_pad,
                                            (cell.out_row, cell.out_col), f"{mode_name} output")
-    left, right = st.columns([3, 2])
+    left, right = pictures.columns(2)
     with left:
         show_figure(input_fig, key="pool_input_fig")
     with right:
         show_figure(output_fig, key="pool_output_fig")
-    st.subheader("Where every output value comes from")
-    st.dataframe(pd.DataFrame({
-        "output cell": labels,
-        "computed as": [c.describe(mode) for c in windows],
-    }), hide_index=True)
-    download_array(out, "pooled", key="pool_matrix_download")
+    return labels, windows, out
 
 
 def picture(key: str) -> np.ndarray | None:

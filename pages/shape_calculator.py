@@ -72,6 +72,9 @@ one_layer, inverse, stack = st.tabs(TABS, key="section", on_change="rerun")
 
 
 def one_layer_tab() -> None:
+    # The answer first, the settings below it: on a 1280×720 projector the output shape and the
+    # parameters are on the first screen (issue 25); the widgets fill the place above afterwards.
+    result = st.container()
     left, right = st.columns(2)
     with left:
         rows = st.number_input("Input rows (height)", 1, 4096, key="sc_rows")
@@ -97,19 +100,19 @@ def one_layer_tab() -> None:
         out_cols = shapes.conv_output_size(cols, kernel, stride, pad, dilation, False, transposed, op)
         params = shapes.explain_conv_params(in_channels, filters, kernel)
     except ShapeError as exc:
-        st.error(f"This layer cannot work: {exc}")
+        result.error(f"This layer cannot work: {exc}")
         return
 
-    shape, keras, count = st.columns(3)
+    shape, keras, count = result.columns(3)
     shape.metric("Output (PyTorch NCHW)", f"(N, {filters}, {out_rows}, {out_cols})")
     keras.metric("Output (Keras NHWC)", f"(None, {out_rows}, {out_cols}, {filters})")
     count.metric("Parameters", f"{shapes.conv_params(in_channels, filters, kernel):,}")
     for axis, n in (("Rows", rows), ("Columns", cols)):
         formula = shapes.explain_output_size(n, kernel, stride, pad, dilation,
                                              transposed=transposed, output_padding=op)
-        st.markdown(f"**{axis}:** `{formula}`")
-    st.markdown(f"**Parameters:** `{params}` — the same for every image size (the filters are shared "
-                "by all positions)" + (", and the same for the transposed layer." if transposed else "."))
+        result.markdown(f"**{axis}:** `{formula}`")
+    result.markdown(f"**Parameters:** `{params}` — the same for every image size (the filters are shared "
+                    "by all positions)" + (", and the same for the transposed layer." if transposed else "."))
 
     try:
         figure = shape_figs.kernel_positions_figure(rows, cols, kernel, stride, pad, dilation, transposed, op)
