@@ -241,12 +241,14 @@ def carry_input(prefix: str) -> None:
     method. Then this page's input is the one carried on."""
     source = st.session_state.get(CARRIED_INPUT)
     if source and source != prefix and _entered_without_link("input", "img", "imgclass", "sample"):
-        for suffix in CARRIED_INPUT_KEYS:
-            for end in ("", "__kept"):
-                mine, theirs = f"{prefix}{suffix}{end}", f"{source}{suffix}{end}"
-                value = st.session_state.get(theirs, st.session_state.get(f"{source}{suffix}__kept"))
-                if value is not None:
-                    st.session_state[mine] = value
+        for suffix in CARRIED_INPUT_KEYS:  # a widget's value, else the value kept for it (remember)
+            theirs, mine = f"{source}{suffix}", f"{prefix}{suffix}"
+            value = st.session_state.get(theirs, st.session_state.get(f"{theirs}__kept"))
+            if value is None:
+                continue
+            st.session_state[mine] = value
+            if f"{theirs}__kept" in st.session_state:  # a kept widget value (never an upload's bytes twice)
+                st.session_state[f"{mine}__kept"] = value
     st.session_state[CARRIED_INPUT] = prefix
 
 
@@ -994,7 +996,7 @@ def finish_link(spec=None) -> None:
     wrote its address itself) and put the "Copy link" box in the sidebar."""
     if spec is not None:
         write_link_state(spec)
-    place = getattr(_frame, "link_place", None) if getattr(_frame, "active", False) else None
+    place = getattr(_frame, "link_place", None)  # set by app.py's frame for this run only
     with place if place is not None else st.sidebar:
         copy_link()
 

@@ -207,6 +207,13 @@ clip = c4.select_slider("Colour scale top (percentile)", CLIPS, key="sal_clip",
                              "the few brightest pixels above it show in the top colour instead of washing out the "
                              "rest (captum's maps clip too). 100: the scale ends at the largest value. Grad-CAM's "
                              "smooth map is never clipped.")
+
+
+def clip_of(method: str) -> float:
+    """The colour scale's clip for a method's own map: Grad-CAM's smooth map is never clipped."""
+    return 100 if method == "gradcam" else clip
+
+
 offered = [k for k in METHODS if k != "gradcam" or cam_layers]
 # One pill per method (they wrap on a narrow screen); the link keeps one on/off per method.
 if not isinstance(st.session_state.get("sal_methods"), list):
@@ -320,7 +327,7 @@ for key, result in results.items():
         show_figure(saliency_figs.overlay(chosen.picture, m, signed=is_signed, opacity=opacity, zmin=zmin, zmax=zmax,
                                           colorbar_title="value" if is_signed else "|value|" if key != "gradcam"
                                           else "weighted maps", height=360, colorbar_side="bottom",
-                                          clip=clip if key != "gradcam" or common else 100),
+                                          clip=clip if common else clip_of(key)),
                     key=f"sal_fig_{key}")
         explain(CAPTIONS[key])
         if key == "ig":
@@ -347,8 +354,7 @@ for key, result in results.items():
                                                       colorbar_side="bottom"), key="sal_fig_gradcam_raw")
                     explain("Each cell is one position of the layer's maps, stretched over the input pixels it "
                             "stands for: the coarse map Grad-CAM really computes.")
-        lo, hi = (zmin, zmax) if common else saliency_figs.value_range(m, signed=is_signed,
-                                                                        clip=clip if key != "gradcam" else 100)
+        lo, hi = (zmin, zmax) if common else saliency_figs.value_range(m, signed=is_signed, clip=clip_of(key))
         png_scale = saliency_figs.PNG_SCALES[is_signed]
         with st.popover("Download this map"):
             st.download_button("PNG (the map in its colours)", lambda m=m, lo=lo, hi=hi, s=png_scale: saliency_figs.map_png(
@@ -391,7 +397,7 @@ if run_check and results:
         for k, name in enumerate(check.layers):
             steps[f"… {name}" if k < len(check.layers) - 1 else f"{name}: all random"] = check.maps[which][k + 1, 0]
         show_figure(saliency_figs.side_by_side(chosen.picture, steps, shared=shared, opacity=opacity,
-                                               clip=clip if which != "gradcam" else 100,
+                                               clip=clip_of(which),
                                                cols=3, colorbar_title="|value|", height=640,
                                                title=f"{SHORT[which]}: randomised from the top down"),
                     key="sal_sanity_maps")

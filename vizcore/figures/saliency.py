@@ -76,7 +76,7 @@ def value_range(heat: np.ndarray, *, signed: bool, clip: float = 100.0) -> tuple
     finite = h[np.isfinite(h)]
     if not finite.size:
         return (-1.0, 1.0) if signed else (0.0, 1.0)
-    top = clip_value(finite, clip) if clip < 100 else float(np.abs(finite).max())
+    top = clip_value(finite, clip)  # at 100: the largest |value|
     if signed:
         bound = top or 1.0
         return -bound, bound
