@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vizcore.blocks import Block, Step
+
 # One row per stage of blocks: kernel, stride (of its first block), expansion, output channels, repeats.
 STAGES = [(3, 1, 1, 16, 1), (3, 2, 6, 24, 2), (5, 2, 6, 40, 2), (3, 2, 6, 80, 3),
           (5, 1, 6, 112, 3), (5, 2, 6, 192, 4), (3, 1, 6, 320, 1)]
@@ -53,8 +55,12 @@ class SameConv2d(nn.Conv2d):
     the input's size at every call: the weights were trained with it, and torch's symmetric
     padding would shift every stride-2 window by one pixel (the logits change by up to 3.7)."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int, groups: int = 1):
-        super().__init__(in_channels, out_channels, kernel, stride, padding=0, groups=groups, bias=False)
+    tensorflow_same = True  # vizcore.features reads the window's padding from the input's size
+
+    def __init__(self, in_channels: int, out_channels: int, kernel, stride, groups: int = 1, *,
+                 dilation=1, bias: bool = False):
+        super().__init__(in_channels, out_channels, kernel, stride, padding=0, groups=groups, bias=bias,
+                         dilation=dilation)
 
     def padding_for(self, height: int, width: int) -> tuple[int, int, int, int]:
         """(left, right, top, bottom) zeros for an input of ``height`` × ``width``."""
@@ -80,7 +86,7 @@ def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int, stride: int 
     return layers + [("relu", nn.ReLU6())] if relu else layers
 
 
-class InvertedResidual(nn.Module):
+class InvertedResidual(Block):
     """One block (MobileNetV2's "inverted residual", Sandler et al. 2018): widen, filter, narrow.
 
     - ``expand``: a 1×1 convolution. It looks at one pixel at a time and mixes that pixel's
@@ -116,9 +122,12 @@ class InvertedResidual(nn.Module):
         self.path = nn.Sequential(OrderedDict(layers))
         self.skip = stride == 1 and in_channels == out_channels
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.path(x)
+    def run(self, x: torch.Tensor, step: Step) -> torch.Tensor:
+        out = step(self.path, x)
         return x + out if self.skip else out
+
+    def paths(self) -> list[list[nn.Module]]:
+        return [[self.path], []] if self.skip else [[self.path]]
 
     def extra_repr(self) -> str:
         return f"skip={self.skip}"

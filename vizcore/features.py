@@ -23,7 +23,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from vizcore.efficientnet import InvertedResidual, SameConv2d, same_padding
+from vizcore.blocks import Block
+from vizcore.efficientnet import SameConv2d, same_padding
 from vizcore.models import PixelStandardise
 from vizcore.shapes import conv_output_size, receptive_field_stack
 
@@ -749,13 +750,29 @@ def _windowed_layers(model: nn.Module, layer: str) -> tuple[list[_Geometry] | No
 
 def _flow(stage: nn.Module) -> list[nn.Module]:
     """The layers the data passes inside one stage, in order: a nested ``nn.Sequential``'s layers,
-    or an inverted-residual block's path. A block's skip adds its input at the same position,
-    which lies inside the path's window, so the path's window is the block's."""
-    if isinstance(stage, InvertedResidual):
-        return _flow(stage.path)
+    or the widest path through a block (:class:`vizcore.blocks.Block`).
+
+    A block's branches meet at the same positions, so their windows are centred alike (a skip
+    adds the input at the position itself; "same" padding centres every branch's window): the
+    widest path's window holds the others', and it is the block's."""
+    if isinstance(stage, Block):
+        return max((_flow(nn.Sequential(*path)) for path in stage.paths()), key=_reach)
     if isinstance(stage, nn.Sequential):
         return [layer for child in stage for layer in _flow(child)]
     return [stage]
+
+
+def _reach(layers: list[nn.Module]) -> int:
+    """How many input rows beyond one a value after ``layers`` sees (sum of d·(k−1)·jump)."""
+    reach, jump = 0, 1
+    for layer in layers:
+        if isinstance(layer, _GLOBAL):  # e.g. a squeeze-and-excitation gate: it sees everything
+            return 2**62
+        geometry = _geometry(layer)
+        if geometry is not None:
+            reach += geometry.dilation[0] * (geometry.kernel[0] - 1) * jump
+            jump *= geometry.stride[0]
+    return reach
 
 
 def _sizes(stack: list[_Geometry], n: int, axis: int) -> list[int]:

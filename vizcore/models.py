@@ -655,3 +655,12 @@ def preprocess(img: Image.Image, meta: dict[str, Any]) -> torch.Tensor:
     mean = torch.tensor(meta["mean"], dtype=torch.float32).view(channels, 1, 1)
     std = torch.tensor(meta["std"], dtype=torch.float32).view(channels, 1, 1)
     return ((x - mean) / std).unsqueeze(0)
+
+
+def load_user_model(data: bytes, filename: str) -> tuple[nn.Sequential, dict[str, Any]]:
+    """A student's own network (Keras .keras/.h5, ONNX, or this app's checkpoint) as the app's
+    form: an ``nn.Sequential`` of named stages returning logits, and its meta. See
+    :func:`vizcore.user_models.load_user_model`."""
+    from vizcore import user_models  # keras/onnx readers load only when a user's network is opened
+
+    return user_models.load_user_model(data, filename)

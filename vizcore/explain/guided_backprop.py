@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..efficientnet import InvertedResidual
+from ..blocks import Block
 from .gradient import Target, fast_layout, input_gradient, prepare
 
 
@@ -45,8 +45,9 @@ def guided_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The model's output for ``x``, each ``nn.ReLU`` (and ``nn.ReLU6``) replaced by its guided
     version on the way.
 
-    An ``nn.Sequential`` is run child by child (nested ones too), and so is the path of a block
-    with a skip connection (EfficientNet's inverted residual: ``x + path(x)``); the model itself
+    An ``nn.Sequential`` is run child by child (nested ones too), and a block with branches
+    (:class:`vizcore.blocks.Block`: a skip connection, a concatenation) runs each of its layers
+    through this function; the model itself
     is not modified, so another thread's forward pass through it stays a plain one. A ReLU
     written as ``F.relu`` inside some other module stays plain (captum has the same limitation).
     """
@@ -58,9 +59,8 @@ def guided_forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         for layer in model:
             x = guided_forward(layer, x)
         return x
-    if isinstance(model, InvertedResidual):
-        out = guided_forward(model.path, x)
-        return x + out if model.skip else out
+    if isinstance(model, Block):  # a stage with branches: every layer of every branch guided
+        return model.run(x, guided_forward)
     return model(x)
 
 
