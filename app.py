@@ -9,7 +9,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
-from pages._ui import (APP_CSS, UNLINKABLE_KEY, error_boundary, keep_presenter_in_link, note_page, presenter_switch,
+from pages._ui import (APP_CSS, UNLINKABLE_KEY, UNLINKABLE_MODEL_KEY, error_boundary, keep_presenter_in_link, note_page, presenter_switch,
                        sidebar_link_place, warm_up_plotly)
 
 
@@ -28,6 +28,7 @@ def frame() -> None:
     navigation = st.navigation(sections, expanded=True)
     note_page(navigation.url_path)  # the model pages carry their model and picture to the next one
     st.session_state.pop(UNLINKABLE_KEY, None)  # set again by this run's page if its input is an upload
+    st.session_state.pop(UNLINKABLE_MODEL_KEY, None)  # likewise for an uploaded network
     st.html(APP_CSS)
     presenter_switch()
     sidebar_link_place(st.sidebar.container())  # a page's "Copy link" box, under the switch

@@ -252,40 +252,70 @@ def carry_input(prefix: str) -> None:
     st.session_state[CARRIED_INPUT] = prefix
 
 
-def model_selector(key: str, *, imagenet: bool = True):
-    """Choose a CNN: the shipped pretrained ones, plus those trained or uploaded in this session.
+def model_selector(key: str, *, imagenet: bool = True, own: bool = True):
+    """Choose a CNN: the shipped pretrained ones, the lecturer's networks (``models/``), those
+    trained or uploaded in this session, and "Your own network…" (``own``) to upload one.
 
     Session models live in ``st.session_state["trained_models"]`` (name -> (model, meta)), put
-    there by the Training page. Returns ``(model, meta)``; the model is shared between users and
-    in eval mode: read it (run it child by child for a layer's output), never hook, train or change it.
+    there by the Training page; uploaded ones in :data:`pages._own_models.OWN_MODELS`. Returns
+    ``(model, meta)``; the model is shared between users and in eval mode: read it (run it
+    stage by stage for a layer's output), never hook, train or change it.
     """
     from vizcore import models
+
+    from pages import _own_models
 
     names = models.pretrained_models() if imagenet else models.shipped_models()
     choices = {f"{name} (pretrained)": ("shipped", name) for name in names}
     for name in st.session_state.get("trained_models", {}):
         choices[f"{name} (trained in this session)"] = ("session", name)
+    if own:
+        choices.update(_own_models.own_choices())
+        choices[_own_models.OWN_CHOICE] = ("upload", "")
     if not choices:
         st.error("No model is available: the shipped weights are missing from assets/.")
         stop_page()
     remember(key, next(iter(choices)))
+    pending = st.session_state.pop(f"{key}_pending", None)  # a network just uploaded: select it
     carried = st.session_state.get(CARRIED_MODEL)
-    if carried in choices and _entered_without_link("model"):  # the model chosen on the last model page
+    if pending in choices:
+        st.session_state[key] = pending
+    elif carried in choices and _entered_without_link("model"):  # the model chosen on the last model page
         st.session_state[key] = carried
     if st.session_state[key] not in choices:  # e.g. a session model that was removed
         st.session_state[key] = next(iter(choices))
     pick, about = st.columns([2, 3], vertical_alignment="bottom")  # one row: the first picture comes up sooner
     label = pick.selectbox("Model", list(choices), key=key)
-    st.session_state[CARRIED_MODEL] = label
     kind, name = choices[label]
+    if kind == "upload":
+        ready = _own_models.own_network_form(key, literal)
+        if ready is not None:
+            st.session_state[f"{key}_pending"] = ready
+            st.rerun()
+        stop_page()
+    st.session_state[CARRIED_MODEL] = label
+    if kind == "own":
+        st.session_state[UNLINKABLE_MODEL_KEY] = "your own network"
     if kind == "shipped":
         try:
             model, meta = _shipped_model(name)
         except models.ModelError as err:
             st.error(f"Could not load the model: {err}")
             stop_page()
+    elif kind in ("own", "lecturer"):
+        try:
+            model, meta = _own_models.load_choice(kind, name)
+        except (models.ModelError, OSError, KeyError) as err:
+            st.error(f"Could not open this network: {literal(err)}")
+            stop_page()
     else:
         model, meta = st.session_state["trained_models"][name]
+    if meta.get("architecture") == "user":
+        c, h, w = meta["input_shape"]
+        names = ", ".join(meta["classes"][:6]) + (" …" if len(meta["classes"]) > 6 else "")
+        about.caption(f"{literal(meta['source'])} · {len(meta['classes'])} classes ({literal(names)}) · input "
+                      f"{c}×{h}×{w}, pixels {literal(meta.get('scale') or 'as given')} · {meta['params']:,} parameters")
+        return model, meta
     c, h, w = meta["input_shape"]
     accuracy = meta.get("test_accuracy")
     weights = meta.get("weights")
@@ -411,7 +441,7 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
     # A photo network (ImageNet's, or a classifier on its features): drawings are for the small models.
     photos_only = meta.get("dataset") == "imagenet" or bool(meta.get("photos_only"))
     sources = INPUT_SOURCES if dataset else INPUT_SOURCES[1:2] if photos_only else INPUT_SOURCES[1:]
-    if not dataset and not photos_only:
+    if not dataset and not photos_only and meta.get("architecture") != "user":  # a user's network: photos, drawings
         st.info(f"The data set of this model ({literal(meta.get('dataset', 'unknown'))}) is not "
                 "available here: use a photo or a drawing.")
     keep_valid(f"{prefix}_source", list(sources), sources[0])
@@ -504,8 +534,13 @@ def input_link_fields(model_key: str, prefix: str, *, class_name: str = "imgclas
     "Copy link" box says so (:func:`copy_link`)."""
     from vizcore import links, models
 
+    from pages import _own_models
+
     shipped = [f"{name} (pretrained)" for name in models.pretrained_models()] or ["none"]
-    return [links.Choice("model", shipped[0], shipped, key=model_key),
+    # A lecturer's network travels in a link (every server of the hall has the folder), and so
+    # does the upload form itself; a student's uploaded network does not.
+    linkable = shipped + list(_own_models.lecturer_models()) + [_own_models.OWN_CHOICE]
+    return [links.Choice("model", shipped[0], linkable, key=model_key),
             links.Choice("input", INPUT_SOURCES[0], INPUT_SOURCES, key=f"{prefix}_source"),
             links.Text(class_name, ANY_CLASS, max_length=60, key=f"{prefix}_class"),
             links.Int(index_name, 0, 0, 1_000_000, key=f"{prefix}_index"),
@@ -516,6 +551,7 @@ def input_link_fields(model_key: str, prefix: str, *, class_name: str = "imgclas
 
 
 UNLINKABLE_KEY = "_unlinkable_input"  # this run's input that no address can carry (app.py clears it)
+UNLINKABLE_MODEL_KEY = "_unlinkable_model"  # this run's uploaded network (app.py clears it)
 
 
 def _note_unlinkable(prefix: str, source: str) -> None:
@@ -979,7 +1015,11 @@ def copy_link(spec=None, label: str = "Copy link") -> None:
     with st.popover(label):
         st.caption("This address opens this page with the same settings:")
         st.code(page_link(spec), language=None, wrap_lines=True)
-        unlinkable = st.session_state.get(UNLINKABLE_KEY)
+        unlinkable = " and ".join(filter(None, (st.session_state.get(UNLINKABLE_MODEL_KEY),
+                                                st.session_state.get(UNLINKABLE_KEY))))
+        if st.session_state.get(UNLINKABLE_MODEL_KEY):
+            st.caption("An uploaded network lives in your session only: the link opens the page's first "
+                       "model (a lecturer's network from the models folder can travel in a link).")
         if unlinkable:
             st.caption(f"An address cannot carry {unlinkable}: the link opens these settings with the "
                        "input its address names (a test image or a sample photo).")

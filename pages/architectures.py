@@ -15,7 +15,8 @@ route_through_app()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from pages._ui import _sample, _shipped_model, explain, finish_link, link_state, show_figure  # noqa: E402
+from pages import _own_models  # noqa: E402
+from pages._ui import _sample, _shipped_model, explain, finish_link, link_state, literal, show_figure  # noqa: E402
 from vizcore import architectures as arch, data, deeper, images, links, models  # noqa: E402
 from vizcore.figures import architectures as arch_figs  # noqa: E402
 from vizcore.shapes import ShapeError  # noqa: E402
@@ -393,6 +394,7 @@ def mnist_tab() -> None:
     st.caption("Most weights sit in the dense layers: the convolution has 320, the dense layer after it 250,890. "
                "The deck also reports 76 % validation accuracy for this CNN without standardising the inputs "
                "and 92.5 % with per-pixel standardisation (its measurement, not recomputed here).")
+    _own_models.summary_section("arch_own", literal)
 
 
 for tab, show_tab in zip(tabs, (famous_tab, small_filters_tab, pointwise_tab, inception_tab, deeper_tab, mnist_tab)):

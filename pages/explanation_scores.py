@@ -296,7 +296,7 @@ settings = dict(smoothgrad_samples=int(smooth_samples), ig_steps=int(ig_steps), 
 if view == VIEWS[0]:
     if kept_value("es_model") is None:
         st.session_state["es_model"] = START_MODEL
-    model, meta = model_selector("es_model", imagenet=False)  # photos have no object masks to score against
+    model, meta = model_selector("es_model", imagenet=False, own=False)  # photos have no object masks to score against
     sets = compatible_sets(meta)
     if not sets:
         show_text(f"The data set of this model ({meta.get('dataset', 'unknown')}) is not available here.", "warning")

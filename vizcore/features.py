@@ -26,13 +26,15 @@ from torch import nn
 from vizcore.blocks import Block
 from vizcore.efficientnet import SameConv2d, same_padding
 from vizcore.models import PixelStandardise
+from vizcore.user_models.layers import Affine
 from vizcore.shapes import conv_output_size, receptive_field_stack
 
 SOFTMAX = "softmax"
 
 # Layers that act on each value on its own (or per channel): the receptive field passes through.
 _POINTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity,
-              nn.BatchNorm2d, nn.Dropout, nn.Dropout2d, PixelStandardise)
+              nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Softmax, nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout,
+              nn.Dropout2d, PixelStandardise, Affine)
 _WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 # Layers after which every value depends on the whole input (Flatten only reorders values).
 _GLOBAL = (nn.Linear, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -690,8 +692,11 @@ class _Geometry:
     size_padding: tuple  # as the layer states it (numbers, or "same"/"valid"), for its output size
     ceil_mode: bool
     tensorflow_same: bool = False  # padding that depends on the input size (SameConv2d)
+    pad_after: tuple[int, int] | None = None  # a padding (or, negative, cropping) layer: zeros after
 
     def output_size(self, n: int, axis: int) -> int:
+        if self.pad_after is not None:
+            return n + self.padding[axis] + self.pad_after[axis]
         if self.tensorflow_same:
             return -(-n // self.stride[axis])
         return conv_output_size(n, self.kernel[axis], self.stride[axis], self.size_padding[axis],
@@ -708,13 +713,16 @@ def _geometry(layer: nn.Module) -> _Geometry | None:
     """The window of a convolution or pooling layer; None for layers that act value by value."""
     if isinstance(layer, _POINTWISE):
         return None
+    if isinstance(layer, nn.ZeroPad2d):  # (left, right, top, bottom); negative values crop
+        left, right, top, bottom = layer.padding
+        return _Geometry((1, 1), (1, 1), (top, left), (1, 1), (0, 0), False, pad_after=(bottom, right))
     if not isinstance(layer, _WINDOWED):
         raise FeatureError(f"The receptive field through a {type(layer).__name__} layer is not known here.")
     kernel = _pair(layer.kernel_size)
     stride = _pair(layer.stride)
     dilation = _pair(getattr(layer, "dilation", 1))
     padding = layer.padding
-    if isinstance(layer, SameConv2d):  # TensorFlow's "SAME": the zeros before depend on the size
+    if getattr(layer, "tensorflow_same", False):  # TensorFlow's "SAME": the zeros before depend on the size
         return _Geometry(kernel, stride, (0, 0), dilation, (0, 0), False, tensorflow_same=True)
     if isinstance(padding, str):  # Conv2d(padding="same"/"valid"): torch pads d(k-1)//2 before
         size_padding = (padding, padding)

@@ -214,7 +214,8 @@ class Row:
     name: str
     kind: str
     output_shape: tuple[int, ...]
-    params: int
+    params: int          # every number of the layer, batch norm's moving mean and variance included
+    statistics: int = 0  # of which batch norm's moving statistics (never trainable)
     trainable: bool = True
 
 
@@ -232,7 +233,8 @@ def summary(model: nn.Sequential, shape: tuple[int, int, int], *, channels_last:
         if channels_last and len(dims) == 3:
             dims = (dims[1], dims[2], dims[0])
         trainable, statistics = count_parameters(layer)
-        rows.append(Row(name, type(layer).__name__, dims, trainable + statistics, name.split("/")[0] not in frozen))
+        rows.append(Row(name, type(layer).__name__, dims, trainable + statistics, statistics,
+                        not ({name, name.split("/")[0], name.split("/")[-1]} & set(frozen))))
 
     x = torch.zeros((1, *shape))
     with torch.no_grad():
