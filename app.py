@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
+from pages._live import after_page as live_after_page, before_page as live_before_page, follow_panel
 from pages._ui import (APP_CSS, UNLINKABLE_KEY, UNLINKABLE_MODEL_KEY, error_boundary, keep_presenter_in_link, note_page, presenter_switch,
                        sidebar_link_place, warm_up_plotly)
 
@@ -33,8 +34,11 @@ def frame() -> None:
     presenter_switch()
     sidebar_link_place(st.sidebar.container())  # a page's "Copy link" box, under the switch
     warm_up = warm_up_plotly()  # the browser loads Plotly while the page runs
+    live_before_page(navigation.url_path)  # a class=CODE link joins; a follower goes to the lecturer's view
     with error_boundary():
         navigation.run()
+    live_after_page(navigation.url_path)  # the lecturer's view is published; a follower who moved explores
+    follow_panel(navigation.url_path)
     keep_presenter_in_link()
     if warm_up is not None:
         warm_up.empty()

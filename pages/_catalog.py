@@ -76,4 +76,10 @@ PAGES = [
     ),
 ]
 
-SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]
+PAGES.append(PageInfo(
+    "pages/live_class.py", "Live class", "Live lecture",
+    "The hall follows the lecturer's page and answers questions on their phones: a join code and QR code, "
+    "generated shape questions, a live count, and the answers' histogram with the slip behind each wrong one.",
+))
+
+SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions", "Live lecture"]

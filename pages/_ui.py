@@ -954,6 +954,9 @@ def only_knows_note(meta: dict, source: str) -> None:
             "answers with one of them; a confident answer for a picture unlike its data means little.")
 
 
+FULL_LINK_KEY = "_full_link"  # set by the live class before a follower's page reads the lecturer's view
+
+
 def link_state(spec, page: str, *, fill_defaults: bool = True) -> None:
     """Call at the top of a page, before its widgets: the page's state from its address.
 
@@ -969,6 +972,10 @@ def link_state(spec, page: str, *, fill_defaults: bool = True) -> None:
     if read not in st.session_state:
         st.session_state[read] = True
         values, problems = spec.decode(st.query_params.to_dict())
+        if st.session_state.pop(FULL_LINK_KEY, False):  # the lecturer's whole view: what it leaves out is its default
+            for key in spec.defaults():
+                st.session_state.pop(key, None)
+                st.session_state.pop(f"{key}__kept", None)
         st.session_state.update(values)
         if problems:
             show_text("Some settings in the link were not understood and were left as they were: "

@@ -241,6 +241,84 @@ def check_answer(question: Question, text: str) -> Feedback:
     return Feedback(False, "Not quite.")
 
 
+def _size_mistakes(n: int, k: int, stride: int, padding, dilation: int = 1) -> list[tuple[int, str]]:
+    """Sizes that the common slips give for one side, with the slip in the lecture's words."""
+    if isinstance(padding, str):
+        return []
+    p, span = int(padding), dilation * (k - 1) + 1
+    out = []
+    if p:
+        out.append(((n - span) // stride + 1, "forgot the padding"))
+        out.append(((n + p - span) // stride + 1, "padded one side only (p, not 2p)"))
+    out.append(((n + 2 * p - span) // stride, "no +1 after the division"))
+    if stride > 1:
+        out.append((n + 2 * p - span + 1, "forgot the stride"))
+        out.append((-(-(n + 2 * p - span) // stride) + 1, "rounded up instead of down"))
+    if dilation > 1:
+        out.append(((n + 2 * p - k) // stride + 1, "forgot the dilation"))
+    return out
+
+
+def likely_mistake(question: Question, text: str) -> str | None:
+    """The slip a wrong answer most likely reveals, in the lecture's words ("forgot the padding",
+    "no +1 after the division", "forgot the bias"…), or None when no common slip gives it; when
+    two slips give the same number, both ("… or …").
+
+    Each slip is recomputed from the question's own numbers: an answer is put down to a slip only
+    when that slip gives exactly this answer.
+    """
+    try:
+        given = parse_answer(text)
+    except AnswerFormatError:
+        return None
+    if given == question.answer:
+        return None
+    spec, kind = question.spec, question.kind
+    if kind in ("conv_shape", "pool_shape") and isinstance(given, tuple) and isinstance(question.answer, tuple):
+        batch, channels, h, w = spec["input"]
+        kernel = spec["kernel"] if isinstance(spec["kernel"], tuple) else (spec["kernel"], spec["kernel"])
+        out_channels = spec.get("out_channels", channels)
+        layout = spec["layout"]
+        if sorted(given) == sorted(question.answer):
+            return "the right numbers in the wrong order (check NCHW against NHWC)"
+        if len(given) == 3 and given == question.answer[1:]:
+            return "left out the batch dimension"
+        right = _from_layout(question.answer, layout)
+        if kind == "conv_shape" and len(given) == 4 and _from_layout(given, layout)[1] == channels != out_channels:
+            if _from_layout(given, layout)[2:] == right[2:]:
+                return "kept the input's channels: a convolution gives one channel per filter"
+        dilation = spec.get("dilation", 1)
+        slips = [why for (mh, why), (mw, _) in zip(_size_mistakes(h, kernel[0], spec["stride"], spec["padding"], dilation),
+                                                   _size_mistakes(w, kernel[1], spec["stride"], spec["padding"], dilation))
+                 # the same slip on both sides, as a student makes it
+                 if (mh, mw) != tuple(right[2:]) and len(given) == 4
+                 and _from_layout(given, layout) == (batch, out_channels, mh, mw)]
+        return " or ".join(dict.fromkeys(slips)) or None
+    if kind == "conv_params" and isinstance(given, int):
+        cin, cout, (kh, kw) = spec["in_channels"], spec["out_channels"], spec["kernel"]
+        groups, bias = spec["groups"], spec["bias"]
+        weights = (cin // groups) * kh * kw * cout
+        slips = [(weights, "forgot the bias (one per filter)") if bias else (weights + cout, "added biases the layer does not have"),
+                 (kh * kw * cout + (cout if bias else 0), "forgot the input channels (each filter has a slice per channel)"),
+                 (cin * kh * kw * cout + (cout if bias else 0), "ignored the groups") if groups > 1 else (None, ""),
+                 (kh * kw * cin + (1 if bias else 0), "counted one filter only")]
+        return " or ".join(why for value, why in slips if value == given) or None
+    if kind == "dense_params" and isinstance(given, int):
+        inputs, units, bias = spec["in_features"], spec["units"], spec["bias"]
+        slips = [(inputs * units, "forgot the bias (one per unit)") if bias else (inputs * units + units, "added biases the layer does not have"),
+                 (inputs + units, "added instead of multiplying")]
+        return " or ".join(why for value, why in slips if value == given) or None
+    return None
+
+
+def _from_layout(shape: tuple, layout: str) -> tuple:
+    """(N, C, H, W) from a shape written in ``layout``."""
+    if layout == "NHWC" and len(shape) == 4:
+        n, h, w, c = shape
+        return n, c, h, w
+    return tuple(shape)
+
+
 # ----------------------------------------------------------------------------------------------
 # Text helpers
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,246 @@
+"""Live class: the hall follows the lecturer's view and answers on their phones.
+
+The lecturer starts a class (a join code, a QR code, the address in large type), asks the hall a
+question, watches "37 of 52 answered" and reveals the histogram with the most common wrong
+answers and the slip behind each. Students join by the code or a ``class=CODE`` link, follow the
+lecturer's page, and answer with a number pad or big buttons. Everything lives in the class
+database (:mod:`vizcore.live`), so every replica of a hall sees the same class.
+"""
+from __future__ import annotations
+
+import io
+from urllib.parse import urlencode, urlsplit
+
+import streamlit as st
+
+from pages import route_through_app
+
+route_through_app()
+
+from pages import _live  # noqa: E402
+from pages._ui import explain, literal, show_figure, show_text, stop_page  # noqa: E402
+from vizcore import live, quiz  # noqa: E402
+from vizcore.figures import live as live_figs  # noqa: E402
+
+st.title("Live class")
+explain("The lecturer asks, the hall answers on their phones; every student's page can follow the lecturer's.")
+
+found, cache = _live.store()
+if found is None:
+    st.warning(f"The live class is off: {literal(cache)} Set VIZCORE_CLASS_DB to a reachable database "
+               "(the rest of the app works as before).")
+    stop_page()
+
+
+def base_url() -> str:
+    parts = urlsplit(st.context.url or "http://localhost:8501/")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def qr_png(text: str) -> bytes:
+    import segno
+
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind="png", scale=10, border=2)
+    return buffer.getvalue()
+
+
+# --- the lecturer ----------------------------------------------------------------------------------
+
+def lecturer_link_login() -> None:
+    """A bookmarked lecturer link (``class=CODE&key=KEY``) makes this session the lecturer again."""
+    code, key = st.query_params.get("class"), st.query_params.get("key")
+    if code and key and _live.LECTURER not in st.session_state:
+        try:
+            code = live.normalise_code(code)
+        except live.LiveError:
+            return
+        if found.is_lecturer(code, key):
+            st.session_state[_live.LECTURER] = (code, key)
+            st.session_state.pop(_live.MEMBER, None)
+        else:
+            st.error("This lecturer link's key is not the class's key.")
+    if "key" in st.query_params:  # never leave the key in the address bar (projector!)
+        del st.query_params["key"]
+
+
+def lecturer_view(code: str, key: str) -> None:
+    join = f"{base_url()}/{_live.LIVE_PAGE}?{urlencode({'class': code})}"
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"<div style='font-size:3.2rem;font-weight:700;line-height:1.2'>Join code: {code}</div>",
+                    unsafe_allow_html=True)
+        st.markdown(f"<div style='font-size:1.6rem;word-break:break-all'>{join}</div>", unsafe_allow_html=True)
+        state = cache.get(code, fresh=True)
+        if state is not None and state.ended:
+            st.info("This class has ended.")
+            st.session_state.pop(_live.LECTURER, None)
+            return
+    right.image(qr_png(join), caption="Scan to join", width=260)
+    with st.expander("Your lecturer link (bookmark it: it gives the class back to you on any device)"):
+        st.code(f"{base_url()}/{_live.LIVE_PAGE}?{urlencode({'class': code, 'key': key})}", language=None,
+                wrap_lines=True)
+        st.caption("Keep it private: whoever has it can run this class.")
+    st.caption("Every page you open now is shown to the students who follow you.")
+
+    st.subheader("Ask the hall")
+    c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
+    kinds = {"any": None, **{k: [k] for k in quiz.KINDS}}
+    kind = c1.selectbox("Question", list(kinds), key="live_kind",
+                        format_func=lambda k: "any shape question" if k == "any" else quiz.KINDS[k])
+    difficulty = c2.selectbox("Difficulty", quiz.DIFFICULTIES, key="live_difficulty")
+    if c3.button("Ask the hall", type="primary", key="live_ask"):
+        index = st.session_state.get("_live_next_index", 0)
+        st.session_state["_live_next_index"] = index + 1
+        spec = {"type": "quiz", "quiz": f"{code}-{kind}", "index": index, "difficulty": difficulty}
+        if kinds[kind]:
+            spec["kinds"] = kinds[kind]
+        try:
+            found.ask(code, key, spec)
+        except live.LiveError as err:
+            st.error(literal(err))
+    question_panel_lecturer(code, key)
+
+    st.divider()
+    d1, d2 = st.columns(2)
+    try:
+        d1.download_button("Download the results (CSV)", found.results_csv(code, key), file_name=f"class-{code}.csv",
+                           mime="text/csv", key="live_csv")
+    except live.LiveError as err:
+        d1.caption(literal(err))
+    if d2.button("End the class", key="live_end"):
+        found.end_class(code, key)
+        st.session_state.pop(_live.LECTURER, None)
+        st.session_state.pop("_live_published", None)
+        st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def question_panel_lecturer(code: str, key: str) -> None:
+    """The projector's live count, then after Reveal the histogram and the common slips."""
+    try:
+        state = cache.get(code)
+    except live.StoreUnavailable as err:
+        st.warning(literal(err))
+        return
+    if state is None or state.question is None:
+        st.caption("No question asked yet.")
+        return
+    question = state.question
+    shown = live.describe(question["spec"])
+    st.markdown(shown["prompt"])  # generated by the app's quiz (no user text in it)
+    st.metric("Answered", f"{state.answered} of {max(state.members, state.answered)}")
+    if question["state"] == "open":
+        if st.button("Reveal", type="primary", key="live_reveal"):
+            found.reveal(code, key)
+            st.rerun()
+        return
+    summary = live.summary_of(question["spec"], found.counts(question["id"]))
+    st.markdown(f"**Right answer: {summary['answer']}** · {summary['right']} of {summary['total']} right")
+    if summary["histogram"]:
+        show_figure(live_figs.answer_histogram(summary["histogram"]), key="live_histogram")
+    for label, count, mistake in summary["wrong"]:
+        show_text(f"{label}: {count} student{'s' if count != 1 else ''}"
+                  + (f" — {mistake}" if mistake else ""), "caption")
+
+
+# --- a student -------------------------------------------------------------------------------------
+
+def start_button() -> None:
+    """The lecturer's one click, in the sidebar."""
+    if st.sidebar.button("Start a class", key="live_start", type="primary"):
+        code, key = found.start_class()
+        st.session_state[_live.LECTURER] = (code, key)
+        st.session_state.pop(_live.MEMBER, None)
+        st.rerun()
+
+
+def join_form() -> None:
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    typed = left.text_input("Join code", key="live_code", max_chars=8, placeholder="the code on the projector")
+    if right.button("Join", type="primary", key="live_join", use_container_width=True):
+        try:
+            code = live.normalise_code(typed)
+            found.join(code, _live.session_id())
+        except live.LiveError as err:
+            st.error(literal(err))
+            return
+        st.session_state[_live.MEMBER] = code
+        st.session_state[_live.FOLLOW] = True
+        st.rerun()
+    st.caption("Lecturers: \"Start a class\" in the sidebar gives the hall a join code.")
+
+
+def student_view(code: str) -> None:
+    _live.follow_toggle()
+    question_panel_student(code)
+    if st.button("Leave the class", key="live_leave"):
+        st.session_state.pop(_live.MEMBER, None)
+        st.session_state.pop(_live.APPLIED, None)
+        st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def question_panel_student(code: str) -> None:
+    try:
+        state = cache.get(code)
+        found.seen(code, _live.session_id()) if st.session_state.get("_live_seen_tick", 0) % 20 == 0 else None
+        st.session_state["_live_seen_tick"] = st.session_state.get("_live_seen_tick", 0) + 1
+    except live.StoreUnavailable as err:
+        st.warning(literal(err))
+        return
+    if state is None or state.ended:
+        st.info("The class has ended. Thank you!")
+        return
+    question = state.question
+    if question is None:
+        st.caption(f"Joined class {code}. The lecturer's question will appear here.")
+        return
+    shown = live.describe(question["spec"])
+    st.markdown(shown["prompt"])
+    mine = found.my_answer(question["id"], _live.session_id())
+    if question["state"] == "open":
+        if question["spec"]["type"] == "choice":
+            for i, choice in enumerate(question["spec"]["choices"]):
+                if st.button(literal(choice), key=f"live_choice_{question['id']}_{i}", use_container_width=True):
+                    send(code, question["id"], str(i))
+        else:
+            with st.form(f"live_answer_{question['id']}", clear_on_submit=False, border=False):
+                typed = st.text_input(f"Your answer ({shown['format']})", key=f"live_typed_{question['id']}")
+                if st.form_submit_button("Send", type="primary", use_container_width=True):
+                    send(code, question["id"], typed)
+                    mine = found.my_answer(question["id"], _live.session_id())
+        if mine is not None:
+            show_text(f"Your answer: {shown['label'](mine)} (you can change it until the lecturer reveals)", "caption")
+        return
+    if question["state"] == "revealed":
+        right = shown["answer"]
+        if mine is None:
+            st.markdown(f"**Right answer: {right}**")
+        elif shown["correct"](mine):
+            st.success(f"Right: {right}")
+        else:
+            slip = shown["mistake"](mine)
+            show_text(f"The right answer is {right}; you said {shown['label'](mine)}"
+                      + (f" ({slip})." if slip else "."), "warning")
+    else:
+        st.caption("The question is closed.")
+
+
+def send(code: str, question: int, value: str) -> None:
+    try:
+        found.answer(code, question, _live.session_id(), value)
+    except live.LiveError as err:
+        st.error(literal(err))
+
+
+# --- the page ---------------------------------------------------------------------------------------
+
+lecturer_link_login()
+if _live.LECTURER in st.session_state:
+    lecturer_view(*st.session_state[_live.LECTURER])
+elif st.session_state.get(_live.MEMBER):
+    student_view(st.session_state[_live.MEMBER])
+else:
+    start_button()
+    join_form()
