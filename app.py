@@ -18,7 +18,10 @@ def frame() -> None:
     """Page config, navigation and the Presenter switch around the chosen page."""
     st.set_page_config(page_title="Seeing convolutions", layout="wide")
 
-    sections = {"": [st.Page("pages/home.py", title="Home", default=True)]}
+    # The live class sits beside Home, without a section heading of its own: the list then still
+    # leaves Presenter and Copy link on a 720-px sidebar in Presenter mode.
+    sections = {"": [st.Page("pages/home.py", title="Home", default=True)]
+                + [st.Page(p.path, title=p.title) for p in PAGES if p.section == ""]}
     for section in SECTION_ORDER:
         registered = [st.Page(p.path, title=p.title) for p in PAGES if p.section == section]
         if registered:

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).with_name("haproxy.cfg")
 SECRET_ENV = "VIZCORE_COOKIE_SECRET"
+CLASS_DB_ENV = "VIZCORE_CLASS_DB"  # read by pages/_live.py: every replica of a hall shares one class database
 THREADS_ENV = "VIZCORE_TORCH_THREADS"  # read by pages/_warm.py
 START_S = 180.0  # a replica imports torch, plotly, scikit-learn… before it answers: minutes on a busy machine
 STOP_S = 10.0  # how long a process may take to stop after SIGTERM before it is killed
@@ -165,11 +166,13 @@ def find_haproxy() -> str | None:
     return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
 
 
-def render_config(bind: str, port: int, servers: list[tuple[str, str]]) -> str:
+def render_config(bind: str, port: int, servers: list[tuple[str, str]], stats_port: int = 0) -> str:
     """deploy/haproxy.cfg with the frontend's address and one `server` line per replica
-    (name, host:port); the name is also the replica's SRV cookie value."""
+    (name, host:port); the name is also the replica's SRV cookie value. The status page listens
+    on 127.0.0.1:``stats_port`` only (0: a port the system picks)."""
     lines = "\n".join(f"    server {name} {address} cookie {name}" for name, address in servers)
-    return string.Template(TEMPLATE.read_text()).substitute(bind=bind, port=port, servers=lines)
+    return string.Template(TEMPLATE.read_text()).substitute(bind=bind, port=port, servers=lines,
+                                                            stats_port=stats_port)
 
 
 def start_haproxy(haproxy: str, config: Path) -> subprocess.Popen:
@@ -268,6 +271,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="local replicas on this port and the next ones (default: free ports)")
     parser.add_argument("--remote", action="append", default=[], metavar="HOST:PORT",
                         help="a replica running on another machine with the same cookie secret (repeatable)")
+    parser.add_argument("--class-db", default=os.environ.get(CLASS_DB_ENV, ""),
+                        help=f"the live class's database for every replica (default: ${CLASS_DB_ENV}, else a SQLite "
+                             "file the replicas of this machine share); across machines: postgresql+psycopg://…")
     parser.add_argument("--cookie-secret", default=os.environ.get(SECRET_ENV, ""),
                         help=f"server.cookieSecret of every replica (default: ${SECRET_ENV}, else a random one)")
     args = parser.parse_args(argv)
@@ -300,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: a random cookie secret was made for this hall; replicas on several machines "
               f"must share one: set ${SECRET_ENV} or --cookie-secret", flush=True)
     threads = torch_threads(args.replicas)
+    if args.class_db:  # the replicas inherit the environment: one class database for the whole hall
+        os.environ[CLASS_DB_ENV] = args.class_db
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, request_stop)
 
@@ -319,12 +327,14 @@ def main(argv: list[str] | None = None) -> int:
         wait_until_healthy(replicas)
         config = workdir / "haproxy.cfg"
         servers = [(r.name, f"127.0.0.1:{r.port}") for r in replicas] + remotes
-        config.write_text(render_config(args.bind, args.port, servers))
+        stats_port = free_port(taken)
+        config.write_text(render_config(args.bind, args.port, servers, stats_port))
         if not STOP["requested"]:
             haproxy = start_haproxy(haproxy_path, config)
             wait_for_port(haproxy, args.bind, args.port)
         if not STOP["requested"]:
             print(f"haproxy: pid {haproxy.pid}, config {config}", flush=True)
+            print(f"status page (this machine only): http://127.0.0.1:{stats_port}/haproxy-stats", flush=True)
             print(f"hall: {hall_url(args.bind, args.port)} ({args.replicas} local and {len(remotes)} remote "
                   f"replicas, {threads} torch thread(s) each; Ctrl+C stops them all)", flush=True)
             supervise(replicas, haproxy, secret, threads)

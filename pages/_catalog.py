@@ -77,9 +77,9 @@ PAGES = [
 ]
 
 PAGES.append(PageInfo(
-    "pages/live_class.py", "Live class", "Live lecture",
+    "pages/live_class.py", "Live class", "",
     "The hall follows the lecturer's page and answers questions on their phones: a join code and QR code, "
     "generated shape questions, a live count, and the answers' histogram with the slip behind each wrong one.",
 ))
 
-SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions", "Live lecture"]
+SECTION_ORDER = ["Convolution basics", "Inside a CNN", "Explaining predictions"]  # "" : beside Home

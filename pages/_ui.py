@@ -873,8 +873,8 @@ APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem
            # own controls needed a scroll nobody found (issue 25). A tighter list (in px, so Presenter
            # mode's larger root font does not undo it) leaves them on the first screen.
            "[data-testid='stSidebarHeader'] { height: 40px !important; margin-bottom: 2px !important; } "
-           "[data-testid='stSidebarNavLink'] { height: 26px !important; min-height: 0 !important; margin: 1px 0 !important; } "
-           "[data-testid='stSidebarNavLink'] span { font-size: 16px !important; line-height: 26px !important; } "
+           "[data-testid='stSidebarNavLink'] { height: 24px !important; min-height: 0 !important; margin: 1px 0 !important; } "
+           "[data-testid='stSidebarNavLink'] span { font-size: 16px !important; line-height: 24px !important; } "
            "[data-testid='stNavSectionHeader'] { font-size: 14px !important; line-height: 18px !important; "
            "margin: 6px 0 2px 0 !important; } "
            "[data-testid='stSidebarNavSeparator'] { padding-top: 6px !important; } "

@@ -15,6 +15,10 @@ st.markdown(
     "Every number on these pages is computed by real operations (numpy, PyTorch), "
     "so you can check the slides, try your own photos and practise until the arithmetic is easy."
 )
+for page in [p for p in PAGES if p.section == ""]:  # the live class, for the whole hall
+    with st.container(border=True):
+        st.page_link(page.path, label=f"**{page.title}** →")
+        st.markdown(page.teaches)
 for section in SECTION_ORDER:
     pages = [p for p in PAGES if p.section == section]
     if not pages:

@@ -18,7 +18,7 @@ from pages import route_through_app
 route_through_app()
 
 from pages import _live  # noqa: E402
-from pages._ui import explain, literal, show_figure, show_text, stop_page  # noqa: E402
+from pages._ui import explain, finish_link, literal, show_figure, show_text, stop_page  # noqa: E402
 from vizcore import live, quiz  # noqa: E402
 from vizcore.figures import live as live_figs  # noqa: E402
 
@@ -66,24 +66,22 @@ def lecturer_link_login() -> None:
 
 def lecturer_view(code: str, key: str) -> None:
     join = f"{base_url()}/{_live.LIVE_PAGE}?{urlencode({'class': code})}"
-    left, right = st.columns([3, 2])
-    with left:
-        st.markdown(f"<div style='font-size:3.2rem;font-weight:700;line-height:1.2'>Join code: {code}</div>",
-                    unsafe_allow_html=True)
-        st.markdown(f"<div style='font-size:1.6rem;word-break:break-all'>{join}</div>", unsafe_allow_html=True)
-        state = cache.get(code, fresh=True)
-        if state is not None and state.ended:
-            st.info("This class has ended.")
-            st.session_state.pop(_live.LECTURER, None)
-            return
-    right.image(qr_png(join), caption="Scan to join", width=260)
-    with st.expander("Your lecturer link (bookmark it: it gives the class back to you on any device)"):
-        st.code(f"{base_url()}/{_live.LIVE_PAGE}?{urlencode({'class': code, 'key': key})}", language=None,
-                wrap_lines=True)
-        st.caption("Keep it private: whoever has it can run this class.")
-    st.caption("Every page you open now is shown to the students who follow you.")
+    st.query_params["class"] = code  # Copy link gives the join link
+    state = cache.get(code, fresh=True)
+    if state is not None and state.ended:
+        st.info("This class has ended.")
+        st.session_state.pop(_live.LECTURER, None)
+        return
+    asked = state is not None and state.question is not None
+    left, right = st.columns([3, 2] if not asked else [5, 1])
+    # Large until the first question; then one line, so the question is on the projector's first screen.
+    size, address = ("3.2rem", "1.6rem") if not asked else ("1.8rem", "1.1rem")
+    left.markdown(f"<div style='font-size:{size};font-weight:700;line-height:1.2'>Join code: {code}</div>"
+                  f"<div style='font-size:{address};word-break:break-all'>{join}</div>", unsafe_allow_html=True)
+    right.image(qr_png(join), caption="Scan to join" if not asked else None, width=260 if not asked else 110)
+    question_panel_lecturer(code, key)  # the question right under the code: on the projector's first screen
 
-    st.subheader("Ask the hall")
+    st.subheader("Ask the hall" if not asked else "Ask the next question")
     c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
     kinds = {"any": None, **{k: [k] for k in quiz.KINDS}}
     kind = c1.selectbox("Question", list(kinds), key="live_kind",
@@ -99,7 +97,12 @@ def lecturer_view(code: str, key: str) -> None:
             found.ask(code, key, spec)
         except live.LiveError as err:
             st.error(literal(err))
-    question_panel_lecturer(code, key)
+        st.rerun()  # the new question at the top
+    with st.expander("Your lecturer link (bookmark it: it gives the class back to you on any device)"):
+        st.code(f"{base_url()}/{_live.LIVE_PAGE}?{urlencode({'class': code, 'key': key})}", language=None,
+                wrap_lines=True)
+        st.caption("Keep it private: whoever has it can run this class.")
+    st.caption("Every page you open now is shown to the students who follow you.")
 
     st.divider()
     d1, d2 = st.columns(2)
@@ -184,8 +187,10 @@ def student_view(code: str) -> None:
 def question_panel_student(code: str) -> None:
     try:
         state = cache.get(code)
-        found.seen(code, _live.session_id()) if st.session_state.get("_live_seen_tick", 0) % 20 == 0 else None
-        st.session_state["_live_seen_tick"] = st.session_state.get("_live_seen_tick", 0) + 1
+        tick = st.session_state.get("_live_seen_tick", 0)
+        if tick % 20 == 0:  # "52 in the class": the members seen in the last minute
+            found.seen(code, _live.session_id())
+        st.session_state["_live_seen_tick"] = tick + 1
     except live.StoreUnavailable as err:
         st.warning(literal(err))
         return
@@ -244,3 +249,4 @@ elif st.session_state.get(_live.MEMBER):
 else:
     start_button()
     join_form()
+finish_link()

@@ -197,10 +197,11 @@ def watch_runs(page) -> ScriptRuns:
 
 
 def new_page(browser, width: int = 1280, height: int = 720, *, outside: list | None = None,
-             timeout_ms: int = 90_000):
+             timeout_ms: int = 90_000, **context_options):
     """A page in a fresh context (a new Streamlit session), offline, its script runs followed
-    (:func:`settle`); returns (context, page)."""
-    context = browser.new_context(viewport={"width": width, "height": height})
+    (:func:`settle`); returns (context, page). ``context_options``: Playwright's, e.g.
+    ``is_mobile=True, has_touch=True`` for a phone."""
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
     context.route("**/*", offline(outside))
     page = context.new_page()
     page.set_default_timeout(timeout_ms)

@@ -6,6 +6,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+# The live class's database: one throwaway SQLite file for the test session (servers the tests
+# start inherit it), never the user's data folder.
+os.environ.setdefault("VIZCORE_CLASS_DB", f"sqlite:///{tempfile.mkdtemp(prefix='vizcore-class-')}/class.db")
+
 import streamlit.config  # noqa: E402
 
 # The shipped config hides error details from users; tests want to see them.

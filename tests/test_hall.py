@@ -17,6 +17,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -181,6 +183,21 @@ def test_the_balancer_refuses_a_body_over_the_upload_limit(hall):
     with socket.create_connection(("127.0.0.1", hall.port), timeout=10) as s:
         s.sendall(b"PUT /_stcore/upload_file/x/y HTTP/1.1\r\nHost: hall\r\nContent-Length: 30000000\r\n\r\n")
         assert s.recv(200).split(b"\r\n")[0] == b"HTTP/1.1 413 Payload Too Large"
+
+
+def test_the_status_page_is_served_on_loopback_only_never_on_the_halls_port(hall):
+    stats = re.search(r"^status page \(this machine only\): (http://127\.0\.0\.1:\d+/haproxy-stats)$", hall.text(), re.M)
+    assert stats, hall.text()[-2000:]
+    with urllib.request.urlopen(stats.group(1), timeout=10) as answer:
+        assert answer.status == 200 and b"replicas" in answer.read()
+    try:
+        with urllib.request.urlopen(f"{hall.url}/haproxy-stats", timeout=10) as answer:
+            body = answer.read()
+    except urllib.error.HTTPError as err:
+        body = err.read()
+    assert b"Statistics Report" not in body  # the hall's port passes it to a replica (Streamlit's 404 page)
+    config = re.search(r"^haproxy: pid \d+, config (\S+)$", hall.text(), re.M).group(1)
+    assert re.search(r"^\s+bind 127\.0\.0\.1:\d+$", Path(config).read_text(), re.M)
 
 
 def test_a_student_with_the_cookie_stays_on_one_replica(hall):

@@ -7,6 +7,7 @@ with the same weights in a Keras 3 model. Hostile files must each end in a Model
 """
 import io
 import json
+import logging
 import os
 import tempfile
 import zipfile
@@ -30,6 +31,12 @@ from vizcore.user_models import (MAX_FILE_BYTES, MAX_PARAMETERS, UNZIPPED_FACTOR
 from vizcore.user_models import keras_reader  # noqa: E402
 
 FORMATS = ("keras", "h5")
+# Keras (torch backend) converts tensors with np.array(copy=False) semantics numpy 2 warns about; and
+# every legacy save logs that .h5 is legacy. Neither is about the code under test.
+pytestmark = [pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword"),
+              pytest.mark.filterwarnings("ignore:The structure of `inputs` doesn't match"),
+              pytest.mark.filterwarnings("ignore:Layer .* does not have a `quantize` method")]
+logging.getLogger("absl").setLevel(logging.ERROR)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -82,7 +89,7 @@ def check_parity(kmodel, fmt: str, x: np.ndarray, *, stages: bool = True, raw: b
         model, meta = load_user_model(saved(kmodel, fmt), f"net.{fmt}")
     ref = keras_out(kmodel, x)
     got = ours(model, x)
-    close(softmax(got) if ends_in_softmax(kmodel) else got, ref, "output")
+    close(softmax(got) if ends_in_softmax(kmodel) else got, nchw(ref), "output")
     if stages:
         check_stages(kmodel, model, x)
     return model, meta
@@ -104,8 +111,9 @@ def check_stages(kmodel, model, x: np.ndarray) -> None:
             h = stage(h)
             if name in ref_by_name:
                 got = h.numpy()
-                if name == stage_names[-1] and ends_in_softmax(kmodel):
-                    got = softmax(got)
+                act = getattr(kmodel.get_layer(name), "activation", None)
+                if name == stage_names[-1] and getattr(act, "__name__", "") == "softmax":
+                    got = softmax(got)  # the stage leaves the softmax out
                 close(got, nchw(ref_by_name[name]), f"stage {name}")
 
 
@@ -124,7 +132,7 @@ def refused(data: bytes, filename: str, *words: str) -> str:
 
 # --- one layer at a time ------------------------------------------------------------------------
 
-@settings(max_examples=14, deadline=None, derandomize=True)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(kernel=st.integers(1, 4), stride=st.integers(1, 3), dilation=st.integers(1, 2),
        padding=st.sampled_from(["valid", "same"]), groups=st.sampled_from([1, 2]), c_in=st.sampled_from([2, 4]),
        filters=st.sampled_from([2, 6]), size=st.integers(7, 13), bias=st.booleans(), fmt=st.sampled_from(FORMATS),
@@ -142,7 +150,7 @@ def test_conv2d_matches_keras(kernel, stride, dilation, padding, groups, c_in, f
     assert features.stage_convolution(model, "conv") in ("conv", "conv.conv")
 
 
-@settings(max_examples=12, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(kind=st.sampled_from(["depthwise", "separable"]), kernel=st.integers(1, 4), stride=st.integers(1, 2),
        dilation=st.integers(1, 2), padding=st.sampled_from(["valid", "same"]), mult=st.integers(1, 2),
        size=st.integers(8, 12), bias=st.booleans(), fmt=st.sampled_from(FORMATS))
@@ -156,12 +164,12 @@ def test_depthwise_and_separable_convolutions_match_keras(kind, kernel, stride, 
     layer = (layers.DepthwiseConv2D(kernel, **common) if kind == "depthwise"
              else layers.SeparableConv2D(5, kernel, activation="relu", **common))
     kmodel = keras.Sequential([keras.Input((size, size, 3)), layer])
-    model, meta = check_parity(kmodel, fmt, inputs((2, size, size, 3), size))
+    model, meta = check_parity(kmodel, fmt, inputs((2, size, size, 3), size), raw=True)
     assert meta["params"] == kmodel.count_params()
     assert features.stage_convolution(model, "sep") is not None
 
 
-@settings(max_examples=12, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True)
 @given(kind=st.sampled_from(["max", "avg"]), pool=st.integers(1, 3), stride=st.integers(1, 3),
        padding=st.sampled_from(["valid", "same"]), size=st.integers(5, 11), fmt=st.sampled_from(FORMATS))
 def test_pooling_matches_keras(kind, pool, stride, padding, size, fmt):
@@ -169,7 +177,7 @@ def test_pooling_matches_keras(kind, pool, stride, padding, size, fmt):
                                                                                  padding=padding, name="pool")
     kmodel = keras.Sequential([keras.Input((size, size + 2, 3)), layer])
     x = inputs((2, size, size + 2, 3), size) - 0.5  # negative values: a padded zero must never win a max
-    check_parity(kmodel, fmt, x)
+    check_parity(kmodel, fmt, x, raw=True)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -180,12 +188,86 @@ def test_global_pooling_and_maps_layers_match_keras(fmt):
     x = layers.Cropping2D(((2, 0), (1, 1)), name="crop")(x)
     x = layers.UpSampling2D(2, name="up")(x)
     x = layers.Conv2D(4, 3, strides=2, padding="same", name="conv")(x)
+    x = layers.UpSampling2D((2, 3), interpolation="bilinear", name="smooth_up")(x)
     kept = layers.GlobalMaxPooling2D(keepdims=True, name="gmax")(x)
     x = layers.Multiply(name="gate")([x, kept])
     x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dense(2 * 3 * 4, name="expand")(x)
+    x = layers.Reshape((2, 3, 4), name="to_maps")(x)  # a vector back into (H, W, C) maps
+    x = layers.Conv2D(4, 2, name="conv_again")(x)
+    x = layers.Flatten(name="flatten")(x)
     kmodel = keras.Model(inp, layers.Dense(3, name="head")(x))
     model, meta = check_parity(kmodel, fmt, inputs((2, 12, 10, 3), 1))
     assert meta["input_shape"] == [3, 12, 10] and meta["params"] == kmodel.count_params()
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_keras3_arithmetic_on_tensors(fmt):
+    """Keras 3 saves `x + 3.0` or `a + b` written on tensors as operations (MobileNetV3's hard sigmoid)."""
+    keras.utils.set_random_seed(12)
+    inp = keras.Input((9, 9, 3))
+    x = inp - 0.5
+    x = x / 0.25
+    a = layers.Conv2D(4, 3, padding="same", name="conv_a")(x)
+    gate = layers.ReLU(6.0, name="relu6")(a + 3.0) * (1.0 / 6.0)  # hard sigmoid, as keras.applications writes it
+    x = layers.Multiply(name="hard_swish")([a, gate])
+    b = layers.Conv2D(4, 1, name="conv_b")(x)
+    x = 2.0 - (x + b)
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    kmodel = keras.Model(inp, layers.Dense(3, name="head")(x))
+    model, meta = check_parity(kmodel, fmt, inputs((2, 9, 9, 3), 13))
+    assert meta["params"] == kmodel.count_params()
+
+
+ACTIVATIONS = ["relu", "relu6", "elu", "selu", "gelu", "sigmoid", "tanh", "swish", "silu", "hard_sigmoid",
+               "hard_silu", "softplus", "softsign", "mish", "leaky_relu", "linear", "softmax", "log_softmax"]
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(kinds=st.lists(st.sampled_from(["conv", "depthwise", "separable", "maxpool", "avgpool", "bn", "activation",
+                                       "dropout", "pad"]), min_size=1, max_size=6),
+       seed=st.integers(0, 2**16), fmt=st.sampled_from(FORMATS))
+def test_random_layer_stacks_match_keras(kinds, seed, fmt):
+    """Any stack of the supported layers: the logits and every stage's maps are Keras' own."""
+    rng = np.random.default_rng(seed)
+    keras.utils.set_random_seed(seed)
+    size, stack = 16, [keras.Input((16, 16, 3))]
+    for i, kind in enumerate(kinds):
+        padding = "valid" if size >= 6 and rng.random() < 0.5 else "same"
+        stride = int(rng.integers(1, 3)) if size >= 4 else 1
+        activation = str(rng.choice(ACTIVATIONS))
+        name = f"{kind}{i}"
+        if kind == "conv":
+            layer = layers.Conv2D(int(rng.integers(2, 7)), int(rng.integers(1, 4)), strides=stride, padding=padding,
+                                  activation=activation, name=name)
+        elif kind == "depthwise":
+            layer = layers.DepthwiseConv2D(3, strides=stride, padding=padding, depth_multiplier=int(rng.integers(1, 3)),
+                                           activation=activation, name=name)
+        elif kind == "separable":
+            layer = layers.SeparableConv2D(4, 3, strides=stride, padding=padding, activation=activation, name=name)
+        elif kind in ("maxpool", "avgpool"):
+            layer = (layers.MaxPooling2D if kind == "maxpool" else layers.AveragePooling2D)(
+                2, strides=stride, padding="same" if size < 4 else padding, name=name)
+        elif kind == "bn":
+            layer = layers.BatchNormalization(epsilon=float(rng.choice([1e-3, 1e-5])), name=name)
+        elif kind == "activation":
+            layer = layers.Activation(activation, name=name)
+        elif kind == "dropout":
+            layer = layers.Dropout(0.3, name=name)
+        else:
+            layer = layers.ZeroPadding2D(int(rng.integers(1, 3)), name=name)
+        stack.append(layer)
+        kmodel = keras.Sequential(stack)
+        size = kmodel.output_shape[1]
+    kmodel = keras.Sequential([*stack, layers.Flatten(name="flatten"), layers.Dense(4, activation="softmax",
+                                                                                     name="head")])
+    for layer in kmodel.layers:
+        if isinstance(layer, layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([gamma + rng.normal(0, 0.3, gamma.shape), rng.normal(0, 0.3, beta.shape), rng.normal(
+                0, 0.3, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
+    model, meta = check_parity(kmodel, fmt, inputs((2, 16, 16, 3), seed))
+    assert meta["params"] == kmodel.count_params()
 
 
 # --- whole networks -----------------------------------------------------------------------------
@@ -209,6 +291,9 @@ def fashion_cnn():
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_deck_fashion_mnist_cnn_matches_keras(fmt):
     kmodel = fashion_cnn()
+    # As a student's notebook leaves it: compiled and trained (the files then hold optimizer state too).
+    kmodel.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    kmodel.fit(inputs((16, 28, 28, 1), 7), np.arange(16) % 10, epochs=1, batch_size=8, verbose=0)
     model, meta = check_parity(kmodel, fmt, inputs((3, 28, 28, 1), 2))
     assert [n for n, _ in model.named_children()] == [layer.name for layer in kmodel.layers]
     assert meta["input_shape"] == [1, 28, 28] and meta["classes"] == [str(i) for i in range(10)]
@@ -289,7 +374,7 @@ def test_nested_base_model_is_unfolded_and_frozen(fmt):
     h = layers.SeparableConv2D(8, 3, padding="same", activation="relu", name="base_sep")(h)
     base = keras.Model(base_in, h, name="base")
     base.trainable = False
-    tower = keras.Sequential([layers.Conv2D(8, 1, name="tower_conv")], name="tower")
+    tower = keras.Sequential([layers.Conv2D(8, 1, name="gap")], name="tower")  # the name of an outer layer too
     inp = keras.Input((20, 20, 3))
     x = layers.RandomFlip(name="augment")(inp)
     x = base(x)
@@ -300,7 +385,7 @@ def test_nested_base_model_is_unfolded_and_frozen(fmt):
     model, meta = load_user_model(data, f"transfer.{fmt}")
     x = inputs((2, 20, 20, 3), 6)
     close(softmax(ours(model, x)), keras_out(kmodel, x))
-    assert [n for n, _ in model.named_children()] == ["augment", "base_conv", "base_bn", "base_sep", "tower_conv",
+    assert [n for n, _ in model.named_children()] == ["augment", "base_conv", "base_bn", "base_sep", "tower_gap",
                                                       "gap", "head"]
     assert {"base_conv", "base_bn", "base_sep"} <= set(meta["frozen"]) and "head" not in meta["frozen"]
     assert meta["params"] == kmodel.count_params()
@@ -323,6 +408,8 @@ def test_activation_zoo_and_preprocessing_layers_match_keras(fmt):
     x = layers.Conv2D(6, 3, padding="same", activation="hard_silu", name="c_hswish")(x)
     x = layers.ELU(0.5, name="elu")(x)
     x = layers.ReLU(max_value=6.0, name="relu6")(x)
+    x = layers.ReLU(max_value=0.9, name="relu_capped")(x)
+    x = layers.ReLU(threshold=0.3, name="relu_threshold")(x)
     x = layers.Activation("sigmoid", name="sig")(x)
     x = layers.Dense(5, activation="elu", name="dense_on_maps")(x)
     x = layers.BatchNormalization(scale=False, center=False, name="bn_plain")(x)
@@ -342,6 +429,22 @@ def test_activation_zoo_and_preprocessing_layers_match_keras(fmt):
     assert "probs" not in dict(model.named_children())
     assert isinstance(model.norm, keras_reader.Affine)
     assert meta["params"] == kmodel.count_params() - 7  # Normalization's mean, variance and count are constants here
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_normalization_from_config_and_crops_that_change_nothing(fmt):
+    """Normalization divides by max(√variance, 1e-7) (a zero variance too); RandomCrop and Resizing
+    to the size the maps already have are the identity at inference."""
+    keras.utils.set_random_seed(17)
+    kmodel = keras.Sequential([keras.Input((8, 8, 3)),
+                               layers.Normalization(mean=[0.1, 0.2, 0.3], variance=[0.25, 0.0, 4.0], name="norm"),
+                               layers.RandomCrop(8, 8, name="crop"), layers.Resizing(8, 8, name="resize"),
+                               layers.Flatten(name="flatten"), layers.Dense(3, name="head")])
+    model, _ = check_parity(kmodel, fmt, inputs((2, 8, 8, 3), 18))
+    assert isinstance(model.crop, torch.nn.Identity)
+    cropping = keras.Sequential([keras.Input((8, 8, 3)), layers.RandomCrop(6, 6, name="crop"), layers.Flatten(),
+                                 layers.Dense(3)])
+    refused(saved(cropping, fmt), f"net.{fmt}", "'crop'", "6×6")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -450,7 +553,7 @@ def keras2_functional():
                  padding="same", data_format="channels_last", dilation_rate=[1, 1], groups=1, activation="linear",
                  use_bias=True, depth_multiplier=1),
         k2_layer("LeakyReLU", "leaky_re_lu", ["depthwise_conv2d"], alpha=0.1),
-        {"class_name": "Functional", "name": "base", "inbound_nodes": [[["leaky_re_lu", 1, 0, {}]]],
+        {"class_name": "Model", "name": "base", "inbound_nodes": [[["leaky_re_lu", 1, 0, {}]]],
          "config": {"name": "base", "trainable": False, "layers": [
              k2_layer("InputLayer", "input_2", [], batch_input_shape=[None, 8, 8, 8]),
              k2_layer("Conv2D", "bc", ["input_2"], trainable=False, **conv_cfg(6, 3, padding="same")),
@@ -487,18 +590,37 @@ def test_keras2_sequential_without_input_layer_and_keras2_hard_sigmoid():
     """Old Sequential files give the input size on the first layer (batch_input_shape); Keras 2's
     hard_sigmoid is clip(0.2·x + 0.5, 0, 1) (Keras 3's is relu6(x + 3) / 6)."""
     keras.utils.set_random_seed(13)
-    oracle = keras.Sequential([keras.Input((9, 9, 2)), layers.Conv2D(3, 2, strides=2, padding="same", name="c")])
+    oracle = keras.Sequential([keras.Input((9, 9, 1)), layers.Conv2D(3, 2, strides=2, padding="same", name="c")])
     kernel, bias = oracle.layers[0].get_weights()
     config = {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
-        k2_layer("Conv2D", "c", batch_input_shape=[None, 9, 9, 2],
+        k2_layer("Conv2D", "c", batch_input_shape=[None, 9, 9, 1],
                  **conv_cfg(3, 2, strides=2, padding="same", activation="hard_sigmoid")),
         k2_layer("GlobalMaxPooling2D", "g", data_format="channels_last")]}}
     data = write_keras2_h5(config, {"c": [("c/kernel:0", kernel), ("c/bias:0", bias)], "g": []})
     model, meta = load_user_model(data, "old.h5")
-    x = inputs((2, 9, 9, 2), 14, 8.0) - 4
+    x = inputs((2, 9, 9, 1), 14, 8.0) - 4
     expected = np.clip(0.2 * keras_out(oracle, x) + 0.5, 0, 1).max(axis=(1, 2))
     close(ours(model, x), expected)
-    assert meta["input_shape"] == [2, 9, 9] and meta["params"] == 3 * 2 * 2 * 2 + 3
+    assert meta["input_shape"] == [1, 9, 9] and meta["params"] == 3 * 2 * 2 * 1 + 3
+
+
+def test_keras2_sequential_that_starts_with_a_model():
+    """Sequential([base, ...]) where only the base model has the Input layer."""
+    keras.utils.set_random_seed(15)
+    oracle = keras.Sequential([keras.Input((8, 8, 3)), layers.Conv2D(2, 3, name="bc"), layers.Flatten(name="f"),
+                               layers.Dense(2, name="d")])
+    (kernel, bias), (dense, dense_bias) = oracle.layers[0].get_weights(), oracle.layers[2].get_weights()
+    base = {"class_name": "Sequential", "config": {"name": "base", "layers": [
+        k2_layer("InputLayer", "base_input", batch_input_shape=[None, 8, 8, 3]),
+        k2_layer("Conv2D", "bc", **conv_cfg(2, 3))]}}
+    config = {"class_name": "Sequential", "config": {"name": "outer", "layers": [
+        base, k2_layer("Flatten", "f"), k2_layer("Dense", "d", units=2, activation="linear", use_bias=True)]}}
+    data = write_keras2_h5(config, {"base": [("bc/kernel:0", kernel), ("bc/bias:0", bias)], "f": [],
+                                    "d": [("d/kernel:0", dense), ("d/bias:0", dense_bias)]})
+    model, meta = load_user_model(data, "transfer.h5")
+    x = inputs((2, 8, 8, 3), 16)
+    close(ours(model, x), keras_out(oracle, x))
+    assert meta["input_shape"] == [3, 8, 8] and [n for n, _ in model.named_children()] == ["bc", "f", "d"]
 
 
 # --- hostile and broken files -------------------------------------------------------------------
@@ -553,6 +675,24 @@ def test_custom_layer_class_is_refused_naming_it():
         refused(saved(kmodel, fmt), f"net.{fmt}", "'twice'", "Twice", "rebuilds these layer types", "Dense")
 
 
+def test_unknown_activation_is_refused_before_the_weights():
+    parts = members(saved(tiny(), "keras"))
+    config = json.loads(parts["config.json"])
+    config["config"]["layers"][-1]["config"]["activation"] = {"module": "builtins", "class_name": "function",
+                                                               "config": "my_activation", "registered_name": "function"}
+    refused(zip_with(config, b"no weights read"), "net.keras", "'head'", "my_activation", "Supported activations")
+
+
+def test_too_many_layers_and_quantised_layers_are_refused():
+    many = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        k2_layer("InputLayer", "in", batch_input_shape=[None, 8, 8, 3]),
+        *(k2_layer("Dropout", f"d{i}", rate=0.1) for i in range(601))]}}
+    refused(write_keras2_h5(many, {}), "deep.h5", "more than 600 layers")
+    kmodel = tiny()
+    kmodel.quantize("int8")
+    refused(saved(kmodel, "keras"), "q.keras", "'head'", "quantised")
+
+
 def test_keras2_lambda_and_tf_op_layers_are_refused():
     config = {"class_name": "Sequential", "config": {"name": "s", "layers": [
         k2_layer("InputLayer", "in", batch_input_shape=[None, 8, 8, 1]),
@@ -603,7 +743,7 @@ def test_weights_that_do_not_fit_the_config_are_refused_before_reading():
     config = json.loads(parts["config.json"])
     config["config"]["layers"][1]["config"]["filters"] = 3  # the file's kernel has 2 filters
     refused(zip_with(config, parts["model.weights.h5"]), "net.keras", "'conv'", "shape")
-    config["config"]["layers"][1]["config"]["filters"] = 300_000  # 2.7 M parameters, then a 1.8 × 10⁹ Dense
+    config["config"]["layers"][1]["config"]["filters"] = 5_000_000  # 50 M parameters in the kernel alone
     message = refused(zip_with(config, parts["model.weights.h5"]), "net.keras", "parameters")
     assert f"{MAX_PARAMETERS:,}" in message
 
@@ -625,13 +765,13 @@ def test_weights_linked_to_other_files_are_refused(tmp_path):
         f.create_dataset("kernel", data=np.ones((3, 3, 1, 2), "float32"))
     buffer = io.BytesIO(data)
     with h5py.File(buffer, "r+") as f:
-        group = f["model_weights/conv/conv"]
+        group = f["model_weights/conv/tiny/conv"]
         del group["kernel"]
         group["kernel"] = h5py.ExternalLink(str(secret), "kernel")
     refused(buffer.getvalue(), "net.h5", "'conv'")
     buffer = io.BytesIO(data)
     with h5py.File(buffer, "r+") as f:
-        group = f["model_weights/conv/conv"]
+        group = f["model_weights/conv/tiny/conv"]
         del group["kernel"]
         group.create_dataset("kernel", shape=(3, 3, 1, 2), dtype="float32", external=[(str(secret), 0, 72)])
     refused(buffer.getvalue(), "net.h5", "not stored in the file itself")

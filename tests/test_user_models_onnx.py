@@ -32,14 +32,14 @@ torch.manual_seed(0)
 # --- helpers ------------------------------------------------------------------------------------
 
 def export(model: nn.Module, shape: tuple[int, ...], *, dynamic: bool = True, sides: bool = False,
-           training=torch.onnx.TrainingMode.EVAL, opset: int | None = None) -> bytes:
+           training=torch.onnx.TrainingMode.EVAL, opset: int | None = None, **options) -> bytes:
     """The ONNX file torch writes for ``model`` on a (1, *shape) input."""
     axes = {0: "n", 2: "h", 3: "w"} if sides else {0: "n"}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model.eval(), (torch.randn(1, *shape),), buffer, dynamo=False, input_names=["x"],
-                          output_names=["y"], training=training, opset_version=opset,
+                          output_names=["y"], training=training, opset_version=opset, **options,
                           dynamic_axes={"x": axes, "y": {0: "n"}} if dynamic else None)
     return buffer.getvalue()
 
@@ -167,8 +167,10 @@ class LeNet(nn.Module):
 
 @pytest.mark.parametrize("dynamic", [True, False])
 def test_lenet_named_stages_and_folded_shape_computation(dynamic):
+    """Also an older export: batch fixed at 1, opset 9, the weights listed among the graph's inputs."""
     source = LeNet()
-    model, meta = assert_matches_ort(export(source, (1, 28, 28), dynamic=dynamic), (1, 28, 28),
+    older = {} if dynamic else {"opset": 9, "keep_initializers_as_inputs": True}
+    model, meta = assert_matches_ort(export(source, (1, 28, 28), dynamic=dynamic, **older), (1, 28, 28),
                                      batch=3 if dynamic else 1)
     assert list(stages(model)) == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc1",
                                    "relu3", "fc2"]
@@ -317,13 +319,19 @@ def test_activations_and_constants_match_onnxruntime():
                                       nn.Softmax(dim=1))
             self.register_buffer("mean", torch.tensor([0.1, 0.2, 0.3]).view(1, 3, 1, 1))
             self.fc = nn.Linear(4, 3)
+            self.bn = nn.BatchNorm1d(3)
 
         def forward(self, x):
             x = (x - self.mean) / 0.25 * 2 + 1
             x = self.acts(self.conv(nn.functional.pad(x, (1, 2, 0, 1), mode="reflect")))
-            return self.fc(x.mean((2, 3)))
+            return self.bn(self.fc(x.mean((2, 3))))
 
-    model, _ = assert_matches_ort(export(Zoo(), (3, 12, 12)), (3, 12, 12))
+    source = Zoo()
+    with torch.no_grad():
+        source.bn.running_mean.normal_()
+        source.bn.running_var.uniform_(0.5, 2)
+    model, _ = assert_matches_ort(export(source, (3, 12, 12)), (3, 12, 12))
+    assert isinstance(list(model.children())[-1], nn.BatchNorm1d)
     first = list(model.children())[0]
     assert isinstance(first, Affine)  # Sub, Div, Mul, Add of constants: one affine stage
     assert not any(isinstance(s, Affine) for s in list(model.children())[1:])
@@ -442,6 +450,20 @@ def test_tf2onnx_open_size_with_global_pooling():
         x = np.random.default_rng(side).normal(size=(2, 1, side, side)).astype(np.float32)
         ours = torch.softmax(torch.from_numpy(run_ours(model, x)), 1).numpy()
         np.testing.assert_allclose(ours, run_ort(data, x.transpose(0, 2, 3, 1)), atol=1e-5)
+
+
+def test_tensorflow_dense_network_without_transposes_flattens_channels_last():
+    rng = np.random.default_rng(2)
+    nodes = [helper.make_node("Reshape", ["in", "shape"], ["flat"], name="model/flatten/Reshape"),
+             helper.make_node("MatMul", ["flat", "K"], ["m"], name="model/dense/MatMul"),
+             helper.make_node("Add", ["m", "b"], ["logits"], name="model/dense/BiasAdd"),
+             helper.make_node("Softmax", ["logits"], ["out"], axis=-1, name="model/dense/Softmax")]
+    inits = [tensor("shape", np.array([-1, 192], np.int64)), tensor("K", rng.normal(size=(192, 4)).astype(np.float32)),
+             tensor("b", rng.normal(size=(1, 4)).astype(np.float32))]
+    data = graph_file(nodes, [value("in", ["n", 8, 8, 3])], [value("out", ["n", 4])], inits)
+    model, meta = compare_nhwc(data, 8)
+    assert meta["input_shape"] == [3, 8, 8] and meta["channels_last"]
+    assert [type(stage) for stage in model.children()] == [ChannelsLastFlatten, nn.Linear]
 
 
 def test_hand_written_operations_match_onnxruntime():

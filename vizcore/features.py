@@ -33,7 +33,8 @@ SOFTMAX = "softmax"
 
 # Layers that act on each value on its own (or per channel): the receptive field passes through.
 _POINTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity,
-              nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Softmax, nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout,
+              nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Softmax, nn.LogSoftmax, nn.PReLU, nn.Softplus,
+              nn.Softsign, nn.SELU, nn.Mish, nn.LocalResponseNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout,
               nn.Dropout2d, PixelStandardise, Affine)
 _WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 # Layers after which every value depends on the whole input (Flatten only reorders values).
@@ -713,7 +714,9 @@ def _geometry(layer: nn.Module) -> _Geometry | None:
     """The window of a convolution or pooling layer; None for layers that act value by value."""
     if isinstance(layer, _POINTWISE):
         return None
-    if isinstance(layer, nn.ZeroPad2d):  # (left, right, top, bottom); negative values crop
+    if isinstance(layer, (nn.ZeroPad2d, nn.ConstantPad2d, nn.ReflectionPad2d, nn.ReplicationPad2d)):
+        # (left, right, top, bottom); negative values crop. A reflected or repeated border holds
+        # copies of pixels already inside the window: the window's bounds are the same.
         left, right, top, bottom = layer.padding
         return _Geometry((1, 1), (1, 1), (top, left), (1, 1), (0, 0), False, pad_after=(bottom, right))
     if not isinstance(layer, _WINDOWED):

@@ -77,6 +77,7 @@ class _Layer:
     vars: list[_Var] = field(default_factory=list)
     build: Callable[[list[np.ndarray]], nn.Module] | None = None
     drop_softmax: bool = False   # the network's last layer: leave its softmax out (logits)
+    args: list | None = None     # an operation's arguments: "tensor" where it reads one, else the number
 
 
 class _Context:
@@ -233,9 +234,23 @@ def _entry_name(entry: dict) -> str:
 
 
 def _class(entry: Any) -> str:
+    """The layer's type; a Keras 3 operation written on tensors (``x + 3.0``, module keras.src.ops…)
+    is "ops.<Class>", told apart from the layer of the same name (layers.Add)."""
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise ModelError("A layer in this file has no type: the file is damaged.")
-    return entry["class_name"]
+    module, cls = entry.get("module"), entry["class_name"]
+    if isinstance(module, str) and (module.startswith("keras.src.ops") or module.startswith("keras.ops")):
+        return "ops." + cls
+    if module is None and cls in _OPS:  # a legacy .h5 leaves the module out: an operation reads flat arguments
+        nodes = entry.get("inbound_nodes")
+        if isinstance(nodes, list) and len(nodes) == 1 and isinstance(nodes[0], dict):
+            args = nodes[0].get("args")
+            if isinstance(args, list) and args and not isinstance(args[0], list):
+                return "ops." + cls
+    return cls
+
+
+_OPS = ("Add", "Multiply", "Subtract", "TrueDivide", "Divide")
 
 
 class _Walker:
@@ -245,10 +260,14 @@ class _Walker:
         self.keras_format = keras_format
         self.layers: list[_Layer] = []
         self.taken: set[str] = {INPUT}
+        self.reserved: set[str] = set()  # the names of the network's own (not nested) layers
         self.input_shape: Shape | None = None
 
-    def unique(self, name: str, model: str) -> str:
-        candidate = name if name not in self.taken else f"{model}/{name}"
+    def unique(self, name: str, model: str, nested: bool) -> str:
+        """The node's name: the layer's own; a layer inside a model whose name a layer of the
+        network itself also has gets the model's name in front ("base/conv")."""
+        clash = name in self.taken or (nested and name in self.reserved)
+        candidate = f"{model}/{name}" if clash else name
         n = 1
         while candidate in self.taken:
             n += 1
@@ -274,7 +293,8 @@ class _Walker:
             if cls not in _PLANNERS and cls != "InputLayer":
                 _refuse_class(cls, sub)
             registered, module = sub.get("registered_name"), sub.get("module")
-            if cls != "InputLayer" and ((isinstance(registered, str) and registered not in (cls, "Functional"))
+            if cls != "InputLayer" and ((isinstance(registered, str) and registered not in (sub["class_name"],
+                                                                                            "Functional"))
                                         or (isinstance(module, str) and not module.startswith("keras"))):
                 _refuse_class(registered if isinstance(registered, str) else cls, sub)
             count += 1
@@ -295,6 +315,8 @@ class _Walker:
         return self.functional(cfg, inputs, where, trainable, depth, top, model_name)
 
     def child_where(self, where: tuple, cls: str, counters: dict[str, int], name: str, depth: int) -> tuple:
+        if cls.startswith("ops."):
+            return ("",)  # an operation: no weights, not one of the model's layers in the weights file
         if self.keras_format:
             key = _snake(cls)
             if key in counters:
@@ -320,7 +342,7 @@ class _Walker:
                     self.child_where(where, cls, counters, "", depth)
                 continue
             if top and first and self.input_shape is None:
-                shape = _batch_shape(sub_cfg, required=False) or _build_shape(cfg)
+                shape = _batch_shape(sub_cfg, required=False) or _build_shape(cfg) or _model_input(sub)
                 if shape is None:
                     raise ModelError("This file does not say what size of input the network takes (a Sequential "
                                      "model without an Input layer): add keras.Input((height, width, channels)) "
@@ -332,7 +354,7 @@ class _Walker:
             if cls in _MODELS:
                 current = self.walk(sub, [current], child, trainable, depth + 1, False)
                 continue
-            current = self.add(sub, cls, name, [current], child, trainable, model_name)
+            current = self.add(sub, cls, name, [current], child, trainable, model_name, depth > 0)
         if current == INPUT and inputs is None:
             raise ModelError("This network has no layers.")
         return current
@@ -387,7 +409,9 @@ class _Walker:
                 if cls in _MODELS:
                     tensors[name] = self.walk(sub, sources, child, trainable, depth + 1, False)
                 else:
-                    tensors[name] = self.add(sub, cls, name, sources, child, trainable, model_name)
+                    args = _op_args(nodes[0], name) if cls.startswith("ops.") else None
+                    tensors[name] = self.add(sub, cls, name, sources, child, trainable, model_name, depth > 0,
+                                             args)
                 progress = True
             pending = waiting
         out = output_refs[0][0]
@@ -396,13 +420,13 @@ class _Walker:
         return tensors[out]
 
     def add(self, entry: dict, cls: str, name: str, sources: list[str], where: tuple, trainable: bool,
-            model_name: str) -> str:
+            model_name: str, nested: bool, args: list | None = None) -> str:
         cfg = entry.get("config")
         if not isinstance(cfg, dict):
             raise ModelError(f"Layer {name!r} has no configuration: the file is damaged.")
-        node = self.unique(name, model_name)
+        node = self.unique(name, model_name, nested)
         own = trainable and cfg.get("trainable", True) is not False
-        self.layers.append(_Layer(node, name, cls, cfg, sources, where, own))
+        self.layers.append(_Layer(node, name, cls, cfg, sources, where, own, args=args))
         if len(self.layers) > MAX_LAYERS:
             raise ModelError(f"This network has more than {MAX_LAYERS} layers; the app opens networks up to "
                              f"{MAX_LAYERS} layers (ResNet-50 has 177).")
@@ -465,6 +489,16 @@ def _node_refs(node: Any, name: str) -> list[tuple]:
     return refs
 
 
+def _op_args(node: Any, name: str) -> list:
+    """A Keras 3 operation's positional arguments: "tensor" for each tensor, the numbers as they are."""
+    args = node.get("args") if isinstance(node, dict) else None
+    if not isinstance(args, list) or any(isinstance(v, (list, str)) or isinstance(v, bool) for v in args) or \
+            any(isinstance(v, dict) and v.get("class_name") != "__keras_tensor__" for v in args) or \
+            (isinstance(node, dict) and node.get("kwargs")):
+        raise ModelError(f"Layer {name!r} is a Keras operation with arguments the app cannot rebuild.")
+    return ["tensor" if isinstance(v, dict) else v for v in args]
+
+
 def _has_tensor_ref(kwargs: dict) -> bool:
     return any(isinstance(v, list) and len(v) >= 3 and isinstance(v[0], str) and isinstance(v[1], int)
                for v in kwargs.values())
@@ -481,6 +515,21 @@ def _batch_shape(cfg: dict, required: bool = True) -> Shape | None:
     if not isinstance(shape, list) or not all(v is None or (isinstance(v, int) and v > 0) for v in shape[1:]):
         raise ModelError("This file's Input layer has a damaged shape.")
     return tuple(shape[1:])
+
+
+def _model_input(entry: dict, depth: int = 0) -> Shape | None:
+    """The input shape of a model used as a Sequential's first layer (its own Input layer)."""
+    if _class(entry) not in _MODELS or depth > MAX_NESTING:
+        return None
+    cfg = entry["config"]
+    for sub in cfg.get("layers") or []:
+        sub_cfg = sub.get("config") if isinstance(sub, dict) and isinstance(sub.get("config"), dict) else {}
+        shape = _batch_shape(sub_cfg, required=False) or _model_input(sub, depth + 1)
+        if shape is not None:
+            return shape
+        if _class(sub) != "InputLayer":
+            break
+    return _build_shape(cfg)
 
 
 def _build_shape(cfg: dict) -> Shape | None:
@@ -504,6 +553,9 @@ def _refuse_class(cls: str, entry: dict) -> None:
         raise ModelError(f"This network applies a TensorFlow operation directly ({name!r}, a {cls} layer, e.g. "
                          "`x + y` or tf.… on a tensor); the app rebuilds only Keras layers. Use a Keras layer "
                          f"(layers.Add() for a sum). The app rebuilds these layer types: {supported}.")
+    if cls.startswith("ops."):
+        raise ModelError(f"Layer {name!r} is the Keras operation {_snake(cls[4:])} written on a tensor, which the app "
+                         f"cannot rebuild. The app rebuilds these layer types: {supported}.")
     raise ModelError(f"Layer {name!r} is of type {cls!r}, which the app cannot rebuild (a custom layer or one it "
                      f"does not know). The app rebuilds these layer types: {supported}.")
 
@@ -512,6 +564,7 @@ def _plan(config: dict, ctx: _Context, keras_format: bool) -> tuple[list[_Layer]
     """The network's layers with their shapes, weights and builders, checked; its output; its input shape."""
     walker = _Walker(keras_format)
     count = walker.check_classes(config)
+    walker.reserved = {_entry_name(sub) for sub in config["config"]["layers"] if _class(sub) not in _MODELS}
     if count > MAX_LAYERS:
         raise ModelError(f"This network has more than {MAX_LAYERS} layers; the app opens networks up to "
                          f"{MAX_LAYERS} layers (ResNet-50 has 177).")
@@ -544,20 +597,38 @@ def _plan(config: dict, ctx: _Context, keras_format: bool) -> tuple[list[_Layer]
     for layer in layers:
         planner = _PLANNERS[layer.cls]
         try:
+            if _quantised(layer.cfg):
+                raise ModelError(f"Layer {layer.keras_name!r} is quantised (its weights are stored as integers); "
+                                 "the app rebuilds networks with float weights: save the network before quantising it.")
+            if "activation" in layer.cfg and layer.cls != "Activation":
+                _activation(layer.cfg["activation"], layer, ctx)  # an unknown activation: refused before the weights
             planner(layer, [shapes[i] for i in layer.inputs], ctx)
         except ModelError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as err:
             raise ModelError(f"Layer {layer.keras_name!r} ({layer.cls}) has a configuration the app cannot read "
                              f"({type(err).__name__}: {str(err)[:100]}).") from None
-        _check_map(layer)
-        shapes[layer.name] = layer.out
         total += sum(math.prod(v.shape) for v in layer.vars if None not in v.shape)
         if total > MAX_PARAMETERS:
             raise ModelError(f"This network has more than {MAX_PARAMETERS:,} parameters; the app opens networks up "
                              f"to {MAX_PARAMETERS // 1_000_000} million (ResNet-50 has 25.6 million).")
+        _check_map(layer)
+        shapes[layer.name] = layer.out
     channels_first = (1, shape[0], shape[1]) if len(shape) == 2 else (shape[2], shape[0], shape[1])
     return layers, output, channels_first
+
+
+def _quantised(cfg: dict) -> bool:
+    """Keras 3's quantised layers (model.quantize("int8")): a QuantizedDTypePolicy, a quantization_config."""
+    policy = cfg.get("dtype")
+    if isinstance(policy, dict):
+        inner = policy.get("config") if isinstance(policy.get("config"), dict) else {}
+        if "Quantized" in str(policy.get("class_name")) or "mode" in inner:
+            return True
+        policy = inner.get("name")
+    if isinstance(policy, str) and policy.startswith(("int", "uint", "float8")):
+        return True
+    return cfg.get("quantization_config") is not None
 
 
 def _show(shape: Shape) -> str:
@@ -1142,6 +1213,37 @@ def _plan_concatenate(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None
     layer.build = lambda arrays: Concatenate(dim)
 
 
+def _plan_op(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
+    """Keras 3 arithmetic written on tensors: ``x + y`` (a merge) or ``x * 0.5``, ``x + 3.0``… (Affine)."""
+    op = layer.cls[len("ops."):]
+    args = layer.args or []
+    if len(args) != 2:
+        raise ModelError(f"Layer {layer.keras_name!r} is the operation {op} on {len(args)} values; the app rebuilds "
+                         "it on two.")
+    if args == ["tensor", "tensor"]:
+        if op not in ("Add", "Multiply"):
+            raise ModelError(f"Layer {layer.keras_name!r} is the operation {op} of two tensors; the app rebuilds "
+                             "their sum and product (layers.Add, layers.Multiply).")
+        probe = _Layer(layer.name, layer.keras_name, op, {}, layer.inputs, layer.where, layer.trainable)
+        _plan_add(probe, shapes, ctx)
+        layer.out, layer.build = probe.out, probe.build
+        return
+    if args.count("tensor") != 1 or not all(isinstance(v, (int, float)) and math.isfinite(v)
+                                            for v in args if v != "tensor"):
+        raise ModelError(f"Layer {layer.keras_name!r} is the operation {op} with arguments the app cannot rebuild.")
+    first = args[0] == "tensor"
+    c = float(args[1] if first else args[0])
+    scale, offset = {("Add", True): (1.0, c), ("Add", False): (1.0, c), ("Multiply", True): (c, 0.0),
+                     ("Multiply", False): (c, 0.0), ("Subtract", True): (1.0, -c), ("Subtract", False): (-1.0, c),
+                     ("TrueDivide", True): (1 / c if c else math.inf, 0.0),
+                     ("Divide", True): (1 / c if c else math.inf, 0.0)}.get((op, first), (None, None))
+    if scale is None or not math.isfinite(scale):
+        raise ModelError(f"Layer {layer.keras_name!r} is the operation {op} with arguments the app cannot rebuild "
+                         "(the app rebuilds adding, subtracting, multiplying and dividing by a number).")
+    layer.out = _one(layer, shapes)
+    layer.build = lambda arrays: Affine(scale, offset)
+
+
 _IDENTITY = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout", "GaussianNoise",
              "GaussianDropout", "ActivityRegularization", "RandomFlip", "RandomRotation", "RandomZoom",
              "RandomTranslation", "RandomContrast", "RandomBrightness")
@@ -1161,6 +1263,7 @@ _PLANNERS: dict[str, Callable[[_Layer, list[Shape], _Context], None]] = {
     "Add": _plan_add, "Multiply": _plan_add, "Concatenate": _plan_concatenate,
     "RandomCrop": _plan_resize_like, "CenterCrop": _plan_resize_like, "Resizing": _plan_resize_like,
     **{name: _plan_identity for name in _IDENTITY},
+    **{f"ops.{name}": _plan_op for name in _OPS},
 }
 
 
@@ -1281,7 +1384,7 @@ def _read_weights(layers: list[_Layer], locate: Callable[[_Layer], list]) -> dic
                 raise ModelError(f"The file has no {what}: it is damaged or not a whole model.")
             if dataset.shape is None or dataset.external or dataset.is_virtual:
                 raise ModelError(f"The file's {what} is not stored in the file itself: refusing it.")
-            if dataset.dtype.kind not in "fiu" or dataset.dtype.itemsize > 8:
+            if dataset.dtype.kind not in ("fiu" if var.names[0] == "count" else "f") or dataset.dtype.itemsize > 8:
                 raise ModelError(f"The file's {what} is not plain numbers ({dataset.dtype}); quantised or custom "
                                  "weights are not supported.")
             shape = tuple(dataset.shape)

@@ -297,7 +297,7 @@ class _Reader:
         """The tensor the rebuilt network returns: the graph's output, a last Softmax left out."""
         output = self.graph.output[0].name
         for _ in range(len(self.graph.node)):
-            index = self.producer_of(output)
+            index = self.producer.get(output)
             if index is None:
                 break
             node = self.graph.node[index]
@@ -307,16 +307,9 @@ class _Reader:
             if node.op_type in ("Softmax", "LogSoftmax"):
                 axis = _attributes(node).get("axis", 1 if self.opset < 13 else -1)
                 if axis in (1, -1):
-                    self.dropped_softmax = node.op_type
                     output = node.input[0]
             break
         return output
-
-    def producer_of(self, name: str) -> int | None:
-        for index, node in enumerate(self.graph.node):
-            if name in node.output:
-                return index
-        return None
 
     def _input_layout(self, dims: list[int | None]) -> bool:
         """Whether the picture comes as (N, H, W, C): the graph transposes it to (N, C, H, W)
@@ -328,10 +321,8 @@ class _Reader:
             if name in seen:
                 continue
             seen.add(name)
-            for index in self.order:
+            for index in self.readers.get(name, []):
                 node = self.graph.node[index]
-                if name not in node.input:
-                    continue
                 if node.op_type == "Transpose":
                     perm = list(_attributes(node).get("perm", []))
                     if perm == [0, 3, 1, 2]:
@@ -347,7 +338,6 @@ class _Reader:
     def convert(self) -> Converted:
         self._check_budget()
         self.input_name, dims = self._input()
-        self.dropped_softmax = None
         self.order = list(range(len(self.graph.node)))
         self._order(self.graph.output[0].name)  # producers, order checks of what the output needs
         output = self._output()
@@ -356,6 +346,10 @@ class _Reader:
         self.order = self._order(output)
         self.consumers: Counter[str] = Counter(i for k in self.order for i in self.graph.node[k].input if i)
         self.consumers[output] += 1
+        self.readers: dict[str, list[int]] = {}
+        for index in self.order:
+            for name in dict.fromkeys(i for i in self.graph.node[index].input if i):
+                self.readers.setdefault(name, []).append(index)
         nhwc = self._input_layout(dims)
         channels, height, width = (dims[3], dims[1], dims[2]) if nhwc else (dims[1], dims[2], dims[3])
         self.batch = dims[0]
@@ -429,6 +423,16 @@ class _Reader:
             return self.consts[name]
         if name in self.initializers:
             self.consts[name] = _array(self.initializers[name], name)
+            return self.consts[name]
+        return None
+
+    def peek_const(self, name: str) -> np.ndarray | None:
+        """A constant, also one a Constant node later in the file computes (looking ahead for a pattern)."""
+        if self.is_const(name):
+            return self.const(name)
+        index = self.producer.get(name)
+        if index is not None and self.graph.node[index].op_type == "Constant":
+            self.consts[name] = self._constant(self.graph.node[index])
             return self.consts[name]
         return None
 
@@ -536,8 +540,6 @@ class _Reader:
                 index[int(axis)] = slice(int(start), int(end), int(step))
             return x[tuple(index)]
         if op == "Reshape":
-            if symbolic:
-                raise ValueError("a reshape of shape values")
             shape = [int(v) for v in np.asarray(args[1]).reshape(-1)]
             if not a.get("allowzero", 0):
                 shape = [x.shape[i] if v == 0 else v for i, v in enumerate(shape)]
@@ -694,10 +696,8 @@ class _Reader:
         """The index of the one node reading ``name`` (None if several, or the network's output)."""
         if self.consumers[name] != 1:
             return None
-        for index in self.order:
-            if index > self.index and name in self.graph.node[index].input:
-                return index
-        return None
+        readers = [index for index in self.readers.get(name, []) if index > self.index]
+        return readers[0] if readers else None
 
     # -- operations: activations
     def _pointwise(self, node, layer: nn.Module, label: str | None = None) -> None:
@@ -938,8 +938,8 @@ class _Reader:
         if add is not None:  # MatMul + Add (tf2onnx's Dense): one nn.Linear
             other = self.graph.node[add]
             rest = [i for i in other.input if i != node.output[0]]
-            if other.op_type == "Add" and len(other.input) == 2 and len(rest) == 1 and self.is_const(rest[0]):
-                value = self.const(rest[0])
+            value = self.peek_const(rest[0]) if other.op_type == "Add" and len(rest) == 1 else None
+            if value is not None and len(other.input) == 2:
                 if value.dtype != object and value.dtype.kind == "f" and (
                         value.size == 1 or (value.size == b.shape[1] and value.shape[-1] == b.shape[1]
                                             and value.ndim <= 2)):
@@ -1114,6 +1114,8 @@ class _Reader:
             raise ModelError(f"Layer {_show(node.name)} (Pad) pads the batch or the channels; the app rebuilds "
                              "padding of the height and width only.")
         sides = (begin[w], end[w], begin[h], end[h])
+        if not any(sides):
+            return self.alias(node, x)
         if mode == "constant":
             layer = nn.ZeroPad2d(sides) if value == 0 else nn.ConstantPad2d(sides, value)
         elif mode in ("reflect", "edge") and min(sides) >= 0:
@@ -1187,7 +1189,7 @@ class _Reader:
             if partner is None and len(step.input) != 1:
                 return False
             if isinstance(partner, float):
-                constant = self.const(others[0]) if len(others) == 1 and self.is_const(others[0]) else None
+                constant = self.peek_const(others[0]) if len(others) == 1 else None
                 if constant is None or constant.size != 1 or constant.dtype == object or not math.isclose(
                         float(constant.reshape(-1)[0]), partner, rel_tol=1e-6):
                     return False
