@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 
 import streamlit as st
 
 CLASS_DB_ENV = "VIZCORE_CLASS_DB"
 LECTURER = "_live_lecturer"   # session -> (code, key): this session runs a class
 MEMBER = "_live_member"       # session -> code: this session joined a class
-FOLLOW = "live_follow"        # the "Follow the lecturer" toggle
+FOLLOW = "_live_follow"       # whether this session follows the lecturer (plain state: it outlives any page)
+FOLLOW_TOGGLE = "live_follow" # the "Follow the lecturer" switch, which shows and sets FOLLOW
 APPLIED = "_live_applied"     # session -> (version, page, query) of the lecturer's view it shows
 SESSION_ID = "_live_session"  # a random anonymous id per browser session
 LIVE_PAGE = "live_class"      # the Live class page's url path
+SETTLING_S = 3.0              # after following, the page's own runs for this long are the lecturer's view
 
 
 def class_db_url() -> str:
@@ -105,7 +108,7 @@ def follow_now(page: str) -> None:
     if applied and applied[0] == state.version:
         return
     target = state.view["page"]
-    st.session_state[APPLIED] = (state.version, target, state.view.get("query", {}))
+    st.session_state[APPLIED] = (state.version, target, state.view.get("query", {}), time.monotonic())
     for key in [k for k in st.session_state if str(k).startswith("_link_read_")]:
         del st.session_state[key]  # the lecturer's link state applies as a fresh link's does
     from pages._ui import FULL_LINK_KEY
@@ -141,7 +144,12 @@ def after_page(page: str) -> None:
                     pass
     applied = st.session_state.get(APPLIED)
     if st.session_state.get(MEMBER) and st.session_state.get(FOLLOW) and applied and page != LIVE_PAGE:
-        if (page, view_of(page)["query"]) != (applied[1], applied[2]):
+        shown = view_of(page)["query"]
+        if time.monotonic() - applied[3] < SETTLING_S and page == applied[1]:
+            # The browser's first runs of a followed page may settle its address (a widget's
+            # value coming back from the browser): that is the lecturer's view, not the student.
+            st.session_state[APPLIED] = (applied[0], page, shown, applied[3])
+        elif (page, shown) != (applied[1], applied[2]):
             st.session_state[FOLLOW] = False  # a widget changed: exploring on their own
 
 
@@ -152,24 +160,30 @@ def follow_panel(page: str) -> None:
         return
 
     code = st.session_state.get(MEMBER)
-    with st.sidebar:
-        if page != LIVE_PAGE:  # the Live class page has this toggle in its own body
+    if page != LIVE_PAGE:  # the Live class page has this toggle in its own body
+        with st.sidebar:
             follow_toggle()
-        if st.session_state.get(FOLLOW):
-            _follow_poll(code)
-        else:
-            st.caption(f"Live class {code}: you're exploring on your own")
+    # In the page itself, not the sidebar: a phone's sidebar is closed, and the line says why the
+    # page changes by itself.
+    if st.session_state.get(FOLLOW):
+        _follow_poll(code)
+    else:
+        st.caption(f"Live class {code}: you're exploring on your own (the sidebar's switch follows the "
+                   "lecturer again)")
 
 
 def follow_toggle() -> None:
     """"Follow the lecturer": off as soon as the student changes a widget; one tap brings the
-    lecturer's current view back."""
-    st.toggle("Follow the lecturer", key=FOLLOW, on_change=_follow_again,
+    lecturer's current view back. (A switch's own state is dropped in a run that does not draw
+    it, such as the run that moves to the lecturer's page: FOLLOW keeps the choice.)"""
+    st.session_state[FOLLOW_TOGGLE] = bool(st.session_state.get(FOLLOW))
+    st.toggle("Follow the lecturer", key=FOLLOW_TOGGLE, on_change=_follow_again,
               help="Your page shows what the lecturer shows. Change anything and you explore on your own.")
 
 
 def _follow_again() -> None:
-    if st.session_state.get(FOLLOW):
+    st.session_state[FOLLOW] = bool(st.session_state.get(FOLLOW_TOGGLE))
+    if st.session_state[FOLLOW]:
         st.session_state.pop(APPLIED, None)  # the next run goes to the lecturer's view
 
 

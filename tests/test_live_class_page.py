@@ -123,14 +123,15 @@ def test_students_follow_the_lecturer_and_leave_when_they_explore():
     assert not follower.exception
     assert [t.value for t in follower.title] == ["Pooling"]
     assert follower.session_state["pool_kernel"] == 3 and follower.query_params["k"] in ("3", ["3"])
-    assert any("following the lecturer" in c.value for c in follower.sidebar.caption)
+    assert any("following the lecturer" in c.value for c in follower.caption)
+    follower.session_state[_live.APPLIED] = (*follower.session_state[_live.APPLIED][:3], 0.0)  # settled long ago
     # The student changes a setting: exploring on their own, until one tap brings them back.
     widget = (follower.selectbox or follower.radio)[0]
     lecturers = widget.value
     options = [o for o in widget.options if o != widget.value]
     widget.set_value(options[0]).run()
     assert follower.session_state[_live.FOLLOW] is False
-    assert any("exploring on your own" in c.value for c in follower.sidebar.caption)
-    follower.sidebar.toggle(key=_live.FOLLOW).set_value(True).run()  # one tap
+    assert any("exploring on your own" in c.value for c in follower.caption)
+    follower.sidebar.toggle(key=_live.FOLLOW_TOGGLE).set_value(True).run()  # one tap
     assert follower.session_state[_live.FOLLOW] is True and [t.value for t in follower.title] == ["Pooling"]
     assert follower.session_state["pool_mode"] == lecturers  # the lecturer's whole view, not the student's change

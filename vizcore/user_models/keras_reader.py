@@ -95,7 +95,7 @@ def convert(data: bytes, kind: str) -> Converted:
     except ModelError:
         raise
     except (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError, RecursionError, EOFError,
-            zipfile.BadZipFile, zlib.error, NotImplementedError, OverflowError) as err:
+            RuntimeError, zipfile.BadZipFile, zlib.error, OverflowError) as err:  # h5py's errors on a broken file
         raise ModelError(f"This Keras file is damaged or written in a way the app cannot read "
                          f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else 'no detail'}).") from None
     raise ModelError(f"Unknown Keras file kind {kind!r}.")
