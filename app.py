@@ -52,6 +52,9 @@ if get_script_run_ctx() is None:  # imported by `streamlit run` (or uvicorn): th
 
     limit_malloc_arenas()  # as early as the server's own code runs: before most of its threads
 
-    app = st.App("app.py", lifespan=warm_libraries)
+    from pages._live import routes as live_routes
+
+    # The live class's watcher endpoint beside Streamlit's own (no script run per waiting student).
+    app = st.App("app.py", lifespan=warm_libraries, routes=live_routes())
 else:  # a session's run
     frame()

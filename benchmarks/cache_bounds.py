@@ -36,7 +36,6 @@ SELF_BOUNDED: dict[str, tuple[int, str]] = {
 # when full. Run the benchmark after changing a page's settings, a cache's max_entries or a store's
 # bound, and paste the RECORDED it prints here.
 RECORDED: dict[str, tuple[int, float, float]] = {
-    "_live._store_for": (1, 0.05, 0.05),  # one LiveStore (an engine and its pool) and its state cache
     "_own_models._lecturer_model": (2, 20.00, 40.00),  # not measured: a network file is at most 20 MB
     # (float32 weights: ≤ 20 MiB once rebuilt); the benchmark has no lecturer's folder to load
     "_ui._shipped_model": (5, 17.93, 19.18),

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -20,6 +22,9 @@ FOLLOW_TOGGLE = "live_follow" # the "Follow the lecturer" switch, which shows an
 APPLIED = "_live_applied"     # session -> (version, page, query) of the lecturer's view it shows
 SESSION_ID = "_live_session"  # a random anonymous id per browser session
 LIVE_PAGE = "live_class"      # the Live class page's url path
+STATE_TTL_S = 0.5             # a process reads a class at most twice a second, for all its students
+LONG_POLL_S = 15.0            # a watcher's request waits at most this long for a change
+WAKE_S = 0.25                 # how often a class's one loop per process looks at its cached state
 SETTLING_S = 3.0              # after following, the page's own runs for this long are the lecturer's view
 
 
@@ -35,17 +40,32 @@ def class_db_url() -> str:
     return f"sqlite:///{folder / 'live_class.db'}"
 
 
-@st.cache_resource(max_entries=1, show_spinner=False)
+_STORES: dict[str, tuple] = {}  # database URL -> (store, state cache): one per process, shared read-only
+_STORES_LOCK = threading.Lock()
+
+
 def _store_for(url: str):
-    """(store, state cache) for the process, or (None, why) when the database cannot be reached."""
+    """(store, state cache) for the process, or (None, why) when the database cannot be reached.
+    A plain module-level singleton, not st.cache_resource: the class endpoint (no script run)
+    reads it too."""
     from vizcore import live
 
+    with _STORES_LOCK:
+        if url in _STORES:
+            return _STORES[url]
     try:
         store = live.LiveStore(url)
+        store.expire()
     except (live.LiveError, OSError, ValueError, ImportError) as err:
-        return None, str(err)
-    store.expire()
-    return store, live.StateCache(store, ttl=1.0)
+        return None, str(err)  # not kept: the database may be starting; the next run tries again
+    with _STORES_LOCK:
+        return _STORES.setdefault(url, (store, live.StateCache(store, ttl=STATE_TTL_S)))
+
+
+def reset_store() -> None:
+    """Forget the process's store and its cached class states (tests; a changed VIZCORE_CLASS_DB)."""
+    with _STORES_LOCK:
+        _STORES.clear()
 
 
 def store():
@@ -54,10 +74,104 @@ def store():
         url = class_db_url()
     except OSError as err:
         return None, f"The class database's folder cannot be made ({err})."
-    found = _store_for(url)
-    if found[0] is None:
-        _store_for.clear()  # try again on the next run: the database may be starting
-    return found
+    return _store_for(url)
+
+
+def stamp_of(state) -> str | None:
+    """What a member's page shows of the class, in one string: the lecturer's view, the current
+    question and its state. The watcher reruns a page only when it changes."""
+    if state is None:
+        return None
+    question = state.question or {}
+    return f"{state.version}-{question.get('id', 0)}-{question.get('state', '')}-{int(state.ended)}"
+
+
+class _ClassWatch:
+    """One per class and process while students wait: a single loop reads the class's state
+    (through the process's cache) every WAKE_S and wakes every waiting request when its stamp
+    changes. A waiting request costs nothing in between."""
+
+    def __init__(self, code: str):
+        import asyncio
+
+        self.code, self.stamp, self.waiting = code, None, 0
+        self.changed = asyncio.Condition()
+        self.task = None
+
+    async def run(self, cache) -> None:
+        import asyncio
+
+        from vizcore import live
+
+        idle_since = None
+        while True:
+            try:
+                stamp = stamp_of(await asyncio.to_thread(cache.get, self.code))
+            except live.LiveError:
+                stamp = None
+            if stamp != self.stamp:
+                self.stamp = stamp
+                async with self.changed:
+                    self.changed.notify_all()
+            if self.waiting == 0:  # nobody waits: stop after a while (a class that ended)
+                idle_since = idle_since or time.monotonic()
+                if time.monotonic() - idle_since > LONG_POLL_S:
+                    _WATCHES.pop(self.code, None)
+                    return
+            else:
+                idle_since = None
+            await asyncio.sleep(WAKE_S)
+
+
+_WATCHES: dict[str, _ClassWatch] = {}
+
+
+async def version_endpoint(request):
+    """GET /_live/version?class=CODE&since=STAMP&session=ID: answered as soon as the class's stamp
+    differs from ``since``, else after LONG_POLL_S (a long poll). One loop per class and process
+    reads the class (:class:`_ClassWatch`), however many students wait."""
+    import asyncio
+
+    from starlette.responses import JSONResponse
+
+    from vizcore import live
+
+    code = str(request.query_params.get("class", ""))[:8].upper()
+    since = str(request.query_params.get("since", ""))[:40]
+    session = str(request.query_params.get("session", ""))[:40]
+    found, cache = store()
+    if found is None or not code:
+        return JSONResponse({"stamp": None}, status_code=503)
+    if session:
+        try:
+            await asyncio.to_thread(found.seen, code, session)  # "52 in the class": one write per poll
+        except live.LiveError:
+            pass
+    watch = _WATCHES.get(code)
+    if watch is None or watch.task is None or watch.task.done():
+        watch = _WATCHES[code] = _ClassWatch(code)
+        watch.stamp = stamp_of(await asyncio.to_thread(cache.get, code))
+        watch.task = asyncio.get_running_loop().create_task(watch.run(cache))
+    watch.waiting += 1
+    try:
+        deadline = time.monotonic() + LONG_POLL_S
+        async with watch.changed:
+            while watch.stamp == since and time.monotonic() < deadline:
+                try:
+                    await asyncio.wait_for(watch.changed.wait(), timeout=min(2.0, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    if await request.is_disconnected():  # the tab closed: stop waiting for it
+                        break
+    finally:
+        watch.waiting -= 1
+    return JSONResponse({"stamp": watch.stamp})
+
+
+def routes() -> list:
+    """The class endpoint, mounted beside Streamlit's own by app.py's st.App."""
+    from starlette.routing import Route
+
+    return [Route("/_live/version", version_endpoint, methods=["GET"])]
 
 
 def session_id() -> str:
@@ -154,8 +268,8 @@ def after_page(page: str) -> None:
 
 
 def follow_panel(page: str) -> None:
-    """The sidebar's class line for a member: following or exploring, and one tap back. A
-    fragment rerun each second reads the shared state cache (one store read a second per process)."""
+    """A member's class line: following or exploring, the sidebar's switch to follow again, and
+    the watcher that reruns the page when the lecturer changes the view or the question."""
     if not st.session_state.get(MEMBER):
         return
 
@@ -166,10 +280,11 @@ def follow_panel(page: str) -> None:
     # In the page itself, not the sidebar: a phone's sidebar is closed, and the line says why the
     # page changes by itself.
     if st.session_state.get(FOLLOW):
-        _follow_poll(code)
+        st.caption(f"Live class {code}: following the lecturer")
     else:
         st.caption(f"Live class {code}: you're exploring on your own (the sidebar's switch follows the "
                    "lecturer again)")
+    watch(code)
 
 
 def follow_toggle() -> None:
@@ -187,21 +302,24 @@ def _follow_again() -> None:
         st.session_state.pop(APPLIED, None)  # the next run goes to the lecturer's view
 
 
-@st.fragment(run_every=1.0)
-def _follow_poll(code: str) -> None:
-    """Each second: the shared state (one store read a second per process); a new view of the
-    lecturer's reruns the whole page, which then follows it (:func:`follow_now`)."""
-    st.caption(f"Live class {code}: following the lecturer")
-    found, cache = store()
-    if found is None:
-        return
-    from vizcore import live
+_watcher = None
 
-    try:
-        state = cache.get(code)
-    except live.StoreUnavailable:
-        st.caption("Reconnecting to the class…")
-        return
-    applied = st.session_state.get(APPLIED)
-    if state is not None and not state.ended and state.view.get("page") and (not applied or applied[0] != state.version):
-        st.rerun(scope="app")
+
+def watch(code: str) -> None:
+    """The invisible watcher (pages/_live_watch): it long-polls ``/_live/version`` and reruns the
+    page only when the class changed. An idle member costs no script runs."""
+    global _watcher
+    from streamlit.components import v1 as components
+
+    if _watcher is None:
+        _watcher = components.declare_component("live_watch", path=str(Path(__file__).with_name("_live_watch")))
+    found, cache = store()
+    shown = None
+    if found is not None:
+        from vizcore import live
+
+        try:
+            shown = stamp_of(cache.get(code))
+        except live.LiveError:
+            shown = None
+    _watcher(code=code, stamp=shown, session=session_id(), key="live_watch", default=None)

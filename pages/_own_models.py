@@ -215,7 +215,7 @@ def show_summary(meta: dict, literal) -> None:
     """Keras' model.summary() of a network: layer, output shape, parameters, and the totals."""
     rows = meta.get("summary") or []
     st.dataframe([{"Layer (type)": f"{r.name} ({r.kind})", "Output shape": str(r.output_shape),
-                   "Param #": r.params} for r in rows], hide_index=True, use_container_width=True)
+                   "Param #": r.params} for r in rows], hide_index=True, width="stretch")
     trainable = sum(r.params - r.statistics for r in rows if r.trainable)
     total = sum(r.params for r in rows)
     st.caption(f"Total params: {total:,} · Trainable params: {trainable:,} · Non-trainable params: "

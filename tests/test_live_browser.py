@@ -49,7 +49,7 @@ def test_a_phone_joins_follows_and_answers(server_and_log, browser):
     lecturer.wait_for_function("() => document.body.innerText.includes('1 of 1')", timeout=15_000)
     lecturer.get_by_role("button", name="Reveal").click()
     settle(lecturer)
-    assert "Right answer:" in lecturer.inner_text("body")
+    lecturer.wait_for_function("() => document.body.innerText.includes('Right answer:')", timeout=15_000)
     phone.wait_for_function("() => /right answer|Right:/i.test(document.body.innerText)", timeout=15_000)
     # The lecturer opens another page: the phone follows (the target is 2 s; a fragment
     # polls each second and the process reads the class at most once a second).

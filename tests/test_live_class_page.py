@@ -20,9 +20,9 @@ APP = str(ROOT / "app.py")
 @pytest.fixture(autouse=True)
 def class_db(tmp_path, monkeypatch):
     monkeypatch.setenv(_live.CLASS_DB_ENV, f"sqlite:///{tmp_path / 'class.db'}")
-    _live._store_for.clear()
+    _live.reset_store()
     yield
-    _live._store_for.clear()
+    _live.reset_store()
 
 
 def lecturer() -> tuple[AppTest, str, str]:
@@ -54,7 +54,7 @@ def test_ask_answer_count_and_reveal():
     c, f, (kh, kw) = (question.spec[k] for k in ("in_channels", "out_channels", "kernel"))
     answers = [str(question.answer), str(question.answer), str(c * kh * kw * f + (f if question.spec["bias"] else 0) + 1)]
     for at, answer in zip(students, answers):
-        _live._store_for.clear()  # a fresh read: the process's state cache keeps a state for a second
+        _live.reset_store()  # a fresh read: the process's state cache keeps a state for a second
         at.run()
         assert any(question.prompt[:30] in m.value for m in at.markdown)
         qid = _live.store()[0].state(code).question["id"]
@@ -62,14 +62,14 @@ def test_ask_answer_count_and_reveal():
         at.button(key=f"FormSubmitter:live_answer_{qid}-Send").click().run()
         assert not at.error, [e.value for e in at.error]
         assert any(f"Your answer: {answer}" in c.value.replace("\\", "") for c in at.caption)
-    _live._store_for.clear()  # the projector's next read is fresh (the cache keeps a state for 1 s)
+    _live.reset_store()  # the projector's next read is fresh (the cache keeps a state for 1 s)
     projector.run()
     assert [m.value for m in projector.metric if m.label == "Answered"] == ["3 of 3"]
     projector.button(key="live_reveal").click().run()
     assert any(f"Right answer: {question.answer_text}" in m.value for m in projector.markdown)
     bars = json.loads(projector.get("plotly_chart")[0].proto.spec)["data"][0]
     assert sorted(zip(bars["x"], bars["y"])) == sorted([(str(question.answer), 2), (answers[2], 1)])
-    _live._store_for.clear()
+    _live.reset_store()
     students[2].run()
     assert students[2].warning and question.answer_text in students[2].warning[0].value
     students[0].run()
@@ -81,7 +81,7 @@ def test_a_student_cannot_change_the_class_and_their_text_stays_literal():
     at = student(code)
     assert not at.button(key="live_reveal") if "live_reveal" in [b.key for b in at.button] else True
     projector.button(key="live_ask").click().run()
-    _live._store_for.clear()
+    _live.reset_store()
     at.run()
     qid = _live.store()[0].state(code).question["id"]
     at.text_input(key=f"live_typed_{qid}").input("**[5](http://x)**")
@@ -116,7 +116,7 @@ def test_students_follow_the_lecturer_and_leave_when_they_explore():
     lecturer_app.session_state["pool_kernel"] = 3  # the lecturer's window: 3×3
     lecturer_app.run()
     assert _live.store()[0].state(code).view == {"page": "pooling", "query": {"k": "3"}}
-    _live._store_for.clear()  # a fresh read (each process reads a class at most once a second)
+    _live.reset_store()  # a fresh read (each process reads a class at most once a second)
     follower = AppTest.from_file(APP, default_timeout=120)
     follower.query_params["class"] = code  # the join link
     follower.run()

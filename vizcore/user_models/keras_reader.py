@@ -2,9 +2,10 @@
 read as data and rebuilt with torch layers.
 
 Nothing from the file runs: the architecture is JSON (``json``), the weights are HDF5 datasets
-(``h5py``), and every layer is rebuilt from a list of the layer types this module knows. A
-Lambda layer (its function is Python bytecode in the file), a custom class or any other unknown
-type is refused before a single weight is read, naming the layer.
+(``h5py``, in a separate worker process: libhdf5 can hang or crash on a crafted file, see
+:class:`_Worker`), and every layer is rebuilt from a list of the layer types this module knows.
+A Lambda layer (its function is Python bytecode in the file), a custom class or any other
+unknown type is refused before a single weight is read, naming the layer.
 
 The checks come before the work, in this order: zip member sizes (a ``.keras`` is a zip), the
 size of the JSON, the layer types, the number of layers, the parameters the JSON implies, the
@@ -24,10 +25,17 @@ Models inside the model (a base network used as a layer) are unfolded into their
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
+import os
 import re
+import selectors
+import subprocess
+import sys
+import threading
+import time
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -49,6 +57,8 @@ MAX_CONFIG_BYTES = 16 * 2**20     # the JSON architecture (ResNet-50's is under 
 MAX_NESTING = 8                   # models inside models inside …
 MAX_MAP_VALUES = 64 * 2**20       # numbers in one feature map the file fixes (for one picture)
 MAX_SPATIAL = 8192                # pixels a side of any map the file fixes
+MAX_WINDOW = 1024                 # a kernel's or pooling window's reach (dilation included), a stride, a padding
+MAX_UPSAMPLING = 16
 BACKEND_EPSILON = 1e-7            # keras.backend.epsilon(), used by Normalization
 
 Shape = tuple  # a Keras tensor's shape without the batch: (H, W, C) maps, (H, W) a grey picture, (F,) a vector
@@ -95,9 +105,10 @@ def convert(data: bytes, kind: str) -> Converted:
     except ModelError:
         raise
     except (OSError, KeyError, ValueError, TypeError, IndexError, AttributeError, RecursionError, EOFError,
-            RuntimeError, zipfile.BadZipFile, zlib.error, OverflowError) as err:  # h5py's errors on a broken file
+            RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error, OverflowError) as err:
+        detail = str(err).splitlines()[0][:120] if str(err) else "no detail"
         raise ModelError(f"This Keras file is damaged or written in a way the app cannot read "
-                         f"({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else 'no detail'}).") from None
+                         f"({type(err).__name__}: {detail}).") from None
     raise ModelError(f"Unknown Keras file kind {kind!r}.")
 
 
@@ -130,48 +141,27 @@ def _convert_keras(data: bytes) -> Converted:
     layers, output, input_shape = _plan(config, ctx, keras_format=True)
     weights_bytes = _read_member(archive, names["model.weights.h5"], MAX_FILE_BYTES * UNZIPPED_FACTOR,
                                  "model.weights.h5")
-    import h5py
-
-    try:
-        weights_file = h5py.File(io.BytesIO(weights_bytes), "r")
-    except (OSError, ValueError):
-        raise ModelError("The weights inside this .keras file (model.weights.h5) are damaged.") from None
-    with weights_file:
-        arrays = _read_weights(layers, lambda layer: _keras_datasets(weights_file, layer))
+    with _hdf5(weights_bytes, ["layers"], [], "The weights inside this .keras file (model.weights.h5)") as h5:
+        arrays = _read_weights(layers, lambda layer: _keras_datasets(h5, layer), h5)
     return _finish(layers, output, input_shape, arrays, f"Keras {major}")
 
 
 def _convert_h5(data: bytes) -> Converted:
-    import h5py
-
-    try:
-        h5 = h5py.File(io.BytesIO(data), "r")
-    except (OSError, ValueError):
-        raise ModelError("This .h5 file is damaged (truncated?) and cannot be read.") from None
-    with h5:
-        if "model_config" not in h5.attrs:
+    with _hdf5(data, ["model_weights"], ["model_config", "keras_version"], "This .h5 file") as h5:
+        raw = h5.attrs.get("model_config")
+        if raw is None:
             raise ModelError("This .h5 file holds only weights, no architecture (model.save_weights); save the "
                              "whole model with model.save(\"my_cnn.h5\") or, better, model.save(\"my_cnn.keras\").")
-        if h5.attrs.get_id("model_config").get_storage_size() > MAX_CONFIG_BYTES:
-            raise ModelError(f"This file's architecture description is larger than {MAX_CONFIG_BYTES // 2**20} MB.")
-        raw = h5.attrs["model_config"]
-        if isinstance(raw, np.ndarray) and raw.shape == ():
-            raw = raw[()]
-        if isinstance(raw, bytes):
-            raw = raw.decode("utf-8")
-        if not isinstance(raw, str):
-            raise ModelError("This .h5 file's model_config is not text: it is not a Keras model.")
         config = _parse_json(raw, "model_config")
-        version = _text(h5.attrs.get("keras_version", b""))
+        version = h5.attrs.get("keras_version") or ""
         major = _major(version, 2)
         framework = f"Keras {major} (legacy .h5)" if version else "Keras (legacy .h5)"
         ctx = _Context(major)
         layers, output, input_shape = _plan(config, ctx, keras_format=False)
-        link = h5.get("model_weights", getlink=True)
-        if not isinstance(link, h5py.HardLink) or not isinstance(h5["model_weights"], h5py.Group):
+        if "model_weights" not in h5.groups:
             raise ModelError("This .h5 file holds an architecture but no weights (model_weights is missing).")
-        index = _H5Index(h5["model_weights"])
-        arrays = _read_weights(layers, index.datasets)
+        index = _H5Index(h5)
+        arrays = _read_weights(layers, index.datasets, h5)
     return _finish(layers, output, input_shape, arrays, framework)
 
 
@@ -198,14 +188,6 @@ def _parse_json(raw: bytes | str, what: str) -> dict:
             or config.get("class_name") not in _MODELS:
         raise ModelError(f"This file's {what} does not describe a Keras Sequential or Functional model.")
     return config
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value[()]
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return value if isinstance(value, str) else ""
 
 
 def _major(version: str, default: int) -> int:
@@ -741,6 +723,16 @@ def _pair(value: Any, what: str, layer: _Layer, allow_zero: bool = False) -> tup
     return _pos(value[0], what, layer, allow_zero), _pos(value[1], what, layer, allow_zero)
 
 
+def _window(layer: _Layer, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int] = (1, 1)) -> None:
+    """A window the app can run: "same" padding grows with the window, so a huge one (made up in a
+    file) would ask for gigabytes at the first picture."""
+    reach = max(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if reach > MAX_WINDOW or max(stride) > MAX_WINDOW:
+        raise ModelError(f"Layer {layer.keras_name!r} has a window of {reach} pixels or a stride of {max(stride)}: "
+                         f"more than the app handles (up to {MAX_WINDOW}).")
+
+
 def _padding(layer: _Layer) -> str:
     padding = str(layer.cfg.get("padding", "valid")).lower()
     if padding not in ("valid", "same"):
@@ -786,13 +778,15 @@ def _plan_conv(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
     s = _pair(cfg.get("strides", 1), "stride", layer)
     d = _pair(cfg.get("dilation_rate", 1), "dilation rate", layer)
     groups = _pos(cfg.get("groups", 1) or 1, "number of groups", layer)
+    _window(layer, k, s, d)
     padding = _padding(layer)
     if c % groups or filters % groups:
         raise ModelError(f"Layer {layer.keras_name!r} has {groups} groups for {c} input and {filters} output "
                          "channels: they do not divide.")
     bias = _bool(layer, "use_bias")
     layer.out = (_out_size(h, k[0], s[0], d[0], padding), _out_size(w, k[1], s[1], d[1], padding), filters)
-    layer.vars = [_Var(("kernel",), (k[0], k[1], c // groups, filters))] + ([_Var(("bias",), (filters,))] if bias else [])
+    layer.vars = [_Var(("kernel",), (k[0], k[1], c // groups, filters))] + (
+        [_Var(("bias",), (filters,))] if bias else [])
 
     def build(arrays: list[np.ndarray]) -> nn.Module:
         with torch.device("meta"):
@@ -811,6 +805,7 @@ def _plan_depthwise(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
     k = _pair(cfg.get("kernel_size"), "kernel size", layer)
     s = _pair(cfg.get("strides", 1), "stride", layer)
     d = _pair(cfg.get("dilation_rate", 1), "dilation rate", layer)
+    _window(layer, k, s, d)
     padding = _padding(layer)
     bias = _bool(layer, "use_bias")
     layer.out = (_out_size(h, k[0], s[0], d[0], padding), _out_size(w, k[1], s[1], d[1], padding), c * mult)
@@ -841,6 +836,7 @@ def _plan_separable(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
     k = _pair(cfg.get("kernel_size"), "kernel size", layer)
     s = _pair(cfg.get("strides", 1), "stride", layer)
     d = _pair(cfg.get("dilation_rate", 1), "dilation rate", layer)
+    _window(layer, k, s, d)
     padding = _padding(layer)
     bias = _bool(layer, "use_bias")
     layer.out = (_out_size(h, k[0], s[0], d[0], padding), _out_size(w, k[1], s[1], d[1], padding), filters)
@@ -932,7 +928,8 @@ def _plan_batchnorm(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
 def _plan_activation(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
     layer.out = _one(layer, shapes)
     cls, cfg = layer.cls, layer.cfg
-    if len(layer.out) == 2 and (cls == "Softmax" or _activation_name(cfg.get("activation")) in ("softmax", "log_softmax")):
+    softmax = cls == "Softmax" or _activation_name(cfg.get("activation")) in ("softmax", "log_softmax")
+    if len(layer.out) == 2 and softmax:
         raise ModelError(f"Layer {layer.keras_name!r} takes a softmax along the rows of a picture without a channel "
                          "axis; the app rebuilds a softmax over the channels.")
     if cls == "Activation":
@@ -1003,6 +1000,7 @@ def _plan_pool(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
     k = _pair(layer.cfg.get("pool_size", 2), "pool size", layer)
     strides = layer.cfg.get("strides")
     s = k if strides is None else _pair(strides, "stride", layer)
+    _window(layer, k, s)
     padding = _padding(layer)
     layer.out = (_out_size(h, k[0], s[0], 1, padding), _out_size(w, k[1], s[1], 1, padding), c)
     average = layer.cls.startswith(("Average", "Avg"))
@@ -1085,8 +1083,8 @@ def _two_pairs(value: Any, what: str, layer: _Layer) -> tuple[int, int, int, int
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ModelError(f"Layer {layer.keras_name!r} has an invalid {what}.")
     (top, bottom), (left, right) = (_pair(list(v), what, layer, True) for v in value)
-    if max(top, bottom, left, right) > MAX_SPATIAL:
-        raise ModelError(f"Layer {layer.keras_name!r} has a {what} larger than the app handles.")
+    if max(top, bottom, left, right) > MAX_WINDOW:
+        raise ModelError(f"Layer {layer.keras_name!r} has a {what} larger than the app handles (up to {MAX_WINDOW}).")
     return top, bottom, left, right
 
 
@@ -1107,8 +1105,9 @@ def _plan_cropping(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
 def _plan_upsampling(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
     h, w, c = _maps(layer, shapes)
     size = _pair(layer.cfg.get("size", 2), "size", layer)
-    if max(size) > 64:
-        raise ModelError(f"Layer {layer.keras_name!r} enlarges maps {max(size)} times: more than the app handles.")
+    if max(size) > MAX_UPSAMPLING:
+        raise ModelError(f"Layer {layer.keras_name!r} enlarges maps {max(size)} times: more than the app handles "
+                         f"(up to {MAX_UPSAMPLING}).")
     mode = layer.cfg.get("interpolation", "nearest")
     if mode not in ("nearest", "bilinear"):
         raise ModelError(f"Layer {layer.keras_name!r} upsamples with {mode!r}; the app rebuilds 'nearest' and "
@@ -1182,7 +1181,7 @@ def _merge_shape(layer: _Layer, shapes: list[Shape]) -> Shape:
 
 
 def _plan_add(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
-    first = _merge_shape(layer, shapes)
+    _merge_shape(layer, shapes)
     out = []
     for dims in zip(*shapes):
         known = {d for d in dims if d is not None and d != 1}
@@ -1267,133 +1266,374 @@ _PLANNERS: dict[str, Callable[[_Layer, list[Shape], _Context], None]] = {
 }
 
 
-# --- the weights --------------------------------------------------------------------------------
+# --- the weights: HDF5, read in a separate process ------------------------------------------------
+#
+# libhdf5 parses the file in C. A damaged or crafted file can make it loop for ever while it holds
+# Python's global lock (one byte changed in a saved .h5 did: every thread of the server stops) or
+# crash the process. So the server never opens an HDF5 file itself: a worker process does, started
+# once and reused, and is killed when an answer takes longer than WORKER_TIMEOUT_S. It follows only
+# the file's own (hard-linked) objects, never external links or external storage, and answers with
+# plain JSON and float32 bytes (no pickle).
 
-def _safe_child(group, name: str):
-    """``group[name]`` when it is an ordinary member of this file (no external or soft links)."""
-    import h5py
+WORKER_TIMEOUT_S = 30.0
+MAX_H5_OBJECTS = 100_000              # groups and datasets in the weights file (ResNet-50's: about 1,000)
+_WORKER_MEMORY = 6 * 2**30            # the worker's address space
+_MAX_REPLY = MAX_PARAMETERS * 4 + 2 * MAX_CONFIG_BYTES + 2**26
 
-    if not name or name in (".", ".."):
+_WORKER_SOURCE = r"""
+import io, json, sys
+try:
+    import resource
+    resource.setrlimit(resource.RLIMIT_AS, (int(sys.argv[1]), int(sys.argv[1])))
+except Exception:
+    pass
+import numpy as np
+import h5py
+
+def send(header, chunks=()):
+    head = json.dumps(header).encode()
+    total = 8 + len(head) + sum(len(c) for c in chunks)
+    out = sys.stdout.buffer
+    out.write(total.to_bytes(8, "little") + len(head).to_bytes(8, "little") + head)
+    for chunk in chunks:
+        out.write(chunk)
+    out.flush()
+
+def child(group, name):
+    if not name or name in (".", "..") or not isinstance(group, h5py.Group):
         return None
-    try:
-        link = group.get(name, getlink=True)
-    except (KeyError, ValueError, OSError):
-        return None
-    if not isinstance(link, h5py.HardLink):
-        return None
-    return group[name]
+    link = group.get(name, getlink=True)
+    return group[name] if isinstance(link, h5py.HardLink) else None
 
-
-def _safe_path(group, path: str):
-    node = group
+def resolve(root, path):
+    node = root
     for part in path.split("/"):
-        if not part:
-            continue
-        node = _safe_child(node, part) if hasattr(node, "keys") else None
-        if node is None:
-            return None
+        if part:
+            node = child(node, part)
+            if node is None:
+                return None
     return node
 
+def text(value):
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
 
-def _attr_list(group, name: str) -> list[str]:
-    """A list attribute as Keras writes it (split over name0, name1… when it is long)."""
-    if name in group.attrs:
-        values = [group.attrs[name]]
+def strings(group, name):
+    attrs, values = group.attrs, []
+    if name in attrs:
+        values.append(attrs[name])
     else:
-        values, i = [], 0
-        while f"{name}{i}" in group.attrs:
-            values.append(group.attrs[f"{name}{i}"])
+        i = 0
+        while name + str(i) in attrs:
+            values.append(attrs[name + str(i)])
             i += 1
     out = []
     for value in values:
         for item in np.atleast_1d(value):
-            if isinstance(item, bytes):
-                item = item.decode("utf-8", "replace")
-            if isinstance(item, str):
+            item = text(item)
+            if item is not None:
                 out.append(item)
     return out
 
+def info(dataset):
+    stored = dataset.shape is not None and dataset.external is None and not dataset.is_virtual
+    return {"shape": list(dataset.shape) if dataset.shape is not None else None, "kind": dataset.dtype.kind,
+            "itemsize": int(dataset.dtype.itemsize), "stored": bool(stored)}
+
+def index(f, request):
+    attrs = {}
+    for name in request["attrs"]:
+        value = text(f.attrs[name]) if name in f.attrs else None
+        if value is not None and len(value) > request["max_attr"]:
+            return {"ok": False, "error": "large", "name": name}
+        attrs[name] = value
+    groups, datasets, budget = {}, {}, [request["max_objects"]]
+
+    def walk(group, path, depth):
+        names = list(group.keys())
+        budget[0] -= len(names) + 1
+        if budget[0] < 0 or depth > 64:
+            raise OverflowError("too many objects")
+        groups[path] = {"children": names, "weight_names": strings(group, "weight_names"),
+                        "name": text(group.attrs["name"]) if "name" in group.attrs else None}
+        for name in names:
+            node = child(group, name)
+            if isinstance(node, h5py.Group):
+                walk(node, path + "/" + name, depth + 1)
+            elif isinstance(node, h5py.Dataset):
+                datasets[path + "/" + name] = info(node)
+
+    for root in request["roots"]:
+        node = resolve(f, root)
+        if isinstance(node, h5py.Group):
+            walk(node, root, 0)
+    return {"ok": True, "attrs": attrs, "groups": groups, "datasets": datasets}
+
+def read(f, request):
+    shapes, chunks = [], []
+    for path, shape, integer in request["items"]:
+        dataset = resolve(f, path)
+        if not isinstance(dataset, h5py.Dataset) or not info(dataset)["stored"] or list(dataset.shape) != shape \
+                or dataset.dtype.kind not in ("fiu" if integer else "f"):
+            return {"ok": False, "error": "changed", "path": path}, []
+        array = np.ascontiguousarray(np.asarray(dataset[()]).astype("<f4"))
+        shapes.append(list(array.shape))
+        chunks.append(memoryview(array).cast("B"))
+    return {"ok": True, "shapes": shapes}, chunks
+
+current = None
+while True:
+    line = sys.stdin.buffer.readline()
+    if not line:
+        break
+    try:
+        request = json.loads(line)
+        if request["op"] == "open":
+            data = sys.stdin.buffer.read(request["size"])
+            if current is not None:
+                current.close()
+            current = None
+            try:
+                current = h5py.File(io.BytesIO(data), "r")
+            except Exception:
+                send({"ok": False, "error": "open"})
+                continue
+            send(index(current, request))
+        elif request["op"] == "read":
+            send(*read(current, request))
+        else:
+            if current is not None:
+                current.close()
+            current = None
+            send({"ok": True})
+    except Exception as err:
+        send({"ok": False, "error": type(err).__name__, "detail": str(err)[:200]})
+"""
+
+
+class _Worker:
+    """The HDF5 reading process: started when first needed, one request at a time (hold LOCK)."""
+
+    LOCK = threading.Lock()
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        command = [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-c", _WORKER_SOURCE,
+                   str(_WORKER_MEMORY)]
+        try:
+            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, env=env, close_fds=True)
+        except OSError:
+            raise ModelError("The app could not start its reader for Keras weights files.") from None
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a process that ignores SIGKILL
+                pass
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        self.proc = None
+
+    def ask(self, request: dict, data: bytes, what: str) -> tuple[dict, memoryview]:
+        """Send ``request`` (and ``data``); the answer's JSON header and its bytes."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.kill()
+            self.start()
+        deadline = time.monotonic() + WORKER_TIMEOUT_S
+        try:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+            reply = self.receive(deadline)
+        except TimeoutError:
+            self.kill()
+            raise ModelError(f"Reading {what[0].lower() + what[1:]} took longer than {WORKER_TIMEOUT_S:.0f} s: the "
+                             "file is damaged (or made to stall a reader), so the app refuses it.") from None
+        except (OSError, ValueError, EOFError):
+            self.kill()
+            raise ModelError(f"{what} is damaged: reading it failed.") from None
+        head = int.from_bytes(reply[:8], "little")
+        try:
+            header = json.loads(bytes(reply[8:8 + head]))
+        except ValueError:
+            self.kill()
+            raise ModelError(f"{what} is damaged: reading it failed.") from None
+        return header, reply[8 + head:]
+
+    def receive(self, deadline: float) -> memoryview:
+        fd = self.proc.stdout.fileno()
+        buffer, total = bytearray(), None
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while total is None or len(buffer) < total:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not selector.select(remaining):
+                    raise TimeoutError
+                chunk = os.read(fd, 1 << 22)
+                if not chunk:
+                    raise EOFError
+                buffer += chunk
+                if total is None and len(buffer) >= 8:
+                    total = int.from_bytes(buffer[:8], "little") + 8
+                    if total > _MAX_REPLY + 8 or total < 16:
+                        raise ValueError("answer too long")
+        return memoryview(buffer)[8:total]
+
+
+_WORKER = _Worker()
+
+
+class _H5Contents:
+    """What the worker found in an HDF5 file: attributes, groups, datasets (no numbers yet)."""
+
+    def __init__(self, header: dict, what: str):
+        self.what = what
+        self.attrs: dict[str, str | None] = header.get("attrs") or {}
+        self.groups: dict[str, dict] = header.get("groups") or {}
+        self.datasets: dict[str, dict] = header.get("datasets") or {}
+
+    def read(self, items: list[tuple[str, tuple[int, ...], bool]]) -> list[np.ndarray]:
+        header, body = _WORKER.ask({"op": "read", "items": [[p, list(s), i] for p, s, i in items]}, b"", self.what)
+        shapes = header.get("shapes")
+        if not header.get("ok") or not isinstance(shapes, list) or len(shapes) != len(items):
+            raise ModelError(f"{self.what} is damaged: its weights cannot be read.")
+        arrays, offset = [], 0
+        for shape in shapes:
+            count = math.prod(shape)
+            if offset + 4 * count > len(body):
+                raise ModelError(f"{self.what} is damaged: its weights cannot be read.")
+            arrays.append(np.frombuffer(body, "<f4", count, offset).reshape(shape))
+            offset += 4 * count
+        return arrays
+
+
+@contextlib.contextmanager
+def _hdf5(data: bytes, roots: list[str], attrs: list[str], what: str):
+    """The HDF5 file ``data`` as the worker sees it (:class:`_H5Contents`), the worker held meanwhile."""
+    with _Worker.LOCK:
+        request = {"op": "open", "size": len(data), "roots": roots, "attrs": attrs, "max_attr": MAX_CONFIG_BYTES,
+                   "max_objects": MAX_H5_OBJECTS}
+        header, _ = _WORKER.ask(request, data, what)
+        try:
+            if not header.get("ok"):
+                if header.get("error") == "open":
+                    raise ModelError(f"{what} is damaged (truncated?) and cannot be read.")
+                if header.get("error") == "large":
+                    raise ModelError(f"{what} has an architecture description larger than "
+                                     f"{MAX_CONFIG_BYTES // 2**20} MB.")
+                if header.get("error") == "OverflowError":
+                    raise ModelError(f"{what} holds more than {MAX_H5_OBJECTS:,} groups and arrays: far more than a "
+                                     "network has.")
+                raise ModelError(f"{what} is damaged and cannot be read.")
+            yield _H5Contents(header, what)
+        finally:
+            if _WORKER.proc is not None:
+                try:
+                    _WORKER.ask({"op": "close"}, b"", what)
+                except ModelError:
+                    pass
+
+
+def _path(*parts: str) -> str:
+    return "/".join(p for part in parts for p in part.split("/") if p)
+
 
 class _H5Index:
-    """The weights of a legacy .h5 file, by layer: model_weights/<layer>/<weight name>."""
+    """The weights of a legacy .h5 file, by layer: model_weights/<layer>/<weight name>, in the order
+    of each group's weight_names (Keras 2: conv/kernel:0; Keras 3: model/conv/kernel)."""
 
-    def __init__(self, root):
-        self.root = root
-        self.groups: dict[str, dict[str, list[tuple[str, Any]]]] = {}
+    def __init__(self, h5: _H5Contents):
+        self.h5 = h5
+        self.groups: dict[str, dict[str, list[tuple[str, str]]]] = {}
 
-    def group(self, top: str) -> dict[str, list[tuple[str, Any]]]:
+    def group(self, top: str) -> dict[str, list[tuple[str, str]]]:
         if top not in self.groups:
-            by_layer: dict[str, list[tuple[str, Any]]] = {}
-            group = _safe_child(self.root, top)
-            if group is not None and hasattr(group, "attrs"):
-                for weight_name in _attr_list(group, "weight_names"):
-                    parts = weight_name.split("/")
-                    owner = parts[-2] if len(parts) >= 2 else top
-                    dataset = _safe_path(group, weight_name)
-                    short = re.sub(r"(_\d+)?:\d+$", "", parts[-1])
-                    by_layer.setdefault(owner, []).append((short, dataset))
-                    by_layer.setdefault("\0all", []).append((short, dataset))
+            by_layer: dict[str, list[tuple[str, str]]] = {}
+            group = self.h5.groups.get(_path("model_weights", top))
+            for weight_name in (group or {}).get("weight_names") or []:
+                parts = [p for p in str(weight_name).split("/") if p]
+                if not parts:
+                    continue
+                owner = parts[-2] if len(parts) >= 2 else top
+                short = re.sub(r"(_\d+)?:\d+$", "", parts[-1])
+                path = _path("model_weights", top, *parts)
+                by_layer.setdefault(owner, []).append((short, path))
+                by_layer.setdefault("\0all", []).append((short, path))
             self.groups[top] = by_layer
         return self.groups[top]
 
-    def datasets(self, layer: _Layer) -> list:
+    def datasets(self, layer: _Layer) -> list[str]:
         top, inner = layer.where
         by_layer = self.group(top)
         found = by_layer.get("\0all", []) if inner is None else by_layer.get(inner, [])
         if len(found) != len(layer.vars):
             raise ModelError(f"The file holds {len(found)} weight arrays for layer {layer.keras_name!r}; its "
                              f"configuration needs {len(layer.vars)}. The file is damaged or not a whole model.")
-        by_short = {}
-        for short, dataset in found:
-            by_short.setdefault(short, dataset)
+        by_short: dict[str, str] = {}
+        for short, path in found:
+            by_short.setdefault(short, path)
         matched = [next((by_short[n] for n in var.names if n in by_short), None) for var in layer.vars]
-        if any(m is None for m in matched) or len({id(m) for m in matched}) != len(matched):
-            matched = [dataset for _, dataset in found]  # names differ (old files): Keras' own order
+        if any(m is None for m in matched) or len(set(matched)) != len(matched):
+            matched = [path for _, path in found]  # names differ (old files): Keras' own order
         return matched
 
 
-def _keras_datasets(weights_file, layer: _Layer) -> list:
-    group = _safe_path(weights_file, layer.where[0] + "/vars")
-    if group is None or not hasattr(group, "keys"):
+def _keras_datasets(h5: _H5Contents, layer: _Layer) -> list[str]:
+    """A layer's weights in a .keras file: layers/<snake-case class + counter>/vars/0, 1, …"""
+    path = _path(layer.where[0], "vars")
+    group = h5.groups.get(path)
+    if group is None:
         raise ModelError(f"The weights file inside this .keras has no weights for layer {layer.keras_name!r}: the file "
                          "is damaged or was not saved by Keras.")
-    named = _text(group.attrs.get("name", ""))
-    if named and named != layer.keras_name:
+    named = group.get("name")
+    if isinstance(named, str) and named and named != layer.keras_name:
         raise ModelError(f"The weights file inside this .keras does not match its configuration (layer "
                          f"{layer.keras_name!r} finds the weights of {named[:40]!r}).")
-    keys = list(group.keys())
-    if len(keys) != len(layer.vars):
-        raise ModelError(f"The file holds {len(keys)} weight arrays for layer {layer.keras_name!r}; its configuration "
-                         f"needs {len(layer.vars)}. The file is damaged.")
-    return [_safe_child(group, str(i)) for i in range(len(layer.vars))]
+    if len(group.get("children") or []) != len(layer.vars):
+        raise ModelError(f"The file holds {len(group.get('children') or [])} weight arrays for layer "
+                         f"{layer.keras_name!r}; its configuration needs {len(layer.vars)}. The file is damaged.")
+    return [_path(path, str(i)) for i in range(len(layer.vars))]
 
 
-def _read_weights(layers: list[_Layer], locate: Callable[[_Layer], list]) -> dict[str, list[np.ndarray]]:
+def _read_weights(layers: list[_Layer], locate: Callable[[_Layer], list[str]],
+                  h5: _H5Contents) -> dict[str, list[np.ndarray]]:
     """Every layer's weights: shapes checked against the configuration before any number is read."""
-    import h5py
-
-    found: dict[str, list] = {}
+    wanted: list[tuple[str, tuple[int, ...], bool]] = []
+    owners: list[tuple[_Layer, _Var]] = []
     total = 0
     for layer in layers:
         if not layer.vars:
             continue
-        datasets = locate(layer)
-        for var, dataset in zip(layer.vars, datasets):
+        for var, path in zip(layer.vars, locate(layer)):
             what = f"weight {var.names[0]!r} of layer {layer.keras_name!r}"
-            if not isinstance(dataset, h5py.Dataset):
+            found = h5.datasets.get(path) if path else None
+            if found is None:
                 raise ModelError(f"The file has no {what}: it is damaged or not a whole model.")
-            if dataset.shape is None or dataset.external or dataset.is_virtual:
+            if not found.get("stored") or not isinstance(found.get("shape"), list):
                 raise ModelError(f"The file's {what} is not stored in the file itself: refusing it.")
-            if dataset.dtype.kind not in ("fiu" if var.names[0] == "count" else "f") or dataset.dtype.itemsize > 8:
-                raise ModelError(f"The file's {what} is not plain numbers ({dataset.dtype}); quantised or custom "
-                                 "weights are not supported.")
-            shape = tuple(dataset.shape)
-            expected = var.shape
-            if len(shape) != len(expected) and math.prod(shape) == math.prod(v or 0 for v in expected) \
-                    and None not in expected:
-                shape_ok = True  # the same numbers in another arrangement (e.g. (1, 1, C) for (C,))
+            integer = var.names[0] == "count"
+            if found.get("kind") not in ("fiu" if integer else "f") or not 0 < found.get("itemsize", 0) <= 8:
+                raise ModelError(f"The file's {what} is not plain numbers; quantised or custom weights are not "
+                                 "supported.")
+            shape, expected = tuple(found["shape"]), var.shape
+            if not all(isinstance(v, int) and v >= 0 for v in shape):
+                raise ModelError(f"The file's {what} has a damaged shape.")
+            if len(shape) != len(expected) and None not in expected:
+                shape_ok = math.prod(shape) == math.prod(expected)  # the same numbers arranged as (1, 1, C) for (C,)
             else:
-                shape_ok = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, shape))
+                shape_ok = len(shape) == len(expected) and all(e is None or e == v for e, v in zip(expected, shape))
             if not shape_ok:
                 raise ModelError(f"The file's {what} has the shape {_show(shape)}; the layer's configuration needs "
                                  f"{_show(expected)}. The file is damaged.")
@@ -1401,23 +1641,17 @@ def _read_weights(layers: list[_Layer], locate: Callable[[_Layer], list]) -> dic
             if total > MAX_PARAMETERS:
                 raise ModelError(f"This network has more than {MAX_PARAMETERS:,} parameters; the app opens networks "
                                  f"up to {MAX_PARAMETERS // 1_000_000} million.")
-        found[layer.name] = list(zip(layer.vars, datasets))
+            wanted.append((path, shape, integer))
+            owners.append((layer, var))
+    values = h5.read(wanted) if wanted else []
     arrays: dict[str, list[np.ndarray]] = {}
-    for name, pairs in found.items():
-        values = []
-        for var, dataset in pairs:
-            try:
-                value = np.asarray(dataset[()], dtype=np.float32)
-            except (OSError, ValueError, TypeError):
-                raise ModelError(f"The weight {var.names[0]!r} of layer {name!r} cannot be read: the file is "
-                                 "damaged.") from None
-            if not np.isfinite(value).all():
-                raise ModelError(f"The weights of layer {name!r} hold NaN or infinite values: this network cannot "
-                                 "be used.")
-            if None not in var.shape and value.shape != var.shape:
-                value = value.reshape(var.shape)
-            values.append(value)
-        arrays[name] = values
+    for (layer, var), value in zip(owners, values):
+        if not np.isfinite(value).all():
+            raise ModelError(f"The weights of layer {layer.keras_name!r} hold NaN or infinite values: this network "
+                             "cannot be used.")
+        if None not in var.shape and value.shape != var.shape:
+            value = value.reshape(var.shape)
+        arrays.setdefault(layer.name, []).append(value)
     return arrays
 
 
