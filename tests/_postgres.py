@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-BIN_DIRS = ("/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/17/bin")
+BIN_DIRS = tuple(sorted(str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")))
 
 
 def _bin(name: str) -> str | None:

@@ -34,7 +34,7 @@ SOFTMAX = "softmax"
 # Layers that act on each value on its own (or per channel): the receptive field passes through.
 _POINTWISE = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Identity,
               nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Softmax, nn.LogSoftmax, nn.PReLU, nn.Softplus,
-              nn.Softsign, nn.SELU, nn.Mish, nn.LocalResponseNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout,
+              nn.Softsign, nn.SELU, nn.Mish, nn.Threshold, nn.LocalResponseNorm, nn.BatchNorm1d, nn.BatchNorm2d, nn.Dropout,
               nn.Dropout2d, PixelStandardise, Affine)
 _WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 # Layers after which every value depends on the whole input (Flatten only reorders values).

@@ -65,7 +65,7 @@ def file_kind(data: bytes, filename: str) -> str:
     if data[:4] == b"PK\x03\x04":
         try:
             names = set(zipfile.ZipFile(io.BytesIO(data)).namelist())
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
             raise ModelError("This file looks like a zip archive but it is broken (truncated?).") from None
         if "config.json" in names:
             return "keras"
