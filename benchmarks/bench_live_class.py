@@ -63,6 +63,17 @@ def idle_cost(pid: int, seconds: float) -> float:
     return 1000 * (cpu_seconds(pid) - start) / seconds  # CPU ms per second
 
 
+def open_tabs(browser, url: str, count: int) -> list:
+    """``count`` phone-sized tabs (each its own session) on ``url``, each settled."""
+    tabs = []
+    for _ in range(count):
+        context, page = new_page(browser, 390, 844)
+        page.goto(url)
+        settle(page)
+        tabs.append((context, page))
+    return tabs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--followers", type=int, default=20)
@@ -74,22 +85,11 @@ def main() -> None:
     store.set_view(code, key, VIEWS[0][0], {})
     with streamlit_server() as base, chromium() as browser:
         pid = server_pid(int(base.rsplit(":", 1)[1]))
-        tabs = []
-        # The peer: the same tabs on the same page, without a class.
-        for _ in range(args.followers):
-            context, page = new_page(browser, 390, 844)
-            page.goto(f"{base}/{VIEWS[0][0]}")
-            settle(page)
-            tabs.append((context, page))
+        tabs = open_tabs(browser, f"{base}/{VIEWS[0][0]}", args.followers)  # the peer: no class
         plain = idle_cost(pid, args.idle)
         for context, _ in tabs:
             context.close()
-        tabs = []
-        for _ in range(args.followers):
-            context, page = new_page(browser, 390, 844)
-            page.goto(f"{base}/live_class?class={code}")
-            settle(page)
-            tabs.append((context, page))
+        tabs = open_tabs(browser, f"{base}/live_class?class={code}", args.followers)  # the class's link
         for _, page in tabs:
             page.wait_for_function(f"() => document.body.innerText.includes({VIEWS[0][1]!r})", timeout=60_000)
         following = idle_cost(pid, args.idle)

@@ -172,7 +172,11 @@ def own_network_form(key: str, literal) -> str | None:
                                                else "0.5", key=f"{key}_own_mean"), channels)
         std = _parse_numbers(right.text_input("Std per channel (0–1 units)", "0.229, 0.224, 0.225" if imagenet
                                               else "0.5", key=f"{key}_own_std"), channels)
-    size = None
+    size = picked_channels = None
+    if meta.get("open_channels"):
+        picked_channels = 1 if right.radio("Pictures it reads (the file leaves it open)", ["colour", "grey"],
+                                           key=f"{key}_own_channels", horizontal=True) == "grey" else 3
+        channels = picked_channels
     if meta["open_size"]:
         size = int(right.number_input("Picture side (pixels): the file leaves it open", min_value=user_models.MIN_SIDE,
                                       max_value=user_models.MAX_SIDE, value=height, key=f"{key}_own_size"))
@@ -180,9 +184,10 @@ def own_network_form(key: str, literal) -> str | None:
         return None
     try:
         classes = typed.splitlines() if preset == TYPED else class_preset(preset, count)
-        chosen = user_models.with_choices(meta, classes=classes, scale=scale, mean=mean, std=std, size=size)
-        if size is not None and user_models.output_count(model, tuple(chosen["input_shape"])) != count:
-            raise models.ModelError(f"At {size}×{size} pixels the network gives another number of outputs.")
+        chosen = user_models.with_choices(meta, classes=classes, scale=scale, mean=mean, std=std, size=size,
+                                          channels=picked_channels)
+        if (size or picked_channels) and user_models.output_count(model, tuple(chosen["input_shape"])) != count:
+            raise models.ModelError("With this picture size the network gives another number of outputs.")
     except models.ModelError as err:
         st.error(literal(err))
         return None

@@ -88,6 +88,22 @@ def photo_top_activations(fingerprint: str, input_hash: str, k: int, _model, _me
             np.concatenate([pictures, features.to_pixels(_x, _meta)[None]]))
 
 
+def matching_set(meta: dict) -> str | None:
+    """For a user's network without a data set here: the first built-in set whose test pictures have
+    the network's input shape (a Fashion-MNIST exercise's 1×28×28 reads the digits), else None."""
+    from vizcore import data
+
+    if meta.get("architecture") != "user":
+        return None
+    for name in data.available_datasets():
+        try:
+            if tuple(test_split(name).images.shape[1:]) == tuple(meta["input_shape"]):
+                return name
+        except data.DataError:
+            continue
+    return None
+
+
 # --- model --------------------------------------------------------------------------------------
 
 model, meta = model_selector("fm_model")
@@ -245,8 +261,12 @@ if filter_layer is not None:  # a convolution layer, or a stage that opens with 
 # --- top-activating patches ---------------------------------------------------------------------
 
 st.subheader("4 · What excites a channel most")
-if dataset:
-    pool_size, source_words = len(test_split(dataset).labels), "test images"
+patch_set = dataset or matching_set(meta)
+if patch_set:
+    pool_size, source_words = len(test_split(patch_set).labels), "test images"
+    if patch_set != dataset:
+        st.caption(f"Your network's data set is not here: the search runs over the {patch_set} test images, the "
+                   "built-in set whose pictures have your network's input size.")
 else:  # no data set here: the sample photos and the student's own picture stand in for one
     pool_size, source_words = len(images.PHOTO_NAMES) + 1, "pictures"
     st.caption(f"This model's data set is not here: the search runs over the app's {len(images.PHOTO_NAMES)} sample "
@@ -269,9 +289,9 @@ st.session_state.setdefault("fm_patch_k", counts[min(1, len(counts) - 1)])
 k = c3.select_slider("How many", counts, key="fm_patch_k")
 whole = c4.toggle("Whole", key="fm_patch_whole",
               help="Whole images: show each image with its receptive field boxed (off: the crops).")
-if dataset:
-    top = top_activations(fingerprint, dataset, 16, model, tuple(meta["mean"]), tuple(meta["std"]))[patch_layer]
-    pictures = test_pictures(dataset)
+if patch_set:
+    top = top_activations(fingerprint, patch_set, 16, model, tuple(meta["mean"]), tuple(meta["std"]))[patch_layer]
+    pictures = test_pictures(patch_set)
 else:
     tops, pictures = photo_top_activations(fingerprint, input_hash, 16, model, meta, x)
     top = tops[patch_layer]

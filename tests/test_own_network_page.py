@@ -143,3 +143,27 @@ def test_a_lecturers_network_is_listed_for_everyone_and_travels_in_a_link(onnx_f
     assert not at.error, [e.value for e in at.error]
     caption = " ".join(c.value for c in at.caption)
     assert "airplane" in caption and "0–255" in caption
+
+
+def test_a_grey_28_pixel_network_finds_its_top_patches_in_the_matching_built_in_set():
+    """A Fashion-MNIST exercise's 1×28×28 network: its channels' favourite patches come from the
+    digits test images (the built-in set of that size), through the network's own numbers."""
+    torch.manual_seed(1)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 13 * 13, 10)).eval()
+    buffer = io.BytesIO()
+    torch.onnx.export(net, (torch.zeros(1, 1, 28, 28),), buffer, dynamo=False, input_names=["x"], output_names=["y"])
+    at = upload("fm_model", buffer.getvalue(), name="fashion.onnx", classes="Fashion-MNIST")
+    assert not at.error, [e.value for e in at.error]
+    assert any("digits test images" in c.value for c in at.caption)
+    from vizcore import data
+    model, meta = at.session_state["own_models"]["fashion (your own)"]
+    split = data.load_dataset("digits", "test")
+    x = (split.images.float() / 255 - 0.0) / 1.0  # the network's own scale: 0–1
+    first = at.session_state["fm_patch_layer"]
+    with torch.no_grad():
+        out = features.activations(model, x)[first][:, int(at.session_state["fm_patch_channel"])]
+    strongest = out.flatten(1).max(1).values
+    best = int(strongest.argmax())
+    spec = json.loads([e for e in at.get("plotly_chart") if e.proto.id.endswith("-fm_patches")][0].proto.spec)
+    labels = [a["text"] for a in spec["layout"]["annotations"] if a["text"].startswith("#")]
+    assert labels[0] == f"#{best}: {float(strongest[best]):.2f}", labels[:3]  # the strongest image first

@@ -160,6 +160,7 @@ def load_user_model(data: bytes, filename: str) -> tuple[nn.Sequential, dict[str
     if channels not in (None, 1, 3):
         raise ModelError(f"This network takes pictures with {channels} channels; the app shows grey (1) "
                          "or colour (3) pictures.")
+    open_channels = channels is None
     channels = channels or 3
     open_size = height is None or width is None
     side = 28 if channels == 1 else 224
@@ -177,7 +178,7 @@ def load_user_model(data: bytes, filename: str) -> tuple[nn.Sequential, dict[str
     meta = {"name": _stem(filename), "architecture": "user", "source": converted.framework,
             "classes": [str(i) for i in range(classes)],
             "input_shape": [channels, height, width], "mean": [mean] * channels, "std": [std] * channels,
-            "scale": scale, "open_size": open_size, "dataset": "your own network", "test_accuracy": None,
+            "scale": scale, "open_size": open_size, "open_channels": open_channels, "dataset": "your own network", "test_accuracy": None,
             "params": trainable + statistics, "trainable_params": trainable, "options": {},
             "train_command": None, "seed": None, "frozen": sorted(converted.frozen),
             "channels_last": converted.channels_last}
@@ -254,13 +255,19 @@ def summary(model: nn.Sequential, shape: tuple[int, int, int], *, channels_last:
 
 def with_choices(meta: dict[str, Any], *, classes: list[str] | None = None, scale: str | None = None,
                  mean: list[float] | None = None, std: list[float] | None = None,
-                 size: int | None = None) -> dict[str, Any]:
+                 size: int | None = None, channels: int | None = None) -> dict[str, Any]:
     """``meta`` with what the user said: class names (one per output), the pixel scale (a key of
     :data:`SCALES`, or :data:`MEAN_STD` with ``mean`` and ``std`` per channel in 0–1 units) and,
-    when the file leaves it open, the picture's side. Checked: a wrong count or value raises
-    :class:`ModelError` naming it."""
+    when the file leaves them open, the picture's side and whether it is grey (1) or colour (3).
+    Checked: a wrong count or value raises :class:`ModelError` naming it."""
     out = dict(meta)
-    channels = meta["input_shape"][0]
+    if channels is not None and meta.get("open_channels"):
+        if channels not in (1, 3):
+            raise ModelError("Pictures here are grey (1 channel) or colour (3 channels).")
+        out["input_shape"] = [channels, *meta["input_shape"][1:]]
+        m, s = SCALES.get(meta.get("scale") or "0–1", SCALES["0–1"])
+        out["mean"], out["std"] = [m] * channels, [s] * channels
+    channels = out["input_shape"][0]
     if classes is not None:
         classes = [c.strip() for c in classes if c.strip()]
         count = len(meta["classes"])

@@ -798,15 +798,21 @@ def _plan_conv(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
     layer.build = build
 
 
-def _plan_depthwise(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
-    h, w, c = _maps(layer, shapes)
+def _depthwise_window(layer: _Layer):
+    """Kernel, stride, dilation (each a pair) and padding of a depthwise or separable layer, checked."""
     cfg = layer.cfg
-    mult = _pos(cfg.get("depth_multiplier", 1), "depth multiplier", layer)
     k = _pair(cfg.get("kernel_size"), "kernel size", layer)
     s = _pair(cfg.get("strides", 1), "stride", layer)
     d = _pair(cfg.get("dilation_rate", 1), "dilation rate", layer)
     _window(layer, k, s, d)
-    padding = _padding(layer)
+    return k, s, d, _padding(layer)
+
+
+def _plan_depthwise(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
+    h, w, c = _maps(layer, shapes)
+    cfg = layer.cfg
+    mult = _pos(cfg.get("depth_multiplier", 1), "depth multiplier", layer)
+    k, s, d, padding = _depthwise_window(layer)
     bias = _bool(layer, "use_bias")
     layer.out = (_out_size(h, k[0], s[0], d[0], padding), _out_size(w, k[1], s[1], d[1], padding), c * mult)
     layer.vars = [_Var(("kernel", "depthwise_kernel"), (k[0], k[1], c, mult))] + (
@@ -833,11 +839,7 @@ def _plan_separable(layer: _Layer, shapes: list[Shape], ctx: _Context) -> None:
     cfg = layer.cfg
     filters = _pos(cfg.get("filters"), "number of filters", layer)
     mult = _pos(cfg.get("depth_multiplier", 1), "depth multiplier", layer)
-    k = _pair(cfg.get("kernel_size"), "kernel size", layer)
-    s = _pair(cfg.get("strides", 1), "stride", layer)
-    d = _pair(cfg.get("dilation_rate", 1), "dilation rate", layer)
-    _window(layer, k, s, d)
-    padding = _padding(layer)
+    k, s, d, padding = _depthwise_window(layer)
     bias = _bool(layer, "use_bias")
     layer.out = (_out_size(h, k[0], s[0], d[0], padding), _out_size(w, k[1], s[1], d[1], padding), filters)
     layer.vars = [_Var(("depthwise_kernel",), (k[0], k[1], c, mult)),
