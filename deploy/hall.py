@@ -166,10 +166,10 @@ def find_haproxy() -> str | None:
     return shutil.which("haproxy") or shutil.which("haproxy", path="/usr/local/sbin:/usr/sbin:/sbin")
 
 
-def render_config(bind: str, port: int, servers: list[tuple[str, str]], stats_port: int = 0) -> str:
+def render_config(bind: str, port: int, servers: list[tuple[str, str]], stats_port: int = 8404) -> str:
     """deploy/haproxy.cfg with the frontend's address and one `server` line per replica
     (name, host:port); the name is also the replica's SRV cookie value. The status page listens
-    on 127.0.0.1:``stats_port`` only (0: a port the system picks)."""
+    on 127.0.0.1:``stats_port`` only (main() passes a free port)."""
     lines = "\n".join(f"    server {name} {address} cookie {name}" for name, address in servers)
     return string.Template(TEMPLATE.read_text()).substitute(bind=bind, port=port, servers=lines,
                                                             stats_port=stats_port)

@@ -128,6 +128,9 @@ def settle(page) -> None:
     """Wait until the server ended the runs the last action asked for (its script_finished on
     the websocket), then until the page stops changing (every chart drawn)."""
     _chromium.settle(page, int(SETTLE_S * 1000))
+    # A chart laid out before the page's font arrived is laid out again when it does (on a busy
+    # machine the first page's chart titles were measured in the fallback font): wait for it.
+    page.evaluate("() => document.fonts.ready.then(() => true)")
     last, same, deadline = None, 0, time.time() + SETTLE_S
     while time.time() < deadline and same < 3:
         page.wait_for_timeout(400)
