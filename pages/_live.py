@@ -1,5 +1,5 @@
 """The live class around every page (app.py's frame): the lecturer's view is published, a
-following student's page follows it, and the class's state is read once a second per process.
+following student's page follows it, and the class's state is read at most twice a second per process.
 
 The store is :class:`vizcore.live.LiveStore` at ``VIZCORE_CLASS_DB`` (default: a SQLite file in
 the app's data folder). Without a reachable database the app runs and the Live class page says why.
@@ -19,7 +19,7 @@ LECTURER = "_live_lecturer"   # session -> (code, key): this session runs a clas
 MEMBER = "_live_member"       # session -> code: this session joined a class
 FOLLOW = "_live_follow"       # whether this session follows the lecturer (plain state: it outlives any page)
 FOLLOW_TOGGLE = "live_follow" # the "Follow the lecturer" switch, which shows and sets FOLLOW
-APPLIED = "_live_applied"     # session -> (version, page, query) of the lecturer's view it shows
+APPLIED = "_live_applied"     # session -> (version, page, query, when) of the lecturer's view it shows
 SESSION_ID = "_live_session"  # a random anonymous id per browser session
 LIVE_PAGE = "live_class"      # the Live class page's url path
 STATE_TTL_S = 0.5             # a process reads a class at most twice a second, for all its students
@@ -42,6 +42,8 @@ def class_db_url() -> str:
 
 _STORES: dict[str, tuple] = {}  # database URL -> (store, state cache): one per process, shared read-only
 _STORES_LOCK = threading.Lock()
+_FAILED: dict[str, tuple[float, str]] = {}  # database URL -> (when, why) of the last failed start
+RETRY_S = 5.0
 
 
 def _store_for(url: str):
@@ -53,11 +55,16 @@ def _store_for(url: str):
     with _STORES_LOCK:
         if url in _STORES:
             return _STORES[url]
+        failed = _FAILED.get(url)
+        if failed and time.monotonic() - failed[0] < RETRY_S:  # no page run waits on a dead database again
+            return None, failed[1]
     try:
         store = live.LiveStore(url)
         store.expire()
     except (live.LiveError, OSError, ValueError, ImportError) as err:
-        return None, str(err)  # not kept: the database may be starting; the next run tries again
+        with _STORES_LOCK:  # the database may be starting: tried again after RETRY_S
+            _FAILED[url] = (time.monotonic(), str(err))
+        return None, str(err)
     with _STORES_LOCK:
         return _STORES.setdefault(url, (store, live.StateCache(store, ttl=STATE_TTL_S)))
 
@@ -66,6 +73,7 @@ def reset_store() -> None:
     """Forget the process's store and its cached class states (tests; a changed VIZCORE_CLASS_DB)."""
     with _STORES_LOCK:
         _STORES.clear()
+        _FAILED.clear()
 
 
 def store():
@@ -191,15 +199,17 @@ def before_page(page: str) -> None:
     from vizcore import live
 
     wanted = st.query_params.get("class")
-    if wanted and st.session_state.get(MEMBER) != wanted and LECTURER not in st.session_state:
+    # Each link's code is tried once per session (not on every run while it stays in the address).
+    if wanted and wanted != st.session_state.get("_live_tried") and LECTURER not in st.session_state:
+        st.session_state["_live_tried"] = wanted
         found, _ = store()
-        if found is not None:
-            try:
-                found.join(live.normalise_code(wanted), session_id())
-                st.session_state[MEMBER] = live.normalise_code(wanted)
-                st.session_state[FOLLOW] = True
-            except live.LiveError:
-                pass  # the Live class page says why
+        try:
+            code = live.normalise_code(wanted)
+            if found is not None and code != st.session_state.get(MEMBER):
+                found.join(code, session_id())
+                st.session_state[MEMBER], st.session_state[FOLLOW] = code, True
+        except live.LiveError:
+            pass  # the Live class page says why
     if st.session_state.get(MEMBER) and st.session_state.get(FOLLOW):
         follow_now(page)
 

@@ -183,3 +183,19 @@ def test_reveal_names_the_common_slips():
                                     (str(kh * kw * f + f), 4,
                                      "forgot the input channels (each filter has a slice per channel)")]
     assert summary["wrong"][2] == ("12345", 1, None)
+
+
+def test_a_database_that_does_not_answer_is_not_asked_again_at_once(tmp_path):
+    """While the database is down, the pages of a process do not each wait for it on every run."""
+    store = live.LiveStore(f"sqlite:///{tmp_path / 'c.db'}")
+    calls = []
+
+    def down(code):
+        calls.append(code)
+        raise live.StoreUnavailable("Reconnecting to the class…")
+    store.state = down
+    cache = live.StateCache(store, ttl=0.5, retry_s=60)
+    for _ in range(5):
+        with pytest.raises(live.StoreUnavailable):
+            cache.get("ABCDE")
+    assert calls == ["ABCDE"]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event,
-                        select, update)
+                        func, select, update)
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read off a projector
@@ -51,7 +51,6 @@ classes_table = Table(
     Column("view", Text, nullable=False, default="{}"),          # {"page": ..., "query": {...}}
     Column("version", Integer, nullable=False, default=0),        # bumps with every view change
     Column("question", Integer, nullable=True),                   # the current question's id
-    Column("photo", Text, nullable=True),                         # a shown photo: its content hash
 )
 questions_table = Table(
     "live_questions", metadata,
@@ -73,12 +72,6 @@ members_table = Table(
     Column("code", String(8), primary_key=True),
     Column("session", String(40), primary_key=True),
     Column("seen", Float, nullable=False),
-)
-photos_table = Table(
-    "live_photos", metadata,
-    Column("digest", String(64), primary_key=True),
-    Column("code", String(8), nullable=False, index=True),
-    Column("data", Text, nullable=False),                         # base64 of the picture's bytes
 )
 
 
@@ -218,14 +211,6 @@ class LiveStore:
             db.execute(update(classes_table).where(classes_table.c.code == code).values(question=qid))
         return int(qid)
 
-    def close(self, code: str, key: str) -> None:
-        """No more answers to the current question."""
-        row = self._lecturer(code, key)
-        if row.question is not None:
-            with self._begin() as db:
-                db.execute(update(questions_table).where(questions_table.c.id == row.question,
-                                                         questions_table.c.state == "open").values(state="closed"))
-
     def reveal(self, code: str, key: str) -> dict[str, int]:
         """Close the current question and show its answers: value -> count."""
         row = self._lecturer(code, key)
@@ -240,29 +225,6 @@ class LiveStore:
         self._lecturer(code, key)
         with self._begin() as db:
             db.execute(update(classes_table).where(classes_table.c.code == code).values(ended=True))
-
-    def show_photo(self, code: str, key: str, data: bytes, max_bytes: int) -> str:
-        """Store the lecturer's photo with the class (only when they press "Show this photo")."""
-        import base64
-
-        self._lecturer(code, key)
-        if len(data) > max_bytes:
-            raise LiveError(f"The photo is larger than {max_bytes // 2**20} MB.")
-        digest = hashlib.sha256(data).hexdigest()
-        with self._begin() as db:
-            if db.execute(select(photos_table.c.digest).where(photos_table.c.digest == digest)).first() is None:
-                db.execute(photos_table.insert().values(digest=digest, code=code,
-                                                        data=base64.b64encode(data).decode()))
-            db.execute(update(classes_table).where(classes_table.c.code == code).values(photo=digest))
-        return digest
-
-    def photo(self, code: str, digest: str) -> bytes | None:
-        import base64
-
-        with self._connect() as db:
-            row = db.execute(select(photos_table.c.data).where(photos_table.c.digest == digest,
-                                                               photos_table.c.code == code)).first()
-        return base64.b64decode(row.data) if row else None
 
     def results_csv(self, code: str, key: str) -> str:
         """Every question of the class with its answers' counts (anonymous), as CSV."""
@@ -354,19 +316,18 @@ class LiveStore:
                 q = db.execute(select(questions_table).where(questions_table.c.id == row.question)).first()
                 question = {"id": q.id, "state": q.state, "spec": json.loads(q.spec)}
                 answered = db.execute(select(answers_table.c.session).where(answers_table.c.question == q.id)
-                                      .with_only_columns(_count())).scalar() or 0
+                                      .with_only_columns(func.count())).scalar() or 0
             members = db.execute(select(members_table.c.session).where(
-                members_table.c.code == code, members_table.c.seen > now - 60).with_only_columns(_count())).scalar() or 0
+                members_table.c.code == code, members_table.c.seen > now - 60).with_only_columns(func.count())).scalar() or 0
         return ClassState(code, bool(row.ended or row.expires < now), json.loads(row.view or "{}"), row.version,
                           question, int(answered), int(members), now)
 
     def expire(self) -> int:
-        """Delete classes whose lecture is over (and their questions, answers, members, photos)."""
+        """Delete classes whose lecture is over (and their questions, answers and members)."""
         now = self.clock()
         with self._begin() as db:
             old = db.execute(select(classes_table.c.code).where(classes_table.c.expires < now)).scalars().all()
-            for table in (members_table, photos_table):
-                db.execute(table.delete().where(table.c.code.in_(old)))
+            db.execute(members_table.delete().where(members_table.c.code.in_(old)))
             qids = db.execute(select(questions_table.c.id).where(questions_table.c.code.in_(old))).scalars().all()
             db.execute(answers_table.delete().where(answers_table.c.question.in_(qids)))
             db.execute(questions_table.delete().where(questions_table.c.code.in_(old)))
@@ -384,12 +345,6 @@ class LiveStore:
 
     def _begin(self):
         return _Guard(self.engine.begin)
-
-
-def _count():
-    from sqlalchemy import func
-
-    return func.count()
 
 
 class _Guard:
@@ -478,8 +433,9 @@ class StateCache:
     """One read of a class's state per ``ttl`` seconds for all the sessions of a process: 300
     followers on 4 replicas cost the store about 4 reads a second, not 300."""
 
-    def __init__(self, store: LiveStore, ttl: float = 1.0):
-        self.store, self.ttl = store, ttl
+    def __init__(self, store: LiveStore, ttl: float = 1.0, retry_s: float = 5.0):
+        self.store, self.ttl, self.retry_s = store, ttl, retry_s
+        self._failed: dict[str, tuple[float, StoreUnavailable]] = {}
         self._lock = threading.Lock()
         self._states: dict[str, ClassState | None] = {}
         self._read: dict[str, float] = {}
@@ -490,7 +446,16 @@ class StateCache:
         with self._lock:
             if not fresh and code in self._states and now - self._read[code] < self.ttl:
                 return self._states[code]
-        state = self.store.state(code)
+            failed = self._failed.get(code)
+            if failed and now - failed[0] < self.retry_s:  # the database did not answer just now:
+                raise failed[1]                             # no page waits for it again so soon
+        try:
+            state = self.store.state(code)
+        except StoreUnavailable as err:
+            with self._lock:
+                self._failed[code] = (now, err)
+            raise
+        self._failed.pop(code, None)
         with self._lock:
             self.reads += 1
             self._states[code], self._read[code] = state, now

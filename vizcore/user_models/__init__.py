@@ -55,6 +55,7 @@ class Converted:
     input_shape: tuple[int | None, int | None, int | None]  # (C, H, W); None where the file leaves it open
     frozen: set[str] = field(default_factory=set)    # stages the file marks as not trainable
     channels_last: bool = False                      # the original's maps are (H, W, C) (Keras)
+    meta: dict[str, Any] | None = None               # an app checkpoint's own meta (classes, scale…)
 
 
 def file_kind(data: bytes, filename: str) -> str:
@@ -111,9 +112,7 @@ def _checkpoint(data: bytes) -> Converted:
         except ModelError as err:
             errors.append(str(err))
             continue
-        converted = Converted(model, f"this app's {name} checkpoint", tuple(meta["input_shape"]))
-        converted.meta = meta  # type: ignore[attr-defined]  - the checkpoint's own classes and scale
-        return converted
+        return Converted(model, f"this app's {name} checkpoint", tuple(meta["input_shape"]), meta=meta)
     raise ModelError(errors[0] if errors else "These weights fit none of the app's architectures.")
 
 
@@ -151,7 +150,7 @@ def load_user_model(data: bytes, filename: str) -> tuple[nn.Sequential, dict[str
     model = converted.model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    own = getattr(converted, "meta", None)
+    own = converted.meta
     if own is not None:
         meta = dict(own, name=_stem(filename), source=converted.framework, scale=None, open_size=False)
         meta["summary"] = summary(model, tuple(meta["input_shape"]))

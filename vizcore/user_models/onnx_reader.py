@@ -56,6 +56,9 @@ _EXTERNAL = 1  # TensorProto.DataLocation.EXTERNAL
 # Operations computed here on constants (shape arithmetic, weight preparation), never as layers.
 _FOLDABLE = {"Identity", "Cast", "Unsqueeze", "Squeeze", "Concat", "Gather", "Slice", "Reshape", "Transpose",
              "Add", "Sub", "Mul", "Div", "Neg", "Sqrt", "Reciprocal", "Shape", "Flatten", "ConstantOfShape"}
+# Activations that are one torch layer without settings; the others have a _Reader._op_* each.
+_PLAIN_ACTIVATIONS = {"Relu": nn.ReLU, "Tanh": nn.Tanh, "Softplus": nn.Softplus, "Softsign": nn.Softsign,
+                      "Mish": nn.Mish, "HardSwish": nn.Hardswish}
 # Operations on the picture's maps that the converter reads as layers (see _Reader._op_*).
 _LAYOUT_NEUTRAL = {"Identity", "Cast", "Dropout", "Mul", "Add", "Sub", "Div"}
 _NCHW_OPS = {"Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization",
@@ -408,6 +411,9 @@ class _Reader:
         if op == "Shape" and inputs:
             self._set_const(node, self._shape_of(node))
             return
+        if op in _PLAIN_ACTIVATIONS:  # one torch layer, no settings
+            self._pointwise(node, _PLAIN_ACTIVATIONS[op]())
+            return
         handler = getattr(self, f"_op_{op}", None)
         if handler is None:
             raise ModelError(f"Layer {_show(node.name)} uses the ONNX operation {_show(op)}, which the app "
@@ -702,24 +708,6 @@ class _Reader:
     # -- operations: activations
     def _pointwise(self, node, layer: nn.Module, label: str | None = None) -> None:
         self.emit(node, label or node.op_type.lower(), layer, [self.tensor(node)])
-
-    def _op_Relu(self, node, a):
-        self._pointwise(node, nn.ReLU())
-
-    def _op_Tanh(self, node, a):
-        self._pointwise(node, nn.Tanh())
-
-    def _op_Softplus(self, node, a):
-        self._pointwise(node, nn.Softplus())
-
-    def _op_Softsign(self, node, a):
-        self._pointwise(node, nn.Softsign())
-
-    def _op_Mish(self, node, a):
-        self._pointwise(node, nn.Mish())
-
-    def _op_HardSwish(self, node, a):
-        self._pointwise(node, nn.Hardswish())
 
     def _op_LeakyRelu(self, node, a):
         self._pointwise(node, nn.LeakyReLU(float(a.get("alpha", 0.01))))
@@ -1277,7 +1265,8 @@ def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-SUPPORTED = sorted({name[4:] for name in dir(_Reader) if name.startswith("_op_")} | {"Constant", "Shape"})
+SUPPORTED = sorted({name[4:] for name in dir(_Reader) if name.startswith("_op_")} | set(_PLAIN_ACTIVATIONS)
+                   | {"Constant", "Shape"})
 
 
 def _supported() -> str:
