@@ -199,17 +199,22 @@ def before_page(page: str) -> None:
     from vizcore import live
 
     wanted = st.query_params.get("class")
-    # Each link's code is tried once per session (not on every run while it stays in the address).
+    # Each link's code is tried once per session (not on every run while it stays in the address),
+    # unless the database did not answer: a student whose replica died lands here in a new session
+    # while the class may be reconnecting, and must still rejoin once it answers.
     if wanted and wanted != st.session_state.get("_live_tried") and LECTURER not in st.session_state:
-        st.session_state["_live_tried"] = wanted
         found, _ = store()
         try:
             code = live.normalise_code(wanted)
             if found is not None and code != st.session_state.get(MEMBER):
                 found.join(code, session_id())
                 st.session_state[MEMBER], st.session_state[FOLLOW] = code, True
+            if found is not None:
+                st.session_state["_live_tried"] = wanted
+        except live.StoreUnavailable:
+            pass  # tried again on the next run
         except live.LiveError:
-            pass  # the Live class page says why
+            st.session_state["_live_tried"] = wanted  # the Live class page says why
     if st.session_state.get(MEMBER) and st.session_state.get(FOLLOW):
         follow_now(page)
 
@@ -238,7 +243,8 @@ def follow_now(page: str) -> None:
     from pages._ui import FULL_LINK_KEY
 
     st.session_state[FULL_LINK_KEY] = True  # ...and a setting it leaves out goes back to its default
-    st.switch_page(_page_file(target), query_params=state.view.get("query", {}))
+    # The class stays in the address: a reconnect to another replica (a new session) rejoins.
+    st.switch_page(_page_file(target), query_params={**state.view.get("query", {}), "class": code})
 
 
 def _page_file(url_path: str) -> str:
@@ -284,6 +290,8 @@ def follow_panel(page: str) -> None:
         return
 
     code = st.session_state.get(MEMBER)
+    if st.query_params.get("class") != code:  # joined by the code box, or a page without a link of its own
+        st.query_params["class"] = code       # the address rejoins after a replica is lost
     if page != LIVE_PAGE:  # the Live class page has this toggle in its own body
         with st.sidebar:
             follow_toggle()

@@ -911,8 +911,13 @@ def presenter_switch() -> bool:
 
 def shared_link_params() -> dict[str, str]:
     """The query parameters that belong to the whole app (the Presenter switch), to keep in
-    every page's address."""
-    return {PRESENTER_KEY: "1"} if presenting() else {}
+    every page's address. A live class member's class too (``class=CODE``): a reconnect that
+    lands on another replica (a new session) rejoins from the address."""
+    shared = {PRESENTER_KEY: "1"} if presenting() else {}
+    member = st.session_state.get("_live_member")  # pages/_live.py's MEMBER (not imported: it imports this)
+    if member:
+        shared["class"] = member
+    return shared
 
 
 def keep_presenter_in_link() -> None:

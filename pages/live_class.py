@@ -26,6 +26,12 @@ st.title("Live class")
 explain("The lecturer asks, the hall answers on their phones; every student's page can follow the lecturer's.")
 
 found, cache = _live.store()
+if found is None and (_live.LECTURER in st.session_state or st.session_state.get(_live.MEMBER)):
+    # In a class, a database that stopped answering is a pause: the store is tried again after
+    # _live.RETRY_S and this session is still the class's lecturer or member.
+    st.warning("Reconnecting to the class… (the class database does not answer; this page tries again "
+               "in a few seconds)")
+    stop_page()
 if found is None:
     st.warning(f"The live class is off: {literal(cache)} Set VIZCORE_CLASS_DB to a reachable database "
                "(the rest of the app works as before).")
@@ -55,7 +61,12 @@ def lecturer_link_login() -> None:
             code = live.normalise_code(code)
         except live.LiveError:
             return
-        if found.is_lecturer(code, key):
+        try:
+            is_lecturer = found.is_lecturer(code, key)
+        except live.StoreUnavailable as err:
+            st.warning(literal(err))  # the key stays in the address: tried again on the next run
+            return
+        if is_lecturer:
             st.session_state[_live.LECTURER] = (code, key)
             st.session_state.pop(_live.MEMBER, None)
         else:
@@ -67,7 +78,11 @@ def lecturer_link_login() -> None:
 def lecturer_view(code: str, key: str) -> None:
     join = f"{base_url()}/{_live.LIVE_PAGE}?{urlencode({'class': code})}"
     st.query_params["class"] = code  # Copy link gives the join link
-    state = cache.get(code, fresh=True)
+    try:
+        state = cache.get(code, fresh=True)
+    except live.StoreUnavailable as err:
+        st.warning(literal(err))  # where the class is shown; the session stays the lecturer
+        return
     if state is not None and state.ended:
         st.info("This class has ended.")
         st.session_state.pop(_live.LECTURER, None)
@@ -186,6 +201,7 @@ def student_view(code: str) -> None:
     if st.button("Leave the class", key="live_leave"):
         st.session_state.pop(_live.MEMBER, None)
         st.session_state.pop(_live.APPLIED, None)
+        st.query_params.pop("class", None)  # a reconnect must not join again
         st.rerun()
 
 
@@ -194,30 +210,29 @@ def question_panel_student(code: str) -> None:
     reruns it when the lecturer asks, reveals or moves on."""
     try:
         state = cache.get(code)
+        question = state.question if state is not None else None
+        mine = found.my_answer(question["id"], _live.session_id()) if question else None
     except live.StoreUnavailable as err:
-        st.warning(literal(err))
+        st.warning(literal(err))  # in place of the question; the session stays a member
         return
     if state is None or state.ended:
         st.info("The class has ended. Thank you!")
         return
-    question = state.question
     if question is None:
         st.caption(f"Joined class {code}. The lecturer's question will appear here.")
         return
     shown = live.describe(question["spec"])
     st.markdown(shown["prompt"])
-    mine = found.my_answer(question["id"], _live.session_id())
     if question["state"] == "open":
         if question["spec"]["type"] == "choice":
             for i, choice in enumerate(question["spec"]["choices"]):
                 if st.button(literal(choice), key=f"live_choice_{question['id']}_{i}", width="stretch"):
-                    send(code, question["id"], str(i))
+                    mine = send(code, question["id"], str(i), mine)
         else:
             with st.form(f"live_answer_{question['id']}", clear_on_submit=False, border=False):
                 typed = st.text_input(f"Your answer ({shown['format']})", key=f"live_typed_{question['id']}")
                 if st.form_submit_button("Send", type="primary", width="stretch"):
-                    send(code, question["id"], typed)
-                    mine = found.my_answer(question["id"], _live.session_id())
+                    mine = send(code, question["id"], typed, mine)
         if mine is not None:
             show_text(f"Your answer: {shown['label'](mine)} (you can change it until the lecturer reveals)", "caption")
         return
@@ -235,21 +250,30 @@ def question_panel_student(code: str) -> None:
         st.caption("The question is closed.")
 
 
-def send(code: str, question: int, value: str) -> None:
+def send(code: str, question: int, value: str, mine: str | None) -> str | None:
+    """Send an answer; the student's answer as the store now holds it (shown as "Your answer",
+    the acknowledgement), or ``mine`` unchanged when it was refused or not sent."""
     try:
         found.answer(code, question, _live.session_id(), value)
+        return found.my_answer(question, _live.session_id())
+    except live.StoreUnavailable as err:
+        st.warning(f"{literal(err)} Your answer was not sent: send it again in a moment.")
     except live.LiveError as err:
         st.error(literal(err))
+    return mine
 
 
 # --- the page ---------------------------------------------------------------------------------------
 
 lecturer_link_login()
-if _live.LECTURER in st.session_state:
-    lecturer_view(*st.session_state[_live.LECTURER])
-elif st.session_state.get(_live.MEMBER):
-    student_view(st.session_state[_live.MEMBER])
-else:
-    start_button()
-    join_form()
+try:
+    if _live.LECTURER in st.session_state:
+        lecturer_view(*st.session_state[_live.LECTURER])
+    elif st.session_state.get(_live.MEMBER):
+        student_view(st.session_state[_live.MEMBER])
+    else:
+        start_button()
+        join_form()
+except live.StoreUnavailable as err:  # a button's action (Reveal, Ask, Start, End) met a database that does not answer
+    st.warning(literal(err))
 finish_link()

@@ -51,13 +51,15 @@ def set_cookies(headers) -> dict[str, str]:
 class Student:
     """One browser tab on the balancer: its cookies, its websocket, the replica that holds it."""
 
-    def __init__(self, base: str, cookies: dict[str, str] | None = None) -> None:
+    def __init__(self, base: str, cookies: dict[str, str] | None = None, page: str = PAGE,
+                 query: str = QUERY) -> None:
         self.base, self.cookies = base, dict(cookies or {})
         self.ws = None
         self.replica = ""
-        self.page_hash, self.query, self.session_id = "", QUERY, ""
+        self.page, self.page_hash, self.query, self.session_id = page, "", query, ""
         self.widget_ids: dict[str, str] = {}  # user key -> "$$ID-<hash>-<key>"
         self.errors, self.alerts, self.images, self.seen = 0, [], [], set()
+        self.texts: list[str] = []  # this run's markdown and captions
         self.file_urls = None
         self.uploads = 0
 
@@ -69,6 +71,7 @@ class Student:
                                            open_timeout=30, proxy=None, additional_headers=cookie_header(self.cookies))
         self.replica = self.ws.response.headers.get("X-Replica", "")
         self.cookies.update(set_cookies(self.ws.response.headers))
+        # A new session: the browser reopens its address (page and query), as after a reload.
         self.page_hash, self.widget_ids = "", {}
 
     async def open_page(self) -> None:
@@ -81,18 +84,20 @@ class Student:
         """One rerun with the changed widgets' values; reads until the run ends; seconds."""
         msg = BackMsg()
         state = msg.rerun_script
-        state.query_string, state.page_name, state.page_script_hash = self.query, PAGE, self.page_hash
+        state.query_string, state.page_name, state.page_script_hash = self.query, self.page, self.page_hash
         for key, value in (widgets or {}).items():
             widget = state.widget_states.widgets.add()
             widget.id = self.widget_ids[key]
-            if isinstance(value, str):
+            if value is True:  # a button's click
+                widget.trigger_value = True
+            elif isinstance(value, str):
                 widget.string_value = value
             elif isinstance(value, FileUploaderState):
                 widget.file_uploader_state_value.CopyFrom(value)
             else:
                 widget.double_array_value.data.append(value)
         start = time.perf_counter()
-        self.seen, self.alerts, self.images = set(), [], []
+        self.seen, self.alerts, self.images, self.texts = set(), [], [], []
         await self.ws.send(msg.SerializeToString())
         await asyncio.wait_for(self._read_until_finished(), RUN_S)
         return time.perf_counter() - start
@@ -107,6 +112,9 @@ class Student:
                 self.session_id = fwd.new_session.initialize.session_id or self.session_id
             elif kind == "navigation" and fwd.navigation.page_script_hash:
                 self.page_hash = fwd.navigation.page_script_hash
+                for page in fwd.navigation.app_pages:  # the address's path, as the browser shows it
+                    if page.page_script_hash == self.page_hash:
+                        self.page = page.url_pathname
             elif kind == "page_info_changed":
                 self.query = fwd.page_info_changed.query_string
             elif kind == "file_urls_response":
@@ -118,6 +126,8 @@ class Student:
                     self.errors += 1
                 elif field == "alert":
                     self.alerts.append(element.alert.body)
+                elif field == "markdown":
+                    self.texts.append(element.markdown.body)
                 elif field == "imgs":
                     self.images += [img.url for img in element.imgs.imgs]
                 widget_id = getattr(getattr(element, field), "id", "")

@@ -26,7 +26,8 @@ from typing import Any, Iterable, Mapping
 MAX_TEXT = 200  # the longest text value a field accepts unless it says otherwise
 MAX_VALUE = 2000  # no single query value longer than this is even looked at
 MAX_REPORTED = 40  # a refused value is quoted at most this long in a message
-SHARED = ("presenter",)  # names that belong to the whole app, not to one page: never refused
+SHARED = ("presenter", "class")  # names that belong to the whole app, not to one page: never refused
+# (class=CODE: a live class member's address keeps its class, so a reconnect to another replica rejoins)
 _INT = re.compile(r"[+-]?\d{1,15}")
 
 
