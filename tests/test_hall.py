@@ -3,7 +3,9 @@
 One hall for the module (its replicas start in parallel), driven like browsers through
 Streamlit's websocket protocol (tests/_hall_client.py): the app is served, a student stays on one
 replica (the SRV cookie), uploads work with the cookie and fail without it, killing a replica
-costs only its own students a reconnect, and hall.py starts it again. Skipped when HAProxy is
+costs only its own students a reconnect, and hall.py starts it again; a live class survives a
+killed replica (its students rejoin on the other one, every acknowledged answer counted once).
+Skipped when HAProxy is
 missing (apt-get install haproxy), failed under CI, where .ci/run installs it.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 import websockets
 
 from _hall_client import SLIDERS, Student, get, photo_png
+from vizcore import live
 
 ROOT = Path(__file__).resolve().parents[1]
 HALL = ROOT / "deploy" / "hall.py"
@@ -97,7 +100,8 @@ def hall(tmp_path_factory):
     log = tmp_path_factory.mktemp("hall") / "hall.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, str(HALL), "--replicas", "2", "--port", str(port),
-                                    "--bind", "127.0.0.1"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                                    "--bind", "127.0.0.1", "--class-db", os.environ["VIZCORE_CLASS_DB"]],
+                                   cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)  # conftest's throwaway class database
     running = Hall(process, log, port)
     deadline = time.monotonic() + START_S
     while "\nhall: " not in running.text():
@@ -318,3 +322,97 @@ def test_a_restarted_replica_rejoins(hall):
 
     student = asyncio.run(on_r1())
     assert student.replica == "r1" and student.errors == 0 and set(SLIDERS) <= student.seen
+
+
+CHOICES = ["3×3", "5×5", "7×7", "1×1"]
+
+
+def plain(texts: list[str]) -> list[str]:
+    return [t.replace("\\", "") for t in texts]  # the page escapes Markdown in what it quotes
+
+
+async def reconnect(student: Student, since: float) -> None:
+    """The browser's reconnect after its websocket closed: the same address, its old cookies."""
+    while True:
+        try:
+            await student.connect()
+            return
+        except (OSError, websockets.InvalidStatus):
+            assert time.monotonic() - since < FEW_S, "no websocket within a few seconds"
+            await asyncio.sleep(0.2)
+
+
+def test_a_replica_killed_mid_question_keeps_its_students_in_the_class(hall):
+    """Four students on two replicas (two joined by the class link, two by the code box) answer a
+    question on their pages; r2 is killed. Its students land on r1 in new sessions, still in the
+    class (the address kept class=CODE), and can answer again; every answer acknowledged before
+    the kill is counted exactly once."""
+    store = live.LiveStore(os.environ["VIZCORE_CLASS_DB"])  # the lecturer, through the store with the key
+    code, key = store.start_class()
+    qid = store.ask(code, key, {"type": "choice", "prompt": "Which kernel made this feature map?",
+                                "choices": CHOICES, "answer": 1})
+    logs = Path(re.search(r"^replica logs in (\S+);", hall.text(), re.M).group(1))
+    logged = {name: (logs / f"{name}.log").stat().st_size for name in ("r1", "r2")}
+
+    async def answer(student: Student, choice: int) -> list[str]:
+        """A tap on a choice; the acknowledgement the page shows (none: no question on the page)."""
+        button = f"live_choice_{qid}_{choice}"
+        if button not in student.seen:
+            return []
+        await student.rerun({button: True})
+        return [t for t in plain(student.texts) if t.startswith("Your answer:")]
+
+    async def open_page(student: Student) -> None:
+        """The Live class page; once more if a fresh session's first run showed another page."""
+        for _ in range(2):
+            await student.rerun()
+            if {"live_code", "live_leave"} & student.seen:
+                return
+
+    async def scenario():
+        students = [Student(hall.url, {"SRV": f"r{1 + i % 2}"}, page="live_class",
+                            query=f"class={code}" if i < 2 else "") for i in range(4)]
+        try:
+            for student in students:
+                await student.connect()
+            await asyncio.gather(*(open_page(s) for s in students))
+            for student in students[2:]:  # the code box and Join
+                await student.rerun({"live_code": code.lower(), "live_join": True})
+            opened = [(s.replica, s.query, "Which kernel made this feature map?" in s.texts) for s in students]
+            acknowledged = [await answer(s, i) for i, s in enumerate(students)]
+            assert store.counts(qid) == {"0": 1, "1": 1, "2": 1, "3": 1}
+            os.kill(hall.pid("r2"), signal.SIGKILL)
+            killed = time.monotonic()
+            lost = students[1::2]
+            for student in lost:
+                with pytest.raises(websockets.ConnectionClosed):  # the browser sees its websocket close
+                    await asyncio.wait_for(student.rerun(), FEW_S)
+            counted_after_kill = store.counts(qid)
+            for student in lost:
+                await reconnect(student, killed)
+            await asyncio.gather(*(open_page(s) for s in lost))  # the page at the address it showed
+            back = time.monotonic() - killed
+            rejoined = [(s.replica, s.query, plain(s.texts), "live_code" in s.seen) for s in lost]
+            again = [await answer(s, 0) for s in lost]  # a new session: a new answer, accepted
+            still = await answer(students[0], 3)  # the other replica's student changes their answer
+            return opened, acknowledged, counted_after_kill, back, rejoined, again, still, students
+        finally:
+            await asyncio.gather(*(s.close() for s in students), return_exceptions=True)
+
+    opened, acknowledged, counted_after_kill, back, rejoined, again, still, students = asyncio.run(scenario())
+    assert [(r, q) for r, q, _ in opened] == [("r1", f"class={code}"), ("r2", f"class={code}")] * 2, opened
+    assert all(shown for *_, shown in opened), opened  # the code-box students' address got class=CODE too
+    assert acknowledged == [[f"Your answer: {c} (you can change it until the lecturer reveals)"] for c in CHOICES]
+    assert counted_after_kill == {"0": 1, "1": 1, "2": 1, "3": 1}  # nothing acknowledged was lost
+    for replica, query, texts, join_form in rejoined:  # on r1, in the class, the question on the page
+        assert replica == "r1" and query == f"class={code}" and not join_form, (replica, query)
+        assert "Which kernel made this feature map?" in texts and f"Live class {code}: following the lecturer" in texts
+    assert back < FEW_S, f"the killed replica's students waited {back:.1f} s for the class"
+    assert all(ack and ack[0].startswith(f"Your answer: {CHOICES[0]}") for ack in again), again
+    assert still and still[0].startswith(f"Your answer: {CHOICES[3]}")
+    # Each acknowledged answer once; the two lost sessions' new answers beside them (their old
+    # sessions' answers stay counted: a new session is a new anonymous id).
+    assert store.counts(qid) == {"0": 2, "1": 1, "2": 1, "3": 2}
+    assert all(s.errors == 0 for s in students), [s.errors for s in students]
+    text = (logs / "r1.log").read_bytes()[logged["r1"]:].decode(errors="replace")
+    assert "Traceback" not in text and "Uncaught app execution" not in text, text[-3000:]
