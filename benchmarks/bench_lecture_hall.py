@@ -37,12 +37,28 @@ of the run: a soak must stay flat), and the CPU each process and the simulator u
 (--replica-counts), each for --duration seconds, with p95 ratios 2 replicas / 1 replica:
 
     python benchmarks/bench_lecture_hall.py --matrix [--duration 120]
+
+``--live`` is issue 27's live class: N students (default 300) join one class by its link across R
+replicas (default 4) behind HAProxy, with a throwaway PostgreSQL cluster as the class database
+(tests/_postgres.py; SQLite with a note when PostgreSQL is missing). Each student is a websocket
+tab plus the browser's watcher (pages/_live_watch/index.html): it long-polls
+``/_live/version?class=CODE&since=STAMP&session=ID`` through HAProxy with its SRV cookie and
+reruns its page when the stamp changes. Measured: the replicas' CPU while every follower idles on
+an unchanged view (--idle s); each lecturer view change (Kernel playground / Shape calculator,
+through the store with the key, as the lecturer's page does) until each follower's page shows it;
+a question that every student opens and answers within --answer-window s (each answer's tap
+round trip, acknowledged answers against the store's counts); the store's transactions per
+second in each phase (pg_stat_database: all replicas' processes together), per replica and per
+student. Prints the README's table:
+
+    python benchmarks/bench_lecture_hall.py --live [--students 300] [--replicas 4] [--idle 30]
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import re
@@ -122,6 +138,10 @@ class Student:
         self.session_id, self.file_urls, self.uploads = "", None, 0
         self.cookies = self.xsrf = self.replica = ""  # what the browser sends back (join() sets them)
         self.last_upload = ""  # the delete URL of the photo on show
+        self.shown = ""  # the url path of the page the last run showed (st.navigation's choice)
+        self.page_hashes: dict[str, str] = {}  # url path -> page script hash, as the browser's navigation knows
+        self.texts: list[str] = []  # the last run's markdown and captions
+        self.watch_args: dict = {}  # the live class watcher's arguments (pages/_live_watch): code, stamp, session
 
     async def open_page(self) -> float:
         """Open the deep link; click it once more if the first run fell back to the home page."""
@@ -142,7 +162,9 @@ class Student:
         for key, value in (sliders or {}).items():
             widget = state.widget_states.widgets.add()
             widget.id = self.widget_ids[key]
-            if isinstance(value, str):  # a radio or select box: the chosen option's label
+            if value is True:  # a button's tap
+                widget.trigger_value = True
+            elif isinstance(value, str):  # a radio or select box: the chosen option's label
                 widget.string_value = value
             elif isinstance(value, tuple) and value[0] == "file":  # a file uploader's state
                 widget.file_uploader_state_value.CopyFrom(value[1])
@@ -150,6 +172,7 @@ class Student:
                 widget.double_array_value.data.append(value)  # sliders send their value(s) as an array
         start = time.perf_counter()
         self.seen = set()  # widget keys this run drew: did it run the student's page?
+        self.texts = []
         await self.ws.send(msg.SerializeToString())
         while True:
             fwd = ForwardMsg()
@@ -163,6 +186,8 @@ class Student:
                 # page before the deep link is resolved; a rerun sent with that hash would run
                 # the home page (a fast, wrong measurement) - a browser keeps this one.
                 self.page_hash = fwd.navigation.page_script_hash
+                self.page_hashes = {p.url_pathname: p.page_script_hash for p in fwd.navigation.app_pages}
+                self.shown = next((p for p, h in self.page_hashes.items() if h == self.page_hash), "")
             elif kind == "file_urls_response":
                 self.file_urls = fwd.file_urls_response
             elif kind == "page_info_changed":
@@ -175,6 +200,10 @@ class Student:
                 if field == "exception":
                     self.errors += 1
                     self.last_error = element.exception.type or element.exception.message
+                elif field == "markdown":
+                    self.texts.append(element.markdown.body)
+                elif field == "component_instance" and element.component_instance.component_name.endswith("live_watch"):
+                    self.watch_args = json.loads(element.component_instance.json_args or "{}")
                 widget_id = getattr(getattr(element, field), "id", "")
                 if isinstance(widget_id, str) and widget_id.startswith("$$ID-"):
                     self.widget_ids[widget_id.split("-", 2)[2]] = widget_id
@@ -465,9 +494,10 @@ def children(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def servers(replicas: int, log):
+def servers(replicas: int, log, class_db: str = ""):
     """``replicas`` 0: one `streamlit run` (the app's plain way to run); N >= 1: N replicas behind
-    HAProxy started by ``deploy/hall.py --replicas N``. Yields (port, {process name: pid})."""
+    HAProxy started by ``deploy/hall.py --replicas N`` (``class_db``: their live class database).
+    Yields (port, {process name: pid})."""
     port = free_port()
     if replicas == 0:
         server = start_server(port, [], log)
@@ -477,7 +507,8 @@ def servers(replicas: int, log):
             stop_server(server)
         return
     hall_py = subprocess.Popen([sys.executable, "deploy/hall.py", "--replicas", str(replicas), "--port", str(port),
-                                "--bind", "127.0.0.1"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                "--bind", "127.0.0.1", *(["--class-db", class_db] if class_db else [])],
+                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
         pids: dict[str, int] = {}
@@ -639,6 +670,266 @@ def run_occlusion_hall(args) -> dict:
     return result
 
 
+# --- the live class (issue 27): --live --------------------------------------------------------------
+
+LIVE_VIEWS = [("kernel_playground", {"preset": "Sharpen"}), ("shape_calculator", {}),
+              ("kernel_playground", {"preset": "Gaussian blur"}), ("shape_calculator", {})]
+LIVE_CHOICES = ["3×3", "5×5", "7×7", "1×1"]
+PG_STATS_LAG_S = 11.0  # pg_stat_database shows an idle backend's transactions this late at most
+
+
+async def http_get(port: int, path: str, cookies: str, timeout: float) -> tuple[int, bytes]:
+    """One GET through the balancer on its own connection, as the browser's fetch does: asyncio
+    streams, not urllib in threads (a thread pool would queue 300 waiting long polls)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), timeout)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookies}\r\n"
+                     f"Connection: close\r\n\r\n".encode())
+        data = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+async def join_class(port: int, code: str) -> Student:
+    """A phone opening the class link ``/live_class?class=CODE`` through the balancer: the first
+    request (XSRF and SRV cookies), then its websocket with them."""
+    cookies = await asyncio.to_thread(browser_cookies, port)
+    header = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/_stcore/stream", subprotocols=["streamlit"],
+                                  max_size=None, ping_interval=None, open_timeout=60,
+                                  additional_headers={"Cookie": header} if header else None)
+    student = Student(ws, "live_class", f"class={code}", ())
+    student.cookies, student.xsrf, student.replica = header, cookies.get("_streamlit_xsrf", ""), cookies.get("SRV", "")
+    return student
+
+
+class Follower:
+    """A phone in the class: a Student (its websocket) and the watcher that pages/_live_watch's
+    index.html runs in the browser: long-poll ``/_live/version`` with the page's stamp, and when
+    the answer differs, ask Streamlit for a rerun (one run at a time on the websocket)."""
+
+    def __init__(self, student: Student, port: int) -> None:
+        self.student, self.port = student, port
+        self.lock = asyncio.Lock()
+        self.stamp = None
+        self.polls = self.poll_errors = 0
+        self.arrived: dict[int, float] = {}  # view change number -> when its page showed it
+
+    async def run(self, widgets: dict | None = None) -> float:
+        async with self.lock:
+            took = await asyncio.wait_for(self.student.rerun(widgets), RERUN_TIMEOUT_S)
+            self.stamp = self.student.watch_args.get("stamp", self.stamp)  # the component's render args
+            return took
+
+    async def watch(self, stop: asyncio.Event, on_rerun) -> None:
+        from urllib.parse import urlencode
+
+        while not stop.is_set():
+            args = self.student.watch_args
+            query = urlencode({"class": args.get("code", ""), "since": self.stamp or "", "session": args.get("session", "")})
+            try:
+                status, body = await http_get(self.port, f"/_live/version?{query}", self.student.cookies, 40)
+                found = json.loads(body)["stamp"] if status == 200 else None
+            except (OSError, asyncio.TimeoutError, ValueError, KeyError, IndexError):
+                status, found = 0, None
+            self.polls += 1
+            if status != 200:
+                self.poll_errors += 1
+                await asyncio.sleep(2)  # as the watcher does
+                continue
+            if found is not None and found != self.stamp:
+                self.stamp = found
+                try:
+                    await self.run()
+                except (asyncio.TimeoutError, OSError, websockets.ConnectionClosed) as err:
+                    self.student.errors += 1
+                    self.student.last_error = f"{type(err).__name__}: {err}"[:120]
+                on_rerun(self)
+
+
+def pg_transactions(url: str) -> int | None:
+    """Transactions committed and rolled back in the class database so far (pg_stat_database),
+    or None on SQLite. The store's queries are short transactions: this counts them across all
+    replicas' processes, which no in-process counter can."""
+    if not url.startswith("postgresql"):
+        return None
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as db:
+        row = db.execute("SELECT xact_commit + xact_rollback FROM pg_stat_database "
+                         "WHERE datname = current_database()").fetchone()
+    return int(row[0])
+
+
+@contextlib.contextmanager
+def class_database():
+    """(SQLAlchemy URL, what it is): a throwaway PostgreSQL cluster (tests/_postgres.py), or a
+    temporary SQLite file when PostgreSQL is not installed."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import _postgres
+
+    if _postgres.available():
+        with _postgres.cluster() as (url, _):
+            yield url, "PostgreSQL (throwaway cluster)"
+        return
+    folder = tempfile.mkdtemp(prefix="bench-live-")
+    yield f"sqlite:///{folder}/class.db", "SQLite (PostgreSQL is not installed: no store transaction counts)"
+
+
+async def live_class(port: int, pids: dict[str, int], url: str, args) -> dict:
+    """The live lecture: students join by the class link and follow; idle; view changes; a question."""
+    import random
+
+    sys.path.insert(0, str(ROOT))
+    from vizcore import live
+
+    store = live.LiveStore(url)
+    code, key = store.start_class()
+    store.set_view(code, key, "shape_calculator", {})
+    replicas = {name: pid for name, pid in pids.items() if name.startswith("r")}
+    stop = asyncio.Event()
+    changes: list[float] = []  # when each view change was made
+    targets: list[str] = []
+
+    def on_rerun(follower: Follower) -> None:
+        for number, (made, target) in enumerate(zip(changes, targets)):
+            if number not in follower.arrived and follower.student.shown == target:
+                follower.arrived[number] = time.monotonic() - made
+
+    followers: list[Follower] = []
+    joined = time.perf_counter()
+    for group in range(0, args.students, 10):  # a hall fills up over a minute, not in one instant
+        batch = [Follower(await join_class(port, code), port) for _ in range(group, min(group + 10, args.students))]
+        await asyncio.gather(*(f.run() for f in batch))
+        followers += batch
+    watchers = [asyncio.create_task(f.watch(stop, on_rerun)) for f in followers]
+    try:
+        following = sum(f.student.shown == "shape_calculator" for f in followers)
+        print(f"  {args.students} students joined by the link in {time.perf_counter() - joined:.1f} s; "
+              f"{following} show the lecturer's Shape calculator; per replica: "
+              + ", ".join(f"{n} {c}" for n, c in sorted(Counter(f.student.replica for f in followers).items())), flush=True)
+
+        # (d) idle followers of an unchanged view: the replicas' CPU and the store's transactions.
+        # PostgreSQL's statistics lag: a backend that goes idle reports its counts within 10 s
+        # (PGSTAT_IDLE_INTERVAL); the joins' burst must not be counted as idle transactions.
+        await asyncio.sleep(PG_STATS_LAG_S)
+        cpu0, xacts0, t0 = {n: server_status(p)[2] for n, p in replicas.items()}, pg_transactions(url), time.monotonic()
+        await asyncio.sleep(args.idle)
+        idle_s = time.monotonic() - t0
+        idle_cpu = {n: 1000 * (server_status(p)[2] - cpu0[n]) / idle_s for n, p in replicas.items()}
+        xacts1 = pg_transactions(url)
+        idle_tps = None if xacts0 is None else (xacts1 - xacts0) / idle_s
+
+        # (a) the lecturer's view changes: until each follower's page shows it.
+        per_page: dict[str, list[float]] = {}
+        for number in range(args.changes):
+            page, query = LIVE_VIEWS[number % len(LIVE_VIEWS)]
+            targets.append(page)
+            changes.append(time.monotonic())
+            store.set_view(code, key, page, query)  # as the lecturer's page does after their run
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(number not in f.arrived for f in followers):
+                await asyncio.sleep(0.1)
+            per_page.setdefault(page, []).extend(f.arrived.get(number, math.inf) for f in followers)
+            await asyncio.sleep(2)
+        view_s = time.monotonic() - changes[0]
+        xacts2 = pg_transactions(url)
+        view_tps = None if xacts1 is None else (xacts2 - xacts1) / view_s
+
+        # (b) a question: every student opens the Live class page and taps an answer within the window.
+        qid = store.ask(code, key, {"type": "choice", "prompt": "Which kernel made this feature map?",
+                                    "choices": LIVE_CHOICES, "answer": 1})
+        taps: list[float] = []
+        acknowledged: Counter = Counter()
+        failed: list[str] = []
+        rng = random.Random(0)
+        asked = time.monotonic()
+
+        async def answer(number: int, follower: Follower) -> None:
+            s = follower.student
+            await asyncio.sleep(rng.uniform(0, args.answer_window * 0.4))  # looks at the phone
+            s.page, s.page_hash, s.query = "live_class", s.page_hashes.get("live_class", ""), f"class={code}"
+            await follower.run()
+            await asyncio.sleep(rng.uniform(0, args.answer_window * 0.4))  # thinks
+            choice = number % len(LIVE_CHOICES)
+            button = f"live_choice_{qid}_{choice}"
+            if button not in s.seen:
+                failed.append(f"no question on the page ({s.shown}): {' | '.join(s.texts)[:100]}")
+                return
+            taps.append(await follower.run({button: True}))
+            if any(t.replace("\\", "").startswith(f"Your answer: {LIVE_CHOICES[choice]}") for t in s.texts):
+                acknowledged[str(choice)] += 1
+            else:
+                failed.append(f"not acknowledged: {' | '.join(s.texts)[:100]}")
+
+        await asyncio.gather(*(answer(i, f) for i, f in enumerate(followers)))
+        answer_s = time.monotonic() - asked
+        xacts3 = pg_transactions(url)
+        answer_tps = None if xacts2 is None else (xacts3 - xacts2) / answer_s
+        counted = store.counts(qid)
+    finally:
+        stop.set()
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        await asyncio.gather(*(f.student.ws.close() for f in followers), return_exceptions=True)
+    return {"per_page": per_page, "idle_cpu": idle_cpu, "idle_s": idle_s, "tps": {"idle": idle_tps, "view changes": view_tps,
+            "answering": answer_tps}, "taps": taps, "acknowledged": acknowledged, "counted": counted, "failed": failed,
+            "answer_s": answer_s, "errors": sum(f.student.errors for f in followers),
+            "error_kinds": sorted({f.student.last_error for f in followers if f.student.errors}),
+            "polls": sum(f.polls for f in followers), "poll_errors": sum(f.poll_errors for f in followers)}
+
+
+def run_live(args) -> dict:
+    """``--live``: N students in one class across R replicas behind HAProxy, one class database."""
+    with class_database() as (url, what), tempfile.TemporaryFile() as log:
+        print(f"Live class: {args.students} students following the lecturer across {args.replicas} replica(s) behind "
+              f"HAProxy, class database {what}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
+        try:
+            with servers(args.replicas, log, url) as (port, pids):
+                r = asyncio.run(live_class(port, pids, url, args))
+        except BaseException:
+            log.seek(0)
+            print("hall log (tail):\n" + log.read().decode(errors="replace")[-2000:])
+            raise
+    n, replicas = args.students, args.replicas
+
+    def share(values: list[float]) -> str:
+        within = sum(v <= 2 for v in values) / len(values)
+        return f"p95 {p95(values):.2f} s, {100 * within:.0f} % within 2 s"
+
+    def tps(value: float | None) -> str:
+        if value is None:
+            return "n/a (SQLite)"
+        return f"{value:.1f} (per replica {value / replicas:.1f}, per student {value / n:.2f})"
+
+    total_cpu = sum(r["idle_cpu"].values())
+    sent, acked, counted = len(r["taps"]), sum(r["acknowledged"].values()), sum(r["counted"].values())
+    once = dict(r["acknowledged"]) == r["counted"]
+    rows = [(f"view change reaches 95 % of followers: {page.replace('_', ' ')}", share(values), "≤ 2 s")
+            for page, values in r["per_page"].items()]
+    rows += [(f"{n} answers within {args.answer_window:.0f} s: counted", f"{counted} of {acked} acknowledged "
+              f"({sent} sent), {'each exactly once' if once else 'MISMATCH'}", "all, once"),
+             ("answer tap round trip", f"p50 {statistics.median(r['taps']):.2f} s, p95 {p95(r['taps']):.2f} s"
+              if r["taps"] else "none", "p95 ≤ 1 s")]
+    rows += [(f"store transactions/s, {phase}", tps(value), "bounded by replicas") for phase, value in r["tps"].items()]
+    rows.append((f"CPU of all replicas, {n} idle followers", f"{total_cpu:.0f} ms/s ({total_cpu / n:.1f} per follower; "
+                 + ", ".join(f"{k} {v:.0f}" for k, v in r["idle_cpu"].items()) + ")", "< 1000 ms/s"))
+    print(f"\n| {n} students, {replicas} replicas | measured | target (300 students, 4 replicas) |\n|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    print("  (store transactions: pg_stat_database's commits + rollbacks of all replicas together; a phase's "
+          "count can include up to 10 s of the one before, PostgreSQL's statistics lag)")
+    print(f"\n  long polls {r['polls']} ({r['poll_errors']} failed), script errors {r['errors']} {r['error_kinds'] or ''}; "
+          f"idle window {r['idle_s']:.0f} s; the question took {r['answer_s']:.1f} s from asking to the last tap; "
+          f"load average at the end {os.getloadavg()[0]:.2f}")
+    for why in r["failed"][:5]:
+        print("  " + why)
+    return r
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=30)
@@ -658,7 +949,18 @@ def main() -> None:
     parser.add_argument("--replica-counts", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--occlusion", action="store_true",
                         help="N students open the Occlusion page on the same sample at once (computed once?)")
+    parser.add_argument("--live", action="store_true",
+                        help="issue 27's live class: --students (default 300) follow the lecturer across --replicas "
+                             "(default 4) behind HAProxy, one class database")
+    parser.add_argument("--idle", type=float, default=30.0, help="--live: seconds of idle following measured")
+    parser.add_argument("--changes", type=int, default=4, help="--live: the lecturer's view changes")
+    parser.add_argument("--answer-window", type=float, default=20.0, help="--live: seconds in which all answers are sent")
     args = parser.parse_args()
+    if args.live:
+        args.students = args.students if "--students" in sys.argv else 300
+        args.replicas = args.replicas or 4
+        run_live(args)
+        return
     if args.occlusion:
         run_occlusion_hall(args)
         return

@@ -26,6 +26,7 @@ STATE_TTL_S = 0.5             # a process reads a class at most twice a second, 
 LONG_POLL_S = 15.0            # a watcher's request waits at most this long for a change
 WAKE_S = 0.25                 # how often a class's one loop per process looks at its cached state
 SETTLING_S = 3.0              # after following, the page's own runs for this long are the lecturer's view
+SEEN_FLUSH_S = 5.0            # the sessions a process's watchers saw are written together this often
 
 
 def class_db_url() -> str:
@@ -105,14 +106,31 @@ class _ClassWatch:
         self.code, self.stamp, self.waiting = code, None, 0
         self.changed = asyncio.Condition()
         self.task = None
+        self.seen: set[str] = set()  # sessions that polled since the last write ("52 in the class")
+
+    async def flush_seen(self, store) -> None:
+        """One write for all the sessions that polled lately: the store's writes grow with the
+        replicas, not with the students (300 long polls every 15 s were 20 writes a second)."""
+        import asyncio
+
+        from vizcore import live
+
+        sessions, self.seen = self.seen, set()
+        try:
+            await asyncio.to_thread(store.seen_many, self.code, sessions)
+        except live.LiveError:
+            pass  # the database does not answer: the count of members is only a count
 
     async def run(self, cache) -> None:
         import asyncio
 
         from vizcore import live
 
-        idle_since = None
+        idle_since, flushed = None, time.monotonic()
         while True:
+            if self.seen and (time.monotonic() - flushed > SEEN_FLUSH_S or self.waiting == 0):
+                await self.flush_seen(cache.store)
+                flushed = time.monotonic()
             try:
                 stamp = stamp_of(await asyncio.to_thread(cache.get, self.code))
             except live.LiveError:
@@ -124,7 +142,8 @@ class _ClassWatch:
             if self.waiting == 0:  # nobody waits: stop after a while (a class that ended)
                 idle_since = idle_since or time.monotonic()
                 if time.monotonic() - idle_since > LONG_POLL_S:
-                    _WATCHES.pop(self.code, None)
+                    if _WATCHES.get(self.code) is self:
+                        del _WATCHES[self.code]
                     return
             else:
                 idle_since = None
@@ -142,29 +161,28 @@ async def version_endpoint(request):
 
     from starlette.responses import JSONResponse
 
-    from vizcore import live
-
     code = str(request.query_params.get("class", ""))[:8].upper()
     since = str(request.query_params.get("since", ""))[:40]
     session = str(request.query_params.get("session", ""))[:40]
     found, cache = store()
     if found is None or not code:
         return JSONResponse({"stamp": None}, status_code=503)
-    if session:
-        try:
-            await asyncio.to_thread(found.seen, code, session)  # "52 in the class": one write per poll
-        except live.LiveError:
-            pass
     watch = _WATCHES.get(code)
     if watch is None or watch.task is None or watch.task.done():
+        # Made and started before any await: students who poll at the same moment share this one
+        # loop (an await here let each of them start its own, each reading the class every WAKE_S).
+        # Its first read sets the stamp (None until then: no news, the requests wait for it).
         watch = _WATCHES[code] = _ClassWatch(code)
-        watch.stamp = stamp_of(await asyncio.to_thread(cache.get, code))
         watch.task = asyncio.get_running_loop().create_task(watch.run(cache))
+    if session:
+        watch.seen.add(session)  # "52 in the class": written with the others by the class's loop
     watch.waiting += 1
     try:
         deadline = time.monotonic() + LONG_POLL_S
         async with watch.changed:
-            while watch.stamp == since and time.monotonic() < deadline:
+            # A class that cannot be read now (None: the database does not answer) is no news:
+            # answering at once would make every watcher poll in a tight loop until it is back.
+            while watch.stamp in (since, None) and time.monotonic() < deadline:
                 try:
                     await asyncio.wait_for(watch.changed.wait(), timeout=min(2.0, deadline - time.monotonic()))
                 except asyncio.TimeoutError:

@@ -199,3 +199,16 @@ def test_a_database_that_does_not_answer_is_not_asked_again_at_once(tmp_path):
         with pytest.raises(live.StoreUnavailable):
             cache.get("ABCDE")
     assert calls == ["ABCDE"]
+
+
+def test_sessions_seen_together_are_members_once(url):
+    """The watchers' batch of long polls (pages/_live.py): one write for many sessions, new and known."""
+    store = live.LiveStore(url)
+    code, _ = store.start_class()
+    store.join(code, "a")
+    store.seen_many(code, ["a", "b", "c", "b"])
+    store.seen_many(code, [])
+    assert store.state(code).members == 3
+    with store.engine.connect() as db:
+        rows = db.execute(live.members_table.select().where(live.members_table.c.code == code)).fetchall()
+    assert sorted(r.session for r in rows) == ["a", "b", "c"]

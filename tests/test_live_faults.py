@@ -30,17 +30,24 @@ RECOVER_S = 15.0  # a page in the class works again within this after PostgreSQL
 CHOICES = ["3×3", "5×5", "7×7", "1×1"]
 
 
-@pytest.fixture
-def postgres(monkeypatch):
+@pytest.fixture(scope="module")
+def cluster():
     if not _postgres.available():  # skipped locally, failed under CI (.ci/run installs it)
         (pytest.fail if os.environ.get("CI") else pytest.skip)("PostgreSQL is not installed (apt-get install postgresql)")
     with _postgres.cluster() as (url, control):
-        monkeypatch.setenv(_live.CLASS_DB_ENV, url)
+        yield url, control
+
+
+@pytest.fixture
+def postgres(cluster, monkeypatch):
+    """The module's cluster as this process's class database, running."""
+    url, control = cluster
+    monkeypatch.setenv(_live.CLASS_DB_ENV, url)
+    _live.reset_store()
+    try:
+        yield url, control
+    finally:
         _live.reset_store()
-        try:
-            yield url, control
-        finally:
-            _live.reset_store()
 
 
 def through_app(code: str) -> AppTest:
@@ -144,3 +151,74 @@ def test_postgresql_restarted_mid_question(postgres, monkeypatch):
     clean(projector)
     assert [m.value for m in projector.metric if m.label == "Answered"] == ["3 of 3"]
     print(f"pages recovered {recovered:.1f} s after PostgreSQL started again")
+
+
+class Poll:
+    """The watcher's request to /_live/version (pages/_live_watch): its query, a tab still open."""
+
+    def __init__(self, **query):
+        self.query_params = query
+
+    async def is_disconnected(self) -> bool:
+        return False
+
+
+def test_the_watch_endpoint_waits_out_a_stopped_database(postgres, monkeypatch):
+    """While PostgreSQL is down the long poll answers "no news" after its wait (no error, no tight
+    loop of polls); once it is back, a changed class answers with its new stamp."""
+    import asyncio
+    import json
+
+    url, control = postgres
+    monkeypatch.setattr(_live, "LONG_POLL_S", 1.5)
+    store = live.LiveStore(url)
+    code, key = store.start_class()
+
+    def poll(since: str) -> tuple[int, str | None, float]:
+        started = time.monotonic()
+        answer = asyncio.run(_live.version_endpoint(Poll(**{"class": code, "since": since, "session": "s1"})))
+        return answer.status_code, json.loads(answer.body)["stamp"], time.monotonic() - started
+
+    status, stamp, _ = poll("")
+    assert status == 200 and stamp == "0-0--0"
+    control("stop")
+    try:
+        status, down, waited = poll(stamp)
+        assert status == 200 and down is None and waited >= 1.4  # waited, answered "nothing new"
+    finally:
+        control("start")
+    store.ask(code, key, {"type": "choice", "prompt": "Which?", "choices": CHOICES, "answer": 0})
+    deadline = time.monotonic() + RECOVER_S
+    while True:  # each poll waits for news; the class is read again after the retry interval
+        status, new, _ = poll(stamp)
+        if new not in (None, stamp) or time.monotonic() > deadline:
+            break
+    assert status == 200 and new.startswith("0-") and new.endswith("-open-0"), new
+
+
+def test_students_polling_at_once_share_one_loop_per_class(tmp_path, monkeypatch):
+    """Ten first polls at the same moment (a hall joining): one loop reads the class for all of
+    them, not one loop each (each would read the store every WAKE_S for as long as it runs)."""
+    import asyncio
+    import json
+
+    monkeypatch.setenv(_live.CLASS_DB_ENV, f"sqlite:///{tmp_path / 'class.db'}")
+    _live.reset_store()
+    code, _ = _live.store()[0].start_class()
+    started = []
+    run = _live._ClassWatch.run
+
+    async def counted(self, cache):
+        started.append(self)
+        await run(self, cache)
+    monkeypatch.setattr(_live._ClassWatch, "run", counted)
+
+    async def hall():
+        polls = [_live.version_endpoint(Poll(**{"class": code, "since": "", "session": f"s{i}"})) for i in range(10)]
+        return await asyncio.gather(*polls)
+    try:
+        answers = asyncio.run(hall())
+    finally:
+        _live.reset_store()
+    assert {json.loads(a.body)["stamp"] for a in answers} == {"0-0--0"}
+    assert len(started) == 1

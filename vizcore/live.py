@@ -266,6 +266,26 @@ class LiveStore:
                 except IntegrityError:
                     pass  # joined by another request at the same moment
 
+    def seen_many(self, code: str, sessions) -> None:
+        """Several sessions seen at once, in one transaction: what a process's watchers collected
+        over a few seconds (one write per replica, not one per student's long poll)."""
+        sessions = sorted(set(sessions))
+        if not sessions:
+            return
+        now = self.clock()
+        with self._begin() as db:
+            db.execute(update(members_table).where(members_table.c.code == code,
+                                                   members_table.c.session.in_(sessions)).values(seen=now))
+            known = set(db.execute(select(members_table.c.session).where(
+                members_table.c.code == code, members_table.c.session.in_(sessions))).scalars())
+            for session in sessions:
+                if session not in known:
+                    try:
+                        with db.begin_nested():
+                            db.execute(members_table.insert().values(code=code, session=session, seen=now))
+                    except IntegrityError:
+                        pass  # joined by another replica at the same moment
+
     def answer(self, code: str, question: int, session: str, value: str) -> None:
         """A student's answer to the open question (their earlier one is replaced): counted once."""
         now = self.clock()
