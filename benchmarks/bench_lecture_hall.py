@@ -958,7 +958,8 @@ def main() -> None:
     parser.add_argument("--answer-window", type=float, default=20.0, help="--live: seconds in which all answers are sent")
     args = parser.parse_args()
     if args.live:
-        args.students = args.students if "--students" in sys.argv else 300
+        given = any(a == "--students" or a.startswith("--students=") for a in sys.argv)
+        args.students = args.students if given else 300  # the hall; the other modes default to 30
         args.replicas = args.replicas or 4
         run_live(args)
         return
