@@ -7,6 +7,7 @@ the app's data folder). Without a reachable database the app runs and the Live c
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import threading
 import time
@@ -21,6 +22,7 @@ FOLLOW = "_live_follow"       # whether this session follows the lecturer (plain
 FOLLOW_TOGGLE = "live_follow" # the "Follow the lecturer" switch, which shows and sets FOLLOW
 APPLIED = "_live_applied"     # session -> (version, page, query, when) of the lecturer's view it shows
 SESSION_ID = "_live_session"  # a random anonymous id per browser session
+STUDENT_COOKIE = "vizcore_student"  # ...kept by the browser for a lecture (the watcher sets it)
 LIVE_PAGE = "live_class"      # the Live class page's url path
 STATE_TTL_S = 0.5             # a process reads a class at most twice a second, for all its students
 LONG_POLL_S = 15.0            # a watcher's request waits at most this long for a change
@@ -201,8 +203,12 @@ def routes() -> list:
 
 
 def session_id() -> str:
+    """This browser's anonymous id in the class. The watcher (pages/_live_watch) keeps it in a
+    cookie for the lecture's length: a student whose replica died comes back in a new session on
+    another replica with the same id, so an answer sent again replaces theirs, never counts twice."""
     if SESSION_ID not in st.session_state:
-        st.session_state[SESSION_ID] = secrets.token_hex(12)
+        kept = str(st.context.cookies.get(STUDENT_COOKIE) or "")
+        st.session_state[SESSION_ID] = kept if re.fullmatch(r"[0-9a-f]{24}", kept) else secrets.token_hex(12)
     return st.session_state[SESSION_ID]
 
 
