@@ -368,30 +368,45 @@ def watch(code: str) -> None:
 def offer_question(label: str, make_spec, key: str) -> None:
     """For the lecturer only (nothing for anyone else): a sidebar button that asks the hall about
     what this page shows. ``make_spec()`` returns a question spec (:meth:`vizcore.live.LiveStore.ask`)
-    made from the page's own numbers when the button is pressed; a spec's ``"png"`` (bytes) is
-    stored with the class as the question's picture. The previous question closes."""
+    made from the page's own numbers; a spec's ``"png"`` (bytes) is stored with the class as the
+    question's picture. The previous question closes."""
     if LECTURER not in st.session_state:
         return
+    # A callback, not `if st.button(...)`: it runs before the page, with the numbers the lecturer
+    # saw when they clicked; a page that reruns itself on its first lines (a link's settings
+    # applied) would otherwise lose the click.
+    st.sidebar.button(label, key=key, on_click=_ask, args=(make_spec, key), width="stretch",
+                      help="Every student's phone gets this question; the Live class page shows the count, "
+                           "Reveal and the answers.")
+    asked = st.session_state.get(ASKED)
+    # A few seconds, not one run: a page may rerun itself right after the click (a toast there is lost).
+    if asked and asked[0] == key and time.monotonic() - asked[3] < ASKED_SHOWN_S:
+        show = st.sidebar.caption if asked[1] is None else st.sidebar.error
+        show(asked[2])
+
+
+ASKED = "_live_asked"  # (button key, error or None, sentence, when) of the last "ask the hall" from a page
+ASKED_SHOWN_S = 10.0
+
+
+def _ask(make_spec, key: str) -> None:
     from vizcore import live
 
     from pages._ui import literal
 
-    if not st.sidebar.button(label, key=key, width="stretch", help="Every student's phone gets this question; "
-                             "the Live class page shows the count, Reveal and the answers."):
-        return
     code, lecturer_key = st.session_state[LECTURER]
     found, _ = store()
-    if found is None:
-        st.sidebar.warning("The live class is off: the class database cannot be reached.")
-        return
     try:
+        if found is None:
+            raise live.LiveError("The live class is off: the class database cannot be reached.")
         spec = dict(make_spec())
         png = spec.pop("png", None)
         if png is not None:
             spec["picture"] = found.add_picture(code, lecturer_key, png)
         found.ask(code, lecturer_key, spec)
     except (live.LiveError, ValueError) as err:
-        st.sidebar.error(literal(err))
+        st.session_state[ASKED] = (key, str(err), literal(err), time.monotonic())
         return
+    st.session_state[ASKED] = (key, None, "Asked the hall: the Live class page shows the answers and Reveal.",
+                               time.monotonic())
     st.toast("Asked the hall. The Live class page shows the answers and Reveal.")
-    st.sidebar.caption("Asked the hall: the Live class page shows the answers and Reveal.")
