@@ -168,8 +168,8 @@ def test_the_shape_calculators_layer_reaches_every_follower_and_is_revealed():
     follower.query_params["class"] = code
     follower.run()
     assert title_of(follower) == ["Shape calculator"]  # following the lecturer, no question yet
-    assert not follower.sidebar.button(key="live_ask_layer") if "live_ask_layer" in [
-        b.key for b in follower.sidebar.button] else True  # only the lecturer is offered the button
+    assert "live_ask_layer" in [b.key for b in shapes_app.sidebar.button]
+    assert "live_ask_layer" not in [b.key for b in follower.sidebar.button]  # only the lecturer is offered it
 
     shapes_app.sidebar.button(key="live_ask_layer").click().run()
     assert not shapes_app.exception
@@ -252,3 +252,37 @@ def test_which_class_on_feature_maps_shows_the_picture_and_reveals_the_models_an
     assert any(f"Right answer: {top1}" in m.value.replace("\\", "") for m in projector.markdown)
     csv_text = _live.store()[0].results_csv(code, key)
     assert f"{top1},1,True" in csv_text.replace("\r", "")
+
+
+def test_which_filter_is_offered_on_the_first_convolution_and_asks_with_four_filters():
+    _, code, key = lecturer()
+    maps = lecturer_on("pages/feature_maps.py", code, key, fm_model="digits (pretrained)", fm_layer="conv1",
+                       fm_channel=5)
+    maps.sidebar.button(key="live_ask_filter").click().run()
+    assert not maps.exception
+    spec = _live.store()[0].state(code).question["spec"]
+    assert spec["choices"] == ["Filter A", "Filter B", "Filter C", "Filter D"] and 0 <= spec["answer"] < 4
+    assert Image.open(io.BytesIO(_live.store()[0].picture(code, spec["picture"]))).format == "PNG"
+    maps.session_state["fm_layer"] = "pool1"  # not a convolution's own output: no such question
+    maps.run()
+    assert "live_ask_filter" not in [b.key for b in maps.sidebar.button]
+    visitor = AppTest.from_file(APP, default_timeout=120).run()  # not the lecturer: no ask buttons
+    visitor.switch_page("pages/shape_calculator.py").run()
+    assert title_of(visitor) == ["Shape calculator"] and "live_ask_layer" not in [b.key for b in visitor.sidebar.button]
+
+
+def test_a_lecturers_own_photo_is_shown_only_by_a_button_that_says_so():
+    _, code, key = lecturer()
+    maps = lecturer_on("pages/feature_maps.py", code, key, fm_model="shapes (pretrained)",
+                       fm_source="Photo (sample, upload or camera)", fm_photo_source="Upload")
+    photo = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 500, 3), dtype=np.uint8)).save(photo, "JPEG")
+    maps.file_uploader[0].set_value(("mine.jpg", photo.getvalue(), "image/jpeg")).run()
+    assert not maps.exception
+    ask = maps.sidebar.button(key="live_ask_class")
+    assert ask.label == "Show this photo to the class and ask which class"
+    assert _live.store()[0].state(code).question is None  # nothing leaves the lecturer's screen before the click
+    ask.click().run()
+    stored = _live.store()[0].picture(code, _live.store()[0].state(code).question["spec"]["picture"])
+    picture = Image.open(io.BytesIO(stored))
+    assert picture.format == "PNG" and max(picture.size) <= 256  # re-encoded, the model's view, not the file
