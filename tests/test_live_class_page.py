@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from pages import _live
 from pages._ui import literal
-from vizcore import data, live, live_questions, models, quiz
+from vizcore import data, live_questions, models, quiz
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "live_class.py")
@@ -286,3 +286,14 @@ def test_a_lecturers_own_photo_is_shown_only_by_a_button_that_says_so():
     stored = _live.store()[0].picture(code, _live.store()[0].state(code).question["spec"]["picture"])
     picture = Image.open(io.BytesIO(stored))
     assert picture.format == "PNG" and max(picture.size) <= 256  # re-encoded, the model's view, not the file
+
+
+def test_the_pooling_pages_window_is_asked_about_the_matrix_on_screen():
+    _, code, key = lecturer()
+    pool = lecturer_on("pages/pooling.py", code, key, pool_kernel=3, pool_stride=2, pool_padding=1, pool_ceil=True)
+    pool.sidebar.button(key="live_ask_pool").click().run()
+    assert not pool.exception
+    spec = _live.store()[0].state(code).question["spec"]
+    assert "**(1, 1, 4, 4)**" in spec["prompt"]  # the page's first matrix: Lecture 7's 4×4 example
+    out = torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)(torch.zeros(1, 1, 4, 4)).shape
+    assert spec["answer"] == quiz.format_answer(tuple(out)) and "ceil_mode=True" in spec["prompt"]
