@@ -198,7 +198,7 @@ if filter_layer is not None:
 def which_filter_question() -> dict:
     """"Which filter made this feature map?": the enlarged channel's map and four of the layer's
     filters, the one that made it among three others."""
-    spec = live_questions.which_filter(weights, channel, secrets.randbelow(2**31))
+    spec = live_questions.which_filter(weights, channel, secrets.randbelow(2**31), layer)
     return {**spec, "png": live_figs.filters_png(maps[channel], weights[spec["filters"]])}
 
 

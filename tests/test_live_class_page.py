@@ -255,7 +255,7 @@ def test_which_class_on_feature_maps_shows_the_picture_and_reveals_the_models_an
 
 
 def test_which_filter_is_offered_on_the_first_convolution_and_asks_with_four_filters():
-    _, code, key = lecturer()
+    projector, code, key = lecturer()
     maps = lecturer_on("pages/feature_maps.py", code, key, fm_model="digits (pretrained)", fm_layer="conv1",
                        fm_channel=5)
     maps.sidebar.button(key="live_ask_filter").click().run()
@@ -263,6 +263,12 @@ def test_which_filter_is_offered_on_the_first_convolution_and_asks_with_four_fil
     spec = _live.store()[0].state(code).question["spec"]
     assert spec["choices"] == ["Filter A", "Filter B", "Filter C", "Filter D"] and 0 <= spec["answer"] < 4
     assert Image.open(io.BytesIO(_live.store()[0].picture(code, spec["picture"]))).format == "PNG"
+    assert spec["filters"][spec["answer"]] == 5 and spec["layer"] == "conv1"  # the enlarged channel's own filter
+    _live.reset_store()
+    projector.run()
+    projector.button(key="live_reveal").click().run()  # Reveal says which filter the right letter was
+    right = f"Right answer: {spec['choices'][spec['answer']]} (filter 5 of conv1)"
+    assert any(right in m.value.replace("\\", "") for m in projector.markdown), [m.value for m in projector.markdown]
     maps.session_state["fm_layer"] = "pool1"  # not a convolution's own output: no such question
     maps.run()
     assert "live_ask_filter" not in [b.key for b in maps.sidebar.button]

@@ -111,15 +111,15 @@ def test_which_filter_right_answer_is_the_filter_whose_convolution_is_the_map():
     feature_maps = features.activations(model, x)["conv1"][0]
     weights = features.filters(model, "conv1")
     for channel in (0, 5, 15):
-        spec = live_questions.which_filter(weights, channel, seed=channel)
-        assert spec["choices"] == ["Filter A", "Filter B", "Filter C", "Filter D"]
+        spec = live_questions.which_filter(weights, channel, seed=channel, layer="conv1")
+        assert spec["choices"] == ["Filter A", "Filter B", "Filter C", "Filter D"] and spec["layer"] == "conv1"
         assert len(set(spec["filters"])) == 4
         for letter, index in enumerate(spec["filters"]):
             made = F.conv2d(x, conv.weight[index:index + 1], conv.bias[index:index + 1], conv.stride, conv.padding)[0, 0]
             same = torch.allclose(made, feature_maps[channel], atol=1e-5)
             assert same == (letter == spec["answer"]), (channel, letter, index)
     with pytest.raises(ValueError):
-        live_questions.which_filter(weights[:3], 0, seed=0)  # three filters cannot give four choices
+        live_questions.which_filter(weights[:3], 0, seed=0, layer="conv1")  # three filters cannot give four choices
 
 
 def test_question_pictures_are_small_pngs():
@@ -167,3 +167,25 @@ def test_only_the_lecturer_adds_pictures_and_asks_with_them(tmp_path):
     assert store.expire() == 2 and store.picture(code, pid) is None
     with store.engine.connect() as db:
         assert db.execute(live.pictures_table.select()).fetchall() == []
+
+
+def test_a_which_filter_question_keeps_its_filters_and_reveal_names_the_right_one(tmp_path):
+    store = live.LiveStore(f"sqlite:///{tmp_path / 'c.db'}")
+    code, key = store.start_class()
+    spec = live_questions.which_filter(np.zeros((16, 1, 5, 5)), 5, seed=3, layer="conv*1*")
+    qid = store.ask(code, key, spec)
+    store.join(code, "phone")
+    store.answer(code, qid, "phone", str(spec["answer"]))
+    stored = store.state(code).question["spec"]
+    assert stored["filters"] == spec["filters"] and stored["layer"] == "conv*1*"
+    right = "ABCD"[spec["answer"]]
+    summary = live.summary_of(stored, {str(spec["answer"]): 2, str((spec["answer"] + 1) % 4): 1})
+    assert summary["answer"] == f"Filter {right} (filter 5 of conv*1*)" and summary["right"] == 2
+    assert "(filter 5 of conv*1*)" in store.results_csv(code, key)
+    # What the store keeps is bounded: one non-negative int per choice, a short layer name.
+    assert store.ask(code, key, {**spec, "layer": "x" * 500}) and len(store.state(code).question["spec"]["layer"]) == 80
+    for bad in ({"filters": [1, 2, 3]}, {"filters": [1, 2, 3, "4"]}, {"filters": [1, 2, 3, 4.0]},
+                {"filters": [1, 2, 3, True]}, {"filters": [1, 2, 3, -1]}, {"filters": [1, 2, 3, live.MAX_FILTERS]},
+                {"filters": "1234"}, {"filters": 5}, {"layer": None}, {"layer": ""}, {"layer": ["conv1"]}):
+        with pytest.raises(live.LiveError, match="which-filter"):
+            store.ask(code, key, {**spec, **bad})

@@ -39,6 +39,7 @@ MAX_ANSWER = 40            # characters of an answer
 MAX_VIEW = 4000            # characters of the lecturer's view (page + its link state)
 ANSWER_INTERVAL_S = 0.25   # one answer per session at most this often
 MAX_CHOICES = 8
+MAX_FILTERS = 100_000      # a layer's filter index in a which-filter question
 MAX_PICTURE_BYTES = 1_500_000  # a question's picture (a PNG the app drew, at most 256 px a side)
 
 metadata = MetaData()
@@ -429,8 +430,17 @@ def _checked_spec(spec: dict) -> dict:
         picture = spec.get("picture")
         if picture is not None and (isinstance(picture, bool) or not isinstance(picture, int)):
             raise LiveError("A question's picture is the id the class store gave it.")
-        return {"type": "choice", "prompt": str(spec["prompt"])[:500], "choices": choices, "answer": answer,
-                "picture": picture}
+        out = {"type": "choice", "prompt": str(spec["prompt"])[:500], "choices": choices, "answer": answer,
+               "picture": picture}
+        if spec.get("filters") is not None:  # "which filter": the filter index behind each choice
+            filters, layer = spec["filters"], spec.get("layer")
+            if not isinstance(filters, list) or len(filters) != len(choices) or not all(
+                    isinstance(f, int) and not isinstance(f, bool) and 0 <= f < MAX_FILTERS for f in filters):
+                raise LiveError("A which-filter question names one filter index per choice.")
+            if not isinstance(layer, str) or not layer:
+                raise LiveError("A which-filter question names its layer.")
+            out.update(filters=filters, layer=layer[:80])
+        return out
     raise LiveError("Unknown kind of question.")
 
 
@@ -450,7 +460,10 @@ def describe(spec: dict) -> dict:
                 "mistake": lambda v: mistakes.get(_as_typed(v)),
                 "format": "a shape like (N, C, H, W)" if spec["answer"].startswith("(") else "a number"}
     choices = spec["choices"]
-    return {"prompt": spec["prompt"], "answer": choices[spec["answer"]],
+    answer = choices[spec["answer"]]
+    if spec.get("filters"):  # the letter, and which filter of which layer it was (the page's 0-based numbers)
+        answer += f" (filter {spec['filters'][spec['answer']]} of {spec['layer']})"
+    return {"prompt": spec["prompt"], "answer": answer,
             "label": lambda v: choices[int(v)] if v.isdigit() and int(v) < len(choices) else v,
             "correct": lambda v: v == str(spec["answer"]), "mistake": lambda v: None, "format": "one choice"}
 

@@ -69,11 +69,11 @@ def which_class(probabilities: Sequence[float], class_names: Sequence[str], seed
             "classes": picked}
 
 
-def which_filter(filters: np.ndarray, feature_map_index: int, seed: int) -> dict:
-    """A choice question: which of four filters of a layer (``filters``: out × in × kh × kw) made
+def which_filter(filters: np.ndarray, feature_map_index: int, seed: int, layer: str) -> dict:
+    """A choice question: which of four filters of ``layer`` (``filters``: out × in × kh × kw) made
     feature map ``feature_map_index``; the three decoys are other filters of the same layer drawn
     by ``seed``. ``"filters"`` lists the filter index behind each letter, in the choices' order
-    (the page draws them so)."""
+    (the page draws them so); Reveal names the right letter's (:func:`vizcore.live.describe`)."""
     count = int(np.asarray(filters).shape[0])
     right = int(feature_map_index)
     if count < len(LETTERS) or not 0 <= right < count:
@@ -82,7 +82,8 @@ def which_filter(filters: np.ndarray, feature_map_index: int, seed: int) -> dict
     shown = [right, *rng.sample([i for i in range(count) if i != right], len(LETTERS) - 1)]
     rng.shuffle(shown)
     return {"type": "choice", "prompt": "Which filter made this feature map?",
-            "choices": [f"Filter {letter}" for letter in LETTERS], "answer": shown.index(right), "filters": shown}
+            "choices": [f"Filter {letter}" for letter in LETTERS], "answer": shown.index(right),
+            "filters": shown, "layer": str(layer)}
 
 
 def _number_spec(question: quiz.Question) -> dict:
