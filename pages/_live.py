@@ -23,6 +23,7 @@ FOLLOW_TOGGLE = "live_follow" # the "Follow the lecturer" switch, which shows an
 APPLIED = "_live_applied"     # session -> (version, page, query, when) of the lecturer's view it shows
 SESSION_ID = "_live_session"  # a random anonymous id per browser session
 STUDENT_COOKIE = "vizcore_student"  # ...kept by the browser for a lecture (the watcher sets it)
+BROUGHT = "_live_brought"     # the id of the last question this session was brought to the Live class page for
 LIVE_PAGE = "live_class"      # the Live class page's url path
 STATE_TTL_S = 0.5             # a process reads a class at most twice a second, for all its students
 LONG_POLL_S = 15.0            # a watcher's request waits at most this long for a change
@@ -239,8 +240,37 @@ def before_page(page: str) -> None:
             pass  # tried again on the next run
         except live.LiveError:
             st.session_state["_live_tried"] = wanted  # the Live class page says why
+    if st.session_state.get(MEMBER):
+        bring_to_question(page)
     if st.session_state.get(MEMBER) and st.session_state.get(FOLLOW):
         follow_now(page)
+
+
+def bring_to_question(page: str) -> None:
+    """A question the lecturer just asked (from any page) reaches every member: the member's page,
+    following or exploring, moves once per question to the Live class page, where it is answered.
+    Follow mode stays as it was; a follower then follows the lecturer's next page as before."""
+    from vizcore import live
+
+    found, cache = store()
+    code = st.session_state.get(MEMBER)
+    if found is None or not code:
+        return
+    try:
+        state = cache.get(code)
+    except live.StoreUnavailable:
+        return
+    question = state.question if state is not None and not state.ended else None
+    if question is None or question["state"] != "open" or st.session_state.get(BROUGHT) == question["id"]:
+        return
+    st.session_state[BROUGHT] = question["id"]  # once: a student who leaves the question is not pulled back
+    if page == LIVE_PAGE:
+        return
+    if st.session_state.get(FOLLOW) and state.view.get("page"):
+        # The lecturer's view as it is now counts as shown: only their next change moves this
+        # follower on from the question (else a view changed with the question would pull them away at once).
+        st.session_state[APPLIED] = (state.version, state.view["page"], state.view.get("query", {}), time.monotonic())
+    st.switch_page(_page_file(LIVE_PAGE))
 
 
 def follow_now(page: str) -> None:
@@ -365,3 +395,50 @@ def watch(code: str) -> None:
         except live.LiveError:
             shown = None
     _watcher(code=code, stamp=shown, session=session_id(), key="live_watch", default=None)
+
+
+def offer_question(label: str, make_spec, key: str) -> None:
+    """For the lecturer only (nothing for anyone else): a sidebar button that asks the hall about
+    what this page shows. ``make_spec()`` returns a question spec (:meth:`vizcore.live.LiveStore.ask`)
+    made from the page's own numbers; a spec's ``"png"`` (bytes) is stored with the class as the
+    question's picture. The previous question closes."""
+    if LECTURER not in st.session_state:
+        return
+    # A callback, not `if st.button(...)`: it runs before the page, with the numbers the lecturer
+    # saw when they clicked; a page that reruns itself on its first lines (a link's settings
+    # applied) would otherwise lose the click.
+    st.sidebar.button(label, key=key, on_click=_ask, args=(make_spec, key), width="stretch",
+                      help="Every student's phone gets this question; the Live class page shows the count, "
+                           "Reveal and the answers.")
+    asked = st.session_state.get(ASKED)
+    # A few seconds, not one run: a page may rerun itself right after the click (a toast there is lost).
+    if asked and asked[0] == key and time.monotonic() - asked[3] < ASKED_SHOWN_S:
+        show = st.sidebar.caption if asked[1] is None else st.sidebar.error
+        show(asked[2])
+
+
+ASKED = "_live_asked"  # (button key, error or None, sentence, when) of the last "ask the hall" from a page
+ASKED_SHOWN_S = 10.0
+
+
+def _ask(make_spec, key: str) -> None:
+    from vizcore import live
+
+    from pages._ui import literal
+
+    code, lecturer_key = st.session_state[LECTURER]
+    found, _ = store()
+    try:
+        if found is None:
+            raise live.LiveError("The live class is off: the class database cannot be reached.")
+        spec = dict(make_spec())
+        png = spec.pop("png", None)
+        if png is not None:
+            spec["picture"] = found.add_picture(code, lecturer_key, png)
+        found.ask(code, lecturer_key, spec)
+    except (live.LiveError, ValueError) as err:
+        st.session_state[ASKED] = (key, str(err), literal(err), time.monotonic())
+        return
+    st.session_state[ASKED] = (key, None, "Asked the hall: the Live class page shows the answers and Reveal.",
+                               time.monotonic())
+    st.toast("Asked the hall. The Live class page shows the answers and Reveal.")

@@ -11,15 +11,18 @@ from pages import route_through_app
 route_through_app()
 
 import dataclasses  # noqa: E402
+import secrets  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from pages import _live  # noqa: E402
 from pages._ui import (  # noqa: E402
-    content_hash, dataset_of, download_array, explain, finish_link, input_link_fields, keep_valid, link_state, literal,
+    UNLINKABLE_KEY, content_hash, dataset_of, download_array, explain, finish_link, input_link_fields, keep_valid, link_state, literal,
     log_arguments, model_input, model_selector, only_knows_note, show_figure, stop_page, test_pictures, test_split)
-from vizcore import features, images, links  # noqa: E402
+from vizcore import features, images, links, live_questions  # noqa: E402
 from vizcore.figures import features as feature_figs  # noqa: E402
+from vizcore.figures import live as live_figs  # noqa: E402
 
 st.title("Feature maps: inside a CNN")
 explain(
@@ -138,6 +141,22 @@ st.caption("The whole network, left to right, each column titled with its tensor
            "Maps show their first 6 channels, each on its own colour range; hover for the values.")
 
 
+def which_class_question() -> dict:
+    """"Which class will the network say?" for this input: the model's own probabilities, and the
+    picture the model sees (model size, not the uploaded file)."""
+    probabilities = acts[features.SOFTMAX][0].numpy()
+    names = [classes[i] if i < len(classes) else str(i) for i in range(probabilities.size)]  # as top_classes names them
+    spec = live_questions.which_class(probabilities, names, secrets.randbelow(2**31))
+    return {**spec, "png": live_figs.picture_png(input_picture)}
+
+
+# The lecturer's own photo or drawing stays on their screen unless the button says it is shown.
+private = {"your drawing": "this drawing"}.get(st.session_state.get(UNLINKABLE_KEY), "this photo") \
+    if st.session_state.get(UNLINKABLE_KEY) else None
+_live.offer_question(f"Show {private} to the class and ask which class" if private
+                     else "Ask the hall: which class will the network say?", which_class_question, key="live_ask_class")
+
+
 # --- one layer ---------------------------------------------------------------------------------
 
 st.subheader("3 · One layer up close")
@@ -174,6 +193,15 @@ if filter_layer is not None:
                                                   "channels" if weights.shape[1] > 1 else "One filter per output channel"),
                         key="fm_filters")
 
+
+
+def which_filter_question() -> dict:
+    """"Which filter made this feature map?": the enlarged channel's map and four of the layer's
+    filters, the one that made it among three others."""
+    spec = live_questions.which_filter(weights, channel, secrets.randbelow(2**31), layer)
+    return {**spec, "png": live_figs.filters_png(maps[channel], weights[spec["filters"]])}
+
+
 rows, cols = maps.shape[1:]
 # Values kept from a bigger layer are moved into this one's range (set before the widgets exist).
 for key, size, default in (("fm_channel", maps.shape[0], 0), ("fm_row", rows, rows // 2), ("fm_col", cols, cols // 2)):
@@ -181,6 +209,10 @@ for key, size, default in (("fm_channel", maps.shape[0], 0), ("fm_row", rows, ro
         st.session_state[key] = default
     st.session_state.setdefault(key, default)
 channel = st.slider("Channel to enlarge", 0, maps.shape[0] - 1, key="fm_channel") if maps.shape[0] > 1 else 0
+# A plain convolution's own output (not a stage's, after its batch norm): its map is the filter's work.
+if filter_layer == layer and layer == spatial[0] and maps.shape[0] >= len(live_questions.LETTERS):
+    _live.offer_question("Ask the hall: which filter made this feature map?", which_filter_question,
+                         key="live_ask_filter")
 
 
 def pick_position():

@@ -18,7 +18,8 @@ from pages._ui import (  # noqa: E402
     content_hash,
     download_array, drop_added_rows, explain, finish_link, image_input, keep_valid, link_state,
     show_figure)
-from vizcore import images, links, pooling  # noqa: E402
+from pages import _live  # noqa: E402
+from vizcore import images, links, live_questions, pooling  # noqa: E402
 from vizcore.figures import pooling as pooling_figs  # noqa: E402
 
 MODES = {
@@ -123,14 +124,18 @@ def window_of(shape: tuple[int, int]):
     return (tuple(shape), 1, 0) if is_global else (int(kernel), int(stride), int(padding))
 
 
-def explain_size(shape: tuple[int, int]) -> pooling.PoolSettings | None:
-    """Output-size formula with the numbers, parameters: 0; a clear message on bad settings."""
+def explain_size(shape: tuple[int, int], channels: int = 1) -> pooling.PoolSettings | None:
+    """Output-size formula with the numbers, parameters: 0; a clear message on bad settings. A
+    lecturer may ask the hall for this output shape (a ``channels``-channel map)."""
     k, s, p = window_of(shape)
     try:
         settings = pooling.check_settings(shape, k, s, p, ceil_mode)
     except pooling.PoolError as err:
         st.error(f"These settings do not work: {err}")
         return None
+    if not is_global:  # the quiz's words know a k×k window, not a whole-map one
+        _live.offer_question("Ask the hall: the pooled output shape", lambda: live_questions.pooling_shape(
+            shape[0], shape[1], channels, mode, k, s, p, ceil_mode), key="live_ask_pool")
     st.markdown(
         f"**Output size** — rows: `{pooling.output_size_formula(settings, 0)}`, "
         f"columns: `{pooling.output_size_formula(settings, 1)}` → "
@@ -232,7 +237,7 @@ def image_view() -> None:
     x = picture("pool_img")
     if x is None:
         return
-    settings = explain_size(x.shape[-2:])
+    settings = explain_size(x.shape[-2:], x.shape[0] if x.ndim == 3 else 1)
     if settings is None:
         return
     k, s, p = window_of(x.shape[-2:])
@@ -267,7 +272,7 @@ def translation_view() -> None:
     c1, c2 = st.columns(2)
     direction = c1.selectbox("Shift direction", list(SHIFTS), key="pool_shift_dir")
     amount = c2.slider("Shift by (pixels)", 1, 4, key="pool_shift_px")
-    settings = explain_size(x.shape[-2:])
+    settings = explain_size(x.shape[-2:], x.shape[0] if x.ndim == 3 else 1)
     if settings is None:
         return
     k, s, p = window_of(x.shape[-2:])

@@ -8,8 +8,9 @@ from pages import route_through_app
 # once inside app.py's frame, which starts the browser loading Plotly while torch loads.
 route_through_app()
 
+from pages import _live  # noqa: E402
 from pages._ui import drop_added_rows, explain, finish_link, link_state, show_figure  # noqa: E402
-from vizcore import links, shapes  # noqa: E402
+from vizcore import links, live_questions, shapes  # noqa: E402
 from vizcore.shapes import ShapeError  # noqa: E402
 from vizcore.figures import shapes as shape_figs  # noqa: E402
 
@@ -103,6 +104,9 @@ def one_layer_tab() -> None:
         result.error(f"This layer cannot work: {exc}")
         return
 
+    if not transposed:  # the quiz asks about forward layers only
+        _live.offer_question("Ask the hall: this layer's output shape", lambda: live_questions.layer_shape(
+            rows, cols, in_channels, filters, kernel, stride, pad, dilation), key="live_ask_layer")
     shape, keras, count = result.columns(3)
     shape.metric("Output (PyTorch NCHW)", f"(N, {filters}, {out_rows}, {out_cols})")
     keras.metric("Output (Keras NHWC)", f"(None, {out_rows}, {out_cols}, {filters})")

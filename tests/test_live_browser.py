@@ -1,15 +1,19 @@
 """Issue 27 in real Chromium: a lecturer at 1280×720 and a student on a phone (390×844, touch)
 against one server. The student joins by the link, the question and the answer box are on the
 first screen, the buttons are big enough for a thumb, the answer is counted on the projector,
-and neither page shows an error (nor the server's log an uncaught one)."""
+and neither page shows an error (nor the server's log an uncaught one). Then a picture question
+from Feature maps: the phone is brought to it with the picture and every choice on its first
+screen (a screenshot goes to $VIZCORE_SHOTS when set), and its tap is counted on the lecturer's Live class page."""
 from __future__ import annotations
 
+import os
 import re
 import time
 
 from _chromium import new_page, settle
 
 PHONE = (390, 844)
+SHOTS = os.environ.get("VIZCORE_SHOTS")  # a folder: the phone at the picture question goes there, to look at
 
 
 def test_a_phone_joins_follows_and_answers(server_and_log, browser):
@@ -62,6 +66,35 @@ def test_a_phone_joins_follows_and_answers(server_and_log, browser):
     print(f"the phone followed the lecturer in {followed_s:.1f} s")
     assert followed_s < 6, followed_s
     settle(phone)
+
+    # A picture question: the lecturer asks from Feature maps; the phone is brought to the Live
+    # class page, with the picture and every choice on its first screen.
+    started = time.monotonic()
+    lecturer.get_by_role("link", name="Feature maps").click()
+    settle(lecturer)
+    lecturer.get_by_role("button", name="Ask the hall: which class will the network say?").click()
+    settle(lecturer)
+    phone.wait_for_function("() => [...document.querySelectorAll('h1')].some(h => h.innerText.includes('Live class'))"
+                            " && document.querySelector('[data-testid=stMain] img') !== null", timeout=30_000)
+    settle(phone)
+    if SHOTS:
+        phone.screenshot(path=f"{SHOTS}/phone_question.png")
+    choices = phone.locator("[data-testid=stMain] [data-testid=stButton] button").filter(has_not_text="Leave")
+    assert choices.count() == 4, phone.inner_text("body")[:500]  # the digits model: top-1 and three decoys
+    picture = phone.locator("[data-testid=stMain] img").first
+    for element in (picture, *choices.all()):
+        box = element.bounding_box()
+        assert box and box["y"] + box["height"] <= PHONE[1], f"below the first screen: {box}"
+    assert picture.bounding_box()["width"] <= 200  # pages/live_class.py: smaller on a phone than on the projector
+    assert all(b.bounding_box()["height"] >= 44 for b in choices.all()), [b.bounding_box() for b in choices.all()]
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE[0]
+    choices.first.tap()
+    settle(phone)
+    assert "Your answer:" in phone.inner_text("body")
+    lecturer.get_by_role("link", name="Live class", exact=True).click()  # where the count and Reveal are
+    settle(lecturer)
+    lecturer.wait_for_function("() => document.body.innerText.includes('1 of 1')", timeout=15_000)
+    print(f"the picture question went from Feature maps to an answer in {time.monotonic() - started:.1f} s")
     for page in (lecturer, phone):
         assert page.locator("[data-testid='stException'], [data-testid='stAlertContentError']").count() == 0
     assert not log.failures(), log.failures()

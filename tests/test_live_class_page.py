@@ -3,14 +3,20 @@ projector shows the count and after Reveal the histogram; students follow the le
 through the app's frame and leave follow mode when they change a widget."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from pages import _live
-from vizcore import live, quiz
+from pages._ui import literal
+from vizcore import data, live_questions, models, quiz
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = str(ROOT / "pages" / "live_class.py")
@@ -135,3 +141,165 @@ def test_students_follow_the_lecturer_and_leave_when_they_explore():
     follower.sidebar.toggle(key=_live.FOLLOW_TOGGLE).set_value(True).run()  # one tap
     assert follower.session_state[_live.FOLLOW] is True and [t.value for t in follower.title] == ["Pooling"]
     assert follower.session_state["pool_mode"] == lecturers  # the lecturer's whole view, not the student's change
+
+
+# --- the question on screen right now (issue 27's "Ask the hall" from any page) ----------------------
+
+def lecturer_on(page: str, code: str, key: str, **state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[_live.LECTURER] = (code, key)
+    at.run()
+    for name, value in state.items():
+        at.session_state[name] = value
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def title_of(at: AppTest) -> list[str]:
+    return [t.value for t in at.title]
+
+
+def test_the_shape_calculators_layer_reaches_every_follower_and_is_revealed():
+    projector, code, key = lecturer()
+    shapes_app = lecturer_on("pages/shape_calculator.py", code, key)
+    _live.reset_store()
+    follower = AppTest.from_file(APP, default_timeout=120)
+    follower.query_params["class"] = code
+    follower.run()
+    assert title_of(follower) == ["Shape calculator"]  # following the lecturer, no question yet
+    assert "live_ask_layer" in [b.key for b in shapes_app.sidebar.button]
+    assert "live_ask_layer" not in [b.key for b in follower.sidebar.button]  # only the lecturer is offered it
+
+    shapes_app.sidebar.button(key="live_ask_layer").click().run()
+    assert not shapes_app.exception
+    assert any(c.value.startswith("Asked the hall") for c in shapes_app.sidebar.caption)
+    question = _live.store()[0].state(code).question
+    spec = question["spec"]
+    rows, cols, cin, filters, k, s, p = (shapes_app.session_state[f"sc_{n}"] for n in (
+        "rows", "cols", "in_channels", "filters", "kernel", "stride", "padding"))
+    out = torch.nn.Conv2d(cin, filters, k, s, p)(torch.zeros(live_questions.LIVE_BATCH, cin, rows, cols)).shape
+    assert spec["type"] == "number" and spec["answer"] == quiz.format_answer(tuple(out))
+
+    _live.reset_store()
+    follower.run()  # the watcher's rerun: the question brings the follower to the Live class page
+    assert not follower.exception and title_of(follower) == ["Live class"]
+    assert follower.session_state[_live.FOLLOW] is True  # brought there, still following
+    assert any(f"**{rows}×{cols}** pixels" in m.value for m in follower.markdown)
+    follower.run()  # AppTest loses a click in the run right after a switch_page
+    assert title_of(follower) == ["Live class"]  # once per question: a rerun stays here
+    wrong = next(w for w, why in spec["mistakes"].items() if "forgot the padding" in why)
+    follower.text_input(key=f"live_typed_{question['id']}").input(wrong.replace(" ", ""))
+    follower.button(key=f"FormSubmitter:live_answer_{question['id']}-Send").click().run()
+    assert not follower.error, [e.value for e in follower.error]
+
+    _live.reset_store()
+    projector.run()
+    assert [m.value for m in projector.metric if m.label == "Answered"] == ["1 of 1"]
+    projector.button(key="live_reveal").click().run()
+    assert any(f"Right answer: {spec['answer']}" in m.value.replace("\\", "") for m in projector.markdown)
+    assert any("forgot the padding" in c.value for c in projector.caption)
+    _live.reset_store()
+    follower.run()
+    assert follower.warning and "forgot the padding" in follower.warning[0].value
+
+    # The lecturer opens another page: the follower follows as before.
+    shapes_app.switch_page("pages/pooling.py").run()
+    _live.reset_store()
+    follower.run()
+    assert title_of(follower) == ["Pooling"] and follower.session_state[_live.FOLLOW] is True
+
+
+def test_which_class_on_feature_maps_shows_the_picture_and_reveals_the_models_answer():
+    projector, code, key = lecturer()
+    explorer = AppTest.from_file(APP, default_timeout=120)
+    explorer.query_params["class"] = code  # joins by the link...
+    explorer.run()
+    explorer.session_state[_live.FOLLOW] = False  # ...and explores on their own
+    explorer.switch_page("pages/pooling.py").run()
+    assert title_of(explorer) == ["Pooling"]
+    maps = lecturer_on("pages/feature_maps.py", code, key, fm_model="digits (pretrained)", fm_index=7)
+    ask = maps.sidebar.button(key="live_ask_class")
+    assert ask.label == "Ask the hall: which class will the network say?"  # a test image, not a private photo
+    ask.click().run()
+    assert not maps.exception and any(c.value.startswith("Asked the hall") for c in maps.sidebar.caption)
+    question = _live.store()[0].state(code).question
+    spec = question["spec"]
+    assert isinstance(spec["picture"], int)
+
+    _live.reset_store()
+    explorer.run()  # exploring members are brought to the question too, once
+    assert title_of(explorer) == ["Live class"] and explorer.session_state[_live.FOLLOW] is False
+    assert explorer.get("image"), "the question's picture above the choices"
+    buttons = [b for b in explorer.button if b.key and b.key.startswith(f"live_choice_{question['id']}_")]
+    assert [b.label for b in buttons] == [literal(c) for c in spec["choices"]]
+    # The model's own forward pass on the test image the page showed decides the right choice.
+    model, meta = models.load_pretrained("digits")
+    split = data.load_dataset("digits", "test")
+    image = split.x[7:8]
+    stored = np.asarray(Image.open(io.BytesIO(_live.store()[0].picture(code, spec["picture"]))))
+    assert (stored[::9, ::9] == split.images[7, 0].numpy()).all()  # the test image the model saw, 9× enlarged
+    with torch.no_grad():
+        top1 = meta["classes"][int(model(image).argmax())]
+    assert spec["choices"][spec["answer"]] == top1
+    buttons[spec["answer"]].click().run()
+    assert _live.store()[0].counts(question["id"]) == {str(spec["answer"]): 1}
+
+    _live.reset_store()
+    projector.run()
+    assert len(projector.get("image")) == 2, "the projector shows the QR code and the question's picture"
+    projector.button(key="live_reveal").click().run()
+    assert any(f"Right answer: {top1}" in m.value.replace("\\", "") for m in projector.markdown)
+    csv_text = _live.store()[0].results_csv(code, key)
+    assert f"{top1},1,True" in csv_text.replace("\r", "")
+
+
+def test_which_filter_is_offered_on_the_first_convolution_and_asks_with_four_filters():
+    projector, code, key = lecturer()
+    maps = lecturer_on("pages/feature_maps.py", code, key, fm_model="digits (pretrained)", fm_layer="conv1",
+                       fm_channel=5)
+    maps.sidebar.button(key="live_ask_filter").click().run()
+    assert not maps.exception
+    spec = _live.store()[0].state(code).question["spec"]
+    assert spec["choices"] == ["Filter A", "Filter B", "Filter C", "Filter D"] and 0 <= spec["answer"] < 4
+    assert Image.open(io.BytesIO(_live.store()[0].picture(code, spec["picture"]))).format == "PNG"
+    assert spec["filters"][spec["answer"]] == 5 and spec["layer"] == "conv1"  # the enlarged channel's own filter
+    _live.reset_store()
+    projector.run()
+    projector.button(key="live_reveal").click().run()  # Reveal says which filter the right letter was
+    right = f"Right answer: {spec['choices'][spec['answer']]} (filter 5 of conv1)"
+    assert any(right in m.value.replace("\\", "") for m in projector.markdown), [m.value for m in projector.markdown]
+    maps.session_state["fm_layer"] = "pool1"  # not a convolution's own output: no such question
+    maps.run()
+    assert "live_ask_filter" not in [b.key for b in maps.sidebar.button]
+    visitor = AppTest.from_file(APP, default_timeout=120).run()  # not the lecturer: no ask buttons
+    visitor.switch_page("pages/shape_calculator.py").run()
+    assert title_of(visitor) == ["Shape calculator"] and "live_ask_layer" not in [b.key for b in visitor.sidebar.button]
+
+
+def test_a_lecturers_own_photo_is_shown_only_by_a_button_that_says_so():
+    _, code, key = lecturer()
+    maps = lecturer_on("pages/feature_maps.py", code, key, fm_model="shapes (pretrained)",
+                       fm_source="Photo (sample, upload or camera)", fm_photo_source="Upload")
+    photo = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 500, 3), dtype=np.uint8)).save(photo, "JPEG")
+    maps.file_uploader[0].set_value(("mine.jpg", photo.getvalue(), "image/jpeg")).run()
+    assert not maps.exception
+    ask = maps.sidebar.button(key="live_ask_class")
+    assert ask.label == "Show this photo to the class and ask which class"
+    assert _live.store()[0].state(code).question is None  # nothing leaves the lecturer's screen before the click
+    ask.click().run()
+    stored = _live.store()[0].picture(code, _live.store()[0].state(code).question["spec"]["picture"])
+    picture = Image.open(io.BytesIO(stored))
+    assert picture.format == "PNG" and max(picture.size) <= 256  # re-encoded, the model's view, not the file
+
+
+def test_the_pooling_pages_window_is_asked_about_the_matrix_on_screen():
+    _, code, key = lecturer()
+    pool = lecturer_on("pages/pooling.py", code, key, pool_kernel=3, pool_stride=2, pool_padding=1, pool_ceil=True)
+    pool.sidebar.button(key="live_ask_pool").click().run()
+    assert not pool.exception
+    spec = _live.store()[0].state(code).question["spec"]
+    assert "**(1, 1, 4, 4)**" in spec["prompt"]  # the page's first matrix: Lecture 7's 4×4 example
+    out = torch.nn.MaxPool2d(3, 2, 1, ceil_mode=True)(torch.zeros(1, 1, 4, 4)).shape
+    assert spec["answer"] == quiz.format_answer(tuple(out)) and "ceil_mode=True" in spec["prompt"]

@@ -28,8 +28,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (Boolean, Column, Float, Integer, MetaData, String, Table, Text, create_engine, event,
-                        func, select, update)
+from sqlalchemy import (Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text, create_engine,
+                        event, func, select, update)
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read off a projector
@@ -39,6 +39,8 @@ MAX_ANSWER = 40            # characters of an answer
 MAX_VIEW = 4000            # characters of the lecturer's view (page + its link state)
 ANSWER_INTERVAL_S = 0.25   # one answer per session at most this often
 MAX_CHOICES = 8
+MAX_FILTERS = 100_000      # a layer's filter index in a which-filter question
+MAX_PICTURE_BYTES = 1_500_000  # a question's picture (a PNG the app drew, at most 256 px a side)
 
 metadata = MetaData()
 classes_table = Table(
@@ -72,6 +74,13 @@ members_table = Table(
     Column("code", String(8), primary_key=True),
     Column("session", String(40), primary_key=True),
     Column("seen", Float, nullable=False),
+)
+pictures_table = Table(
+    "live_pictures", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(8), nullable=False, index=True),
+    Column("png", LargeBinary, nullable=False),
+    Column("created", Float, nullable=False),
 )
 
 
@@ -199,10 +208,16 @@ class LiveStore:
         - ``{"type": "quiz", "quiz": CODE, "index": i, "difficulty": d}``: a shape-quiz question,
           regenerated from its seed wherever it is read (:func:`vizcore.quiz.make_question`);
         - ``{"type": "number", "prompt": ..., "answer": "14", "quiz_spec": ...}``: a typed question;
-        - ``{"type": "choice", "prompt": ..., "choices": [...], "answer": i}``: big buttons.
+        - ``{"type": "choice", "prompt": ..., "choices": [...], "answer": i, "picture": id}``: big
+          buttons, under the picture ``id`` of :meth:`add_picture` if given.
+
+        A number question's answers are compared as the quiz reads them: "(1,4,5,5)", "1 x 4 x 5 x 5"
+        and "(1, 4, 5, 5)" are one answer; ``mistakes`` maps a wrong answer to its slip.
         """
         self._lecturer(code, key)
         spec = _checked_spec(spec)
+        if spec.get("picture") is not None and self.picture(code, spec["picture"]) is None:
+            raise LiveError("This question's picture is not one of this class's.")
         with self._begin() as db:
             db.execute(update(questions_table).where(questions_table.c.code == code,
                                                      questions_table.c.state == "open").values(state="closed"))
@@ -210,6 +225,27 @@ class LiveStore:
                                                              created=self.clock())).inserted_primary_key[0]
             db.execute(update(classes_table).where(classes_table.c.code == code).values(question=qid))
         return int(qid)
+
+    def add_picture(self, code: str, key: str, png: bytes) -> int:
+        """Store a question's picture with the class (the lecturer's only: a photo on their screen is
+        private until they ask about it); returns its id for a choice spec's ``"picture"``."""
+        self._lecturer(code, key)
+        png = bytes(png)
+        if not png.startswith(b"\x89PNG\r\n\x1a\n"):
+            raise LiveError("A question's picture is a PNG.")
+        if len(png) > MAX_PICTURE_BYTES:
+            raise LiveError(f"This picture is too large to share ({len(png):,} bytes; at most {MAX_PICTURE_BYTES:,}).")
+        with self._begin() as db:
+            pid = db.execute(pictures_table.insert().values(code=code, png=png, created=self.clock())
+                             ).inserted_primary_key[0]
+        return int(pid)
+
+    def picture(self, code: str, picture_id: int) -> bytes | None:
+        """A picture of this class (None for another class's id or an unknown one)."""
+        with self._connect() as db:
+            row = db.execute(select(pictures_table.c.png).where(pictures_table.c.id == int(picture_id),
+                                                                pictures_table.c.code == code)).first()
+        return bytes(row.png) if row else None
 
     def reveal(self, code: str, key: str) -> dict[str, int]:
         """Close the current question and show its answers: value -> count."""
@@ -348,6 +384,7 @@ class LiveStore:
         with self._begin() as db:
             old = db.execute(select(classes_table.c.code).where(classes_table.c.expires < now)).scalars().all()
             db.execute(members_table.delete().where(members_table.c.code.in_(old)))
+            db.execute(pictures_table.delete().where(pictures_table.c.code.in_(old)))
             qids = db.execute(select(questions_table.c.id).where(questions_table.c.code.in_(old))).scalars().all()
             db.execute(answers_table.delete().where(answers_table.c.question.in_(qids)))
             db.execute(questions_table.delete().where(questions_table.c.code.in_(old)))
@@ -410,8 +447,20 @@ def _checked_spec(spec: dict) -> dict:
         answer = int(spec["answer"])
         if len(choices) < 2 or not 0 <= answer < len(choices):
             raise LiveError("A choice question needs 2 to 8 choices and the right one among them.")
-        return {"type": "choice", "prompt": str(spec["prompt"])[:500], "choices": choices, "answer": answer,
-                "picture": spec.get("picture")}
+        picture = spec.get("picture")
+        if picture is not None and (isinstance(picture, bool) or not isinstance(picture, int)):
+            raise LiveError("A question's picture is the id the class store gave it.")
+        out = {"type": "choice", "prompt": str(spec["prompt"])[:500], "choices": choices, "answer": answer,
+               "picture": picture}
+        if spec.get("filters") is not None:  # "which filter": the filter index behind each choice
+            filters, layer = spec["filters"], spec.get("layer")
+            if not isinstance(filters, list) or len(filters) != len(choices) or not all(
+                    isinstance(f, int) and not isinstance(f, bool) and 0 <= f < MAX_FILTERS for f in filters):
+                raise LiveError("A which-filter question names one filter index per choice.")
+            if not isinstance(layer, str) or not layer:
+                raise LiveError("A which-filter question names its layer.")
+            out.update(filters=filters, layer=layer[:80])
+        return out
     raise LiveError("Unknown kind of question.")
 
 
@@ -425,20 +474,45 @@ def describe(spec: dict) -> dict:
                 "correct": lambda v: quiz.check_answer(question, v).correct is True,
                 "mistake": lambda v: quiz.likely_mistake(question, v), "format": question.answer_format}
     if spec["type"] == "number":
-        def correct(v):
-            return re.sub(r"\s", "", v) == re.sub(r"\s", "", spec["answer"])
-        return {"prompt": spec["prompt"], "answer": spec["answer"], "label": lambda v: v, "correct": correct,
-                "mistake": lambda v: spec["mistakes"].get(re.sub(r"\s", "", v)), "format": "a number"}
+        mistakes = {_as_typed(k): why for k, why in spec.get("mistakes", {}).items()}
+        return {"prompt": spec["prompt"], "answer": spec["answer"], "label": _as_typed,
+                "correct": lambda v: _as_typed(v) == _as_typed(spec["answer"]),
+                "mistake": lambda v: mistakes.get(_as_typed(v)),
+                "format": "a shape like (N, C, H, W)" if spec["answer"].startswith("(") else "a number"}
     choices = spec["choices"]
-    return {"prompt": spec["prompt"], "answer": choices[spec["answer"]],
+    answer = choices[spec["answer"]]
+    if spec.get("filters"):  # the letter, and which filter of which layer it was (the page's 0-based numbers)
+        answer += f" (filter {spec['filters'][spec['answer']]} of {spec['layer']})"
+    return {"prompt": spec["prompt"], "answer": answer,
             "label": lambda v: choices[int(v)] if v.isdigit() and int(v) < len(choices) else v,
             "correct": lambda v: v == str(spec["answer"]), "mistake": lambda v: None, "format": "one choice"}
 
 
+def _as_typed(value: str) -> str:
+    """A typed number or shape as the quiz writes it ("1x4x5x5" -> "(1, 4, 5, 5)"), so that one
+    answer typed two ways is one bar; anything the quiz cannot read stays as typed."""
+    from vizcore import quiz
+
+    text = str(value).strip()
+    if re.fullmatch(r"\d{1,3}([,' _]\d{3})+", text):  # 1,234: a number with thousands separators
+        return re.sub(r"[,' _]", "", text)
+    try:
+        answer = quiz.parse_answer(text)
+    except (quiz.AnswerFormatError, ValueError, TypeError):
+        return re.sub(r"\s", "", text)
+    return str(answer) if isinstance(answer, int) and not isinstance(answer, bool) else quiz.format_answer(answer)
+
+
 def summary_of(spec: dict, counts: dict[str, int], top: int = 3) -> dict:
     """What the projector shows after Reveal: the histogram (label -> count, right answer marked),
-    and the most common wrong answers with the mistake each reveals."""
+    and the most common wrong answers with the mistake each reveals. Answers with one label (one
+    shape typed two ways) are one bar."""
     shown = describe(spec)
+    if spec["type"] == "number":  # the label is the answer as the quiz writes it: one bar per answer
+        merged: dict[str, int] = {}
+        for value, n in counts.items():
+            merged[_as_typed(value)] = merged.get(_as_typed(value), 0) + n
+        counts = merged
     histogram = [(shown["label"](v), n, bool(shown["correct"](v))) for v, n in
                  sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
     wrong = [(shown["label"](v), n, shown["mistake"](v)) for v, n in

@@ -311,6 +311,26 @@ def likely_mistake(question: Question, text: str) -> str | None:
     return None
 
 
+def slip_answers(question: Question) -> dict[str, str]:
+    """For a conv_shape or pool_shape question: each wrong answer a common slip gives (as
+    :func:`format_answer` writes it) and the slip, named by :func:`likely_mistake` itself; empty
+    for other kinds and for 'same'/'valid' padding."""
+    spec = question.spec
+    if question.kind not in ("conv_shape", "pool_shape") or isinstance(spec["padding"], str):
+        return {}
+    batch, channels, h, w = spec["input"]
+    kh, kw = spec["kernel"] if isinstance(spec["kernel"], tuple) else (spec["kernel"],) * 2
+    out_channels, dilation = spec.get("out_channels", channels), spec.get("dilation", 1)
+    slips = {}
+    for (mh, _), (mw, _) in zip(_size_mistakes(h, kh, spec["stride"], spec["padding"], dilation),
+                                _size_mistakes(w, kw, spec["stride"], spec["padding"], dilation)):
+        text = format_answer(_in_layout(batch, out_channels, mh, mw, spec["layout"]))
+        why = likely_mistake(question, text)
+        if why and min(mh, mw) >= 1:
+            slips[text] = why
+    return slips
+
+
 def _from_layout(shape: tuple, layout: str) -> tuple:
     """(N, C, H, W) from a shape written in ``layout``."""
     if layout == "NHWC" and len(shape) == 4:
@@ -408,13 +428,22 @@ def _conv_shape(rng: random.Random, level: str) -> Question:
         else:
             padding = rng.randint(0, max(kh, kw) // 2)
         try:
-            oh = shapes.conv_output_size(h, kh, stride, padding, dilation)
-            ow = shapes.conv_output_size(w, kw, stride, padding, dilation)
+            return conv_shape_question(batch, channels, h, w, filters, (kh, kw), stride, padding, dilation, layout,
+                                       level)
         except shapes.ShapeError:
-            continue
-        break
+            continue  # this layer cannot work: draw another
+
+
+def conv_shape_question(batch: int, channels: int, h: int, w: int, filters: int, kernel: tuple[int, int],
+                        stride: int, padding, dilation: int = 1, layout: str = "NCHW",
+                        level: str = "easy") -> Question:
+    """The conv_shape question about one given layer, in the quiz's words (the generator's and the
+    Shape calculator's "ask the hall"); ShapeError when the layer cannot work."""
+    kh, kw = kernel
+    oh = shapes.conv_output_size(h, kh, stride, padding, dilation)
+    ow = shapes.conv_output_size(w, kw, stride, padding, dilation)
     answer = _in_layout(batch, filters, oh, ow, layout)
-    kernel = k if kh == kw else (kh, kw)
+    kernel = kh if kh == kw else (kh, kw)
     extras = f", dilation {dilation}" if dilation > 1 else ""
     prompt = (
         f"A batch of **{batch}** {_images(channels)} images of **{h}×{w}** pixels "
@@ -672,11 +701,17 @@ def _pool_shape(rng: random.Random, level: str) -> Question:
             padding = rng.randint(0, k // 2)
             ceil_mode = rng.random() < 0.5
         try:
-            oh = shapes.conv_output_size(h, k, stride, padding, 1, ceil_mode)
-            ow = shapes.conv_output_size(w, k, stride, padding, 1, ceil_mode)
+            return pool_shape_question(batch, channels, h, w, mode, k, stride, padding, ceil_mode, layout, level)
         except shapes.ShapeError:
-            continue
-        break
+            continue  # the window does not fit: draw another
+
+
+def pool_shape_question(batch: int, channels: int, h: int, w: int, mode: str, k: int, stride: int, padding=0,
+                        ceil_mode: bool = False, layout: str = "NCHW", level: str = "easy") -> Question:
+    """The pool_shape question about one given pooling layer (``mode`` "max" or "avg"), in the
+    quiz's words; ShapeError when the window does not fit."""
+    oh = shapes.conv_output_size(h, k, stride, padding, 1, ceil_mode)
+    ow = shapes.conv_output_size(w, k, stride, padding, 1, ceil_mode)
     answer = _in_layout(batch, channels, oh, ow, layout)
     # Keras has no numeric padding: such a layer is shown in PyTorch even for NHWC.
     if layout == "NHWC" and (isinstance(padding, str) or padding == 0):
