@@ -31,6 +31,9 @@ def test_a_phone_joins_follows_and_answers(server_and_log, browser):
     body = phone.inner_text("body")
     assert f"Joined class {code}" in body, body[:500]
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE[0]  # no sideways scroll
+    # The watcher keeps the phone's anonymous id in a cookie: a reconnect to another replica is the
+    # same student (tests/test_hall.py counts it once).
+    phone.wait_for_function("() => /(^|; )vizcore_student=[0-9a-f]{24}($|;)/.test(document.cookie)", timeout=15_000)
 
     lecturer.get_by_role("button", name="Ask the hall").click()
     settle(lecturer)
