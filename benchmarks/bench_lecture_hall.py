@@ -838,6 +838,21 @@ async def live_class(port: int, pids: dict[str, int], url: str, args) -> dict:
         xacts2 = pg_transactions(url)
         view_tps = None if xacts1 is None else (xacts2 - xacts1) / view_s
 
+        # (e) Saliency on the ImageNet network: every follower shows the same six explanations;
+        # each replica must compute them once (Streamlit's cache lets one session compute a
+        # missing entry while the others wait), not once per student: the replicas log each
+        # real computation (VIZCORE_LOG_COMPUTATIONS) and they are counted.
+        saliency_s: list[float] = []
+        if args.saliency:
+            number = len(changes)
+            targets.append("saliency")
+            changes.append(time.monotonic())
+            store.set_view(code, key, "saliency", {"model": "imagenet (pretrained)"})
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and any(number not in f.arrived for f in followers):
+                await asyncio.sleep(0.2)
+            saliency_s = [f.arrived.get(number, math.inf) for f in followers]
+
         # (b) a question: every student opens the Live class page and taps an answer within the window.
         qid = store.ask(code, key, {"type": "choice", "prompt": "Which kernel made this feature map?",
                                     "choices": LIVE_CHOICES, "answer": 1})
@@ -875,21 +890,37 @@ async def live_class(port: int, pids: dict[str, int], url: str, args) -> dict:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
         await asyncio.gather(*(f.student.ws.close() for f in followers), return_exceptions=True)
-    return {"per_page": per_page, "idle_cpu": idle_cpu, "idle_s": idle_s, "tps": {"idle": idle_tps, "view changes": view_tps,
+    return {"per_page": per_page, "saliency": saliency_s, "idle_cpu": idle_cpu, "idle_s": idle_s, "tps": {"idle": idle_tps, "view changes": view_tps,
             "answering": answer_tps}, "taps": taps, "acknowledged": acknowledged, "counted": counted, "failed": failed,
             "answer_s": answer_s, "errors": sum(f.student.errors for f in followers),
             "error_kinds": sorted({f.student.last_error for f in followers if f.student.errors}),
             "polls": sum(f.polls for f in followers), "poll_errors": sum(f.poll_errors for f in followers)}
 
 
+def saliency_computations(log) -> Counter:
+    """Saliency's real computations per replica, read from the replicas' own logs (hall.py names
+    their folder in its log)."""
+    log.flush()
+    log.seek(0)
+    found = re.search(r"replica logs in (\S+);", log.read().decode(errors="replace"))
+    counts: Counter = Counter()
+    if found:
+        for path in sorted(Path(found.group(1)).glob("r*.log")):
+            text = path.read_text(errors="replace")
+            counts[path.stem] = sum(line.startswith("[vizcore] computed saliency") for line in text.splitlines())
+    return counts
+
+
 def run_live(args) -> dict:
     """``--live``: N students in one class across R replicas behind HAProxy, one class database."""
+    os.environ["VIZCORE_LOG_COMPUTATIONS"] = "1"  # the replicas log each real computation: (e) counts them
     with class_database() as (url, what), tempfile.TemporaryFile() as log:
         print(f"Live class: {args.students} students following the lecturer across {args.replicas} replica(s) behind "
               f"HAProxy, class database {what}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
         try:
             with servers(args.replicas, log, url) as (port, pids):
                 r = asyncio.run(live_class(port, pids, url, args))
+                r["computed"] = saliency_computations(log)
         except BaseException:
             log.seek(0)
             print("hall log (tail):\n" + log.read().decode(errors="replace")[-2000:])
@@ -910,6 +941,12 @@ def run_live(args) -> dict:
     once = dict(r["acknowledged"]) == r["counted"]
     rows = [(f"view change reaches 95 % of followers: {page.replace('_', ' ')}", share(values), "≤ 2 s")
             for page, values in r["per_page"].items()]
+    if r["saliency"]:
+        per_replica = ", ".join(f"{k} {v}" for k, v in sorted(r["computed"].items()))
+        rows.append(("Saliency, ImageNet network: every follower's page shows it",
+                     f"p50 {statistics.median(r['saliency']):.1f} s, p95 {p95(r['saliency']):.1f} s", "(reported)"))
+        rows.append(("Saliency computations (six methods) for the whole class", f"{sum(r['computed'].values())} "
+                     f"({per_replica}) for {n} followers", f"6 per replica ({6 * replicas}), not {6 * n}"))
     rows += [(f"{n} answers within {args.answer_window:.0f} s: counted", f"{counted} of {acked} acknowledged "
               f"({sent} sent), {'each exactly once' if once else 'MISMATCH'}", "all, once"),
              ("answer tap round trip", f"p50 {statistics.median(r['taps']):.2f} s, p95 {p95(r['taps']):.2f} s"
@@ -955,6 +992,8 @@ def main() -> None:
                              "(default 4) behind HAProxy, one class database")
     parser.add_argument("--idle", type=float, default=30.0, help="--live: seconds of idle following measured")
     parser.add_argument("--changes", type=int, default=4, help="--live: the lecturer's view changes")
+    parser.add_argument("--saliency", action=argparse.BooleanOptionalAction, default=True,
+                        help="--live: the lecturer also opens Saliency on the ImageNet network (computed once per replica?)")
     parser.add_argument("--answer-window", type=float, default=20.0, help="--live: seconds in which all answers are sent")
     args = parser.parse_args()
     if args.live:

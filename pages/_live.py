@@ -246,20 +246,26 @@ def before_page(page: str) -> None:
         follow_now(page)
 
 
-def bring_to_question(page: str) -> None:
-    """A question the lecturer just asked (from any page) reaches every member: the member's page,
-    following or exploring, moves once per question to the Live class page, where it is answered.
-    Follow mode stays as it was; a follower then follows the lecturer's next page as before."""
+def _member_state():
+    """The class this session joined, as the process last read it; None when there is none or
+    the database does not answer (the page then shows what it has)."""
     from vizcore import live
 
     found, cache = store()
     code = st.session_state.get(MEMBER)
     if found is None or not code:
-        return
+        return None
     try:
-        state = cache.get(code)
+        return cache.get(code)
     except live.StoreUnavailable:
-        return
+        return None
+
+
+def bring_to_question(page: str) -> None:
+    """A question the lecturer just asked (from any page) reaches every member: the member's page,
+    following or exploring, moves once per question to the Live class page, where it is answered.
+    Follow mode stays as it was; a follower then follows the lecturer's next page as before."""
+    state = _member_state()
     question = state.question if state is not None and not state.ended else None
     if question is None or question["state"] != "open" or st.session_state.get(BROUGHT) == question["id"]:
         return
@@ -275,16 +281,8 @@ def bring_to_question(page: str) -> None:
 
 def follow_now(page: str) -> None:
     """Go to the lecturer's current view if this session does not show it yet."""
-    from vizcore import live
-
-    found, cache = store()
     code = st.session_state.get(MEMBER)
-    if found is None or not code:
-        return
-    try:
-        state = cache.get(code)
-    except live.StoreUnavailable:
-        return
+    state = _member_state()
     if state is None or state.ended or not state.view.get("page"):
         return
     applied = st.session_state.get(APPLIED)

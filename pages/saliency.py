@@ -10,7 +10,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (log_arguments, stop_page, PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
+from pages._ui import (log_arguments, log_computation, stop_page, PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
                        explain, input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, show_figure,
                        show_text, test_split, write_link_state)
 from vizcore import explain as ex, features, links  # noqa: E402
@@ -84,6 +84,7 @@ def _run(method: str, model, x: torch.Tensor, target: int, settings: tuple) -> d
 def attribution(fingerprint: str, input_hash: str, method: str, target: int, settings: tuple, _model, _x) -> dict:
     # Keyed on the weights' hash, every byte of the input and the settings: a display change
     # (opacity, colour scale, signed) never recomputes, and two students share one result.
+    log_computation(f"saliency {method} {input_hash[:8]} {target} {settings}")
     return _run(method, _model, _x, target, settings)
 
 

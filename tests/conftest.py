@@ -55,3 +55,15 @@ def browser():
 
     with chromium() as b:
         yield b
+
+
+@pytest.fixture(scope="module")
+def postgres_cluster():
+    """A throwaway PostgreSQL cluster for the test module (tests/_postgres.py): (URL, control).
+    Skipped locally, failed under CI (.ci/run installs the package), when PostgreSQL is missing."""
+    import _postgres
+
+    if not _postgres.available():
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("PostgreSQL is not installed (apt-get install postgresql)")
+    with _postgres.cluster() as (url, control):
+        yield url, control

@@ -3,29 +3,19 @@ counted exactly once under concurrent taps, the slips named after Reveal, and tw
 replicas) seeing one class."""
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import _postgres
 from vizcore import live, quiz
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    if not _postgres.available():  # skipped locally, failed under CI (.ci/run installs it)
-        (pytest.fail if os.environ.get("CI") else pytest.skip)("PostgreSQL is not installed (apt-get install postgresql)")
-    with _postgres.cluster() as (url, control):
-        yield url, control
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'class.db'}"
-    return request.getfixturevalue("postgres_url")[0]
+    return request.getfixturevalue("postgres_cluster")[0]
 
 
 def test_a_class_from_start_to_reveal(url):
@@ -128,8 +118,8 @@ def test_without_a_database_the_class_says_why():
         live.LiveStore("postgresql+psycopg://nobody@127.0.0.1:1/none")
 
 
-def test_a_restarted_postgresql_is_reconnected(postgres_url):
-    url, control = postgres_url
+def test_a_restarted_postgresql_is_reconnected(postgres_cluster):
+    url, control = postgres_cluster
     store = live.LiveStore(url)
     code, key = store.start_class()
     qid = store.ask(code, key, {"type": "quiz", "quiz": "T", "index": 1})

@@ -11,14 +11,12 @@ Skipped locally without PostgreSQL, failed under CI (.ci/run installs it).
 """
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import _postgres
 from pages import _live
 from pages._ui import ERROR_MESSAGE
 from vizcore import live
@@ -30,18 +28,10 @@ RECOVER_S = 15.0  # a page in the class works again within this after PostgreSQL
 CHOICES = ["3×3", "5×5", "7×7", "1×1"]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    if not _postgres.available():  # skipped locally, failed under CI (.ci/run installs it)
-        (pytest.fail if os.environ.get("CI") else pytest.skip)("PostgreSQL is not installed (apt-get install postgresql)")
-    with _postgres.cluster() as (url, control):
-        yield url, control
-
-
 @pytest.fixture
-def postgres(cluster, monkeypatch):
+def postgres(postgres_cluster, monkeypatch):
     """The module's cluster as this process's class database, running."""
-    url, control = cluster
+    url, control = postgres_cluster
     monkeypatch.setenv(_live.CLASS_DB_ENV, url)
     _live.reset_store()
     try:
