@@ -10,8 +10,11 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
 from pages._live import after_page as live_after_page, before_page as live_before_page, follow_panel
-from pages._ui import (APP_CSS, UNLINKABLE_KEY, UNLINKABLE_MODEL_KEY, error_boundary, keep_presenter_in_link, note_page, presenter_switch,
-                       sidebar_link_place, warm_up_plotly)
+from pages._ui.figures import warm_up_plotly
+from pages._ui.links import UNLINKABLE_KEY, UNLINKABLE_MODEL_KEY, sidebar_link_place
+from pages._ui.models import note_page
+from pages._ui.page import error_boundary
+from pages._ui.presenter import APP_CSS, keep_presenter_in_link, presenter_switch
 
 
 def frame() -> None:

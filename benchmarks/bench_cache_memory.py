@@ -1,6 +1,6 @@
 """What the app's caches can hold per process, against issue 21's 1 GB.
 
-1. Lists every st.cache_data / st.cache_resource in pages/*.py and app.py (by AST, so a new
+1. Lists every st.cache_data / st.cache_resource in pages/ and app.py (by AST, so a new
    cache cannot be forgotten): function, kind, max_entries, max_size. A cache without a bound
    (no max_entries and not in benchmarks/cache_bounds.py's SELF_BOUNDED) is printed UNBOUNDED.
 2. Opens the pages in their heaviest shipped settings with AppTest (the ImageNet network on the
@@ -104,18 +104,19 @@ def drive_pages(log) -> None:
 
 
 def load_every_key(log) -> dict[str, list]:
-    """The caches whose keys are few, every key loaded: those in pages/_ui.py through the cached
+    """The caches whose keys are few, every key loaded: those in pages/_ui/ through the cached
     functions themselves; the page-local ones (which only a page script defines) by the same
     loader they call, measured apart."""
-    from pages import _ui
+    from pages._ui.model_input import test_pictures, test_split
+    from pages._ui.models import _shipped_model
     from vizcore import data, transfer
 
     start = time.perf_counter()
     for name in ("digits", "shapes", "scenes", "shortcut", "imagenet"):
-        _ui._shipped_model(name)
+        _shipped_model(name)
     for name in data.available_datasets():
-        _ui.test_split(name)
-        _ui.test_pictures(name)
+        test_split(name)
+        test_pictures(name)
     direct = {
         # as the page keeps them: without the object masks
         "training._splits": [{s: dataclasses.replace(data.load_dataset(n, s), masks=None, cue_masks=None)
@@ -188,10 +189,10 @@ def _store_bound(name: str, store) -> tuple[float, str]:
 
 # Caches whose entries are views of another cache's entries with the same key (and neither ever
 # evicts: fewer possible keys than entries), measured after it with the same buffers seen.
-SHARES_WITH = {"_ui.test_pictures": "_ui.test_split"}
+SHARES_WITH = {"_ui.model_input.test_pictures": "_ui.model_input.test_split"}
 # Caches for which every possible key was loaded: the bound is the sum of the largest entries.
-ALL_KEYS = {"_ui._shipped_model", "_ui.test_split", "_ui.test_pictures", "training._splits",
-            "architectures._split", "transfer_learning._builtin", "transfer_learning._like"}
+ALL_KEYS = {"_ui.models._shipped_model", "_ui.model_input.test_split", "_ui.model_input.test_pictures",
+            "training._splits", "architectures._split", "transfer_learning._builtin", "transfer_learning._like"}
 
 
 def measure(log, caches: list) -> dict[str, tuple[float, float, str]]:
@@ -205,7 +206,7 @@ def measure(log, caches: list) -> dict[str, tuple[float, float, str]]:
     by_function = {}
     for c in caches:
         if c.kind == "cache_resource":
-            by_function.setdefault(c.name.split(".", 1)[1], []).append(c.name)
+            by_function.setdefault(c.name.rsplit(".", 1)[-1], []).append(c.name)
     values_of: dict[str, list] = {}
     stored = cache_resource_api._resource_caches._function_caches.get(None, {})
     for cache in stored.values():

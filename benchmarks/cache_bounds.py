@@ -21,7 +21,7 @@ LIMIT_MIB = 1024  # issue 21: the sum of all cache bounds per process ≤ 1 GB
 
 # cache_resource functions without max_entries: how many entries they can have, and why.
 SELF_BOUNDED: dict[str, tuple[int, str]] = {
-    "_ui._shipped_model": (5, "one entry per shipped model name (4 small ones + the ImageNet network)"),
+    "_ui.models._shipped_model": (5, "one entry per shipped model name (4 small ones + the ImageNet network)"),
     "explanation_scores.shipped_model": (2, "called with 'shortcut' and 'scenes' only"),
     "explanation_scores.store": (1, "no arguments; the ResultStore keeps STORE_ENTRIES results within STORE_BYTES"),
     "transfer_learning._store": (1, "no arguments; the FeatureStore keeps max_entries pictures"),
@@ -38,9 +38,9 @@ SELF_BOUNDED: dict[str, tuple[int, str]] = {
 RECORDED: dict[str, tuple[int, float, float]] = {
     "_own_models._lecturer_model": (2, 20.00, 40.00),  # not measured: a network file is at most 20 MB
     # (float32 weights: ≤ 20 MiB once rebuilt); the benchmark has no lecturer's folder to load
-    "_ui._shipped_model": (5, 17.93, 19.18),
-    "_ui.test_pictures": (6, 0.00, 0.00),
-    "_ui.test_split": (6, 19.54, 70.62),
+    "_ui.models._shipped_model": (5, 17.93, 19.18),
+    "_ui.model_input.test_pictures": (6, 0.00, 0.00),
+    "_ui.model_input.test_split": (6, 19.54, 70.62),
     "architectures._split": (3, 0.81, 1.36),
     "explanation_scores.accuracy_on": (12, 0.02, 0.19),
     "explanation_scores.shipped_model": (2, 0.28, 0.56),
@@ -64,7 +64,7 @@ RECORDED: dict[str, tuple[int, float, float]] = {
 @dataclass(frozen=True)
 class Cache:
     """One decorated function: where it is, its kind and its literal bounds (None: not set)."""
-    name: str            # module.function, e.g. "feature_maps.stage_outputs"
+    name: str            # module.function, e.g. "feature_maps.stage_outputs", "_ui.models._shipped_model"
     kind: str            # "cache_data" or "cache_resource"
     line: int
     max_entries: int | None
@@ -79,11 +79,14 @@ def _literal(node: ast.AST | None):
 
 
 def scan(root: Path = ROOT) -> tuple[list[Cache], list[str]]:
-    """Every decorated cache in pages/*.py and app.py, and every other mention of
+    """Every decorated cache in pages/ (its packages too) and app.py, and every other mention of
     cache_data/cache_resource that is not such a decorator (``file:line``: unrecognised, so
-    counted as unbounded)."""
+    counted as unbounded). A cache's name is its module's path under pages/ and its function
+    (``_ui.models._shipped_model`` for pages/_ui/models.py)."""
     caches, stray = [], []
-    for path in sorted([*(root / "pages").glob("*.py"), root / "app.py"]):
+    for path in sorted([*(root / "pages").rglob("*.py"), root / "app.py"]):
+        parts = path.relative_to(root).with_suffix("").parts
+        module = ".".join(parts[1:] if parts[0] == "pages" else parts)  # pages/_ui/models.py: _ui.models
         tree = ast.parse(path.read_text(), filename=str(path))
         decorators: set[int] = set()
         for node in ast.walk(tree):
@@ -96,7 +99,7 @@ def scan(root: Path = ROOT) -> tuple[list[Cache], list[str]]:
                     continue
                 decorators.add(id(target))
                 keywords = {k.arg: k.value for k in dec.keywords} if isinstance(dec, ast.Call) else {}
-                caches.append(Cache(f"{path.stem}.{node.name}", kind, node.lineno,
+                caches.append(Cache(f"{module}.{node.name}", kind, node.lineno,
                                     _literal(keywords.get("max_entries")), _literal(keywords.get("max_size"))))
         for node in ast.walk(tree):
             name = getattr(node, "attr", None) if isinstance(node, ast.Attribute) else \

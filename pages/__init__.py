@@ -3,7 +3,7 @@
 Streamlit decides once per server process, when the first session starts, that a folder
 named `pages/` beside app.py is a legacy (v1) multipage folder. Until app.py's st.navigation
 has run, a deep link such as /kernel_playground is then run as a bare page: no page config,
-and a sidebar listing every file in pages/ (app, _ui, _catalog...). On a fresh server every
+and a sidebar listing every file in pages/ (app, _catalog, _warm...). On a fresh server every
 session that opens a deep link at the same moment gets such a run (seen with 7 of 8 students),
 so each page checks its own run, not just the first one.
 """

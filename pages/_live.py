@@ -292,7 +292,7 @@ def follow_now(page: str) -> None:
     st.session_state[APPLIED] = (state.version, target, state.view.get("query", {}), time.monotonic())
     for key in [k for k in st.session_state if str(k).startswith("_link_read_")]:
         del st.session_state[key]  # the lecturer's link state applies as a fresh link's does
-    from pages._ui import FULL_LINK_KEY
+    from pages._ui.links import FULL_LINK_KEY
 
     st.session_state[FULL_LINK_KEY] = True  # ...and a setting it leaves out goes back to its default
     # The class stays in the address: a reconnect to another replica (a new session) rejoins.
@@ -422,7 +422,7 @@ ASKED_SHOWN_S = 10.0
 def _ask(make_spec, key: str) -> None:
     from vizcore import live
 
-    from pages._ui import literal
+    from pages._ui.text import literal
 
     code, lecturer_key = st.session_state[LECTURER]
     found, _ = store()

@@ -1,6 +1,6 @@
 """Your own network on every model page: upload a Keras or ONNX file, say what it lacks, use it.
 
-Written once for every model page (:func:`pages._ui.model_selector` calls it). An uploaded network
+Written once for every model page (:func:`pages._ui.models.model_selector` calls it). An uploaded network
 lives in its student's session only ("NAME (your own)"); a lecturer's network is a file in the
 ``models/`` folder beside app.py (or ``VIZCORE_MODEL_DIR``), listed for everyone as
 "NAME (lecturer's)", and can travel in a link.

@@ -16,7 +16,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from pages import _own_models  # noqa: E402
-from pages._ui import _sample, _shipped_model, explain, finish_link, link_state, literal, show_figure  # noqa: E402
+from pages._ui.figures import show_figure  # noqa: E402
+from pages._ui.links import finish_link, link_state  # noqa: E402
+from pages._ui.models import _shipped_model  # noqa: E402
+from pages._ui.picture import _sample  # noqa: E402
+from pages._ui.text import explain, literal  # noqa: E402
 from vizcore import architectures as arch, data, deeper, images, links, models  # noqa: E402
 from vizcore.figures import architectures as arch_figs  # noqa: E402
 from vizcore.shapes import ShapeError  # noqa: E402

@@ -16,8 +16,13 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (stop_page, explain, finish_link, keep_valid, kept_value, link_state, literal, model_selector,  # noqa: E402
-                       remember, show_figure, show_text, test_split)
+from pages._ui.figures import show_figure  # noqa: E402
+from pages._ui.links import finish_link, link_state  # noqa: E402
+from pages._ui.model_input import test_split  # noqa: E402
+from pages._ui.models import model_selector  # noqa: E402
+from pages._ui.page import stop_page  # noqa: E402
+from pages._ui.state import keep_valid, kept_value, remember  # noqa: E402
+from pages._ui.text import explain, literal, show_text  # noqa: E402
 from vizcore import data, features, links  # noqa: E402
 from vizcore.figures import saliency as saliency_figs, scores as score_figs  # noqa: E402
 from vizcore import models as vmodels  # noqa: E402

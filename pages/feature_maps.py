@@ -17,9 +17,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from pages import _live  # noqa: E402
-from pages._ui import (  # noqa: E402
-    UNLINKABLE_KEY, content_hash, dataset_of, download_array, explain, finish_link, input_link_fields, keep_valid, link_state, literal,
-    log_arguments, model_input, model_selector, only_knows_note, show_figure, stop_page, test_pictures, test_split)
+from pages._ui.figures import download_array, show_figure  # noqa: E402
+from pages._ui.links import UNLINKABLE_KEY, finish_link, link_state  # noqa: E402
+from pages._ui.model_input import (dataset_of, input_link_fields, model_input, only_knows_note,  # noqa: E402
+                                   test_pictures, test_split)
+from pages._ui.models import model_selector  # noqa: E402
+from pages._ui.page import stop_page  # noqa: E402
+from pages._ui.runs import content_hash, log_arguments  # noqa: E402
+from pages._ui.state import keep_valid  # noqa: E402
+from pages._ui.text import explain, literal  # noqa: E402
 from vizcore import features, images, links, live_questions  # noqa: E402
 from vizcore.figures import features as feature_figs  # noqa: E402
 from vizcore.figures import live as live_figs  # noqa: E402

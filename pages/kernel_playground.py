@@ -19,9 +19,11 @@ route_through_app()
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
-from pages._ui import (  # noqa: E402
-    download_array, drop_added_rows, explain, finish_link, image_input, shared_link_params,
-    show_figure, show_text)
+from pages._ui.figures import download_array, show_figure  # noqa: E402
+from pages._ui.links import finish_link, shared_link_params  # noqa: E402
+from pages._ui.picture import image_input  # noqa: E402
+from pages._ui.state import drop_added_rows  # noqa: E402
+from pages._ui.text import explain, show_text  # noqa: E402
 from vizcore import conv, images, kernels, playground as pg  # noqa: E402
 from vizcore.figures import playground as pg_figs, style  # noqa: E402
 from pages import _kernel_playground_state as pg_state  # noqa: E402

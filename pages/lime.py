@@ -11,9 +11,14 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (log_arguments, stop_page, AUTO_SECONDS, PREDICTED, class_choice, content_hash, copy_link, download_array, explain, explained_input,  # noqa: E402
-                       input_link_fields, link_state, literal, log_computation, model_selector, model_start_values,
-                       run_controls, show_figure, write_link_state)
+from pages._ui.classes import PREDICTED, class_choice, explained_input  # noqa: E402
+from pages._ui.figures import download_array, show_figure  # noqa: E402
+from pages._ui.links import copy_link, link_state, write_link_state  # noqa: E402
+from pages._ui.model_input import input_link_fields  # noqa: E402
+from pages._ui.models import model_selector, model_start_values  # noqa: E402
+from pages._ui.page import stop_page  # noqa: E402
+from pages._ui.runs import AUTO_SECONDS, content_hash, log_arguments, log_computation, run_controls  # noqa: E402
+from pages._ui.text import explain, literal  # noqa: E402
 from vizcore import features, links  # noqa: E402
 from vizcore.figures import perturbation as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402

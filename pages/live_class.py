@@ -18,7 +18,10 @@ from pages import route_through_app
 route_through_app()
 
 from pages import _live  # noqa: E402
-from pages._ui import explain, finish_link, literal, show_figure, show_text, stop_page  # noqa: E402
+from pages._ui.figures import show_figure  # noqa: E402
+from pages._ui.links import finish_link  # noqa: E402
+from pages._ui.page import stop_page  # noqa: E402
+from pages._ui.text import explain, literal, show_text  # noqa: E402
 from vizcore import live, quiz  # noqa: E402
 from vizcore.figures import live as live_figs  # noqa: E402
 

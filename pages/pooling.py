@@ -14,10 +14,12 @@ route_through_app()
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from pages._ui import (  # noqa: E402
-    content_hash,
-    download_array, drop_added_rows, explain, finish_link, image_input, keep_valid, link_state,
-    show_figure)
+from pages._ui.figures import download_array, show_figure  # noqa: E402
+from pages._ui.links import finish_link, link_state  # noqa: E402
+from pages._ui.picture import image_input  # noqa: E402
+from pages._ui.runs import content_hash  # noqa: E402
+from pages._ui.state import drop_added_rows, keep_valid  # noqa: E402
+from pages._ui.text import explain  # noqa: E402
 from pages import _live  # noqa: E402
 from vizcore import images, links, live_questions, pooling  # noqa: E402
 from vizcore.figures import pooling as pooling_figs  # noqa: E402

@@ -13,7 +13,8 @@ from pages import route_through_app
 # once inside app.py's frame, which starts the browser loading Plotly while torch loads.
 route_through_app()
 
-from pages._ui import copy_link, shared_link_params, show_text  # noqa: E402
+from pages._ui.links import copy_link, shared_link_params  # noqa: E402
+from pages._ui.text import show_text  # noqa: E402
 from vizcore import links, quiz, shapes  # noqa: E402
 
 STATE = "quiz_progress"  # not a widget key: survives navigating to other pages

@@ -10,9 +10,15 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (log_arguments, log_computation, stop_page, PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
-                       explain, input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, show_figure,
-                       show_text, test_split, write_link_state)
+from pages._ui.classes import PREDICTED, class_choice  # noqa: E402
+from pages._ui.figures import download_array, show_figure  # noqa: E402
+from pages._ui.links import copy_link, link_state, write_link_state  # noqa: E402
+from pages._ui.model_input import (ANY_CLASS, dataset_of, input_link_fields, model_input, only_knows_note,  # noqa: E402
+                                   test_split)
+from pages._ui.models import model_selector  # noqa: E402
+from pages._ui.page import stop_page  # noqa: E402
+from pages._ui.runs import content_hash, log_arguments, log_computation  # noqa: E402
+from pages._ui.text import explain, literal, show_text  # noqa: E402
 from vizcore import explain as ex, features, links  # noqa: E402
 from vizcore.figures import features as feature_figs, saliency as saliency_figs  # noqa: E402
 from vizcore.explain.integrated_gradients import BASELINES, METHODS as IG_RULES, make_baseline  # noqa: E402

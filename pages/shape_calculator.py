@@ -9,7 +9,10 @@ from pages import route_through_app
 route_through_app()
 
 from pages import _live  # noqa: E402
-from pages._ui import drop_added_rows, explain, finish_link, link_state, show_figure  # noqa: E402
+from pages._ui.figures import show_figure  # noqa: E402
+from pages._ui.links import finish_link, link_state  # noqa: E402
+from pages._ui.state import drop_added_rows  # noqa: E402
+from pages._ui.text import explain  # noqa: E402
 from vizcore import links, live_questions, shapes  # noqa: E402
 from vizcore.shapes import ShapeError  # noqa: E402
 from vizcore.figures import shapes as shape_figs  # noqa: E402

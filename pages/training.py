@@ -14,7 +14,11 @@ from pages import route_through_app
 route_through_app()
 
 import torch  # noqa: E402
-from pages._ui import stop_page, explain, finish_link, kept_value, link_state, literal, show_figure, show_text  # noqa: E402
+from pages._ui.figures import show_figure  # noqa: E402
+from pages._ui.links import finish_link, link_state  # noqa: E402
+from pages._ui.page import stop_page  # noqa: E402
+from pages._ui.state import kept_value  # noqa: E402
+from pages._ui.text import explain, literal, show_text  # noqa: E402
 from vizcore import augment, data, images, links, models  # noqa: E402
 from vizcore.figures import style, training as training_figs  # noqa: E402
 from vizcore.train import TrainConfig, confusion_matrix, model_meta, new_model, predict, train  # noqa: E402

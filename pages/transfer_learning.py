@@ -12,9 +12,13 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
-from pages._ui import (stop_page, SOURCES as PHOTO_SOURCES, WORKING_SIZES, _shipped_model, content_hash, explain,  # noqa: E402
-                       finish_link, image_input, link_state, log_computation, run_controls,
-                       show_figure, show_text, write_link_state)
+from pages._ui.figures import show_figure  # noqa: E402
+from pages._ui.links import finish_link, link_state, write_link_state  # noqa: E402
+from pages._ui.models import _shipped_model  # noqa: E402
+from pages._ui.page import stop_page  # noqa: E402
+from pages._ui.picture import SOURCES as PHOTO_SOURCES, WORKING_SIZES, image_input  # noqa: E402
+from pages._ui.runs import content_hash, log_computation, run_controls  # noqa: E402
+from pages._ui.text import explain, show_text  # noqa: E402
 from vizcore import augment, data, images, links, models, transfer  # noqa: E402
 from vizcore.figures import training as training_figs, transfer as tl_figs  # noqa: E402
 

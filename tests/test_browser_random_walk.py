@@ -22,7 +22,7 @@ import pytest
 
 from _chromium import CHROMIUM, new_page, settle
 from pages._catalog import PAGES
-from pages._ui import ERROR_MESSAGE
+from pages._ui.page import ERROR_MESSAGE
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):

@@ -5,7 +5,7 @@ drawing, another model) and after moving a slider, every checked control of the 
 the value the page's computation used, and the page's address must hold that value too (or leave
 it out when it is the value the address implies). All three are read back: the control in the
 page, the address bar, and the server's log line of the computation's arguments
-(``VIZCORE_LOG_ARGUMENTS``, written by ``pages._ui.log_arguments``).
+(``VIZCORE_LOG_ARGUMENTS``, written by ``pages._ui.runs.log_arguments``).
 
 The bug this guards: a run that ended with ``st.stop()`` skipped Streamlit's end-of-run
 bookkeeping, so a slider it did not draw came back at its lowest value in the browser (opacity

@@ -1,6 +1,6 @@
 """Issue 21: every cache of the app is bounded and all bounds together stay within 1 GB per process.
 
-AST only (no page runs): the caches in pages/*.py and app.py against the table in
+AST only (no page runs): the caches in pages/ (pages/_ui/ too) and app.py against the table in
 benchmarks/cache_bounds.py, whose figures benchmarks/bench_cache_memory.py measures.
 """
 from __future__ import annotations

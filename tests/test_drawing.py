@@ -1,7 +1,7 @@
 """A freehand digit made to look like the digits data before the digits model reads it (issue 17).
 
 Strokes of every digit 0-9 are drawn at the canvas's size (280x280) by tests/_digit_strokes.py,
-a few seeded variants each, and go the page's way (pages/_ui.py ``_draw``: ink ->
+a few seeded variants each, and go the page's way (pages/_ui/model_input.py ``_draw``: ink ->
 ``features.digit_drawing_steps`` -> ``features.normalise``) into the shipped digits model. The
 oracle for "looks like the data" is the data set itself (vizcore.data), measured here.
 """

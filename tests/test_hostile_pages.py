@@ -323,9 +323,9 @@ def test_training_page_survives_hostile_weight_files(kind, name):
 @FEW
 @given(query=st.dictionaries(st.sampled_from(["model", "layer", "channel", "source", "view", "x"]), HOSTILE, max_size=3))
 def test_feature_maps_survives_any_link_and_keeps_the_shared_model(query):
-    from pages import _ui
+    from pages._ui.models import _shipped_model
 
-    shipped, _ = _ui._shipped_model("digits")  # the cached object every session's page reads
+    shipped, _ = _shipped_model("digits")  # the cached object every session's page reads
     shipped_before = features.weights_hash(shipped)
     model, meta = models.load_checkpoint(WEIGHTS["markup classes"], "digits")
     at = page("feature_maps")

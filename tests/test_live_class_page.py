@@ -15,7 +15,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from pages import _live
-from pages._ui import literal
+from pages._ui.text import literal
 from vizcore import data, live_questions, models, quiz
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages import _live
-from pages._ui import ERROR_MESSAGE
+from pages._ui.page import ERROR_MESSAGE
 from vizcore import live
 
 ROOT = Path(__file__).resolve().parents[1]

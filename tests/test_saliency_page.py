@@ -182,7 +182,7 @@ def test_sanity_check_has_one_point_per_layer_and_leaves_the_model_alone():
     guided = spec["data"][2]["y"]
     for k in (1, 5):
         assert guided[k - 1] == pytest.approx(stats.spearmanr(maps[0].ravel(), maps[k].ravel()).statistic, abs=1e-6)
-    from pages._ui import _shipped_model
+    from pages._ui.models import _shipped_model
 
     shared, _ = _shipped_model("shapes")  # the page's cached model: still the shipped weights
     assert features.model_fingerprint(shared) == features.model_fingerprint(model)

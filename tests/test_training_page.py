@@ -225,7 +225,7 @@ def test_upload_of_weights_accepts_a_checkpoint_and_refuses_code():
 def _selector_script():
     import streamlit as st
 
-    from pages._ui import model_selector
+    from pages._ui.models import model_selector
 
     model, meta = model_selector("sel")
     st.write(f"chosen {meta['name']} with {len(meta['classes'])} classes, training={model.training}")

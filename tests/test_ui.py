@@ -1,4 +1,4 @@
-"""pages/_ui.py: the image picker every page uses, driven like a user in AppTest."""
+"""pages/_ui/picture.py: the image picker every page uses, driven like a user in AppTest."""
 import io
 
 import numpy as np
@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 def picker_script():
     import streamlit as st
 
-    from pages._ui import image_input
+    from pages._ui.picture import image_input
 
     view = st.radio("View", ["Picture", "Elsewhere"], key="view")
     if view == "Picture":

@@ -12,7 +12,7 @@ import markdown_it
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from pages._ui import literal
+from pages._ui.text import literal
 
 MD = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
 
@@ -49,7 +49,7 @@ def test_any_text_renders_literally(text):
 
 
 def _photo_input_script():
-    from pages._ui import image_input
+    from pages._ui.picture import image_input
 
     image_input("t")
 

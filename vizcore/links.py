@@ -13,7 +13,7 @@ that is too long is refused with a message, and the other entries still apply.
 ({'mode': 'avg'}, ['k=99: must be a whole number from 1 to 8'])
 
 The page side (reading once per session, writing on every run, the "copy link" box) is
-``pages/_ui.py``'s ``link_state`` / ``write_link_state`` / ``copy_link``.
+``pages/_ui/links.py``'s ``link_state`` / ``write_link_state`` / ``copy_link``.
 """
 from __future__ import annotations
 

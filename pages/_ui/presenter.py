@@ -1,0 +1,63 @@
+"""The app's CSS and the Presenter switch (classroom, issue 12): larger text for a projector, a
+``presenter=1`` link opens with it on."""
+from __future__ import annotations
+
+import streamlit as st
+
+PRESENTER_KEY = "presenter"
+# Every page at 1280×720: Streamlit's 6rem empty band above the title goes, and a page title stays
+# on one line (2.75rem titles broke "LIME: explain one prediction…" in two), so the first picture
+# and the controls that make it come up on the first screen.
+APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem 4rem 2.5rem !important; } "
+           "[data-testid='stMain'] h1 { font-size: 2.1rem !important; padding-top: 0.25rem !important; } "
+           # A metric's value or label too long for its column wraps at its spaces instead of ending in
+           # "…" (Presenter mode's letters cut "(None, 4, 4, 4)" short).
+           "[data-testid='stMetricValue'], [data-testid='stMetricValue'] *, [data-testid='stMetricLabel'] * "
+           "{ white-space: normal !important; overflow: visible !important; text-overflow: clip !important; } "
+           # At 1280×720 the 13 pages' list filled the sidebar: Presenter, Copy link and the playground's
+           # own controls needed a scroll nobody found (issue 25). A tighter list (in px, so Presenter
+           # mode's larger root font does not undo it) leaves them on the first screen.
+           "[data-testid='stSidebarHeader'] { height: 40px !important; margin-bottom: 2px !important; } "
+           "[data-testid='stSidebarNavLink'] { height: 24px !important; min-height: 0 !important; margin: 1px 0 !important; } "
+           "[data-testid='stSidebarNavLink'] span { font-size: 16px !important; line-height: 24px !important; } "
+           "[data-testid='stNavSectionHeader'] { font-size: 14px !important; line-height: 18px !important; "
+           "margin: 6px 0 2px 0 !important; } "
+           "[data-testid='stSidebarNavSeparator'] { padding-top: 6px !important; } "
+           "[data-testid='stSidebarUserContent'] { padding-top: 8px !important; } "
+           # On a phone Streamlit's top bar covers the page's first 4rem: the title started under it.
+           "@media (max-width: 640px) { [data-testid='stMainBlockContainer'] { padding: 4.25rem 1rem 4rem 1rem !important; } }"
+           "</style>")
+# Streamlit sizes its text in rem: a larger root font enlarges every heading, label and caption.
+_PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; }</style>")
+
+
+def presenting() -> bool:
+    """Whether the sidebar's Presenter switch is on (larger text, long explanations hidden)."""
+    return bool(st.session_state.get(PRESENTER_KEY, False))
+
+
+def presenter_switch() -> bool:
+    """The Presenter switch in the sidebar; app.py draws it on every page.
+
+    A link with ``presenter=1`` opens with it on. With it on, every figure's fonts are larger
+    (:func:`show_figure`), so is the page's text, and :func:`explain` texts are hidden.
+    """
+    if "_presenter_link_read" not in st.session_state:
+        st.session_state["_presenter_link_read"] = True
+        if st.query_params.get(PRESENTER_KEY, "").lower() in ("1", "true", "yes", "on"):
+            st.session_state[PRESENTER_KEY] = True
+    on = st.sidebar.toggle("Presenter", key=PRESENTER_KEY,
+                           help="For a projector: larger text in every figure and on the page, long "
+                                "explanations hidden. A link with presenter=1 opens this way.")
+    if on:
+        st.html(_PRESENTER_CSS)
+    return on
+
+
+def keep_presenter_in_link() -> None:
+    """After a page ran (app.py): the address says presenter=1 exactly when presenting."""
+    if presenting():
+        if st.query_params.get(PRESENTER_KEY) != "1":
+            st.query_params[PRESENTER_KEY] = "1"
+    elif PRESENTER_KEY in st.query_params:
+        del st.query_params[PRESENTER_KEY]
