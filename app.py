@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
+from pages._phone import phone_frame
 from pages._live import after_page as live_after_page, before_page as live_before_page, follow_panel
 from pages._ui import (APP_CSS, UNLINKABLE_KEY, UNLINKABLE_MODEL_KEY, error_boundary, keep_presenter_in_link, note_page, presenter_switch,
                        sidebar_link_place, warm_up_plotly)
@@ -34,6 +35,7 @@ def frame() -> None:
     st.session_state.pop(UNLINKABLE_KEY, None)  # set again by this run's page if its input is an upload
     st.session_state.pop(UNLINKABLE_MODEL_KEY, None)  # likewise for an uploaded network
     st.html(APP_CSS)
+    phone_frame()  # the sidebar closes after a page is picked on a narrow screen
     presenter_switch()
     sidebar_link_place(st.sidebar.container())  # a page's "Copy link" box, under the switch
     warm_up = warm_up_plotly()  # the browser loads Plotly while the page runs

@@ -17,6 +17,7 @@ import streamlit as st
 from PIL import Image
 from streamlit.logger import get_logger
 
+from pages._phone import first_on_phones
 from vizcore import images
 
 SOURCES = ("Sample", "Upload", "Camera")
@@ -428,11 +429,14 @@ def keep_valid(key: str, options: list, default) -> None:
         st.session_state[key] = default
 
 
-def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInput | None:
+def model_input(prefix: str, meta: dict, *, show_steps: bool = True,
+                steps_first_on_phones: bool = False) -> ModelInput | None:
     """The input block of every page that feeds a model: a test image, a photo or a drawing.
 
     Shows the choice, the picture's way into the model (``show_steps``) and any problem as a
     message; returns None when nothing usable is chosen. Widget keys are ``f"{prefix}_..."``.
+    ``steps_first_on_phones``: on a phone the picture's way comes right under the page's title,
+    before the controls (call it from the page itself, not inside columns or a container).
     """
     from vizcore import data, features, images
 
@@ -495,7 +499,8 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
         return None
     _note_unlinkable(prefix, source)
     if show_steps:
-        _show_steps(steps, meta["input_shape"][0])
+        with first_on_phones(f"{prefix}_steps") if steps_first_on_phones else contextlib.nullcontext():
+            _show_steps(steps, meta["input_shape"][0])
     return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source)
 
 

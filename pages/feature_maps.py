@@ -119,7 +119,7 @@ fingerprint = features.model_fingerprint(model)
 # --- input --------------------------------------------------------------------------------------
 
 st.subheader("1 · The input")
-chosen = model_input("fm", meta)
+chosen = model_input("fm", meta, steps_first_on_phones=True)  # a phone opens on the picture
 if chosen is None:
     stop_page()
 x, input_picture = chosen.x, chosen.picture

@@ -13,6 +13,7 @@ from pages import route_through_app
 # once inside app.py's frame, which starts the browser loading Plotly while torch loads.
 route_through_app()
 
+from pages._phone import first_on_phones  # noqa: E402
 from pages._ui import copy_link, shared_link_params, show_text  # noqa: E402
 from vizcore import links, quiz, shapes  # noqa: E402
 
@@ -121,27 +122,30 @@ def quiz_mode() -> None:
         st.error(str(err))
         return
 
-    st.subheader(f"Question {state['index'] + 1} · {quiz.KINDS[question.kind]} · {LEVELS[question.difficulty]}")
-    st.markdown(question.prompt)
-    answer_key = f"quiz_answer_{state['code']}_{state['difficulty']}_{state['index']}"
-    st.text_input(f"Your answer ({question.answer_format})", key=answer_key, disabled=state["done"],
-                  placeholder=quiz.answer_placeholder(question))
-    b1, b2, b3 = st.columns(3)
-    b1.button("Check", key="quiz_check", type="primary", disabled=state["done"], on_click=check,
-              args=(question, answer_key))
-    b2.button("Show solution", key="quiz_give_up", disabled=state["done"], on_click=give_up, args=(question,))
-    b3.button("Next question", key="quiz_next", on_click=next_question)
+    # A phone shows the question under the title; the quiz code, difficulty, topics and score,
+    # a screenful of controls stacked, come after it.
+    with first_on_phones("quiz_question"):
+        st.subheader(f"Question {state['index'] + 1} · {quiz.KINDS[question.kind]} · {LEVELS[question.difficulty]}")
+        st.markdown(question.prompt)
+        answer_key = f"quiz_answer_{state['code']}_{state['difficulty']}_{state['index']}"
+        st.text_input(f"Your answer ({question.answer_format})", key=answer_key, disabled=state["done"],
+                      placeholder=quiz.answer_placeholder(question))
+        b1, b2, b3 = st.columns(3)
+        b1.button("Check", key="quiz_check", type="primary", disabled=state["done"], on_click=check,
+                  args=(question, answer_key))
+        b2.button("Show solution", key="quiz_give_up", disabled=state["done"], on_click=give_up, args=(question,))
+        b3.button("Next question", key="quiz_next", on_click=next_question)
 
-    for kind, text in state["messages"]:
-        if kind == "hint":
-            st.info(f"**Hint:** {text}")
-        elif kind == "success":
-            st.success(text)
-        else:  # feedback quotes the typed answer: shown as plain characters, never markup
-            show_text(text, kind)
-    if state["done"]:
-        st.markdown("**Worked solution**")
-        st.markdown(question.solution)
+        for kind, text in state["messages"]:
+            if kind == "hint":
+                st.info(f"**Hint:** {text}")
+            elif kind == "success":
+                st.success(text)
+            else:  # feedback quotes the typed answer: shown as plain characters, never markup
+                show_text(text, kind)
+        if state["done"]:
+            st.markdown("**Worked solution**")
+            st.markdown(question.solution)
 
 
 def padding_value(text: str):

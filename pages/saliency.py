@@ -10,6 +10,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
+from pages._phone import first_on_phones, last_on_phones  # noqa: E402
 from pages._ui import (log_arguments, log_computation, stop_page, PREDICTED, content_hash, ANY_CLASS, class_choice, copy_link, dataset_of, download_array,  # noqa: E402
                        explain, input_link_fields, link_state, literal, model_input, model_selector, only_knows_note, show_figure,
                        show_text, test_split, write_link_state)
@@ -289,10 +290,13 @@ results: dict[str, dict] = {}
 st.session_state.setdefault("sal_cam_raw", True)
 order = ["recipe"] + shown + (["gradcam_raw"] if "gradcam" in shown and st.session_state["sal_cam_raw"] else [])
 slots = {}
-for start in range(0, len(order), 3):  # rows of three cards
-    for key, column in zip(order[start:start + 3], st.columns(3)):
-        slots[key] = column
-with slots["recipe"]:
+# A phone shows the maps under the title (the picture with its first map on the first screen),
+# the recipe after the two maps beside it; the model, input and display settings come after them.
+with first_on_phones("saliency_maps"):
+    for start in range(0, len(order), 3):  # rows of three cards
+        for key, column in zip(order[start:start + 3], st.columns(3)):
+            slots[key] = column
+with slots["recipe"], last_on_phones("saliency_recipe"):
     recipe()
 for key in shown:
     with slots[key]:

@@ -9,6 +9,7 @@ Set SCREENSHOT_DIR to keep a full-page screenshot of each page (and look at them
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -63,8 +64,10 @@ def page(browser_and_page):
 
 @pytest.fixture(scope="module")
 def browser_for_phone(browser_and_page):
-    """A phone's screen, 390×844 (its own session)."""
-    context, page = new_page(browser_and_page[0], 390, 844, timeout_ms=TIMEOUT_MS)
+    """A phone's screen, 390×844, touch (its own session). Playwright's own user agent, a desktop
+    browser's: Streamlit's own closing of the sidebar after a pick, which goes by a phone's user
+    agent, does not apply, as in any narrow window that is not a phone's browser."""
+    context, page = new_page(browser_and_page[0], 390, 844, timeout_ms=TIMEOUT_MS, is_mobile=True, has_touch=True)
     yield page
     context.close()
 
@@ -218,6 +221,67 @@ def test_a_phones_first_screen_shows_the_title(server, browser_for_phone, info):
     bar = page.get_by_test_id("stHeader").bounding_box()
     box = title.bounding_box()
     assert box["y"] >= bar["y"] + bar["height"] - 1, f"{info.title}: the title starts under the top bar"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+
+# The tops and bottoms of the pictures a selector finds: any image or chart of the page, or
+# Saliency's maps (each drawn over the picture).
+PICTURES = """selector => [...document.querySelectorAll(selector)]
+    .map(e => e.getBoundingClientRect()).filter(r => r.width > 20 && r.height > 20).map(r => [r.top, r.bottom])"""
+ANY_PICTURE = '[data-testid="stMain"] img, [data-testid="stMain"] [data-testid="stPlotlyChart"]'
+SALIENCY_MAP = '[data-testid="stMain"] [class*="st-key-sal_fig_"] [data-testid="stPlotlyChart"]'
+
+
+def first_screen(page) -> tuple[float, float]:
+    """The part of the page a phone shows before any scroll: below the top bar, above the screen's end."""
+    bar = page.get_by_test_id("stHeader").bounding_box()
+    return bar["y"] + bar["height"] - 1, page.viewport_size["height"]
+
+
+def pictures_on_first_screen(page, selector: str = ANY_PICTURE) -> list:
+    top, bottom = first_screen(page)
+    return [box for box in page.evaluate(PICTURES, selector) if box[0] >= top and box[1] <= bottom]
+
+
+def test_a_phone_closes_the_sidebar_after_a_pick(server, browser_for_phone):
+    """Issue 25: a page picked in the sidebar's list on a phone closes the sidebar (it stayed open
+    over 80 % of the screen), and Feature maps then shows a picture on the first screen."""
+    page = browser_for_phone
+    page.goto(server)
+    page.get_by_role("heading", name="Seeing convolutions").wait_for()
+    settle(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    page.get_by_test_id("stExpandSidebarButton").tap()
+    sidebar.get_by_role("link", name="Feature maps").tap()
+    page.get_by_test_id("stMain").get_by_role("heading", name="Feature maps: inside a CNN").wait_for()
+    settle(page)
+    assert sidebar.get_attribute("data-collapsed") == "true"
+    # the middle of the screen is the page's, not the sidebar's (its closing slide has ended)
+    page.wait_for_function("""() => document.elementFromPoint(innerWidth / 2, innerHeight / 2)
+        .closest('[data-testid="stMain"]') !== null""", timeout=5_000)
+    assert pictures_on_first_screen(page), \
+        f"Feature maps: no picture on the first screen: {page.evaluate(PICTURES, ANY_PICTURE)}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+
+@pytest.mark.parametrize("name", ["saliency", "quiz"])
+def test_a_phones_first_screen_shows_the_result(server, browser_for_phone, name):
+    """Issue 25: on a phone Saliency opens on its picture with the first map, the quiz on its
+    question, not on a screenful of text and controls."""
+    page = browser_for_phone
+    page.goto(f"{server}/{name}")
+    page.get_by_test_id("stMain").locator("h1").first.wait_for()
+    settle(page)
+    top, bottom = first_screen(page)
+    if name == "quiz":
+        main = page.get_by_test_id("stMain")
+        heading = main.get_by_role("heading", name=re.compile(r"^Question \d+")).bounding_box()
+        answer = main.get_by_role("textbox", name=re.compile("^Your answer")).bounding_box()
+        assert heading["y"] >= top and answer["y"] + answer["height"] <= bottom, \
+            f"the question runs from {heading['y']:.0f} to {answer['y'] + answer['height']:.0f} px"
+    else:  # a map, drawn over the picture: the first map and the picture together
+        assert pictures_on_first_screen(page, SALIENCY_MAP), \
+            f"Saliency: no map on the first screen: {page.evaluate(PICTURES, SALIENCY_MAP)}"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
 
 
