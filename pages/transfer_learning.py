@@ -516,8 +516,12 @@ def view_map() -> None:
                       help="t-SNE keeps neighbours together; PCA shows the two directions of largest spread.")
     maps, scores = {}, {}
     raw = test_pics.images.reshape(len(test_pics), -1).astype(np.float32) / 255.0
-    for name, x in (("frozen features", test_feats), ("raw pixels", raw)):
-        maps[name], scores[name] = _map(content_hash(x), method, x, test_pics.labels)
+    try:
+        for name, x in (("frozen features", test_feats), ("raw pixels", raw)):
+            maps[name], scores[name] = _map(content_hash(x), method, x, test_pics.labels)
+    except transfer.TransferError as err:  # e.g. a webcam set with 2 test pictures
+        st.info(f"No map of the {len(test_pics)} test pictures: {err}")
+        return
     show_figure(tl_figs.feature_maps(maps, test_pics.labels, classes, scores), key="tl_map_fig")
     explain("Each point is a test picture, coloured by its class. Where the frozen network's features keep the "
             "classes apart, a straight line (the logistic regression) can separate them too. The silhouette "
