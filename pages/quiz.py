@@ -32,9 +32,12 @@ def progress() -> dict:
     if STATE not in st.session_state:
         st.session_state[STATE] = dict(
             code=f"CLASS-{random.randint(100, 999)}", difficulty="easy", kinds=list(quiz.KINDS), index=0,
-            attempts=0, done=False, solved=0, answered=0, streak=0, best_streak=0, messages=[],
+            attempts=0, done=False, solved=0, tries=0, streak=0, best_streak=0, messages=[],
         )
-    return st.session_state[STATE]
+    state = st.session_state[STATE]
+    if "tries" not in state:  # progress kept from before tries were counted (it counted questions)
+        state["tries"] = state.pop("answered", 0)
+    return state
 
 
 def remember(widget_key: str, field: str) -> None:
@@ -51,11 +54,11 @@ def next_question() -> None:
 
 
 def finish(solved: bool) -> None:
-    """The question is over: count it, and a miss ends the streak."""
+    """The question is over: a solved one scores, a miss ends the streak."""
     state = progress()
     state["done"] = True
-    if state["attempts"] == 0:  # given up before a first try (a try counts the question at once)
-        state["answered"] += 1
+    if state["attempts"] == 0:  # the solution shown before any answer: one try, missed
+        state["tries"] += 1
     if solved:
         state["solved"] += 1
     else:
@@ -72,8 +75,7 @@ def check(question: quiz.Question, answer_key: str) -> None:
         state["messages"] = [("warning", feedback.message)]
         return
     state["attempts"] += 1
-    if state["attempts"] == 1:  # the score counts a question from its first try: a miss shows at once
-        state["answered"] += 1
+    state["tries"] += 1  # every graded answer is a try: a wrong one shows in the score at once (issue 25)
     if feedback.correct:
         state["streak"] += 1
         state["best_streak"] = max(state["best_streak"], state["streak"])
@@ -96,7 +98,9 @@ def give_up(question: quiz.Question) -> None:
 
 def scoreboard(state: dict) -> None:
     c1, c2, c3 = st.columns(3)
-    c1.metric("Score", f"{state['solved']} / {state['answered']}")
+    c1.metric("Score", f"{state['solved']} / {state['tries']}",
+              help="Right answers out of tries: every checked answer is a try, right or wrong, and so is "
+                   "showing the solution before answering.")
     c2.metric("Streak", state["streak"])
     c3.metric("Best streak", state["best_streak"])
 

@@ -9,8 +9,8 @@ import plotly.io as pio
 import pytest
 
 from vizcore import pooling, shapes
-from vizcore.figures import (features as feature_figs, playground as pg_figs, pooling as pooling_figs,
-                             shapes as shape_figs, style, training as training_figs)
+from vizcore.figures import (features as feature_figs, perturbation as pp_figs, playground as pg_figs,
+                             pooling as pooling_figs, shapes as shape_figs, style, training as training_figs)
 from vizcore.features import SOFTMAX, Window
 from vizcore.train import History
 
@@ -73,6 +73,8 @@ BUILDERS = {
         PHOTO[0], _acts(), classes=["a", "b", "c"]),
     "feature_figs.probabilities_bar": lambda: feature_figs.probabilities_bar([("a", 0.7), ("b", 0.3)]),
     "feature_figs.patches_grid": lambda: feature_figs.patches_grid([PATCH, PATCH], title="t"),
+    "pp_figs.coefficient_bars": lambda: pp_figs.coefficient_bars(rng.normal(size=9), top=[0, 3],
+                                                             title="What each superpixel adds to p(cat)"),
     "training_figs.learning_curves": lambda: training_figs.learning_curves({"run": HISTORY}),
     "training_figs.confusion_figure": lambda: training_figs.confusion_figure(
         np.array([[3, 1], [0, 4]]), ["a", "b"], title="c"),
@@ -132,6 +134,30 @@ def test_every_figure_uses_the_app_template(built, name):
 def test_every_colour_bar_is_titled(built, name):
     for trace, title in _shown_colorbars(built[name].to_dict()):
         assert title and title.strip(), f"{name}: the colour bar of {trace} has no title"
+
+
+# The toolbar's band, measured in Chromium (tests/test_lime_page.py checks it there); a title's
+# text box starts about 5 px above its pad.t
+TOOLBAR_BOTTOM_PX = 29.2
+
+
+def title_clear_of_toolbar(spec: dict) -> bool:
+    """Whether a figure's title (if any) starts below Plotly's toolbar: it keeps the template's
+    place (no y, yref or pad of its own), and the template's puts it ``pad.t`` below the top edge
+    (automargin pins a container-referenced title to the top; plotly.js adds pad.t there)."""
+    title = spec["layout"].get("title") or {}
+    if not title.get("text"):
+        return True
+    own = {"y", "yref", "yanchor", "pad"} & title.keys()
+    template = spec["layout"]["template"]["layout"]["title"]
+    return (not own and template.get("automargin") and template.get("yref", "container") == "container"
+            and template["pad"]["t"] - 5 >= TOOLBAR_BOTTOM_PX)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_every_title_starts_below_the_toolbar(built, name):
+    assert title_clear_of_toolbar(built[name].to_dict()), name
+    assert title_clear_of_toolbar(style.for_presenter(built[name]).to_dict()), name
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))

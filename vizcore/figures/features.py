@@ -396,7 +396,7 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
         elif name == SOFTMAX:
             shown_classes = _shown_classes(a)
             p = a.reshape(-1)[shown_classes].reshape(-1, 1)
-            labels = [classes[k] if k < len(classes) else str(k) for k in shown_classes]
+            labels = [style.plain(classes[k]) if k < len(classes) else str(k) for k in shown_classes]
             traces.append(dict(type="heatmap", z=p, y=labels, x=[0], zmin=0, zmax=1, colorscale=_scale("Blues"),
                                showscale=False, text=np.char.mod("%.0f%%", 100 * p), texttemplate="%{text}",
                                textfont=dict(size=SMALL_FONT), hovertemplate="%{y}: %{z:.3f}<extra></extra>", **axes))
@@ -435,7 +435,7 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
 def probabilities_bar(top: list[tuple[str, float]], *, title: str | None = "Top classes",
                       height: int | None = None) -> go.Figure:
     """Horizontal bars of the most probable classes, best at the top, with percentages."""
-    names = [name for name, _ in top]
+    names = [style.plain(name) for name, _ in top]  # class names may be a user's: literal, never markup
     values = [p for _, p in top]
     trace = dict(type="bar", x=values, y=names, orientation="h", text=[f"{100 * p:.1f}%" for p in values],
                  textposition="auto", marker=dict(color="#1f77b4"), hovertemplate="%{y}: %{x:.4f}<extra></extra>")
