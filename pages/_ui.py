@@ -890,7 +890,8 @@ APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem
 
 # --- Back-row readability (issue 25), kept apart from the layout rules above ---------------------
 # WCAG's 4.5 : 1 for text, read from the back row. Streamlit fades captions (the pages' intros)
-# with opacity 0.6, 3.9 : 1 on white: here opaque, in a grey that keeps 8 : 1. Its code
+# with opacity 0.6, 3.9 : 1 on white: here opaque, in a grey that keeps 8 : 1; a table's header
+# cells (5.3 : 1, but the issue's "light grey" network names) take the text colour. Its code
 # highlighting is lighter still (numbers 2.6 : 1, operators 3.0, punctuation 3.6): here the same
 # hues, darker, each at least 6 : 1 on the code's background. Inline code (the size formulas) is
 # 0.75em by default: here nearly the size of the text round it; its colour is the theme's
@@ -898,6 +899,8 @@ APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem
 _CODE = "[data-testid='stCode'] .token"
 _READABLE_CSS = ("<style>"
                  "[data-testid='stCaptionContainer'] { color: #55514b !important; opacity: 1 !important; } "
+                 # a table's headers and index (the Architectures table's network names): 70 % text colour
+                 "[data-testid='stMain'] table th, [data-testid='stMain'] table th * { color: inherit !important; } "
                  "[data-testid='stMarkdownContainer'] code { font-size: 0.95em !important; } "
                  f"{_CODE}:is(.comment, .prolog, .doctype, .cdata, .punctuation) {{ color: #5c5955 !important; }} "
                  f"{_CODE}:is(.number, .boolean, .constant, .symbol, .property, .tag, .deleted) {{ color: #0d6b60 !important; }} "
