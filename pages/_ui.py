@@ -9,7 +9,7 @@ import io
 from collections import Counter
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import numpy as np
@@ -17,7 +17,6 @@ import streamlit as st
 from PIL import Image
 from streamlit.logger import get_logger
 
-from pages._phone import first_on_phones
 from vizcore import images
 
 SOURCES = ("Sample", "Upload", "Camera")
@@ -253,14 +252,15 @@ def carry_input(prefix: str) -> None:
     st.session_state[CARRIED_INPUT] = prefix
 
 
-def model_selector(key: str, *, imagenet: bool = True, own: bool = True):
+def model_selector(key: str, *, imagenet: bool = True, own: bool = True, stacked: bool = False):
     """Choose a CNN: the shipped pretrained ones, the lecturer's networks (``models/``), those
     trained or uploaded in this session, and "Your own network…" (``own``) to upload one.
 
     Session models live in ``st.session_state["trained_models"]`` (name -> (model, meta)), put
     there by the Training page; uploaded ones in :data:`pages._own_models.OWN_MODELS`. Returns
     ``(model, meta)``; the model is shared between users and in eval mode: read it (run it
-    stage by stage for a layer's output), never hook, train or change it.
+    stage by stage for a layer's output), never hook, train or change it. ``stacked``: the
+    model's description under the choice, not beside it (for a narrow column).
     """
     from vizcore import models
 
@@ -285,7 +285,8 @@ def model_selector(key: str, *, imagenet: bool = True, own: bool = True):
         st.session_state[key] = carried
     if st.session_state[key] not in choices:  # e.g. a session model that was removed
         st.session_state[key] = next(iter(choices))
-    pick, about = st.columns([2, 3], vertical_alignment="bottom")  # one row: the first picture comes up sooner
+    # one row: the first picture comes up sooner; in a narrow column a row would cut the name short
+    pick, about = (st.container(), st.container()) if stacked else st.columns([2, 3], vertical_alignment="bottom")
     label = pick.selectbox("Model", list(choices), key=key)
     kind, name = choices[label]
     if kind == "upload":
@@ -395,6 +396,7 @@ class ModelInput:
     caption: str            # plain text (may contain user-supplied class names: show literally)
     label: int | None       # the true class of a test image, else None
     source: str             # one of INPUT_SOURCES
+    steps: list = field(default_factory=list)  # its way into the model (features.Step), for show_steps
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the test images…")
@@ -429,14 +431,11 @@ def keep_valid(key: str, options: list, default) -> None:
         st.session_state[key] = default
 
 
-def model_input(prefix: str, meta: dict, *, show_steps: bool = True,
-                steps_first_on_phones: bool = False) -> ModelInput | None:
+def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInput | None:
     """The input block of every page that feeds a model: a test image, a photo or a drawing.
 
     Shows the choice, the picture's way into the model (``show_steps``) and any problem as a
     message; returns None when nothing usable is chosen. Widget keys are ``f"{prefix}_..."``.
-    ``steps_first_on_phones``: on a phone the picture's way comes right under the page's title,
-    before the controls (call it from the page itself, not inside columns or a container).
     """
     from vizcore import data, features, images
 
@@ -474,12 +473,13 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True,
                 return None
             match, invert = False, None
             if channels == 1:
-                c1, c2 = st.columns(2)
                 remember(f"{prefix}_match", True)  # on unless a link or the student turned it off
                 keep_valid(f"{prefix}_invert", list(INVERT_CHOICES), INVERT_CHOICES[0])
-                match = c1.checkbox("Make it look like the training data", key=f"{prefix}_match",
+                # One under the other: beside the model's column (Feature maps, Saliency), half of the
+                # input's column cut the checkbox's label short in Presenter mode.
+                match = st.checkbox("Make it look like the training data", key=f"{prefix}_match",
                                     help="Invert dark ink on light paper, stretch the contrast, crop to the strokes.")
-                choice = c2.radio("Invert", INVERT_CHOICES, horizontal=True, key=f"{prefix}_invert",
+                choice = st.radio("Invert", INVERT_CHOICES, horizontal=True, key=f"{prefix}_invert",
                                   disabled=not match)
                 invert = {"auto": None, "yes": True, "no": False}[choice]
             steps, x = features.preprocess_steps(photo, meta, match_data=match, invert=invert)
@@ -499,9 +499,8 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True,
         return None
     _note_unlinkable(prefix, source)
     if show_steps:
-        with first_on_phones(f"{prefix}_steps") if steps_first_on_phones else contextlib.nullcontext():
-            _show_steps(steps, meta["input_shape"][0])
-    return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source)
+        show_steps(steps, meta["input_shape"][0])
+    return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source, steps=steps)
 
 
 START_VALUES_KEY = "_model_start_values"  # session key -> the chosen model's start value
@@ -659,7 +658,8 @@ def _pick_test_image(prefix: str, dataset: str, meta: dict):
     c3.button("Random", key=f"{prefix}_random", on_click=random_image, help="Pick a random image of this class.")
     if not 0 <= st.session_state.get(f"{prefix}_index", 0) < candidates.size:
         st.session_state[f"{prefix}_index"] = 0
-    number = c2.slider(f"Image ({candidates.size} in the test set)", 0, max(candidates.size - 1, 1),
+    # a short label: one line in Presenter mode, so the picture comes up sooner (issue 25)
+    number = c2.slider(f"Image (of {candidates.size})", 0, max(candidates.size - 1, 1),
                        key=f"{prefix}_index", disabled=candidates.size == 1)
     index = int(candidates[min(number, candidates.size - 1)])
     x = features.normalise(split.images[index].numpy(), meta)
@@ -775,7 +775,7 @@ def _step_tile(image_hash: str, channel: int, _image: np.ndarray) -> bytes | np.
     return buffer.getvalue()
 
 
-def _show_steps(steps: list, channels: int) -> None:
+def show_steps(steps: list, channels: int) -> None:
     """The picture's way into the model, each step at the same size, pixels kept square.
 
     Rows of ``STEPS_PER_ROW`` equal columns, each wider than a picture, so neither pictures nor
@@ -890,8 +890,33 @@ APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem
            # On a phone Streamlit's top bar covers the page's first 4rem: the title started under it.
            "@media (max-width: 640px) { [data-testid='stMainBlockContainer'] { padding: 4.25rem 1rem 4rem 1rem !important; } }"
            "</style>")
+
+# --- Back-row readability (issue 25), kept apart from the layout rules above ---------------------
+# WCAG's 4.5 : 1 for text, read from the back row. Streamlit fades captions (the pages' intros)
+# with opacity 0.6, 3.9 : 1 on white: here opaque, in a grey that keeps 8 : 1; a table's header
+# cells (5.3 : 1, but the issue's "light grey" network names) take the text colour. Its code
+# highlighting is lighter still (numbers 2.6 : 1, operators 3.0, punctuation 3.6): here the same
+# hues, darker, each at least 6 : 1 on the code's background. Inline code (the size formulas) is
+# 0.75em by default: here nearly the size of the text round it; its colour is the theme's
+# codeTextColor (.streamlit/config.toml).
+_CODE = "[data-testid='stCode'] .token"
+_READABLE_CSS = ("<style>"
+                 "[data-testid='stCaptionContainer'] { color: #55514b !important; opacity: 1 !important; } "
+                 # a table's headers and index (the Architectures table's network names): 70 % text colour
+                 "[data-testid='stMain'] table th, [data-testid='stMain'] table th * { color: inherit !important; } "
+                 "[data-testid='stMarkdownContainer'] code { font-size: 0.95em !important; } "
+                 f"{_CODE}:is(.comment, .prolog, .doctype, .cdata, .punctuation) {{ color: #5c5955 !important; }} "
+                 f"{_CODE}:is(.number, .boolean, .constant, .symbol, .property, .tag, .deleted) {{ color: #0d6b60 !important; }} "
+                 f"{_CODE}:is(.operator, .entity, .url, .variable, .regex, .important) {{ color: #a04a00 !important; }} "
+                 f"{_CODE}:is(.keyword, .builtin, .atrule, .attr-value, .selector, .attr-name) {{ color: #0b5394 !important; }} "
+                 f"{_CODE}:is(.string, .char, .inserted) {{ color: #1d6b35 !important; }} "
+                 "</style>")
+APP_CSS += _READABLE_CSS
+
 # Streamlit sizes its text in rem: a larger root font enlarges every heading, label and caption.
-_PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; }</style>")
+# The sidebar's section headings are set in px (APP_CSS): at least 16 px here, as all text.
+_PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; } "
+                  "[data-testid='stNavSectionHeader'] { font-size: 16px !important; }</style>")
 
 
 def presenting() -> bool:

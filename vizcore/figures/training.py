@@ -38,7 +38,9 @@ def learning_curves(runs: dict[str, History], *, height: int = 460) -> go.Figure
                                          showlegend=col == 1, line=dict(color=colour, dash=dash, width=3)),
                               row=1, col=col)
     epochs = max((len(h.epoch) for h in runs.values()), default=1)
-    fig.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, round(epochs / 10)))  # whole epochs only
+    # Whole epochs from 1 only: after a one-epoch run an axis from 0 wrote a "0" tick into the
+    # accuracy's "0%" (issue 25's first-screen test trains one epoch).
+    fig.update_xaxes(title_text="epoch", tickvals=list(range(1, epochs + 1, max(1, round(epochs / 10)))))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     style.style(fig, height=height, legend=dict(orientation="h", y=-0.2),
