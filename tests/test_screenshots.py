@@ -84,8 +84,11 @@ SNAPSHOT = """() => [document.querySelector('[data-testid="stMain"]')?.innerText
       .map(t => Math.round(t.getBoundingClientRect().right)).join(',')]"""
 
 
-# Chart titles that run past their chart's right edge (Plotly cuts them off), as text.
+# Chart titles that run past their chart's right edge (Plotly cuts them off), as text. A chart in
+# a closed expander is not on screen: Plotly lays it out at a width it guessed and again when the
+# expander opens (measured there, the playground's output title ran past 1 run in 7).
 CLIPPED_TITLES = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] svg.main-svg')]
+  .filter(svg => !svg.closest('details:not([open])'))
   .flatMap(svg => [...svg.querySelectorAll('text.gtitle')].filter(t => t.textContent.trim())
     .filter(t => t.getBoundingClientRect().right > svg.getBoundingClientRect().right + 1)
     .map(t => t.textContent))"""
@@ -222,7 +225,8 @@ def test_page_reads_at_1280x720(server, page, info):
     smallest, count = page.evaluate(SMALLEST_CHART_TEXT)
     if count:
         assert smallest >= style.MIN_FONT_SIZE, f"{info.title}: chart text of {smallest}px"
-    assert page.evaluate(CLIPPED_TITLES) == [], f"{info.title}: chart titles cut off"
+    clipped = page.evaluate(CLIPPED_TITLES)
+    assert clipped == [], f"{info.title}: chart titles cut off: {clipped}"
     # the page fits the projector's width: no sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
     problems = (readability_problems(page, url_path(info.path)) + sidebar_below_the_fold(page)
