@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pages._catalog import PAGES, SECTION_ORDER
+from pages._phone import phone_frame
 from pages._live import after_page as live_after_page, before_page as live_before_page, follow_panel
 from pages._ui.figures import warm_up_plotly
 from pages._ui.links import UNLINKABLE_KEY, UNLINKABLE_MODEL_KEY, sidebar_link_place
@@ -37,6 +38,7 @@ def frame() -> None:
     st.session_state.pop(UNLINKABLE_KEY, None)  # set again by this run's page if its input is an upload
     st.session_state.pop(UNLINKABLE_MODEL_KEY, None)  # likewise for an uploaded network
     st.html(APP_CSS)
+    phone_frame()  # the sidebar closes after a page is picked on a narrow screen
     presenter_switch()
     sidebar_link_place(st.sidebar.container())  # a page's "Copy link" box, under the switch
     warm_up = warm_up_plotly()  # the browser loads Plotly while the page runs

@@ -17,10 +17,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 from pages import _live  # noqa: E402
+from pages._phone import first_on_phones  # noqa: E402
 from pages._ui.figures import download_array, show_figure  # noqa: E402
 from pages._ui.links import UNLINKABLE_KEY, finish_link, link_state  # noqa: E402
 from pages._ui.model_input import (dataset_of, input_link_fields, model_input, only_knows_note,  # noqa: E402
-                                   test_pictures, test_split)
+                                   show_steps, test_pictures, test_split)
 from pages._ui.models import model_selector  # noqa: E402
 from pages._ui.page import stop_page  # noqa: E402
 from pages._ui.runs import content_hash, log_arguments  # noqa: E402
@@ -31,12 +32,9 @@ from vizcore.figures import features as feature_figs  # noqa: E402
 from vizcore.figures import live as live_figs  # noqa: E402
 
 st.title("Feature maps: inside a CNN")
-explain(
-    "Feed one image through a small trained CNN and look at what every layer makes of it: each "
-    "convolution filter gives one feature map (a channel), ReLU keeps the positive evidence, pooling "
-    "shrinks the maps, and the last layers turn them into class probabilities. Each value of a feature "
-    "map looks at a window of the input, its receptive field."
-)
+# One sentence: the result belongs on a projector's first screen (issue 25); the layers explain themselves below.
+explain("One image through a trained CNN: every filter of every layer gives one feature map, and the last "
+        "layers turn them into class probabilities.")
 
 
 MAX_OPEN_FILTERS = 64  # kernels (filters × input channels) shown without a click
@@ -113,19 +111,21 @@ def matching_set(meta: dict) -> str | None:
     return None
 
 
-# --- model --------------------------------------------------------------------------------------
+# --- model and input ----------------------------------------------------------------------------
 
-model, meta = model_selector("fm_model")
+# The model and the input side by side, the whole network under them: on a 1280×720 projector
+# the picture and its feature maps are on the first screen (issue 25), the input's way into the
+# model (its preprocessing steps) just below.
+model_side, input_side = st.columns([1, 2], gap="medium")
+with model_side:
+    model, meta = model_selector("fm_model", stacked=True)
 channels, height, width = meta["input_shape"]
 classes = list(meta["classes"])
 dataset = dataset_of(meta)
 fingerprint = features.model_fingerprint(model)
 
-
-# --- input --------------------------------------------------------------------------------------
-
-st.subheader("1 · The input")
-chosen = model_input("fm", meta)
+with input_side:
+    chosen = model_input("fm", meta, show_steps=False)
 if chosen is None:
     stop_page()
 x, input_picture = chosen.x, chosen.picture
@@ -135,16 +135,23 @@ acts = stage_outputs(fingerprint, input_hash, model, x)
 acts_one = {name: out[0].numpy() for name, out in acts.items()}
 prediction = features.top_classes(acts[features.SOFTMAX], classes, k=5)
 
-st.subheader("2 · The prediction")
+# Four channels a layer, not six: the strip then fits a projector's first screen under the input.
+# On a phone (columns stacked) it comes right under the title: the picture and its maps first.
+with first_on_phones("fm_overview"):
+    show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes, max_channels=4),
+                key="fm_overview")
+st.caption("The whole network, left to right (a deep one row by row), each column titled with its tensor shape (channels×rows×cols; written where it changes). "
+           "Maps show their first 4 channels, each on its own colour range; hover for the values.")
+with st.expander("On its way into the model: the input's preprocessing steps"):
+    show_steps(chosen.steps, channels)
+
+st.subheader("1 · The prediction")
 only_knows_note(meta, chosen.source)
 left, right = st.columns([1, 3])
 best, p_best = prediction[0]
 left.metric("Predicted class", literal(best), f"{100 * p_best:.1f}% sure", delta_color="off")  # a class name is user text (a checkpoint's meta): the value renders markdown
 with right:
     show_figure(feature_figs.probabilities_bar(prediction, title="Top 5 classes", height=300), key="fm_top5")
-show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes), key="fm_overview")
-st.caption("The whole network, left to right, each column titled with its tensor shape (channels×rows×cols; written where it changes). "
-           "Maps show their first 6 channels, each on its own colour range; hover for the values.")
 
 
 def which_class_question() -> dict:
@@ -165,7 +172,7 @@ _live.offer_question(f"Show {private} to the class and ask which class" if priva
 
 # --- one layer ---------------------------------------------------------------------------------
 
-st.subheader("3 · One layer up close")
+st.subheader("2 · One layer up close")
 spatial = [name for name, out in acts_one.items() if out.ndim == 3]
 layer_modules = dict(model.named_children())
 c1, c2 = st.columns([2, 3])
@@ -298,7 +305,7 @@ if filter_layer is not None:  # a convolution layer, or a stage that opens with 
 
 # --- top-activating patches ---------------------------------------------------------------------
 
-st.subheader("4 · What excites a channel most")
+st.subheader("3 · What excites a channel most")
 patch_set = dataset or matching_set(meta)
 if patch_set:
     pool_size, source_words = len(test_split(patch_set).labels), "test images"

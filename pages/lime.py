@@ -22,7 +22,7 @@ from pages._ui.text import explain, literal  # noqa: E402
 from vizcore import features, links  # noqa: E402
 from vizcore.figures import perturbation as pp  # noqa: E402
 from vizcore.explain import ExplainError, _forward  # noqa: E402
-from vizcore.explain.lime import (MAX_EXACT_FEATURES, SURROGATES, all_masks, explanation_mask,  # noqa: E402
+from vizcore.explain.lime import (MAX_EXACT_FEATURES, SURROGATES, all_masks, superpixel_mask,  # noqa: E402
                                   fit_surrogate, kernel_weights, random_masks, sample_probabilities,
                                   segment_means, stability, top_features)
 from vizcore.explain.occlusion import fill  # noqa: E402
@@ -33,6 +33,7 @@ DEFAULT_COUNTS = (100, 250, 500, 1000)
 HIDES = {"black": "black", "mean": "mean colour of the superpixel (lime's default)", "blur": "blurred"}
 SURROGATE_LABELS = {"ridge": "ridge (lime's)", "lasso": "lasso", "tree": "random forest"}
 SIGNS = {"positive": "raise the probability", "negative": "lower it", "both": "both"}
+FEWER_BECAUSE = {"positive": ("raises", "raise"), "negative": ("lowers", "lower"), "both": ("exists", "exist")}
 SORTS = {"sample": "sample number", "prob_up": "probability, lowest first", "prob_down": "probability, highest first",
          "weight": "kernel weight, highest first", "kept": "superpixels kept, fewest first"}
 METHOD_LABELS = {"slic": "SLIC", "quickshift": "quickshift (lime's default)", "felzenszwalb": "Felzenszwalb",
@@ -70,6 +71,12 @@ def sample_counts(text: str) -> list[int]:
         if part.isdigit() and int(part) in SAMPLE_CHOICES and int(part) not in counts:
             counts.append(int(part))
     return counts or list(DEFAULT_COUNTS)
+
+def top_title(shown: int, asked: int) -> str:
+    """The explanation picture's title: how many superpixels it shows (fewer than asked when
+    fewer have the chosen sign)."""
+    noun = "superpixel" if shown == 1 else "superpixels"
+    return f"Top {shown} {noun}" if shown == asked else f"{shown} {noun} (of the top {asked} asked)"
 
 st.title("LIME: explain one prediction with a simple model")
 explain(
@@ -252,7 +259,8 @@ surrogate = c1.radio("Surrogate", SURROGATES, key="lime_surrogate", format_func=
 k = c2.number_input("Top k", 1, 20, key="lime_k")
 sign = c3.radio("Superpixels that", list(SIGNS), key="lime_sign", format_func=SIGNS.get, horizontal=True)
 fit = cached_fit(samples_key, target, surrogate, masks, scores, weights, int(seed))
-top = top_features(fit.coefficients, int(k), "both" if surrogate == "tree" else sign)
+used_sign = "both" if surrogate == "tree" else sign  # a forest's importances have no sign
+top = top_features(fit.coefficients, int(k), used_sign)
 m1, m2, m3, m4 = st.columns(4)
 m1.metric("R² (weighted)", f"{fit.r2:.4f}", help="How well the simple model reproduces the model's probabilities "
                                                "on the samples, weighted by the kernel.")
@@ -274,9 +282,15 @@ with left:
     if surrogate == "tree":
         explain("A random forest's importances say how much a superpixel matters, not in which direction.")
 with right:
-    mask = explanation_mask(segments, fit.coefficients, int(k), "both" if surrogate == "tree" else sign)
+    # One choice of superpixels (``top``) makes the bars' outlines, this picture and its title.
+    mask = superpixel_mask(segments, fit.coefficients, top)
     explained = pp.explanation_picture(chosen.picture, segments, mask)
-    show_figure(pp.picture_figure(explained, title=f"Top {len(top)} superpixels"), key="lime_explanation")
+    show_figure(pp.picture_figure(explained, title=top_title(len(top), int(k))), key="lime_explanation")
+    if len(top) < int(k):
+        one = len(top) == 1
+        verb = FEWER_BECAUSE[used_sign][0 if one else 1] + ("" if used_sign == "both" else " the probability")
+        st.caption(f"You asked for the top {int(k)}; only {len(top)} superpixel{'' if one else 's'} {verb} here, "
+                   f"so the picture shows {'it' if one else 'those'}.")
     st.caption("Red: the superpixel raises the probability; blue: it lowers it (as in the bars and every "
                "map of this app); the rest is faded (lime's get_image_and_mask, which uses green and red).")
 with st.expander("Downloads"):

@@ -13,6 +13,7 @@ from pages import route_through_app
 # once inside app.py's frame, which starts the browser loading Plotly while torch loads.
 route_through_app()
 
+from pages._phone import first_on_phones  # noqa: E402
 from pages._ui.links import copy_link, shared_link_params  # noqa: E402
 from pages._ui.text import show_text  # noqa: E402
 from vizcore import links, quiz, shapes  # noqa: E402
@@ -32,9 +33,12 @@ def progress() -> dict:
     if STATE not in st.session_state:
         st.session_state[STATE] = dict(
             code=f"CLASS-{random.randint(100, 999)}", difficulty="easy", kinds=list(quiz.KINDS), index=0,
-            attempts=0, done=False, solved=0, answered=0, streak=0, best_streak=0, messages=[],
+            attempts=0, done=False, solved=0, tries=0, streak=0, best_streak=0, messages=[],
         )
-    return st.session_state[STATE]
+    state = st.session_state[STATE]
+    if "tries" not in state:  # progress kept from before tries were counted (it counted questions)
+        state["tries"] = state.pop("answered", 0)
+    return state
 
 
 def remember(widget_key: str, field: str) -> None:
@@ -51,11 +55,11 @@ def next_question() -> None:
 
 
 def finish(solved: bool) -> None:
-    """The question is over: count it, and a miss ends the streak."""
+    """The question is over: a solved one scores, a miss ends the streak."""
     state = progress()
     state["done"] = True
-    if state["attempts"] == 0:  # given up before a first try (a try counts the question at once)
-        state["answered"] += 1
+    if state["attempts"] == 0:  # the solution shown before any answer: one try, missed
+        state["tries"] += 1
     if solved:
         state["solved"] += 1
     else:
@@ -72,8 +76,7 @@ def check(question: quiz.Question, answer_key: str) -> None:
         state["messages"] = [("warning", feedback.message)]
         return
     state["attempts"] += 1
-    if state["attempts"] == 1:  # the score counts a question from its first try: a miss shows at once
-        state["answered"] += 1
+    state["tries"] += 1  # every graded answer is a try: a wrong one shows in the score at once (issue 25)
     if feedback.correct:
         state["streak"] += 1
         state["best_streak"] = max(state["best_streak"], state["streak"])
@@ -96,7 +99,9 @@ def give_up(question: quiz.Question) -> None:
 
 def scoreboard(state: dict) -> None:
     c1, c2, c3 = st.columns(3)
-    c1.metric("Score", f"{state['solved']} / {state['answered']}")
+    c1.metric("Score", f"{state['solved']} / {state['tries']}",
+              help="Right answers out of tries: every checked answer is a try, right or wrong, and so is "
+                   "showing the solution before answering.")
     c2.metric("Streak", state["streak"])
     c3.metric("Best streak", state["best_streak"])
 
@@ -122,27 +127,30 @@ def quiz_mode() -> None:
         st.error(str(err))
         return
 
-    st.subheader(f"Question {state['index'] + 1} · {quiz.KINDS[question.kind]} · {LEVELS[question.difficulty]}")
-    st.markdown(question.prompt)
-    answer_key = f"quiz_answer_{state['code']}_{state['difficulty']}_{state['index']}"
-    st.text_input(f"Your answer ({question.answer_format})", key=answer_key, disabled=state["done"],
-                  placeholder=quiz.answer_placeholder(question))
-    b1, b2, b3 = st.columns(3)
-    b1.button("Check", key="quiz_check", type="primary", disabled=state["done"], on_click=check,
-              args=(question, answer_key))
-    b2.button("Show solution", key="quiz_give_up", disabled=state["done"], on_click=give_up, args=(question,))
-    b3.button("Next question", key="quiz_next", on_click=next_question)
+    # A phone shows the question under the title; the quiz code, difficulty, topics and score,
+    # a screenful of controls stacked, come after it.
+    with first_on_phones("quiz_question"):
+        st.subheader(f"Question {state['index'] + 1} · {quiz.KINDS[question.kind]} · {LEVELS[question.difficulty]}")
+        st.markdown(question.prompt)
+        answer_key = f"quiz_answer_{state['code']}_{state['difficulty']}_{state['index']}"
+        st.text_input(f"Your answer ({question.answer_format})", key=answer_key, disabled=state["done"],
+                      placeholder=quiz.answer_placeholder(question))
+        b1, b2, b3 = st.columns(3)
+        b1.button("Check", key="quiz_check", type="primary", disabled=state["done"], on_click=check,
+                  args=(question, answer_key))
+        b2.button("Show solution", key="quiz_give_up", disabled=state["done"], on_click=give_up, args=(question,))
+        b3.button("Next question", key="quiz_next", on_click=next_question)
 
-    for kind, text in state["messages"]:
-        if kind == "hint":
-            st.info(f"**Hint:** {text}")
-        elif kind == "success":
-            st.success(text)
-        else:  # feedback quotes the typed answer: shown as plain characters, never markup
-            show_text(text, kind)
-    if state["done"]:
-        st.markdown("**Worked solution**")
-        st.markdown(question.solution)
+        for kind, text in state["messages"]:
+            if kind == "hint":
+                st.info(f"**Hint:** {text}")
+            elif kind == "success":
+                st.success(text)
+            else:  # feedback quotes the typed answer: shown as plain characters, never markup
+                show_text(text, kind)
+        if state["done"]:
+            st.markdown("**Worked solution**")
+            st.markdown(question.solution)
 
 
 def padding_value(text: str):

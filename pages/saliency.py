@@ -10,11 +10,12 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
+from pages._phone import first_on_phones, last_on_phones  # noqa: E402
 from pages._ui.classes import PREDICTED, class_choice  # noqa: E402
 from pages._ui.figures import download_array, show_figure  # noqa: E402
 from pages._ui.links import copy_link, link_state, write_link_state  # noqa: E402
 from pages._ui.model_input import (ANY_CLASS, dataset_of, input_link_fields, model_input, only_knows_note,  # noqa: E402
-                                   test_split)
+                                   show_steps, test_split)
 from pages._ui.models import model_selector  # noqa: E402
 from pages._ui.page import stop_page  # noqa: E402
 from pages._ui.runs import content_hash, log_arguments, log_computation  # noqa: E402
@@ -57,9 +58,9 @@ LINK = links.LinkSpec([
 ])
 
 st.title("Saliency: which pixels decide the class?")
-explain("The lecture's question *What does the CNN look at?*, answered with gradients: how much would the "
-        "class score change if one input value changed a little? Six methods on the same image, side by side, "
-        "then a test of whether they explain the *model* at all (the sanity check).")
+# One sentence: the maps belong on a projector's first screen (issue 25).
+explain("How much would the class score change if one input value changed a little? Six gradient methods "
+        "side by side, then a check that they explain the *model* at all.")
 link_state(LINK, "saliency")
 
 
@@ -129,7 +130,11 @@ def map_layers(fingerprint: str, input_shape: tuple, _model) -> dict:
 
 # --- model and input ----------------------------------------------------------------------------------
 
-model, meta = model_selector("sal_model")
+# The model and the input side by side, the maps under them: on a 1280×720 projector the picture
+# and its first maps are on the first screen (issue 25).
+model_side, input_side = st.columns([1, 2], gap="medium")
+with model_side:
+    model, meta = model_selector("sal_model", stacked=True)
 channels, height, width = meta["input_shape"]
 classes = [str(c) for c in meta["classes"]]
 fingerprint = features.model_fingerprint(model)
@@ -166,13 +171,12 @@ def check_link() -> None:
                   "warning")
 
 
-check_link()
-
-st.subheader("1 · The input")
-chosen = model_input("sal_in", meta)
+with model_side:
+    check_link()
+with input_side:
+    chosen = model_input("sal_in", meta, show_steps=False)
 if chosen is None:
     stop_page(LINK)
-only_knows_note(meta, chosen.source)
 x = chosen.x.detach().float()
 if tuple(x.shape[1:]) != (channels, height, width):
     st.error(f"The input has shape {tuple(x.shape[1:])}, the model expects {(channels, height, width)}.")
@@ -182,38 +186,32 @@ logits = torch.from_numpy(class_logits(fingerprint, input_hash, model, x))
 probabilities = torch.softmax(logits, dim=0)
 predicted = int(probabilities.argmax())
 
-# --- prediction and the explained class ---------------------------------------------------------------
+# --- the explained class and the methods ------------------------------------------------------------------
 
-st.subheader("2 · The prediction, and which class to explain")
-left, right = st.columns([2, 3])
-with right:
-    show_figure(feature_figs.probabilities_bar(features.top_classes(probabilities, classes, k=5),
-                                                title="Top 5 classes", height=320), key="sal_top5")
-with left:
+# The settings in a column beside the maps (not a band above them): the maps start right under
+# the input, on the first screen.
+# A phone (columns stacked) shows this row right under the title, the maps before the settings:
+# the picture with its first map on the first screen.
+with first_on_phones("saliency_maps"):
+    settings_side, maps_side = st.columns([1, 2], gap="medium")
+with settings_side, last_on_phones("saliency_settings"):
     target = class_choice("sal_target", classes, probabilities, label="Explain the class",
                           help="Any class can be explained: which pixels speak for a 3, even if the model says 8?")
-    st.metric(f"Score (logit) of {literal(classes[target])}", f"{logits[target]:.3f}",
-              f"probability {probabilities[target]:.1%}", delta_color="off")
     if chosen.label is not None and chosen.label != predicted:
         st.warning(f"The model is wrong here: the test image is labelled {literal(classes[chosen.label])}, "
                    f"the model says {literal(classes[predicted])}.")
-
-# --- the methods ----------------------------------------------------------------------------------------------
-
-st.subheader("3 · Six ways to explain it")
-c1, c3, c4 = st.columns([3, 3, 3])  # the two switches stacked: Presenter mode's letters need the width
-signed = c1.toggle("Signed maps", key="sal_signed",
-                   help="Off: |value|, maximum over the colour channels (the lecture's rule). On: the value summed "
-                        "over channels, red raises the score, blue lowers it.")
-shared = c1.toggle("One colour scale", key="sal_shared",
-                   help="One colour scale for all maps. Each map stretched to its own range hides that one method's values are far smaller "
-                        "than another's. On: equal colours mean equal numbers in every map.")
-opacity = c3.slider("Map opacity", 0.0, 1.0, step=0.05, key="sal_opacity")
-clip = c4.select_slider("Colour scale top (percentile)", CLIPS, key="sal_clip",
-                        help="The colour scale of the gradient maps ends at this percentile of the map's |values|: "
-                             "the few brightest pixels above it show in the top colour instead of washing out the "
-                             "rest (captum's maps clip too). 100: the scale ends at the largest value. Grad-CAM's "
-                             "smooth map is never clipped.")
+signed = settings_side.toggle("Signed maps", key="sal_signed",
+                              help="Off: |value|, maximum over the colour channels (the lecture's rule). On: the value summed "
+                                   "over channels, red raises the score, blue lowers it.")
+shared = settings_side.toggle("One colour scale", key="sal_shared",
+                              help="One colour scale for all maps. Each map stretched to its own range hides that one method's values are far smaller "
+                                   "than another's. On: equal colours mean equal numbers in every map.")
+opacity = settings_side.slider("Map opacity", 0.0, 1.0, step=0.05, key="sal_opacity")
+clip = settings_side.select_slider("Colour scale top (percentile)", CLIPS, key="sal_clip",
+                                   help="The colour scale of the gradient maps ends at this percentile of the map's |values|: "
+                                        "the few brightest pixels above it show in the top colour instead of washing out the "
+                                        "rest (captum's maps clip too). 100: the scale ends at the largest value. Grad-CAM's "
+                                        "smooth map is never clipped.")
 
 
 def clip_of(method: str) -> float:
@@ -226,13 +224,13 @@ offered = [k for k in METHODS if k != "gradcam" or cam_layers]
 if not isinstance(st.session_state.get("sal_methods"), list):
     st.session_state["sal_methods"] = [k for k in offered if st.session_state.get(f"sal_show_{k}", True)]
 st.session_state["sal_methods"] = [k for k in st.session_state["sal_methods"] if k in offered]
-picked = st.pills("Methods", offered, selection_mode="multi", key="sal_methods", format_func=SHORT.get)
+picked = settings_side.pills("Methods", offered, selection_mode="multi", key="sal_methods", format_func=SHORT.get)
 shown = [k for k in offered if k in picked]
 for k in offered:
     st.session_state[f"sal_show_{k}"] = k in shown
 if not cam_layers:
-    st.info("This model has no convolution or pooling layer with feature maps, so Grad-CAM (which weights a "
-            "layer's maps) does not apply; the other methods work on any model.")
+    settings_side.info("This model has no convolution or pooling layer with feature maps, so Grad-CAM (which weights a "
+                       "layer's maps) does not apply; the other methods work on any model.")
 
 settings: dict[str, tuple] = {"grad": (), "ixg": (), "guided": ()}
 ig_note = cam_note = ""
@@ -284,8 +282,8 @@ def recipe() -> None:
         f"2. **Set the gradient of that score to 1**, every other output's to 0.\n"
         f"3. **Backpropagate** to the image: one number per input value, {channels}×{height}×{width}.\n"
         f"4. **|gradient|, maximum over the {channels} channel{'s' if channels > 1 else ''}**: one number per "
-        f"pixel, {height}×{width} — the saliency map " + ("beside this text." if "grad" in shown
-                                                          else "(switch on *gradient* above to see it)."))
+        f"pixel, {height}×{width} — the saliency map " + ("*gradient* above." if "grad" in shown
+                                                          else "(switch on *gradient* to see it)."))
     explain("The lecture starts from the softmax neuron; Simonyan et al. (and captum) take the score before "
             "the softmax, the logit, as here: the softmax also falls when other classes gain, which blurs the map.")
 
@@ -293,11 +291,13 @@ def recipe() -> None:
 # Every method's result first (settings come from the widgets), then one colour range if shared.
 results: dict[str, dict] = {}
 st.session_state.setdefault("sal_cam_raw", True)
-order = ["recipe"] + shown + (["gradcam_raw"] if "gradcam" in shown and st.session_state["sal_cam_raw"] else [])
+# The maps first, the recipe (text) after them: the first row of maps is on the first screen.
+order = shown + (["gradcam_raw"] if "gradcam" in shown and st.session_state["sal_cam_raw"] else []) + ["recipe"]
 slots = {}
-for start in range(0, len(order), 3):  # rows of three cards
-    for key, column in zip(order[start:start + 3], st.columns(3)):
-        slots[key] = column
+with maps_side:
+    for start in range(0, len(order), 2):  # rows of two cards in two thirds of the page
+        for key, column in zip(order[start:start + 2], st.columns(2)):
+            slots[key] = column
 with slots["recipe"]:
     recipe()
 for key in shown:
@@ -372,9 +372,22 @@ if common:
     explain("One colour scale for all maps. Their units differ: gradients are score per unit of input, "
             "gradient × input and IG are shares of the score, Grad-CAM is in the layer's units.")
 
+# --- the input's way in, the prediction -------------------------------------------------------------------
+
+with st.expander("On its way into the model: the input's preprocessing steps"):
+    show_steps(chosen.steps, channels)
+st.subheader("The prediction")
+only_knows_note(meta, chosen.source)
+left, right = st.columns([2, 3])
+left.metric(f"Score (logit) of {literal(classes[target])}", f"{logits[target]:.3f}",
+            f"probability {probabilities[target]:.1%}", delta_color="off")
+with right:
+    show_figure(feature_figs.probabilities_bar(features.top_classes(probabilities, classes, k=5),
+                                                title="Top 5 classes", height=320), key="sal_top5")
+
 # --- sanity check -------------------------------------------------------------------------------------------
 
-st.subheader("4 · Sanity check: do the maps depend on what the model learned?")
+st.subheader("Sanity check: do the maps depend on what the model learned?")
 explain("Adebayo et al. (2018): re-initialise the weights from the top layer down, one more layer at a time, and "
         "explain again. A map that explains the model must change (Spearman ρ with the trained map falls to about "
         "0); one that stays similar shows the image more than the model. The randomised models are copies: "

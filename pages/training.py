@@ -104,11 +104,9 @@ def shown_data() -> str:
     return name if name in DATA_NAMES else DATA_NAMES[0]
 
 st.title("Training a CNN")
-explain(
-    "A network starts with random filters. Training shows it the training images batch by batch and "
-    "nudges every weight against the gradient of the loss. The validation images are never trained "
-    "on: they tell whether the network learned the classes or memorised the pictures."
-)
+# Two short sentences: the curves belong on a projector's first screen (issue 25).
+explain("Training nudges every weight against the gradient of the loss; the validation images, never trained "
+        "on, tell learning from memorising.")
 LINK = link_spec(shown_data())
 link_state(LINK, "training")  # before the widgets: a shared link's settings, else the start values
 
@@ -346,15 +344,18 @@ def show_results(result: dict, splits: dict) -> None:
 
 # --------------------------------------------------------------------------- page
 
-chosen = choose_data()
+# The data set and what it holds on one row: the curves come up higher on the first screen.
+data_side, about_side = st.columns([3, 2], gap="medium")
+with data_side:
+    chosen = choose_data()
 if chosen is None:
     finish_link(LINK)
     stop_page()
 name, splits = chosen
 train_split = splits["train"]
-st.caption(f"{len(train_split)} training, {len(splits['val'])} validation and {len(splits['test'])} test "
-           f"images of {'×'.join(map(str, train_split.input_shape))}; classes: "
-           + literal(", ".join(train_split.classes)) + ".")  # a zip's folder names are the user's text
+about_side.caption(f"{len(train_split)} training, {len(splits['val'])} validation and {len(splits['test'])} test "
+                   f"images of {'×'.join(map(str, train_split.input_shape))}; classes: "
+                   + literal(", ".join(train_split.classes)) + ".")  # a zip's folder names are the user's text
 
 mode = st.radio("What to do", MODES, horizontal=True, key="train_mode")
 # On the page: Train and the curves first (a lecturer presses Train and the class sees the curves
@@ -362,6 +363,9 @@ mode = st.radio("What to do", MODES, horizontal=True, key="train_mode")
 run_row, settings_box = st.container(), st.container()
 with settings_box:
     st.markdown("**Settings**")
+    st.radio("Pace", list(PACES), key="train_pace", horizontal=True,
+             help="Lecture pace waits so that every epoch takes at least that long: the class can watch "
+                  "the loss fall. The numbers are the same at any pace.")
     arch, options, cfg, n, how = hyperparameters(name, len(train_split))
     if mode == MODES[0]:
         with st.expander("Data augmentation", expanded=False):
@@ -377,15 +381,13 @@ with settings_box:
         n = min(int(st.number_input("Training images for both runs", 10, len(train_split),
                                     key=f"train_small_n_{name}")), len(train_split))
 
-# Train and Stop side by side, the pace beside them: a class watches the curves grow.
-train_col, stop_col, pace_col = run_row.columns([1, 1, 4], vertical_alignment="bottom")
+# Train and Stop side by side, the progress beside them (the pace is a setting below): on a
+# 1280×720 projector the curves then grow on the first screen (issue 25).
+train_col, stop_col, status = run_row.columns([1, 1, 4], vertical_alignment="bottom")
 start = train_col.button("Train", type="primary", key="train_start", width="stretch")
 stop_col.button("Stop", key="train_stop", help="Ends training now; the epochs finished so far are kept.",
                 width="stretch")
-pace_col.radio("Pace", list(PACES), key="train_pace", horizontal=True,
-               help="Lecture pace waits so that every epoch takes at least that long: the class can watch "
-                    "the loss fall. The numbers are the same at any pace.")
-status, chart = run_row.container(), run_row.empty()
+chart = run_row.empty()
 # Every linked widget is drawn: the address is written now, not after a run of minutes (a
 # lecturer copies the link while the class watches). A link only sets widgets; Train starts a run.
 finish_link(LINK)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections import OrderedDict
 
 import numpy as np
@@ -20,7 +21,7 @@ from pages._ui.picture import SOURCES as PHOTO_SOURCES, WORKING_SIZES, image_inp
 from pages._ui.runs import content_hash, log_computation, run_controls  # noqa: E402
 from pages._ui.text import explain, show_text  # noqa: E402
 from vizcore import augment, data, images, links, models, transfer  # noqa: E402
-from vizcore.figures import training as training_figs, transfer as tl_figs  # noqa: E402
+from vizcore.figures import style, training as training_figs, transfer as tl_figs  # noqa: E402
 
 DATA = {"shapes": "Shapes (8 classes)", "scenes": "Scenes (shapes, distractors)",
         "digits": "Digits (8×8 strokes, 10 classes)", "zip": "My pictures (zip of class folders)",
@@ -95,6 +96,13 @@ def _results() -> _Results:
 def _curve_runs() -> dict:
     """Finished runs of the curve per data set, strategy, k and seed (shared; a stopped curve resumes)."""
     return {}
+
+
+@st.cache_resource(show_spinner=False)
+def _paces() -> dict[str, transfer.Pace]:
+    """This server's measured seconds per picture and per step (shared: every finished run teaches
+    the estimates of every session)."""
+    return transfer.new_paces()
 
 
 @st.cache_resource(max_entries=6, show_spinner="Preparing the pictures…")
@@ -228,7 +236,10 @@ key = content_hash(train_pics.images, train_pics.labels, test_pics.images, test_
 write_link_state(LINK)  # now, not only at the end: the address is right while the long work runs
 
 
-SECONDS_PER_PICTURE = 0.035  # the frozen network at 224², one thread, measured on the 2-core server
+def still_to_go(done: int, total: int, start: float) -> str:
+    """" · about 12 s left", at the pace this run has measured so far ("" before its first step)."""
+    seconds = transfer.time_left(done, total, time.perf_counter() - start)
+    return "" if seconds is None else f" · about {seconds:.0f} s left"
 
 
 def network_outputs():
@@ -249,20 +260,24 @@ def network_outputs():
 
 
 def _compute_outputs(everything: np.ndarray, missing: int):
+    paces = _paces()
     slots = run_controls("tl_features", "Run the pictures through the network", ("features", key),
-                         SECONDS_PER_PICTURE * missing,
+                         paces["features"].estimate(missing),
                          hint=f"{missing} pictures the frozen network has not seen yet (each is run once, "
                               "then kept for everyone)")
     if slots is None:
         finish_link(LINK)
         stop_page()
     log_computation(f"transfer features {missing}")
-    bar = st.progress(0.0, text=f"Running {missing} pictures through the ImageNet network (once per picture)…")
+    what = f"Running {missing} pictures through the ImageNet network (once per picture)"
+    bar = st.progress(0.0, text=f"{what}…")
+    start = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1))
+        bar.progress(done / max(total, 1), text=f"{what}: {done} of {total}{still_to_go(done, total, start)}")
 
     outputs = store.outputs(everything, progress=progress)
+    paces["features"].record(missing, time.perf_counter() - start)
     bar.empty()
     slots.empty()
     return outputs
@@ -276,6 +291,7 @@ def logistic():
     found = results.get(("lr", key))
     if found is None:
         found = transfer.fit_logistic(train_feats, train_pics.labels, test_feats, test_pics.labels, n_classes)
+        transfer.record_run(_paces(), "logistic", found[0], pictures=len(train_pics))
         results.put(("lr", key), found)
     return found
 
@@ -292,49 +308,72 @@ def scratch_data():
 
 def run_with_bar(label: str, fn):
     bar = st.progress(0.0, text=f"{label}: starting…")
+    start = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"{label}: {done} of {total} steps")
+        bar.progress(done / max(total, 1), text=f"{label}: {done} of {total} steps{still_to_go(done, total, start)}")
 
     out = fn(progress)
     bar.empty()
     return out
 
 
-def strategy_card(column, title: str, result, note: str) -> None:
+# Why a result is no better than guessing, per strategy: a student reads 12.0 % beside "guessing
+# would score 12 %" as a bug otherwise (issue 25).
+WHY_GUESSING = {
+    "pretrained": "the frozen ImageNet features do not tell these classes apart, so a classifier on them has "
+                  "nothing to go on.",
+    "scratch": "a network trained from scratch starts from random filters, and {per_class} is far too little to "
+               "learn them: it has not learned anything yet. The pretrained network's features (left) are what "
+               "makes learning from a few pictures work.",
+}
+
+
+def strategy_card(column, title: str, result, note: str, kind: str) -> None:
     with column:
         if title:
             st.markdown(f"**{title}**")
         if result is not None:
             st.metric("test accuracy", f"{result.accuracy:.1%}", label_visibility="collapsed")
             st.caption(f"{note} · {result.seconds:.1f} s")
-            chance = 1 / n_classes
-            if result.accuracy < chance + 0.05:  # say why, or a student reads 12.0 % as a bug
-                st.caption(f"No better than guessing ({chance:.0%}): from so few pictures per class this way learned "
-                           "nothing that carries over to new pictures.")
+            tests, chance = len(test_pics), 1 / n_classes
+            if not tests or not transfer.like_guessing(result.accuracy, tests, n_classes):
+                return
+            if result.accuracy > chance + np.sqrt(chance * (1 - chance) / tests):  # well above, yet few tests
+                luck = transfer.chance_p_value(round(result.accuracy * tests), tests, n_classes)
+                st.caption(f"{tests} test pictures are too few to tell this from guessing ({chance:.0%}): "
+                           f"guessing scores as well {luck:.0%} of the time.")
+                return
+            per_class = (f"{int(k)} picture{'' if int(k) == 1 else 's'} per class" if not own
+                         else f"{len(train_pics)} pictures in all")
+            st.caption(f"No better than guessing ({chance:.0%}, within the noise of {tests} test pictures): "
+                       + WHY_GUESSING[kind].format(per_class=per_class))
 
 
 cards = st.columns(3)
 strategy_card(cards[0], "Frozen features + logistic regression", lr_result,
-              "the 1280 pooled features of the frozen network")
+              "the 1280 pooled features of the frozen network", "pretrained")
 
 ft_key = ("ft", key, int(blocks), seed)
 ft_result = results.get(ft_key)
 with cards[1]:
     st.markdown(f"**Fine-tune the last {blocks} blocks**")
     if ft_result is None:
-        slots = run_controls("tl_ft", "Train: fine-tune", ft_key, 10.0 + 0.05 * (len(train_pics) + len(test_pics)),
-                             hint="50 steps on a copy of the last blocks")
+        slots = run_controls("tl_ft", "Train: fine-tune", ft_key,
+                             transfer.fine_tune_estimate(_paces(), len(train_pics) + len(test_pics)),
+                             hint=f"{transfer.FINE_TUNE_STEPS} steps on a copy of the last blocks")
         if slots is not None:
             log_computation(f"transfer fine-tune {key[:8]} {blocks}")
             ft_result = run_with_bar("Fine-tuning", lambda p: transfer.fine_tune(
                 model, train_kept, train_pics.labels, test_kept, test_pics.labels, n_classes, blocks=int(blocks),
                 seed=seed, progress=p)[0])
+            transfer.record_run(_paces(), "fine_tune", ft_result, pictures=len(train_pics) + len(test_pics))
             results.put(ft_key, ft_result)
             slots.empty()
 if ft_result is not None:
     strategy_card(cards[1], "", ft_result,
-                  f"a copy of blocks {17 - blocks}–16 + head, new output layer, 50 steps")
+                  f"a copy of blocks {17 - blocks}–16 + head, new output layer, {transfer.FINE_TUNE_STEPS} steps",
+                  "pretrained")
 
 with cards[2]:
     scratch_title = st.empty()
@@ -345,7 +384,8 @@ sc_result = results.get(sc_key)
 with cards[2]:
     if sc_result is None:
         scratch_title.markdown("**Small CNN from scratch**")
-        slots = run_controls("tl_sc", "Train: from scratch", sc_key, 10.0, hint="the app's small CNN from random weights")
+        slots = run_controls("tl_sc", "Train: from scratch", sc_key, transfer.scratch_estimate(_paces(), len(train_pics)),
+                             hint="the app's small CNN from random weights")
         if slots is not None:
             log_computation(f"transfer scratch {key[:8]} {aug}")
             train_split, test_split = scratch_data()
@@ -353,13 +393,14 @@ with cards[2]:
             arch = transfer.scratch_arch(source, train_split.images.shape[1])
             sc_result = run_with_bar("From scratch", lambda p: transfer.train_scratch(
                 train_split, test_split, arch=arch, augmentation=cfg, seed=seed, progress=p)[0])
+            transfer.record_run(_paces(), "scratch", sc_result, pictures=len(train_pics))
             results.put(sc_key, sc_result)
             slots.empty()
 if sc_result is not None:
     scratch_title.markdown("**Small CNN from scratch**")
     strategy_card(cards[2], "", sc_result,
                   f"the app's {transfer.scratch_arch(source, 3 if own else like.images.shape[1])} CNN, "
-                  f"{sc_result.extra.get('epochs', '?')} epochs")
+                  f"{sc_result.extra.get('epochs', '?')} epochs", "scratch")
 
 if source == "digits":  # shown in presenter mode too: it is the slide's point
     st.info("Digits is the deck's *very different task*: grey 8×8 strokes enlarged to 224×224 look nothing like "
@@ -405,36 +446,51 @@ def view_curve() -> None:
     done = _curve_runs().setdefault((source, int(blocks)), {})
     runs = {name: None for name in (LR_NAME, FT_NAME, SCRATCH_NAME)}
 
+    paces = _paces()
+
     def lr_run(index, s):
         _, f = store.outputs(pool.images[index])
-        return transfer.fit_logistic(f, pool.labels[index], test_feats, test.labels, n_classes)[0].accuracy
+        run = transfer.fit_logistic(f, pool.labels[index], test_feats, test.labels, n_classes)[0]
+        transfer.record_run(paces, "logistic", run, pictures=len(index))
+        return run.accuracy
 
     def ft_run(index, s):
         kept, _ = store.outputs(pool.images[index])
-        return transfer.fine_tune(model, kept, pool.labels[index], test_kept, test.labels, n_classes,
-                                  blocks=int(blocks), seed=s)[0].accuracy
+        run = transfer.fine_tune(model, kept, pool.labels[index], test_kept, test.labels, n_classes,
+                                 blocks=int(blocks), seed=s)[0]
+        transfer.record_run(paces, "fine_tune", run, pictures=len(index) + len(test))
+        return run.accuracy
 
     def sc_run(index, s):
         train_split = transfer.as_split(pool.subset(index), like)
         test_split = transfer.as_split(test, like)
-        return transfer.train_scratch(train_split, test_split, arch=transfer.scratch_arch(source, pool.images.shape[1]),
-                                      seed=s)[0].accuracy
+        run = transfer.train_scratch(train_split, test_split, arch=transfer.scratch_arch(source, pool.images.shape[1]),
+                                     seed=s)[0]
+        transfer.record_run(paces, "scratch", run, pictures=len(index))
+        return run.accuracy
 
     runs = {LR_NAME: lr_run, FT_NAME: ft_run, SCRATCH_NAME: sc_run}
     todo = [(s, kk, sd) for kk in transfer.KS for sd in seeds for s in runs if (s, kk, sd) not in done]
     if todo:
         features_needed = store.missing(np.concatenate(
             [pool.images[transfer.draw(pool.labels, kk, sd, n_classes)] for kk in transfer.KS for sd in seeds]))
-        estimate = 0.04 * features_needed + sum({LR_NAME: 0.5, FT_NAME: 16, SCRATCH_NAME: 10}[s] for s, _, _ in todo)
+        parts = [paces["features"].estimate(features_needed)]
+        for s, kk, _ in todo:
+            pictures = kk * n_classes  # a draw holds k pictures of every class
+            parts.append(paces["logistic"].estimate(1) if s == LR_NAME
+                         else transfer.fine_tune_estimate(paces, pictures + len(test)) if s == FT_NAME
+                         else transfer.scratch_estimate(paces, pictures))
+        estimate = (sum(low for low, _ in parts), sum(high for _, high in parts))
         slots = run_controls("tl_curve", "Train for the curve and the table", (source, int(blocks), seeds), estimate,
                              hint=f"{len(todo)} runs of the three strategies at k = "
                                   f"{', '.join(map(str, transfer.KS))}; stopped, it resumes where it was")
         if slots is not None:
             log_computation(f"transfer curve {source} {blocks} {seeds}")
             bar = st.progress(0.0, text="Curve: starting…")
+            start = time.perf_counter()
 
             def progress(count: int, total: int) -> None:
-                bar.progress(count / total, text=f"Curve: {count} of {total} runs")
+                bar.progress(count / total, text=f"Curve: {count} of {total} runs{still_to_go(count, total, start)}")
 
             transfer.accuracy_curve(pool.labels, n_classes, transfer.KS, seeds, runs, progress=progress, done=done)
             bar.empty()
@@ -464,8 +520,12 @@ def view_map() -> None:
                       help="t-SNE keeps neighbours together; PCA shows the two directions of largest spread.")
     maps, scores = {}, {}
     raw = test_pics.images.reshape(len(test_pics), -1).astype(np.float32) / 255.0
-    for name, x in (("frozen features", test_feats), ("raw pixels", raw)):
-        maps[name], scores[name] = _map(content_hash(x), method, x, test_pics.labels)
+    try:
+        for name, x in (("frozen features", test_feats), ("raw pixels", raw)):
+            maps[name], scores[name] = _map(content_hash(x), method, x, test_pics.labels)
+    except transfer.TransferError as err:  # e.g. a webcam set with 2 test pictures
+        st.info(f"No map of the {len(test_pics)} test pictures: {err}")
+        return
     show_figure(tl_figs.feature_maps(maps, test_pics.labels, classes, scores), key="tl_map_fig")
     explain("Each point is a test picture, coloured by its class. Where the frozen network's features keep the "
             "classes apart, a straight line (the logistic regression) can separate them too. The silhouette "
@@ -485,7 +545,8 @@ def view_photo() -> None:
     left, right = st.columns([1, 2])
     left.image(pixels[0].transpose(1, 2, 0), caption="squeezed to 224×224, as the training pictures", width=224)
     with right:
-        show_figure(tl_figs.predicted_bars(classes, p, title=f"Predicted: {classes[int(p.argmax())]}"),
+        # the title quotes a class name the user may have typed: escaped for Plotly's HTML
+        show_figure(tl_figs.predicted_bars(classes, p, title=f"Predicted: {style.plain(classes[int(p.argmax())])}"),
                     key="tl_photo_bars")
     if st.button("Explain this classifier on Feature maps, Saliency, Occlusion and LIME", key="tl_offer",
                  help="Adds it to this session's models (one at a time: a new one replaces the last)."):

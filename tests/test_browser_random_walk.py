@@ -168,29 +168,43 @@ def test_a_chosen_class_survives_random(server_and_log, page):
 
 # --- the random walk ----------------------------------------------------------------------------------
 
+CONTROLS = (("select", '[data-testid="stSelectbox"]'),
+            ("radio", '[data-testid="stRadio"] label'),
+            ("check", '[data-testid="stCheckbox"] label'),
+            ("slider", 'input[type="range"]'),  # Streamlit's sliders (their role is implicit)
+            ("number", '[data-testid="stNumberInput"] button'),
+            ("pill", '[data-testid="stButtonGroup"] button'),
+            ("tab", '[role="tab"]'))
+BUTTONS = '[data-testid="stButton"] button'
+
+# Which of the main area's controls a student could use now, in one round trip to the page (a
+# Playwright call per element and property took about half a second a step): for each selector,
+# the indices of its visible (and, for buttons, enabled and not skipped) matches.
+USABLE = """([buttons, controls, skipped]) => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const visible = el => {
+    const box = el.getBoundingClientRect(), style = getComputedStyle(el);
+    return box.width > 0 && box.height > 0 && style.visibility !== 'hidden';
+  };
+  const usable = {};
+  usable[buttons] = [...main.querySelectorAll(buttons)].flatMap((b, i) =>
+    visible(b) && !b.disabled && !skipped.some(s => b.innerText.trim().startsWith(s)) ? [i] : []);
+  for (const selector of controls) {
+    usable[selector] = [...main.querySelectorAll(selector)].flatMap((el, i) => visible(el) ? [i] : []);
+  }
+  return usable;
+}"""
+
+
 def candidates(page) -> list[tuple[str, object]]:
     """Every control a student could use now: (kind, locator)."""
     main = page.get_by_test_id("stMain")
-    found: list[tuple[str, object]] = []
-    for button in main.locator('[data-testid="stButton"] button').all():
-        try:  # an element may go away between listing and reading: leave it out
-            label = button.inner_text(timeout=2000).strip()
-            if button.is_visible() and button.is_enabled(timeout=2000) and not label.startswith(SKIPPED_BUTTONS):
-                found.append(("button", button))
-        except sync_api.Error:
-            continue
-    for kind, selector in (("select", '[data-testid="stSelectbox"]'),
-                           ("radio", '[data-testid="stRadio"] label'),
-                           ("check", '[data-testid="stCheckbox"] label'),
-                           ("slider", 'input[type="range"]'),  # Streamlit's sliders (their role is implicit)
-                           ("number", '[data-testid="stNumberInput"] button'),
-                           ("pill", '[data-testid="stButtonGroup"] button'),
-                           ("tab", '[role="tab"]')):
-        for element in main.locator(selector).all():
-            if element.is_visible():
-                found.append((kind, element))
-    for link in page.get_by_test_id("stSidebarNav").locator("a").all():
-        found.append(("page", link))
+    usable = page.evaluate(USABLE, [BUTTONS, [selector for _, selector in CONTROLS], list(SKIPPED_BUTTONS)])
+    found = [("button", main.locator(BUTTONS).nth(i)) for i in usable[BUTTONS]]
+    for kind, selector in CONTROLS:
+        found += [(kind, main.locator(selector).nth(i)) for i in usable[selector]]
+    links = page.get_by_test_id("stSidebarNav").locator("a")
+    found += [("page", links.nth(i)) for i in range(links.count())]
     return found
 
 

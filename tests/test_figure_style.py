@@ -9,8 +9,8 @@ import plotly.io as pio
 import pytest
 
 from vizcore import pooling, shapes
-from vizcore.figures import (features as feature_figs, playground as pg_figs, pooling as pooling_figs,
-                             shapes as shape_figs, style, training as training_figs)
+from vizcore.figures import (features as feature_figs, perturbation as pp_figs, playground as pg_figs,
+                             pooling as pooling_figs, shapes as shape_figs, style, training as training_figs)
 from vizcore.features import SOFTMAX, Window
 from vizcore.train import History
 
@@ -73,6 +73,8 @@ BUILDERS = {
         PHOTO[0], _acts(), classes=["a", "b", "c"]),
     "feature_figs.probabilities_bar": lambda: feature_figs.probabilities_bar([("a", 0.7), ("b", 0.3)]),
     "feature_figs.patches_grid": lambda: feature_figs.patches_grid([PATCH, PATCH], title="t"),
+    "pp_figs.coefficient_bars": lambda: pp_figs.coefficient_bars(rng.normal(size=9), top=[0, 3],
+                                                             title="What each superpixel adds to p(cat)"),
     "training_figs.learning_curves": lambda: training_figs.learning_curves({"run": HISTORY}),
     "training_figs.confusion_figure": lambda: training_figs.confusion_figure(
         np.array([[3, 1], [0, 4]]), ["a", "b"], title="c"),
@@ -132,6 +134,30 @@ def test_every_figure_uses_the_app_template(built, name):
 def test_every_colour_bar_is_titled(built, name):
     for trace, title in _shown_colorbars(built[name].to_dict()):
         assert title and title.strip(), f"{name}: the colour bar of {trace} has no title"
+
+
+# The toolbar's band, measured in Chromium (tests/test_lime_page.py checks it there); a title's
+# text box starts about 5 px above its pad.t
+TOOLBAR_BOTTOM_PX = 29.2
+
+
+def title_clear_of_toolbar(spec: dict) -> bool:
+    """Whether a figure's title (if any) starts below Plotly's toolbar: it keeps the template's
+    place (no y, yref or pad of its own), and the template's puts it ``pad.t`` below the top edge
+    (automargin pins a container-referenced title to the top; plotly.js adds pad.t there)."""
+    title = spec["layout"].get("title") or {}
+    if not title.get("text"):
+        return True
+    own = {"y", "yref", "yanchor", "pad"} & title.keys()
+    template = spec["layout"]["template"]["layout"]["title"]
+    return (not own and template.get("automargin") and template.get("yref", "container") == "container"
+            and template["pad"]["t"] - 5 >= TOOLBAR_BOTTOM_PX)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_every_title_starts_below_the_toolbar(built, name):
+    assert title_clear_of_toolbar(built[name].to_dict()), name
+    assert title_clear_of_toolbar(style.for_presenter(built[name]).to_dict()), name
 
 
 @pytest.mark.parametrize("name", list(BUILDERS))
@@ -194,6 +220,47 @@ def test_saliency_colour_bars_have_few_horizontal_ticks_at_template_size():
             assert trace.colorbar.tickangle == 0 and trace.colorbar.nticks <= 3
 
 
+def _overview_columns(fig, acts: dict) -> list[tuple[bool, list, list]]:
+    """(is a picture or map, x domain, y domain) of every column of a network overview."""
+    kinds = [True] + [np.ndim(a) == 3 for a in acts.values()]
+    return [(kind, list(fig.layout[f"xaxis{k or ''}"].domain), list(fig.layout[f"yaxis{k or ''}"].domain))
+            for k, kind in zip([0] + list(range(2, len(acts) + 2)), kinds)]
+
+
+def test_network_overview_wraps_a_deep_network_so_its_maps_stay_wide():
+    """Issue 25: the ImageNet network's 19 stages on one row left thumbnails of 28 px; they wrap
+    onto rows on which every map column is at least MIN_MAP_PX wide, one row under the other."""
+    acts = {f"block{k}": rng.normal(size=(8, 14, 14)) for k in range(19)}
+    acts.update({"flatten": rng.normal(size=(64,)), "fc": rng.normal(size=(10,)), SOFTMAX: np.full(10, 0.1)})
+    fig = feature_figs.network_overview(PHOTO.transpose(1, 2, 0), acts, classes=list("abcdefghij"))
+    columns = _overview_columns(fig, acts)
+    width = feature_figs.OVERVIEW_WIDTH_PX
+    assert min((x[1] - x[0]) * width for is_map, x, _ in columns if is_map) >= feature_figs.MIN_MAP_PX - 0.5
+    rows = sorted({tuple(y) for _, _, y in columns}, reverse=True)
+    assert len(rows) >= 2
+    assert all(upper[0] > lower[1] for upper, lower in zip(rows, rows[1:])), "two rows overlap"
+    for row in rows:  # on a row the columns run left to right without overlapping
+        xs = [x for _, x, y in columns if tuple(y) == row]
+        assert all(a[1] <= b[0] for a, b in zip(xs, xs[1:]))
+    # a title sits on its own row's top
+    assert {a.y for a in fig.layout.annotations} == {row[1] for row in rows}
+
+
+def test_network_overview_of_a_small_network_keeps_one_row():
+    """The digits model (6 maps, 6 vectors) fits one row at MIN_MAP_PX, as tall as its six stacked
+    maps are wide (not 620 px of which they filled two thirds)."""
+    acts = {name: rng.normal(size=shape) for name, shape in [
+        ("conv1", (16, 28, 28)), ("relu1", (16, 28, 28)), ("pool1", (16, 14, 14)), ("conv2", (32, 10, 10)),
+        ("relu2", (32, 10, 10)), ("pool2", (32, 5, 5)), ("flatten", (800,)), ("fc1", (120,)), ("relu3", (120,)),
+        ("fc2", (84,)), ("relu4", (84,)), ("fc3", (10,)), (SOFTMAX, (10,))]}
+    fig = feature_figs.network_overview(rng.integers(0, 256, (28, 28)), acts, classes=list("0123456789"))
+    columns = _overview_columns(fig, acts)
+    assert {tuple(y) for _, _, y in columns} == {(0, 1)}
+    map_px = (columns[1][1][1] - columns[1][1][0]) * feature_figs.OVERVIEW_WIDTH_PX
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    assert 6 * map_px <= plot_px <= 6 * map_px * 1.3
+
+
 def test_network_overview_titles_of_a_64x64_model_never_overlap():
     """A 64×64 model has twenty narrow columns: titles overlapped ("16×64×6416×64×64")."""
     acts = {}
@@ -212,11 +279,11 @@ def test_network_overview_titles_of_a_64x64_model_never_overlap():
         w = max(style.text_width(line, size) for line in a.text.split("<br>"))
         left = a.x * width - w / 2
         assert left >= -1 and left + w <= width + 1, f"{a.text} runs past the figure"
-        boxes.append((left, left + w, a.yshift or 0))
+        boxes.append((left, left + w, (a.y, a.yshift or 0)))  # a row of columns, a line of its titles
     for i, (l1, r1, y1) in enumerate(boxes):
         for l2, r2, y2 in boxes[i + 1:]:
             assert y1 != y2 or r1 <= l2 or r2 <= l1, "two column titles on one row overlap"
-    assert fig.layout.margin.t >= 20 + (max(b[2] for b in boxes) + 2 * 1.25 * size)
+    assert fig.layout.margin.t >= 20 + (max(b[2][1] for b in boxes if b[2][0] == 1.0) + 2 * 1.25 * size)
     softmax = fig.data[-1]
     assert softmax.texttemplate == "%{text}"  # the percentage in the cell, the class name beside it
     axis = fig.layout[f"yaxis{len(acts) + 1}"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -382,3 +383,111 @@ def test_hostile_class_names_file_names_and_links_never_become_markup(name, mode
     at.file_uploader(key=f"{prefix}_photo_upload").set_value(None).run()  # "Using your earlier upload: <name>"
     assert_fine(at)
     assert any("earlier upload" in text and "evil.example" in text.replace("\\", "") for text in shown_text(at))
+
+
+# --- issue 25 part 4: the class names a user types, on Training and Transfer learning -----------
+
+# What a student types as class names: a markdown link, an HTML link, markdown emphasis. Folder
+# names in a zip cannot hold "/", so the zip's link is a mailto: one.
+TYPED = ["[grade 4](https://example.org/4)", '<a href="https://x.org">x</a>', "**bold**"]
+ZIP_TYPED = ["[grade 4](mailto:grade@example.org)", '<a href="mailto:x@x.org">x', "**bold**"]
+# Plotly renders <a href>, <b>, <i>, <span>, <sup>, <sub>, <em>, <strong> in figure text
+PLOTLY_MARKUP = re.compile(r"<\s*(a|img|b|i|span|sup|sub|em|strong|script)\b", re.IGNORECASE)
+
+
+def visible(markdown: str) -> str:
+    """What a reader sees of a markdown text: its rendering without tags, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", MD.render(markdown)))
+
+
+def figure_strings(at: AppTest) -> list[str]:
+    """Every string of every chart on the page (its template left out: the app's own)."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key != "template":
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str):
+            found.append(node)
+
+    for chart in at.get("plotly_chart"):
+        walk(json.loads(chart.proto.spec))
+    return found
+
+
+def _coloured_png(colour) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (12, 12), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def assert_typed_names_literal(at: AppTest, names: list[str]) -> None:
+    """No rendered link, image or markup anywhere; every text that quotes a typed name shows it
+    character for character (``**bold**`` with its stars, a link as its brackets and address);
+    figures hold no Plotly markup and show the names (escaped) where they show them."""
+    assert_fine(at)
+    for text in shown_text(at):
+        for name in names:
+            if name in text.replace("\\", ""):
+                assert name in visible(text), (name, text, MD.render(text))
+    for text in figure_strings(at):
+        assert not PLOTLY_MARKUP.search(text), text
+
+
+def test_training_shows_typed_zip_class_names_literally():
+    """The zip's folder names are the class names the student typed: the success message, the
+    classes caption, the confusion matrix and the misclassified pictures show them literally; a
+    name with < or > is refused, and the refusal quotes it literally."""
+    at = page("training").run()
+    at.selectbox(key="train_data").set_value("zip").run()
+    refused = _zip({f"{c}/{i}.png": _png((8, 8)) for c in ZIP_TYPED for i in range(3)})
+    at.file_uploader(key="train_zip").set_value(("classes.zip", refused, "application/zip")).run()
+    assert at.error and ZIP_TYPED[1] in reader_sees(at, "error")
+    assert_typed_names_literal(at, ZIP_TYPED)
+    named = [ZIP_TYPED[0], ZIP_TYPED[2]]
+    files = {f"{c}/{i}.png": _coloured_png((250 * k, 40 + 10 * i, 250 * (1 - k)))
+             for k, c in enumerate(named) for i in range(6)}
+    at.file_uploader(key="train_zip").set_value(("classes.zip", _zip(files), "application/zip")).run()
+    assert at.success and all(n in reader_sees(at, "success") for n in named)
+    at.number_input(key="train_epochs_zip").set_value(1)
+    at.button(key="train_start").click().run()
+    assert at.metric and at.metric[0].label == "Test accuracy"
+    assert_typed_names_literal(at, named)
+    shown = figure_strings(at)
+    assert any(html.escape(named[0], quote=False) in s for s in shown), "the names reach the confusion matrix"
+
+
+def test_transfer_learning_shows_typed_webcam_class_names_literally():
+    """Webcam class names typed into "Class name": the class list, the strategies' figures (confusion
+    matrix, features map, a new photo's bars and title) show them literally; a name with < or >
+    is refused and quoted literally."""
+    at = page("transfer_learning")
+    at.query_params["data"] = "webcam"
+    at.run()
+    for k, name in enumerate(TYPED):
+        for shade in range(3):
+            buf = io.BytesIO()
+            Image.new("RGB", (64, 48), (250 - 100 * k, 30 * shade, 100 * k)).save(buf, format="JPEG")
+            at.text_input(key="tl_cam_name").set_value(name)
+            at.camera_input(key="tl_cam_photo").set_value(("photo.jpg", buf.getvalue(), "image/jpeg"))
+            at.run()
+            at.button(key="tl_cam_add").click().run()
+    assert_typed_names_literal(at, TYPED)
+    assert TYPED[1] in reader_sees(at, "info")  # refused ("< or >"), quoted as typed
+    # without the refused class: two typed names, and the page computes
+    at.session_state["tl_camera_pictures"] = {n: p for n, p in at.session_state["tl_camera_pictures"].items()
+                                              if n != TYPED[1]}
+    at.run()
+    assert at.metric, "the logistic regression ran"
+    named = [TYPED[0], TYPED[2]]
+    reached = []
+    for view in ("Confusion matrices", "Misclassified pictures", "Features map", "Try a new photo"):
+        at.radio(key="tl_view").set_value(view).run()
+        assert_typed_names_literal(at, named)
+        reached += figure_strings(at)
+    assert any(html.escape(named[0], quote=False) in s for s in reached), "the names reach the figures"

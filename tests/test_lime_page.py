@@ -155,8 +155,28 @@ def test_a_long_run_waits_for_its_button_and_the_page_stays_usable(monkeypatch):
     assert not [b for b in at.button if b.key == "lime_samples_stop"]
 
 
+def test_top_k_title_and_picture_show_what_was_computed():
+    """One k for the box, the outlined bars, the picture and its title (issue 25: the box read 1
+    beside "Top 5 superpixels")."""
+    at = run_page("digits", lime_method="grid", lime_segments=16, lime_samples=100, lime_k=1, lime_sign="both")
+    assert at.number_input(key="lime_k").value == 1
+    assert chart(at, "lime_explanation")["layout"]["title"]["text"] == "Top 1 superpixel"
+    bars = chart(at, "lime_coefficients")["data"][0]
+    outlined = [c for c in bars["marker"]["line"]["color"] if c != "rgba(0,0,0,0)"]
+    assert len(outlined) == 1
+    at.number_input(key="lime_k").set_value(4).run()
+    assert chart(at, "lime_explanation")["layout"]["title"]["text"] == "Top 4 superpixels"
+
+
+def test_fewer_superpixels_than_asked_say_so():
+    from pages.lime import top_title
+
+    assert top_title(5, 5) == "Top 5 superpixels" and top_title(1, 1) == "Top 1 superpixel"
+    assert top_title(3, 5) == "3 superpixels (of the top 5 asked)"
+
+
 def test_figures_follow_the_app_style():
-    from test_figure_style import _font_sizes, _shown_colorbars
+    from test_figure_style import _font_sizes, _shown_colorbars, title_clear_of_toolbar
 
     at = run_page("shapes", lime_samples=100, lime_stability_on=True, lime_seeds=2, lime_counts=[50])
     for key in ("lime_superpixels", "lime_coefficients", "lime_explanation", "lime_stability"):
@@ -164,6 +184,7 @@ def test_figures_follow_the_app_style():
         assert spec["layout"]["template"]["layout"]["font"]["size"] == style.FONT_SIZE
         assert all(title for _, title in _shown_colorbars(spec)), key
         assert all(size >= style.MIN_FONT_SIZE for _, size in _font_sizes(spec)), key
+        assert title_clear_of_toolbar(spec), key
 
 
 # --- in a real browser: Stop during a long run ----------------------------------------------------
@@ -226,6 +247,13 @@ def test_stop_during_a_long_run_leaves_the_page_usable():
             settle()
             page.get_by_text("Top 3 superpixels").first.wait_for()
             assert not page.locator('[data-testid="stException"]').count()
+            # Plotly's toolbar sits clear of the chart's title (issue 25: its icons sat on
+            # "What each superpixel adds to p(…)"); the hover shows the toolbar.
+            plot = page.locator(".js-plotly-plot", has_text="What each superpixel adds").first
+            plot.hover()
+            toolbar, title = plot.locator(".modebar").bounding_box(), plot.locator(".gtitle").bounding_box()
+            assert toolbar and title and toolbar["width"] > 0 and title["width"] > 0
+            assert title["y"] >= toolbar["y"] + toolbar["height"], (toolbar, title)
             browser.close()
     finally:
         proc.terminate()

@@ -4,6 +4,7 @@ The torch side is built here from each question's plain `spec`, independently of
 and run on the meta device (shapes only, no arithmetic), so thousands of questions take seconds.
 """
 import math
+import re
 
 import pytest
 import torch
@@ -344,3 +345,34 @@ def test_own_question_refuses_bad_input_clearly():
     with pytest.raises(quiz.AnswerFormatError):
         quiz.parse_shape("(1, 0, 3)")
     assert quiz.parse_shape("5x3x30x30") == (5, 3, 30, 30)
+
+
+# --- counts and their nouns (issue 25: "after 1 stacked 5×5 convolution layers") ----------------
+
+# "1" (not part of 1×1, 0.1 or 21) followed within three words by a plural noun
+ONE_WITH_PLURAL = re.compile(r"(?<![\d.,×·])1(?:\*\*)? (?:(?:\*\*)?[\w×-]+(?:\*\*)? ){0,3}?"
+                             r"(filters|channels|units|layers|images|inputs|numbers|convolutions|groups|weights|biases)\b")
+
+
+def test_the_grammar_check_catches_the_issues_sentence():
+    assert ONE_WITH_PLURAL.search("after **1** stacked **5×5** convolution layers (stride 1)")
+    assert ONE_WITH_PLURAL.search("with **1** filters of size **3×3**")
+    assert not ONE_WITH_PLURAL.search("after **one** **5×5** convolution layer; 1×1 filters; 21 channels")
+
+
+def test_counts_of_one_take_the_singular_in_every_prompt_and_solution():
+    texts = []
+    for level in ("easy", "medium", "hard"):
+        for kind in quiz.KINDS:
+            for index in range(30):
+                q = quiz.make_question("GRAMMAR", index, level, [kind])
+                texts += [q.prompt, q.solution]
+    # the Shape calculator's "ask the hall" and "check my own question" take any count, 1 included
+    for layout in quiz.LAYOUTS:
+        texts += [quiz.conv_shape_question(1, 1, 8, 8, 1, (3, 3), 1, 0, layout=layout).prompt,
+                  quiz.pool_shape_question(1, 1, 8, 8, "max", 2, 2, layout=layout).solution]
+    texts += [quiz.check_own_question("GlobalAvgPool", (1, 1, 8, 8)).solution,
+              quiz.check_own_question("Conv2d", (1, 1, 8, 8), filters=1).solution,
+              quiz.check_own_question("Linear", (1, 4), units=1).solution]
+    wrong = [m.group(0) for t in texts for m in [ONE_WITH_PLURAL.search(t)] if m]
+    assert not wrong, wrong

@@ -56,7 +56,23 @@ def test_wrong_then_right(at):
     assert q.solution not in [m.value for m in at.markdown]
     assert metrics(at)["Score"] == "0 / 1"  # the miss shows at once (issue 25), not when the question ends
     answer(at, q.answer_text)
-    assert at.success and metrics(at) == {"Score": "1 / 1", "Streak": "1", "Best streak": "1"}
+    # the wrong try still counts (issue 25: the score read "1 / 1", only the streak showed the miss)
+    assert at.success and metrics(at) == {"Score": "1 / 2", "Streak": "1", "Best streak": "1"}
+
+
+def test_a_wrong_try_after_a_right_answer_counts(at):
+    q = start(at)
+    answer(at, q.answer_text)
+    assert metrics(at)["Score"] == "1 / 1"
+    at.button(key="quiz_next").click().run()
+    answer(at, wrong_answer_for(quiz.make_question("LECTURE7", 1, "easy")), index=1)
+    assert metrics(at) == {"Score": "1 / 2", "Streak": "0", "Best streak": "1"}
+
+
+def test_showing_the_solution_before_answering_is_a_missed_try(at):
+    start(at)
+    at.button(key="quiz_give_up").click().run()
+    assert metrics(at)["Score"] == "0 / 1"
 
 
 def test_two_wrong_answers_show_the_worked_solution(at):
@@ -65,7 +81,7 @@ def test_two_wrong_answers_show_the_worked_solution(at):
     answer(at, wrong_answer_for(q))
     assert "worked solution" in at.error[0].value
     assert q.solution in [m.value for m in at.markdown]
-    assert metrics(at) == {"Score": "0 / 1", "Streak": "0", "Best streak": "0"}
+    assert metrics(at) == {"Score": "0 / 2", "Streak": "0", "Best streak": "0"}
     at.button(key="quiz_next").click().run()
     q2 = quiz.make_question("LECTURE7", 1, "easy")
     assert at.markdown[0].value == q2.prompt and not at.error

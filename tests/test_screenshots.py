@@ -2,15 +2,19 @@
 title shows, and no text in any chart is smaller than the back row can read; with the Presenter
 switch on (presenter=1) the chart text is larger still. In both modes no two texts of a chart
 overlap, none runs past its chart and no label is cut short with "…" (issue 17), also in a few
-states the default pages do not show (STATES).
+states the default pages do not show (STATES). Issue 25: a page's result is on the first screen
+(FIRST_SCREEN), every text has a contrast of at least 4.5 : 1 with its background, and in
+Presenter mode no text is smaller than 16 px.
 
 Set SCREENSHOT_DIR to keep a full-page screenshot of each page (and look at them).
 """
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -63,8 +67,10 @@ def page(browser_and_page):
 
 @pytest.fixture(scope="module")
 def browser_for_phone(browser_and_page):
-    """A phone's screen, 390×844 (its own session)."""
-    context, page = new_page(browser_and_page[0], 390, 844, timeout_ms=TIMEOUT_MS)
+    """A phone's screen, 390×844, touch (its own session). Playwright's own user agent, a desktop
+    browser's: Streamlit's own closing of the sidebar after a pick, which goes by a phone's user
+    agent, does not apply, as in any narrow window that is not a phone's browser."""
+    context, page = new_page(browser_and_page[0], 390, 844, timeout_ms=TIMEOUT_MS, is_mobile=True, has_touch=True)
     yield page
     context.close()
 
@@ -78,8 +84,11 @@ SNAPSHOT = """() => [document.querySelector('[data-testid="stMain"]')?.innerText
       .map(t => Math.round(t.getBoundingClientRect().right)).join(',')]"""
 
 
-# Chart titles that run past their chart's right edge (Plotly cuts them off), as text.
+# Chart titles that run past their chart's right edge (Plotly cuts them off), as text. A chart in
+# a closed expander is not on screen: Plotly lays it out at a width it guessed and again when the
+# expander opens (measured there, the playground's output title ran past 1 run in 7).
 CLIPPED_TITLES = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] svg.main-svg')]
+  .filter(svg => !svg.closest('details:not([open])'))
   .flatMap(svg => [...svg.querySelectorAll('text.gtitle')].filter(t => t.textContent.trim())
     .filter(t => t.getBoundingClientRect().right > svg.getBoundingClientRect().right + 1)
     .map(t => t.textContent))"""
@@ -163,11 +172,51 @@ def url_path(page_path: str) -> str:
     return Path(page_path).stem
 
 
+class Result(NamedTuple):
+    """What a page shows as its result, to be seen on the projector's first screen (issue 25)."""
+    what: str
+    selector: str     # the element (a chart by its key, a metric)
+    query: str = ""   # the page's address for the check (its normal-mode load)
+    press: str = ""   # a button that makes the result, pressed after the page loaded
+
+
+FIRST_SCREEN = {
+    "shape_calculator": Result("the output shape", "[data-testid='stMetric']"),
+    "pooling": Result("the pooled picture", ".st-key-pool_output_fig"),
+    # The smallest run the page offers (200 digits, one epoch, no lecture pace): a few seconds.
+    "training": Result("the learning curves", ".st-key-train_curves", "n=200&epochs=1&pace=as+fast+as+it+can", "Train"),
+    "feature_maps": Result("the picture and its feature maps", ".st-key-fm_overview"),
+    "saliency": Result("the picture and its first map", ".st-key-sal_fig_grad"),
+}
+
+# The top and bottom of every element a selector finds, in CSS pixels from the window's top.
+BOXES = """(selector) => [...document.querySelectorAll(selector)].map(e => e.getBoundingClientRect())
+    .filter(r => r.height > 0).map(r => [Math.round(r.top), Math.round(r.bottom)])"""
+
+
+def result_below_the_fold(page, name: str) -> list[str]:
+    """The page's result (FIRST_SCREEN) with at least half of its height on the first screen."""
+    result = FIRST_SCREEN.get(name)
+    if result is None:
+        return []
+    boxes = page.evaluate(BOXES, result.selector)
+    if not boxes:
+        return [f"{result.what} ({result.selector}) is not on the page"]
+    (top, bottom), height = boxes[0], page.viewport_size["height"]
+    if min(bottom, height) - top < (bottom - top) / 2:
+        return [f"{result.what} spans {top}–{bottom} px: less than half of it on the first {height} px"]
+    return []
+
+
 @pytest.mark.parametrize("info", PAGES, ids=lambda p: url_path(p.path))
 def test_page_reads_at_1280x720(server, page, info):
-    page.goto(f"{server}/{url_path(info.path)}")
+    result = FIRST_SCREEN.get(url_path(info.path))
+    page.goto(f"{server}/{url_path(info.path)}" + (f"?{result.query}" if result and result.query else ""))
     page.get_by_test_id("stMain").locator("h1").first.wait_for()
     settle(page)
+    if result and result.press:
+        page.get_by_test_id("stMain").get_by_role("button", name=result.press, exact=True).click()
+        settle(page)
     shot(page, url_path(info.path))
     body = page.inner_text("body")
     assert "Page not found" not in body
@@ -176,10 +225,12 @@ def test_page_reads_at_1280x720(server, page, info):
     smallest, count = page.evaluate(SMALLEST_CHART_TEXT)
     if count:
         assert smallest >= style.MIN_FONT_SIZE, f"{info.title}: chart text of {smallest}px"
-    assert page.evaluate(CLIPPED_TITLES) == [], f"{info.title}: chart titles cut off"
+    clipped = page.evaluate(CLIPPED_TITLES)
+    assert clipped == [], f"{info.title}: chart titles cut off: {clipped}"
     # the page fits the projector's width: no sideways scrolling
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
-    problems = readability_problems(page, url_path(info.path)) + sidebar_below_the_fold(page)
+    problems = (readability_problems(page, url_path(info.path)) + sidebar_below_the_fold(page)
+                + result_below_the_fold(page, url_path(info.path)) + low_contrast(page))
     # and in Presenter mode (larger fonts) the titles still fit
     page.goto(f"{server}/{url_path(info.path)}?presenter=1")
     page.get_by_test_id("stMain").locator("h1").first.wait_for()
@@ -187,8 +238,86 @@ def test_page_reads_at_1280x720(server, page, info):
     shot(page, url_path(info.path) + "_presenter")
     assert page.evaluate(CLIPPED_TITLES) == [], f"{info.title}, presenter: chart titles cut off"
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280 + 1
-    problems += [f"presenter: {p}" for p in readability_problems(page, url_path(info.path)) + sidebar_below_the_fold(page)]
+    problems += [f"presenter: {p}" for p in readability_problems(page, url_path(info.path)) + sidebar_below_the_fold(page)
+                 + low_contrast(page) + small_text(page)]
     assert not problems, f"{info.title}: " + "; ".join(problems)
+
+
+# Every element in the page or the sidebar that shows text (each once), as visibleTexts() returns
+# them: on screen or below it, not hidden, not fully transparent, not a disabled control (WCAG
+# leaves inactive controls out) and not an icon drawn from a font's ligature.
+VISIBLE_TEXTS = """
+const effectiveOpacity = e => { let o = 1; for (let n = e; n; n = n.parentElement) o *= parseFloat(getComputedStyle(n).opacity); return o; };
+const visibleTexts = () => {
+  const found = new Set();
+  for (const root of document.querySelectorAll('[data-testid="stMain"], [data-testid="stSidebar"]')) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const e = walker.currentNode.parentElement;
+      if (!walker.currentNode.textContent.trim() || found.has(e)) continue;
+      if (e.closest('[disabled], [aria-disabled="true"], [data-testid="stIconMaterial"], .hoverlayer')
+          || e.closest('label')?.control?.disabled) continue;  // a disabled switch's own label
+      const r = e.getBoundingClientRect(), style = getComputedStyle(e);
+      if (!r.width || !r.height || style.visibility === 'hidden' || !effectiveOpacity(e)) continue;
+      if (e.closest('svg') && (style.fillOpacity === '0' || /rgba\\(.*,\\s*0\\)$/.test(style.fill))) continue;
+      found.add(e);
+    }
+  }
+  return [...found];
+};
+"""
+
+# HTML text whose contrast with the background it is drawn on is below 4.5 : 1 (WCAG 2's ratio
+# of relative luminances), as 'ratio "text" (colour on background)'. The background: the
+# element's and its ancestors' background colours laid over one another down to the first opaque
+# one (white where none is); an ancestor smaller than the text is not behind it (a slider's
+# value sits above its red thumb). Chart text (SVG) is left out: its colours are the figures' own.
+LOW_CONTRAST = "() => {" + VISIBLE_TEXTS + """
+  const canvas = document.createElement('canvas').getContext('2d');
+  const rgba = colour => {  // any CSS colour as [r, g, b, alpha] through the canvas's own parser
+    canvas.fillStyle = '#000'; canvas.fillStyle = colour;
+    const c = canvas.fillStyle;
+    if (c[0] === '#') return [parseInt(c.slice(1, 3), 16), parseInt(c.slice(3, 5), 16), parseInt(c.slice(5, 7), 16), 1];
+    const [r, g, b, a] = c.match(/[\\d.]+/g).map(Number);
+    return [r, g, b, a ?? 1];
+  };
+  const over = ([r, g, b, a], under) => [r, g, b].map((v, i) => a * v + (1 - a) * under[i]);
+  const luminance = rgb => { const [r, g, b] = rgb.map(v => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; }); return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const found = [];
+  for (const e of visibleTexts()) {
+    if (e.closest('svg')) continue;
+    const layers = [], box = e.getBoundingClientRect();
+    for (let n = e; n; n = n.parentElement) {
+      const c = rgba(getComputedStyle(n).backgroundColor), r = n.getBoundingClientRect();
+      const behind = n === e || (r.left <= box.left + 1 && r.right >= box.right - 1 && r.top <= box.top + 1 && r.bottom >= box.bottom - 1);
+      if (c[3] > 0 && behind) layers.push(c);
+      if (c[3] === 1 && behind) break;
+    }
+    const background = layers.reverse().reduce((under, layer) => over(layer, under), [255, 255, 255]);
+    const colour = rgba(getComputedStyle(e).color);
+    colour[3] *= effectiveOpacity(e);
+    const [a, b] = [luminance(over(colour, background)), luminance(background)];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) found.push(`${ratio.toFixed(2)} "${e.textContent.trim().slice(0, 50)}" (${getComputedStyle(e).color} on rgb(${background.map(Math.round)}))`);
+  }
+  return [...new Set(found)];
+}"""
+
+# Text smaller than 16 px, the page's and the charts', as 'size "text"'.
+SMALL_TEXT = "() => {" + VISIBLE_TEXTS + """
+  return [...new Set(visibleTexts().filter(e => parseFloat(getComputedStyle(e).fontSize) < 16)
+    .map(e => `${getComputedStyle(e).fontSize} "${e.textContent.trim().slice(0, 50)}"`))];
+}"""
+
+
+def low_contrast(page) -> list[str]:
+    """Issue 25, the back row: every text at least 4.5 : 1 against its background."""
+    return [f"contrast {t}" for t in page.evaluate(LOW_CONTRAST)[:15]]
+
+
+def small_text(page) -> list[str]:
+    """Issue 25: in Presenter mode no text smaller than 16 px."""
+    return [f"text of {t}" for t in page.evaluate(SMALL_TEXT)[:15]]
 
 
 def sidebar_below_the_fold(page) -> list[str]:
@@ -218,6 +347,67 @@ def test_a_phones_first_screen_shows_the_title(server, browser_for_phone, info):
     bar = page.get_by_test_id("stHeader").bounding_box()
     box = title.bounding_box()
     assert box["y"] >= bar["y"] + bar["height"] - 1, f"{info.title}: the title starts under the top bar"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+
+# The tops and bottoms of the pictures a selector finds: any image or chart of the page, or
+# Saliency's maps (each drawn over the picture).
+PICTURES = """selector => [...document.querySelectorAll(selector)]
+    .map(e => e.getBoundingClientRect()).filter(r => r.width > 20 && r.height > 20).map(r => [r.top, r.bottom])"""
+ANY_PICTURE = '[data-testid="stMain"] img, [data-testid="stMain"] [data-testid="stPlotlyChart"]'
+SALIENCY_MAP = '[data-testid="stMain"] [class*="st-key-sal_fig_"] [data-testid="stPlotlyChart"]'
+
+
+def first_screen(page) -> tuple[float, float]:
+    """The part of the page a phone shows before any scroll: below the top bar, above the screen's end."""
+    bar = page.get_by_test_id("stHeader").bounding_box()
+    return bar["y"] + bar["height"] - 1, page.viewport_size["height"]
+
+
+def pictures_on_first_screen(page, selector: str = ANY_PICTURE) -> list:
+    top, bottom = first_screen(page)
+    return [box for box in page.evaluate(PICTURES, selector) if box[0] >= top and box[1] <= bottom]
+
+
+def test_a_phone_closes_the_sidebar_after_a_pick(server, browser_for_phone):
+    """Issue 25: a page picked in the sidebar's list on a phone closes the sidebar (it stayed open
+    over 80 % of the screen), and Feature maps then shows a picture on the first screen."""
+    page = browser_for_phone
+    page.goto(server)
+    page.get_by_role("heading", name="Seeing convolutions").wait_for()
+    settle(page)
+    sidebar = page.get_by_test_id("stSidebar")
+    page.get_by_test_id("stExpandSidebarButton").tap()
+    sidebar.get_by_role("link", name="Feature maps").tap()
+    page.get_by_test_id("stMain").get_by_role("heading", name="Feature maps: inside a CNN").wait_for()
+    settle(page)
+    assert sidebar.get_attribute("data-collapsed") == "true"
+    # the middle of the screen is the page's, not the sidebar's (its closing slide has ended)
+    page.wait_for_function("""() => document.elementFromPoint(innerWidth / 2, innerHeight / 2)
+        .closest('[data-testid="stMain"]') !== null""", timeout=5_000)
+    assert pictures_on_first_screen(page), \
+        f"Feature maps: no picture on the first screen: {page.evaluate(PICTURES, ANY_PICTURE)}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+
+@pytest.mark.parametrize("name", ["saliency", "quiz"])
+def test_a_phones_first_screen_shows_the_result(server, browser_for_phone, name):
+    """Issue 25: on a phone Saliency opens on its picture with the first map, the quiz on its
+    question, not on a screenful of text and controls."""
+    page = browser_for_phone
+    page.goto(f"{server}/{name}")
+    page.get_by_test_id("stMain").locator("h1").first.wait_for()
+    settle(page)
+    top, bottom = first_screen(page)
+    if name == "quiz":
+        main = page.get_by_test_id("stMain")
+        heading = main.get_by_role("heading", name=re.compile(r"^Question \d+")).bounding_box()
+        answer = main.get_by_role("textbox", name=re.compile("^Your answer")).bounding_box()
+        assert heading["y"] >= top and answer["y"] + answer["height"] <= bottom, \
+            f"the question runs from {heading['y']:.0f} to {answer['y'] + answer['height']:.0f} px"
+    else:  # a map, drawn over the picture: the first map and the picture together
+        assert pictures_on_first_screen(page, SALIENCY_MAP), \
+            f"Saliency: no map on the first screen: {page.evaluate(PICTURES, SALIENCY_MAP)}"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
 
 

@@ -7,6 +7,7 @@ with no link, image, emphasis, heading, list or HTML element.
 from __future__ import annotations
 
 import html
+import re
 
 import markdown_it
 import pytest
@@ -104,3 +105,45 @@ def test_class_names_from_an_uploaded_model_show_literally(page, model_key):
     for text in texts:
         shown = rendered_text(text)
         assert "https://evil.example" not in shown or HOSTILE_CLASS in shown, (text, shown)
+
+
+FIGURE_NAMES = ['<a href="https://x.org">x</a>', "<b>bold</b>", "%{x} %{y}", "&lt;i&gt; & {z}"]
+
+
+def _figure_strings(node) -> list[str]:
+    """Every string of a figure's dict but its template (the app's own)."""
+    if isinstance(node, dict):
+        return [s for key, value in node.items() if key != "template" for s in _figure_strings(value)]
+    if isinstance(node, (list, tuple)):
+        return [s for value in node for s in _figure_strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_plain_figure_text_decodes_to_the_characters():
+    from vizcore.figures import style
+
+    for name in FIGURE_NAMES:
+        shown = style.plain(name)
+        assert "<" not in shown and "%{" not in shown and html.unescape(shown) == name
+
+
+def test_class_names_in_figures_are_plain_text():
+    """Plotly renders <a href>, <b>… in ticks, legends, titles and hover text, and fills %{…} in
+    hover templates: class names (a checkpoint's, a zip's, typed ones) go in as plain text."""
+    import numpy as np
+
+    from vizcore.figures import features as feature_figs, training as training_figs, transfer as tl_figs
+
+    names = FIGURE_NAMES
+    n = len(names)
+    figures = [training_figs.confusion_figure(np.eye(n, dtype=int), names),
+               training_figs.misclassified_figure(np.zeros((2, 1, 4, 4)), names[:2], names[2:], [0.5, 0.6]),
+               tl_figs.feature_maps({"m": np.arange(2.0 * n).reshape(n, 2)}, np.arange(n), names),
+               tl_figs.predicted_bars(names, np.full(n, 1 / n)),
+               feature_figs.probabilities_bar([(c, 0.25) for c in names])]
+    for fig in figures:
+        strings = _figure_strings(fig.to_dict())
+        for text in strings:
+            assert not re.search(r"<\s*(a|b|i)\b", text, re.IGNORECASE), text
+            assert "%{x} %{y}" not in text, text
+        assert any(html.unescape(t) == names[0] or names[0] in html.unescape(t) for t in strings), "names shown"

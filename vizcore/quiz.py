@@ -358,7 +358,8 @@ def _hwc(shape) -> str:
 
 
 def _s(count: int) -> str:
-    return "s" if count > 1 else ""
+    """The plural ending for ``count`` things: "1 channel", "0 channels", "3 channels"."""
+    return "" if count == 1 else "s"
 
 
 def _images(channels: int) -> str:
@@ -446,9 +447,9 @@ def conv_shape_question(batch: int, channels: int, h: int, w: int, filters: int,
     kernel = kh if kh == kw else (kh, kw)
     extras = f", dilation {dilation}" if dilation > 1 else ""
     prompt = (
-        f"A batch of **{batch}** {_images(channels)} images of **{h}×{w}** pixels "
+        f"A batch of **{batch}** {_images(channels)} image{_s(batch)} of **{h}×{w}** pixels "
         f"({channels} channel{_s(channels)}) goes through a convolution layer with "
-        f"**{filters}** filters of size **{_times(kh, kw)}**, stride {stride}, "
+        f"**{filters}** filter{_s(filters)} of size **{_times(kh, kw)}**, stride {stride}, "
         f"{_padding_words(padding)}{extras}.\n\n"
         f"What is the shape of the output tensor in **{LAYOUTS[layout]}** order?"
     )
@@ -492,7 +493,7 @@ def _conv_params(rng: random.Random, level: str) -> Question:
     params = shapes.conv_params(channels, filters, (kh, kw), bias, groups)
     group_text = f", groups={groups}" if groups > 1 else ""
     prompt = (
-        f"How many learnable parameters does a convolution layer with **{filters}** filters of size "
+        f"How many learnable parameters does a convolution layer with **{filters}** filter{_s(filters)} of size "
         f"**{_times(kh, kw)}** have on {_inputs(channels, size)}"
         f"{'' if bias else ', **without bias**'}{f', in **{groups} groups**' if groups > 1 else ''}?"
         f"\n\n`nn.Conv2d({channels}, {filters}, kernel_size={k if kh == kw else (kh, kw)}"
@@ -530,7 +531,7 @@ def _dense_params(rng: random.Random, level: str) -> Question:
         in_features = h * h * c
         source = f"the flattened {h}×{h}×{c} feature map (height × width × channels) of the last pooling layer"
     params = shapes.linear_params(in_features, units, bias)
-    prompt = (f"A dense (fully connected) layer with **{units}** units{'' if bias else ' and **no bias**'} "
+    prompt = (f"A dense (fully connected) layer with **{units}** unit{_s(units)}{'' if bias else ' and **no bias**'} "
               f"gets {source}. How many learnable parameters does it have?"
               f"\n\n`nn.Linear({in_features if level == 'easy' else '?'}, {units}"
               f"{'' if bias else ', bias=False'})`")
@@ -601,7 +602,7 @@ def _infer_stride_padding(rng: random.Random, level: str) -> Question:
              "stride": f"The padding is {padding}. What is the **stride**?",
              "both": "What are the **stride and the padding**? Answer as (stride, padding)."}[ask]
     prompt = (f"An input has {c_in} channel{_s(c_in)} and spatial size **{n}×{n}**. "
-              f"A **{k}×{k}** convolution produces a new volume with {c_out} channels and spatial size "
+              f"A **{k}×{k}** convolution produces a new volume with {c_out} channel{_s(c_out)} and spatial size "
               f"**{out}×{out}**. {given}"
               + ("\n\n(Only paddings smaller than the kernel count: more padding would add "
                  "windows that see nothing but zeros.)" if ask != "stride" else ""))
@@ -728,7 +729,7 @@ def pool_shape_question(batch: int, channels: int, h: int, w: int, mode: str, k:
               f"What is the output shape ({layout})?")
     solution = "\n".join([
         *_size_lines(h, w, k, k, stride, padding, 1, ceil_mode),
-        f"- pooling works on every channel separately: still {channels} channels; batch {batch}.",
+        f"- pooling works on every channel separately: still {channels} channel{_s(channels)}; batch {batch}.",
         "- parameters: 0 (pooling learns nothing).",
         f"\n**Answer ({layout}): {_shape(answer)}**",
     ])
@@ -952,16 +953,18 @@ def check_own_question(
         kh, kw = _pair_of(kernel_size)
         per_filter = (channels // groups) * kh * kw
         lines += [f"- channels = filters = {filters}",
-                  f"- parameters: {per_filter} weights per filter ((channels / groups) · kh · kw) · {filters} "
-                  f"filters + {filters if bias else 0} biases = {params:,}"]
+                  f"- parameters: {shapes.counted(per_filter, 'weight')} per filter ((channels / groups) · kh · kw) · "
+                  f"{shapes.counted(filters, 'filter')} + {shapes.counted(filters if bias else 0, 'bias', 'biases')} "
+                  f"= {params:,}"]
     elif layer in ("MaxPool2d", "AvgPool2d"):
         lines += [f"- channels unchanged: {channels}", "- parameters: 0"]
     elif layer == "GlobalAvgPool":
-        lines += [f"- one average per channel: {channels} numbers", "- parameters: 0"]
+        lines += [f"- one average per channel: {channels} number{_s(channels)}", "- parameters: 0"]
     elif layer == "Flatten":
         lines += [f"- {_hwc(sample)} = {out[0]:,} numbers per sample", "- parameters: 0"]
     else:
-        lines += [f"- parameters: {channels} · {units} weights + {units if bias else 0} biases = {params:,}"]
+        lines += [f"- parameters: {channels} · {units} = {shapes.counted(channels * units, 'weight')} + "
+                  f"{shapes.counted(units if bias else 0, 'bias', 'biases')} = {params:,}"]
     lines.append(f"\n**Output shape: {_shape(output_shape)}, parameters: {params:,}**")
     return OwnAnswer(output_shape, params, "\n".join(lines))
 

@@ -31,6 +31,12 @@ class ShapeError(ValueError):
     """A layer configuration that cannot work, with a message a student understands."""
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """A count with its noun in the right number: "1 filter", "0 filters", "6 filters"
+    (``plural`` where adding an s is wrong: "biases")."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def _whole(value, name: str, minimum: int = 0, maximum: int = MAX_SIZE) -> int:
     """``value`` as an int, or a ShapeError saying what is wrong with it."""
     # True is an int in Python, but "stride = True" is a mistake, not 1.
@@ -211,8 +217,8 @@ def explain_conv_params(in_channels: int, out_channels: int, kernel_size, bias: 
     total = conv_params(in_channels, out_channels, kernel_size, bias, groups)
     kh, kw = _pair(kernel_size, "kernel size")
     seen = in_channels // groups
-    text = f"{out_channels} filters × ({seen} channels × {kh} × {kw} weights)"
-    return text + (f" + {out_channels} biases" if bias else "") + f" = {total:,}"
+    text = f"{counted(out_channels, 'filter')} × ({counted(seen, 'channel')} × {kh} × {kw} weights)"
+    return text + (f" + {counted(out_channels, 'bias', 'biases')}" if bias else "") + f" = {total:,}"
 
 
 def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
@@ -497,7 +503,7 @@ class Conv2d(_Windowed):
         return conv if pad is None else nn.Sequential(OrderedDict(pad=pad, conv=conv))
 
     def describe(self):
-        return f"Conv2d {self.out_channels} filters {self._geometry_text()}"
+        return f"Conv2d {counted(self.out_channels, 'filter')} {self._geometry_text()}"
 
 
 @dataclass(frozen=True)
@@ -699,7 +705,7 @@ class Linear(Layer):
         return nn.Linear(shape[0], self.out_features, self.bias)
 
     def describe(self):
-        return f"Linear {self.out_features} units"
+        return f"Linear {counted(self.out_features, 'unit')}"
 
 
 LAYER_TYPES: dict[str, type[Layer]] = {

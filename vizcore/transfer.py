@@ -432,6 +432,7 @@ def fine_tune(model: nn.Sequential, train_kept: torch.Tensor, train_labels: np.n
     g = torch.Generator().manual_seed(int(seed) + 1)
     n = len(y)
     order, position, losses = torch.randperm(n, generator=g), 0, []
+    loop_start = time.perf_counter()
     with torch.enable_grad():
         for step in range(steps):
             _check(should_stop)
@@ -446,12 +447,13 @@ def fine_tune(model: nn.Sequential, train_kept: torch.Tensor, train_labels: np.n
             losses.append(loss.item())
             if progress is not None:
                 progress(step + 1, steps)
+    loop_seconds = time.perf_counter() - loop_start
     with torch.inference_mode():
         probabilities = torch.cat([tail(test_front[i:i + 256]).softmax(1) for i in range(0, len(test_front), 256)]) \
             if len(test_front) else torch.zeros(0, num_classes)
     tail.requires_grad_(False)
     return result(f"fine-tune last {blocks} blocks", probabilities.numpy(), test_labels, num_classes,
-                  time.perf_counter() - start, losses=losses), tail
+                  time.perf_counter() - start, losses=losses, steps=steps, step_seconds=loop_seconds), tail
 
 
 # --------------------------------------------------------------------------- strategy 3: from scratch
@@ -461,6 +463,14 @@ def scratch_arch(name: str, channels: int) -> str:
     return "digits" if name == "digits" or channels == 1 else "scenes" if name == "scenes" else "shapes"
 
 
+def scratch_schedule(pictures: int, *, epochs: int = SCRATCH_EPOCHS, max_steps: int = SCRATCH_MAX_STEPS,
+                     batch_size: int = 16) -> tuple[int, int]:
+    """(epochs, batches per epoch) of :func:`train_scratch` on ``pictures`` training pictures:
+    ``epochs`` passes, fewer where they would take more than ``max_steps`` optimiser steps."""
+    batches = math.ceil(pictures / batch_size)
+    return max(1, min(epochs, max_steps // max(batches, 1))), batches
+
+
 def train_scratch(train_split: data.DataSplit, test_split: data.DataSplit, *, arch: str,
                   augmentation: augment.AugmentConfig = augment.NO_AUGMENTATION, seed: int = 0,
                   epochs: int = SCRATCH_EPOCHS, max_steps: int = SCRATCH_MAX_STEPS, batch_size: int = 16,
@@ -468,8 +478,7 @@ def train_scratch(train_split: data.DataSplit, test_split: data.DataSplit, *, ar
     """Strategy 3: the app's small CNN trained from random weights on the same pictures
     (vizcore.train, Adam 1e-3), with or without augmentation. Returns the result and the model."""
     start = time.perf_counter()
-    batches = math.ceil(len(train_split) / batch_size)
-    epochs = max(1, min(epochs, max_steps // max(batches, 1)))
+    epochs, batches = scratch_schedule(len(train_split), epochs=epochs, max_steps=max_steps, batch_size=batch_size)
     cfg = train.TrainConfig(epochs=epochs, batch_size=batch_size, optimizer="adam", lr=1e-3,
                             augment=augmentation, seed=seed, threads=1)
     model = train.new_model(arch, train_split, seed=seed)
@@ -679,3 +688,97 @@ def deck_table(measured: dict[tuple[str, str, int], float], *, little: int = 10,
                     parts.append(f"{name}: " + ", ".join(found))
             out[label][column] = DECK_ADVICE[(row, column)] + " — " + ("; ".join(parts) if parts else "not measured yet")
     return out
+
+
+# --------------------------------------------------------------------------- guessing, and how long a run takes
+
+def chance_p_value(correct: int, total: int, num_classes: int) -> float:
+    """How likely guessing (each of ``num_classes`` classes with the same chance) gets at least
+    ``correct`` of ``total`` test pictures right: the one-sided binomial test's p-value."""
+    from scipy.stats import binom
+
+    if total <= 0 or num_classes <= 0:
+        raise ValueError("a test needs pictures and classes")
+    return float(binom.sf(correct - 1, total, 1.0 / num_classes))
+
+
+def like_guessing(accuracy: float, total: int, num_classes: int, *, level: float = 0.05) -> bool:
+    """Whether an accuracy on ``total`` test pictures is within the noise of guessing: guessing
+    scores at least as well more often than ``level`` (5 %). 12 of 100 right among 8 classes
+    (guessing 12.5 %) is; 25 of 100 is not."""
+    return chance_p_value(round(accuracy * total), total, num_classes) > level
+
+
+class Pace:
+    """Seconds per unit of work (a picture through the frozen network, an optimiser step) on this
+    server, as its finished runs measured it; an estimate is a range over the recent runs' rates.
+
+    Until two runs have been timed the ``prior`` range (low, high) stays part of it: the old
+    constants were measured on an idle server, and the shared one ran 2.2–2.55 times slower
+    (issue 25: 9.8 s estimated for 22 s, 10 s for 25.5 s)."""
+
+    def __init__(self, low: float, high: float, keep: int = 8):
+        if not 0 < low <= high:
+            raise ValueError("a pace needs 0 < low <= high")
+        self.prior, self.keep = (low, high), keep
+        self.rates: list[float] = []
+
+    def record(self, units: float, seconds: float) -> None:
+        if units > 0 and seconds > 0:
+            self.rates = (self.rates + [seconds / units])[-self.keep:]  # one assignment: sessions share it
+
+    def per_unit(self) -> tuple[float, float]:
+        rates = self.rates if len(self.rates) >= 2 else [*self.rates, *self.prior]
+        return min(rates), max(rates)
+
+    def estimate(self, units: float) -> tuple[float, float]:
+        low, high = self.per_unit()
+        return units * low, units * high
+
+
+SLOWDOWN = 2.6  # a shared server against an idle one: 22 s for 9.8 s (2.2×), 25.5 s for 10 s (2.55×)
+
+
+def new_paces() -> dict[str, Pace]:
+    """The page's paces before any run is timed: from the constant the page used before (measured
+    on an idle server) to ``SLOWDOWN`` times it (see :class:`Pace`)."""
+    idle = {"features": 0.035,  # s per picture through the frozen network at 224²
+            "logistic": 0.5,  # s per fit
+            "fine_tune_step": 0.2,  # s per step (10 s for 50 steps)
+            "fine_tune_picture": 0.05,  # s per picture through the middle blocks and the tail
+            "scratch_step": 10 / 300}  # s per step, its test predictions included (10 s for 300 steps)
+    return {name: Pace(rate, rate * SLOWDOWN) for name, rate in idle.items()}
+
+
+def fine_tune_estimate(paces: dict[str, Pace], pictures: int, steps: int = FINE_TUNE_STEPS) -> tuple[float, float]:
+    """(low, high) seconds of :func:`fine_tune` on ``pictures`` training and test pictures."""
+    step, picture = paces["fine_tune_step"].estimate(steps), paces["fine_tune_picture"].estimate(pictures)
+    return step[0] + picture[0], step[1] + picture[1]
+
+
+def scratch_estimate(paces: dict[str, Pace], pictures: int) -> tuple[float, float]:
+    """(low, high) seconds of :func:`train_scratch` on ``pictures`` training pictures."""
+    epochs, batches = scratch_schedule(pictures)
+    return paces["scratch_step"].estimate(epochs * batches)
+
+
+def record_run(paces: dict[str, Pace], strategy: str, run: Result, *, pictures: int) -> None:
+    """A finished run's measured time into the paces: ``strategy`` "logistic", "fine_tune" (its
+    ``pictures``: training and test) or "scratch" (``pictures``: training)."""
+    if strategy == "logistic":
+        paces["logistic"].record(1, run.seconds)
+    elif strategy == "fine_tune":
+        paces["fine_tune_step"].record(run.extra["steps"], run.extra["step_seconds"])
+        paces["fine_tune_picture"].record(pictures, run.seconds - run.extra["step_seconds"])
+    elif strategy == "scratch":
+        epochs, batches = scratch_schedule(pictures)
+        paces["scratch_step"].record(epochs * batches, run.seconds)
+    else:
+        raise ValueError(f"unknown strategy {strategy!r}")
+
+
+def time_left(done: int, total: int, elapsed: float) -> float | None:
+    """Seconds still to go, at the pace measured so far in this run (None before the first step)."""
+    if done <= 0:
+        return None
+    return elapsed / done * max(total - done, 0)

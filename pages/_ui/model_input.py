@@ -3,7 +3,7 @@ preprocessing steps), its link fields, and what the model knows about such a pic
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ class ModelInput:
     caption: str            # plain text (may contain user-supplied class names: show literally)
     label: int | None       # the true class of a test image, else None
     source: str             # one of INPUT_SOURCES
+    steps: list = field(default_factory=list)  # its way into the model (features.Step), for show_steps
 
 
 @st.cache_resource(max_entries=6, show_spinner="Loading the test images…")
@@ -108,12 +109,13 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
                 return None
             match, invert = False, None
             if channels == 1:
-                c1, c2 = st.columns(2)
                 remember(f"{prefix}_match", True)  # on unless a link or the student turned it off
                 keep_valid(f"{prefix}_invert", list(INVERT_CHOICES), INVERT_CHOICES[0])
-                match = c1.checkbox("Make it look like the training data", key=f"{prefix}_match",
+                # One under the other: beside the model's column (Feature maps, Saliency), half of the
+                # input's column cut the checkbox's label short in Presenter mode.
+                match = st.checkbox("Make it look like the training data", key=f"{prefix}_match",
                                     help="Invert dark ink on light paper, stretch the contrast, crop to the strokes.")
-                choice = c2.radio("Invert", INVERT_CHOICES, horizontal=True, key=f"{prefix}_invert",
+                choice = st.radio("Invert", INVERT_CHOICES, horizontal=True, key=f"{prefix}_invert",
                                   disabled=not match)
                 invert = {"auto": None, "yes": True, "no": False}[choice]
             steps, x = features.preprocess_steps(photo, meta, match_data=match, invert=invert)
@@ -133,8 +135,8 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
         return None
     _note_unlinkable(prefix, source)
     if show_steps:
-        _show_steps(steps, meta["input_shape"][0])
-    return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source)
+        show_steps(steps, meta["input_shape"][0])
+    return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source, steps=steps)
 
 
 def input_link_fields(model_key: str, prefix: str, *, class_name: str = "imgclass", index_name: str = "img",
@@ -193,7 +195,8 @@ def _pick_test_image(prefix: str, dataset: str, meta: dict):
     c3.button("Random", key=f"{prefix}_random", on_click=random_image, help="Pick a random image of this class.")
     if not 0 <= st.session_state.get(f"{prefix}_index", 0) < candidates.size:
         st.session_state[f"{prefix}_index"] = 0
-    number = c2.slider(f"Image ({candidates.size} in the test set)", 0, max(candidates.size - 1, 1),
+    # a short label: one line in Presenter mode, so the picture comes up sooner (issue 25)
+    number = c2.slider(f"Image (of {candidates.size})", 0, max(candidates.size - 1, 1),
                        key=f"{prefix}_index", disabled=candidates.size == 1)
     index = int(candidates[min(number, candidates.size - 1)])
     x = features.normalise(split.images[index].numpy(), meta)
@@ -309,7 +312,7 @@ def _step_tile(image_hash: str, channel: int, _image: np.ndarray) -> bytes | np.
     return buffer.getvalue()
 
 
-def _show_steps(steps: list, channels: int) -> None:
+def show_steps(steps: list, channels: int) -> None:
     """The picture's way into the model, each step at the same size, pixels kept square.
 
     Rows of ``STEPS_PER_ROW`` equal columns, each wider than a picture, so neither pictures nor

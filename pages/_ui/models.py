@@ -56,14 +56,15 @@ def carry_input(prefix: str) -> None:
     st.session_state[CARRIED_INPUT] = prefix
 
 
-def model_selector(key: str, *, imagenet: bool = True, own: bool = True):
+def model_selector(key: str, *, imagenet: bool = True, own: bool = True, stacked: bool = False):
     """Choose a CNN: the shipped pretrained ones, the lecturer's networks (``models/``), those
     trained or uploaded in this session, and "Your own network…" (``own``) to upload one.
 
     Session models live in ``st.session_state["trained_models"]`` (name -> (model, meta)), put
     there by the Training page; uploaded ones in :data:`pages._own_models.OWN_MODELS`. Returns
     ``(model, meta)``; the model is shared between users and in eval mode: read it (run it
-    stage by stage for a layer's output), never hook, train or change it.
+    stage by stage for a layer's output), never hook, train or change it. ``stacked``: the
+    model's description under the choice, not beside it (for a narrow column).
     """
     from vizcore import models
 
@@ -88,7 +89,8 @@ def model_selector(key: str, *, imagenet: bool = True, own: bool = True):
         st.session_state[key] = carried
     if st.session_state[key] not in choices:  # e.g. a session model that was removed
         st.session_state[key] = next(iter(choices))
-    pick, about = st.columns([2, 3], vertical_alignment="bottom")  # one row: the first picture comes up sooner
+    # one row: the first picture comes up sooner; in a narrow column a row would cut the name short
+    pick, about = (st.container(), st.container()) if stacked else st.columns([2, 3], vertical_alignment="bottom")
     label = pick.selectbox("Model", list(choices), key=key)
     kind, name = choices[label]
     if kind == "upload":

@@ -27,8 +27,33 @@ APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem
            # On a phone Streamlit's top bar covers the page's first 4rem: the title started under it.
            "@media (max-width: 640px) { [data-testid='stMainBlockContainer'] { padding: 4.25rem 1rem 4rem 1rem !important; } }"
            "</style>")
+
+# --- Back-row readability (issue 25), kept apart from the layout rules above ---------------------
+# WCAG's 4.5 : 1 for text, read from the back row. Streamlit fades captions (the pages' intros)
+# with opacity 0.6, 3.9 : 1 on white: here opaque, in a grey that keeps 8 : 1; a table's header
+# cells (5.3 : 1, but the issue's "light grey" network names) take the text colour. Its code
+# highlighting is lighter still (numbers 2.6 : 1, operators 3.0, punctuation 3.6): here the same
+# hues, darker, each at least 6 : 1 on the code's background. Inline code (the size formulas) is
+# 0.75em by default: here nearly the size of the text round it; its colour is the theme's
+# codeTextColor (.streamlit/config.toml).
+_CODE = "[data-testid='stCode'] .token"
+_READABLE_CSS = ("<style>"
+                 "[data-testid='stCaptionContainer'] { color: #55514b !important; opacity: 1 !important; } "
+                 # a table's headers and index (the Architectures table's network names): 70 % text colour
+                 "[data-testid='stMain'] table th, [data-testid='stMain'] table th * { color: inherit !important; } "
+                 "[data-testid='stMarkdownContainer'] code { font-size: 0.95em !important; } "
+                 f"{_CODE}:is(.comment, .prolog, .doctype, .cdata, .punctuation) {{ color: #5c5955 !important; }} "
+                 f"{_CODE}:is(.number, .boolean, .constant, .symbol, .property, .tag, .deleted) {{ color: #0d6b60 !important; }} "
+                 f"{_CODE}:is(.operator, .entity, .url, .variable, .regex, .important) {{ color: #a04a00 !important; }} "
+                 f"{_CODE}:is(.keyword, .builtin, .atrule, .attr-value, .selector, .attr-name) {{ color: #0b5394 !important; }} "
+                 f"{_CODE}:is(.string, .char, .inserted) {{ color: #1d6b35 !important; }} "
+                 "</style>")
+APP_CSS += _READABLE_CSS
+
 # Streamlit sizes its text in rem: a larger root font enlarges every heading, label and caption.
-_PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; }</style>")
+# The sidebar's section headings are set in px (APP_CSS): at least 16 px here, as all text.
+_PRESENTER_CSS = ("<style>html { font-size: 22px; } [data-testid='stSidebar'] { min-width: 340px; } "
+                  "[data-testid='stNavSectionHeader'] { font-size: 16px !important; }</style>")
 
 
 def presenting() -> bool:

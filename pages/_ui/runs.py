@@ -23,7 +23,7 @@ def _forget(key: str) -> None:
     st.session_state[key] = None
 
 
-def run_controls(prefix: str, label: str, key: tuple, estimate: float, *,
+def run_controls(prefix: str, label: str, key: tuple, estimate: float | tuple[float, float], *,
                  hint: str = "press the button to start it"):
     """For a run estimated longer than AUTO_SECONDS: a Run button (``label``), then a Stop button
     while it runs. Shared by Occlusion and LIME; buttons ``{prefix}_run`` and ``{prefix}_stop``.
@@ -35,13 +35,16 @@ def run_controls(prefix: str, label: str, key: tuple, estimate: float, *,
     """
     from vizcore.explain import _forward
 
-    if estimate <= AUTO_SECONDS:
+    # A range (low, high): the time this server's recent runs measured; it waits for its button
+    # unless even the slow end is short.
+    low, high = estimate if isinstance(estimate, tuple) else (estimate, estimate)
+    if high <= AUTO_SECONDS:
         return _RunSlots()
     wanted = f"{prefix}_requested"
     run = st.empty()
     if st.session_state.get(wanted) != key:
         if not run.button(label, key=f"{prefix}_run", type="primary"):
-            st.info(f"This takes about {_forward.format_seconds(estimate)}: {hint}.")
+            st.info(f"This takes about {_forward.format_span(low, high)}: {hint}.")
             return None
         st.session_state[wanted] = key
     # The Stop button comes after the Run button's place, never in it: a button drawn where the

@@ -239,6 +239,13 @@ def format_seconds(t: float) -> str:
     return f"{t * 1e3:.0f} ms" if t < 0.1 else f"{t:.1f} s"
 
 
+def format_span(low: float, high: float) -> str:
+    """An estimate's range as a person reads it: "10.0 s" when both ends read alike, else
+    "9.8 s to 22.4 s"."""
+    a, b = format_seconds(low), format_seconds(high)
+    return a if a == b else f"{a} to {b}"
+
+
 def _should_stop(stop: StopFlag) -> bool:
     if stop is None:
         return False

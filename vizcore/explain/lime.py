@@ -330,9 +330,15 @@ def top_features(coefficients, k: int = 5, sign: str = "positive") -> np.ndarray
 
 def explanation_mask(segments, coefficients, k: int = 5, sign: str = "positive") -> np.ndarray:
     """(H, W) +1 where a chosen superpixel raises the probability, −1 where it lowers it, else 0."""
+    return superpixel_mask(segments, coefficients, top_features(coefficients, k, sign))
+
+
+def superpixel_mask(segments, coefficients, chosen) -> np.ndarray:
+    """(H, W) +1 on the ``chosen`` superpixels that raise the probability, −1 on those that lower
+    it, else 0: the page draws the very superpixels its bar chart outlines."""
     segments = np.asarray(segments)
     coef = np.asarray(coefficients, dtype=np.float64)
-    chosen = top_features(coef, k, sign)
+    chosen = np.asarray(chosen, dtype=np.int64)
     value = np.zeros(coef.shape[0])
     value[chosen] = np.sign(coef[chosen])
     return value[segments].astype(np.int64)
@@ -403,5 +409,5 @@ def exact_is_possible(segments) -> bool:
 
 __all__ = ["lime", "LimeResult", "Surrogate", "Stability", "fit_surrogate", "weighted_ridge",
            "random_masks", "all_masks", "kernel_weights", "sample_probabilities", "segment_means",
-           "top_features", "explanation_mask", "jaccard", "mean_pairwise_jaccard", "stability",
+           "top_features", "explanation_mask", "superpixel_mask", "jaccard", "mean_pairwise_jaccard", "stability",
            "exact_is_possible", "SURROGATES", "MAX_EXACT_FEATURES", "Perturber"]

@@ -311,6 +311,10 @@ def _shape_text(shape) -> str:
 # The width the overview is laid out for: the page's main column at 1280×720 with the Presenter
 # switch on (larger sidebar and page text leave ~700 px); wider screens only get more room.
 OVERVIEW_WIDTH_PX = 700
+# A feature map's column in the overview at least this wide (at OVERVIEW_WIDTH_PX): the ImageNet
+# network's 19 stages in one row left 28-px thumbnails of its 224² photo, specks from the back row
+# (issue 25). A network with more stages wraps onto further rows (the digits model keeps one).
+MIN_MAP_PX = 50
 _TITLE_LINE_PX = 1.25 * SMALL_FONT * style.PRESENTER_SCALE  # one line of a column title, presenter size
 
 
@@ -366,12 +370,13 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
     # maps get twice the width of vector strips; the probabilities room for "100%" (presenter size)
     percent_px = style.text_width("100%", SMALL_FONT * style.PRESENTER_SCALE) + 12
     weights = [2.0] + [2.0 if np.ndim(acts[n]) == 3 else 1.0 for n in names]
-    if names and names[-1] == SOFTMAX:
-        rest = sum(weights[:-1])
-        share = min(0.3, percent_px / width_px)  # the probabilities' share of the width
-        weights[-1] = rest * share / (1 - share)
-    unit = (1 - spacing * (count - 1)) / sum(weights)
-    lefts = np.concatenate([[0.0], np.cumsum([w * unit + spacing for w in weights[:-1]])])
+    rows = _overview_rows(weights, names and names[-1] == SOFTMAX, spacing, percent_px / width_px,
+                          MIN_MAP_PX / 2 / width_px)
+    lefts, units, row_of = np.zeros(count), np.zeros(count), np.zeros(count, dtype=int)
+    for r, (columns, unit, row_weights) in enumerate(rows):
+        weights[columns[0]:columns[-1] + 1] = row_weights
+        lefts[columns] = np.concatenate([[0.0], np.cumsum([w * unit + spacing for w in row_weights[:-1]])])
+        units[columns], row_of[columns] = unit, r
     picture_shape = (1,) + picture.shape if picture.ndim == 2 else (picture.shape[2],) + picture.shape[:2]
     shapes_ = [tuple(picture_shape)] + [tuple(np.shape(acts[n])) for n in names]
     titles = ["input<br>" + _shape_text(shapes_[0])]
@@ -396,46 +401,87 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
         elif name == SOFTMAX:
             shown_classes = _shown_classes(a)
             p = a.reshape(-1)[shown_classes].reshape(-1, 1)
-            labels = [classes[k] if k < len(classes) else str(k) for k in shown_classes]
+            labels = [style.plain(classes[k]) if k < len(classes) else str(k) for k in shown_classes]
             traces.append(dict(type="heatmap", z=p, y=labels, x=[0], zmin=0, zmax=1, colorscale=_scale("Blues"),
                                showscale=False, text=np.char.mod("%.0f%%", 100 * p), texttemplate="%{text}",
                                textfont=dict(size=SMALL_FONT), hovertemplate="%{y}: %{z:.3f}<extra></extra>", **axes))
         else:
             traces.append(dict(type="heatmap", z=a.reshape(-1, 1), colorscale=_scale("Viridis"), showscale=False,
                                hovertemplate=f"{name}[%{{y}}] = %{{z:.4g}}<extra></extra>", **axes))
-    spans = [(float(lefts[c]), weights[c] * unit) for c in range(count)]
+    spans = [(float(lefts[c]), weights[c] * units[c]) for c in range(count)]
     widths = [max(style.text_width(line, SMALL_FONT * style.PRESENTER_SCALE) for line in t.split("<br>"))
               for t in titles]
     # the centre of each title, kept inside the figure (the first and last would run past its edges)
     centres = [min(max(left + width / 2, w_px / 2 / width_px), 1 - w_px / 2 / width_px)
                for (left, width), w_px in zip(spans, widths)]
-    levels = title_levels([c * width_px for c in centres], widths)
+    levels = [0] * count
+    for columns, _, _ in rows:  # each row's titles on its own lines
+        for c, level in zip(columns, title_levels([centres[c] * width_px for c in columns], [widths[c] for c in columns])):
+            levels[c] = level
+    # Rows from the top, in px of the plot area: a row under another has its titles' lines above it.
+    # A row is at most as tall as its stacked maps are wide (a quarter more for a wider page): at
+    # 620 px the digits model's maps filled two thirds of it, and the strip pushed itself below
+    # a projector's first screen (issue 25).
+    # (the top line's shift as its annotation rounds it, then that line's two text lines)
+    titles_px = [round(max(levels[c] for c in columns) * 2 * _TITLE_LINE_PX) + 2 * _TITLE_LINE_PX
+                 for columns, _, _ in rows]
+    stacked = min(max_channels, max([np.shape(a)[0] for a in acts.values() if np.ndim(a) == 3], default=1))
+    row_px = [min(height, stacked * 2 * unit * width_px * 1.25) for _, unit, _ in rows]
+    tops = [0.0]
+    for r in range(1, len(rows)):
+        tops.append(tops[-1] + row_px[r - 1] + titles_px[r] + 12)
+    plot_px = tops[-1] + row_px[-1]
+    domains = [(1 - (top + px) / plot_px, 1 - top / plot_px) for top, px in zip(tops, row_px)]
     for col in range(1, count + 1):
         suffix = "" if col == 1 else str(col)
         left, width = spans[col - 1]
         is_map = col == 1 or np.ndim(acts[names[col - 2]]) == 3
         layout[f"xaxis{suffix}"] = dict(domain=[left, min(1.0, left + width)], visible=False, constrain="domain",
                                         anchor=f"y{suffix}")
-        layout[f"yaxis{suffix}"] = dict(domain=[0, 1], visible=False, autorange="reversed", anchor=f"x{suffix}",
-                                        **(dict(scaleanchor=f"x{suffix}", constrain="domain") if is_map else {}))
+        # a picture or map at the top of its row, right under its title (not centred in the row)
+        layout[f"yaxis{suffix}"] = dict(domain=list(domains[row_of[col - 1]]), visible=False, autorange="reversed", anchor=f"x{suffix}",
+                                        **(dict(scaleanchor=f"x{suffix}", constrain="domain", constraintoward="top")
+                                           if is_map else {}))
         if col > 1 and names[col - 2] == SOFTMAX:  # class names right of the column, in the margin
             layout[f"yaxis{suffix}"].update(visible=True, side="right", showgrid=False, showline=False,
                                             zeroline=False, ticks="", automargin=True,
                                             tickfont=dict(size=SMALL_FONT))
         # Titles that would overlap go one row higher: 2 lines a row (name, shape)
-        annotations.append(dict(text=titles[col - 1], x=centres[col - 1], y=1.0, xref="paper", yref="paper",
+        annotations.append(dict(text=titles[col - 1], x=centres[col - 1], y=domains[row_of[col - 1]][1], xref="paper", yref="paper",
                                 yshift=round(levels[col - 1] * 2 * _TITLE_LINE_PX),
                                 xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=SMALL_FONT)))
-    fig = _figure(traces, height=height + round(max(levels) * 2 * _TITLE_LINE_PX), annotations=annotations,
-                  **layout)
-    fig.layout.margin.t = round(20 + (max(levels) + 1) * 2 * _TITLE_LINE_PX)
+    # the plot area holds the rows exactly (the margins: the first row's titles above, 10 px below)
+    fig = _figure(traces, height=round(plot_px + 20 + titles_px[0] + 10), annotations=annotations, **layout)
+    fig.layout.margin.t = int(np.ceil(20 + titles_px[0]))
     return fig
+
+
+def _overview_rows(weights: list[float], probabilities: bool, spacing: float, percent_share: float,
+                   min_unit: float) -> list[tuple[list[int], float, list[float]]]:
+    """The overview's columns on as few rows as give a unit of weight ``min_unit`` of the width
+    (a map column has weight 2): [(column indices, unit, the row's weights)], consecutive
+    columns on each row. ``probabilities``: the last column is the class probabilities, given
+    ``percent_share`` of its row's width (at most 0.3)."""
+    count = len(weights)
+    for n_rows in range(1, count + 1):
+        size = -(-count // n_rows)  # columns per row, the last row may have fewer
+        rows = []
+        for start in range(0, count, size):
+            columns = list(range(start, min(start + size, count)))
+            row_weights = [weights[c] for c in columns]
+            if probabilities and columns[-1] == count - 1 and len(columns) > 1:
+                share = min(0.3, percent_share)
+                row_weights[-1] = sum(row_weights[:-1]) * share / (1 - share)
+            rows.append((columns, (1 - spacing * (len(columns) - 1)) / sum(row_weights), row_weights))
+        if min(unit for _, unit, _ in rows) >= min_unit:
+            break
+    return rows
 
 
 def probabilities_bar(top: list[tuple[str, float]], *, title: str | None = "Top classes",
                       height: int | None = None) -> go.Figure:
     """Horizontal bars of the most probable classes, best at the top, with percentages."""
-    names = [name for name, _ in top]
+    names = [style.plain(name) for name, _ in top]  # class names may be a user's: literal, never markup
     values = [p for _, p in top]
     trace = dict(type="bar", x=values, y=names, orientation="h", text=[f"{100 * p:.1f}%" for p in values],
                  textposition="auto", marker=dict(color="#1f77b4"), hovertemplate="%{y}: %{x:.4f}<extra></extra>")

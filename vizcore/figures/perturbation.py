@@ -8,7 +8,6 @@ Pictures are (H, W) gray or (H, W, 3) colour arrays in 0 … 255.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 from functools import lru_cache
@@ -40,10 +39,7 @@ def _figure(data: list[dict], *, title: str | None = None, height: int | None = 
     return go.Figure(dict(data=data, layout=base), _validate=False)
 
 
-def plain(text) -> str:
-    """User-supplied text (class names) for figure text, which Plotly reads as HTML-like markup:
-    ``<``, ``>`` and ``&`` escaped so a name shows character for character."""
-    return html.escape(str(text), quote=False)
+plain = style.plain  # class names in figure text, character for character
 
 
 def png_bytes(picture: np.ndarray) -> bytes:

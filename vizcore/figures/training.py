@@ -38,7 +38,9 @@ def learning_curves(runs: dict[str, History], *, height: int = 460) -> go.Figure
                                          showlegend=col == 1, line=dict(color=colour, dash=dash, width=3)),
                               row=1, col=col)
     epochs = max((len(h.epoch) for h in runs.values()), default=1)
-    fig.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, round(epochs / 10)))  # whole epochs only
+    # Whole epochs from 1 only: after a one-epoch run an axis from 0 wrote a "0" tick into the
+    # accuracy's "0%" (issue 25's first-screen test trains one epoch).
+    fig.update_xaxes(title_text="epoch", tickvals=list(range(1, epochs + 1, max(1, round(epochs / 10)))))
     fig.update_yaxes(range=[0, 1.02], tickformat=".0%", row=1, col=2)
     fig.update_yaxes(rangemode="tozero", row=1, col=1)
     style.style(fig, height=height, legend=dict(orientation="h", y=-0.2),
@@ -53,8 +55,9 @@ def confusion_figure(matrix: np.ndarray, classes: list[str], *, title: str | Non
     The diagonal holds the correct answers; everything off it is a mistake.
     """
     matrix = np.asarray(matrix)
+    names = [style.plain(c) for c in classes]  # the user's folder names: literal, never markup
     fig = style.heatmap(matrix, title=title, colorscale="Blues", show_values=len(classes) <= 12,
-                        colorbar_title="images", x=list(classes), y=list(classes),
+                        colorbar_title="images", x=names, y=names,
                         height=max(380, min(900, 45 * len(classes) + 160)))
     fig.update_traces(hovertemplate="true %{y}, predicted %{x}<br>%{z} images<extra></extra>")
     # Many classes (up to 100) stay on one screen: at most 30 labels per axis, hover names each cell.
@@ -75,7 +78,7 @@ def misclassified_figure(images: np.ndarray, true: list[str], predicted: list[st
     images = np.asarray(images)
     n = len(images)
     rows = max(1, -(-n // columns))
-    titles = [f"{t} → {p} ({c:.0%})" for t, p, c in zip(true, predicted, confidence)]
+    titles = [f"{style.plain(t)} → {style.plain(p)} ({c:.0%})" for t, p, c in zip(true, predicted, confidence)]
     fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.02,
                         vertical_spacing=0.12 / rows)
     for i, img in enumerate(images):

@@ -65,9 +65,9 @@ def feature_maps(maps: dict[str, np.ndarray], labels: np.ndarray, classes: list[
             if not where.any():
                 continue
             fig.add_trace(go.Scattergl(
-                x=points[where, 0], y=points[where, 1], mode="markers", name=str(cls), legendgroup=str(cls),
+                x=points[where, 0], y=points[where, 1], mode="markers", name=style.plain(cls), legendgroup=str(c),
                 showlegend=col == 1, marker=dict(size=7, color=CLASS_COLOURS[c % len(CLASS_COLOURS)]),
-                hovertemplate=f"{cls}<extra></extra>"), row=1, col=col)
+                hovertemplate=f"{style.plain(cls)}<extra></extra>"), row=1, col=col)
     fig.update_xaxes(showticklabels=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, zeroline=False)
     style.style(fig, height=height, legend=dict(orientation="h", y=-0.08),
@@ -81,7 +81,7 @@ def predicted_bars(classes: list[str], probabilities: np.ndarray, *, height: int
     """The new classifier's probabilities for one picture, largest first (at most 10)."""
     p = np.asarray(probabilities, dtype=float)
     order = np.argsort(-p)[:10][::-1]
-    fig = go.Figure([go.Bar(x=p[order], y=[str(classes[i]) for i in order], orientation="h",
+    fig = go.Figure([go.Bar(x=p[order], y=[style.plain(classes[i]) for i in order], orientation="h",
                             marker_color="#1f77b4", text=[f"{v:.0%}" for v in p[order]], textposition="outside",
                             cliponaxis=False, hovertemplate="%{y}: %{x:.1%}<extra></extra>")],
                     style.layout(title=title, height=height, xaxis=dict(range=[0, 1.15], tickformat=".0%",
