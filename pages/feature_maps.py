@@ -125,7 +125,7 @@ dataset = dataset_of(meta)
 fingerprint = features.model_fingerprint(model)
 
 with input_side:
-    chosen = model_input("fm", meta, show_steps=False)
+    chosen = model_input("fm", meta)
 if chosen is None:
     stop_page()
 x, input_picture = chosen.x, chosen.picture

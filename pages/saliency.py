@@ -174,7 +174,7 @@ def check_link() -> None:
 with model_side:
     check_link()
 with input_side:
-    chosen = model_input("sal_in", meta, show_steps=False)
+    chosen = model_input("sal_in", meta)
 if chosen is None:
     stop_page(LINK)
 x = chosen.x.detach().float()

@@ -98,11 +98,11 @@ def _curve_runs() -> dict:
     return {}
 
 
-@st.cache_resource(show_spinner=False)
 def _paces() -> dict[str, transfer.Pace]:
-    """This server's measured seconds per picture and per step (shared: every finished run teaches
-    the estimates of every session)."""
-    return transfer.new_paces()
+    """The seconds per picture and per step that this session's finished runs measured. Per
+    session, not shared: one student's runs never change what another's page estimates or
+    whether another's run starts by itself (shared state stays read-only)."""
+    return st.session_state.setdefault("_tl_paces", transfer.new_paces())
 
 
 @st.cache_resource(max_entries=6, show_spinner="Preparing the pictures…")

@@ -711,7 +711,7 @@ def like_guessing(accuracy: float, total: int, num_classes: int, *, level: float
 
 class Pace:
     """Seconds per unit of work (a picture through the frozen network, an optimiser step) on this
-    server, as its finished runs measured it; an estimate is a range over the recent runs' rates.
+    server, as a session's finished runs measured it; an estimate is a range over the recent runs' rates.
 
     Until two runs have been timed the ``prior`` range (low, high) stays part of it: the old
     constants were measured on an idle server, and the shared one ran 2.2–2.55 times slower
@@ -725,7 +725,7 @@ class Pace:
 
     def record(self, units: float, seconds: float) -> None:
         if units > 0 and seconds > 0:
-            self.rates = (self.rates + [seconds / units])[-self.keep:]  # one assignment: sessions share it
+            self.rates = (self.rates + [seconds / units])[-self.keep:]
 
     def per_unit(self) -> tuple[float, float]:
         rates = self.rates if len(self.rates) >= 2 else [*self.rates, *self.prior]

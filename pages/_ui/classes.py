@@ -72,7 +72,7 @@ def explained_input(prefix: str, model, meta: dict, fingerprint: str):
     """The input block of a perturbation page (Occlusion, LIME): the input, what the model knows,
     and the model's class probabilities for it (cached: a display-only rerun runs no model).
     Returns ``(chosen, input_hash, probabilities)``; stops the page while nothing is chosen."""
-    chosen = model_input(prefix, meta, show_steps=False)
+    chosen = model_input(prefix, meta)
     if chosen is None:
         stop_page()
     only_knows_note(meta, chosen.source)

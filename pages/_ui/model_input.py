@@ -67,11 +67,12 @@ def dataset_of(meta: dict) -> str | None:
         return None
 
 
-def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInput | None:
+def model_input(prefix: str, meta: dict) -> ModelInput | None:
     """The input block of every page that feeds a model: a test image, a photo or a drawing.
 
-    Shows the choice, the picture's way into the model (``show_steps``) and any problem as a
-    message; returns None when nothing usable is chosen. Widget keys are ``f"{prefix}_..."``.
+    Shows the choice and any problem as a message; returns None when nothing usable is chosen.
+    The picture's way into the model comes back as ``steps`` (a page draws them where they fit:
+    :func:`show_steps`). Widget keys are ``f"{prefix}_..."``.
     """
     from vizcore import data, features, images
 
@@ -134,8 +135,6 @@ def model_input(prefix: str, meta: dict, *, show_steps: bool = True) -> ModelInp
         st.error(f"Could not prepare this input for the model: {literal(err)}")
         return None
     _note_unlinkable(prefix, source)
-    if show_steps:
-        show_steps(steps, meta["input_shape"][0])
     return ModelInput(x=x, picture=np.asarray(picture), caption=caption, label=label, source=source, steps=steps)
 
 
