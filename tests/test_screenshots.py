@@ -98,7 +98,7 @@ CLIPPED_TITLES = """() => [...document.querySelectorAll('[data-testid="stPlotlyC
 # (cut off or spilling onto the page), as "chart k: what" lines. Hover labels are left out; two
 # texts overlap when their boxes share more than 1 px across and 3 px down (neighbouring lines
 # of a label may touch).
-CHART_TEXT_PROBLEMS = """() => {
+CHART_TEXT_PROBLEMS = r"""() => {
   const problems = [];
   const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
   charts.forEach((chart, k) => {  // text drawn fully transparent (the player's step labels) is not seen
