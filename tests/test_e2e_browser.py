@@ -144,6 +144,10 @@ def test_draw_a_digit_on_the_canvas_and_the_model_reads_it(server, page):
     page.mouse.up()
     page.get_by_text("Draw on the black square").wait_for(state="detached")
     settle(page)
+    # The preprocessing steps are in an expander under the whole-network strip (issue 25: the
+    # picture and its maps first): open it as a student would.
+    page.get_by_text("On its way into the model", exact=False).first.click()
+    page.get_by_text("Stroke weight like the data").first.wait_for()
     shot(page, "feature_maps_freehand")
     body = page.inner_text('[data-testid="stMain"]')
     assert "Your drawing" in body  # the drawing is on its way into the model

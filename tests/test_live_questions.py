@@ -39,7 +39,7 @@ def test_the_layer_question_answers_what_torch_conv2d_gives(rows, cols, cin, fil
     spec = live_questions.layer_shape(rows, cols, cin, filters, kernel, stride, padding, dilation, batch=2)
     n, c, h, w = out
     assert shape_of(spec) == (out if padding != "same" else (n, h, w, c))  # 'same' is asked in Keras' NHWC
-    assert f"**{rows}×{cols}** pixels" in spec["prompt"] and f"**{filters}** filters" in spec["prompt"]
+    assert f"**{rows}×{cols}** pixels" in spec["prompt"] and f"**{filters}** filter{'s' if filters != 1 else ''} " in spec["prompt"]
     # Each slip's answer is a wrong one, and the quiz names it so.
     question = quiz.conv_shape_question(2, cin, rows, cols, filters, (kernel, kernel), stride, padding, dilation,
                                         "NHWC" if padding == "same" else "NCHW")
