@@ -277,13 +277,7 @@ def test_a_killed_replica_costs_only_its_own_students_a_reconnect(hall):
             killed = time.monotonic()
             with pytest.raises(websockets.ConnectionClosed):  # the browser sees its websocket close
                 await asyncio.wait_for(first.rerun({SLIDERS[1]: 2.0}), FEW_S)
-            while True:  # and reconnects, its old cookie (SRV=r1) included
-                try:
-                    await first.connect()
-                    break
-                except (OSError, websockets.InvalidStatus):
-                    assert time.monotonic() - killed < FEW_S, "no websocket within a few seconds"
-                    await asyncio.sleep(0.2)
+            await reconnect(first, killed)  # and reconnects, its old cookie (SRV=r1) included
             await first.open_page()
             back = time.monotonic() - killed
             recovered.set()
