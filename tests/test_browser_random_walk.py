@@ -186,11 +186,15 @@ USABLE = """([buttons, controls, skipped]) => {
     const box = el.getBoundingClientRect(), style = getComputedStyle(el);
     return box.width > 0 && box.height > 0 && style.visibility !== 'hidden';
   };
+  // A disabled control (a number input's + at its maximum, a checkbox a run switched off) would
+  // only make the click wait out its timeout.
+  const enabled = el => !el.disabled && !el.querySelector('input:disabled')
+    && !el.closest('[disabled], [aria-disabled="true"]');
   const usable = {};
   usable[buttons] = [...main.querySelectorAll(buttons)].flatMap((b, i) =>
-    visible(b) && !b.disabled && !skipped.some(s => b.innerText.trim().startsWith(s)) ? [i] : []);
+    visible(b) && enabled(b) && !skipped.some(s => b.innerText.trim().startsWith(s)) ? [i] : []);
   for (const selector of controls) {
-    usable[selector] = [...main.querySelectorAll(selector)].flatMap((el, i) => visible(el) ? [i] : []);
+    usable[selector] = [...main.querySelectorAll(selector)].flatMap((el, i) => visible(el) && enabled(el) ? [i] : []);
   }
   return usable;
 }"""
@@ -209,7 +213,11 @@ def candidates(page) -> list[tuple[str, object]]:
 
 
 def act(page, kind: str, element, rng: random.Random) -> str:
-    """Use one control; returns what was done (for the failure message)."""
+    """Use one control; returns what was done (for the failure message). A control that went
+    away or was disabled since it was listed (a run in between) raises at once, instead of
+    waiting out the click's timeout."""
+    if not (element.is_visible() and element.is_enabled()):
+        raise sync_api.Error(f"{kind} no longer visible and enabled")
     if kind == "select":
         label = element.inner_text(timeout=5000).split("\n")[0]
         options = open_select(page, element.locator('[role="combobox"]'))
