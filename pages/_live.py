@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 CLASS_DB_ENV = "VIZCORE_CLASS_DB"
@@ -23,6 +24,8 @@ FOLLOW_TOGGLE = "live_follow" # the "Follow the lecturer" switch, which shows an
 APPLIED = "_live_applied"     # session -> (version, page, query, when) of the lecturer's view it shows
 SESSION_ID = "_live_session"  # a random anonymous id per browser session
 STUDENT_COOKIE = "vizcore_student"  # ...kept by the browser for a lecture (the watcher sets it)
+LECTURER_COOKIE = "vizcore_lecturer"  # "CODE.KEY" in the lecturer's browser for the lecture (remember_lecturer)
+LECTURE_S = 4 * 3600          # how long the browser keeps these cookies: a class's life
 BROUGHT = "_live_brought"     # the id of the last question this session was brought to the Live class page for
 LIVE_PAGE = "live_class"      # the Live class page's url path
 STATE_TTL_S = 0.5             # a process reads a class at most twice a second, for all its students
@@ -218,11 +221,63 @@ def view_of(page: str) -> dict:
     return {"page": page, "query": {k: v for k, v in st.query_params.to_dict().items() if k != "class"}}
 
 
-def before_page(page: str) -> None:
-    """app.py, before the page: a ``class=CODE`` link joins; a follower is moved to the lecturer's
-    view when it changed (its link state applied as a link's is)."""
+def remember_lecturer(code: str, key: str) -> None:
+    """Keep the lecturer's key in their browser for the lecture, as the bookmarked lecturer link
+    keeps it: when their replica dies, the reconnect is a new session on another replica, and
+    without it the lecturer would come back as a student (the address keeps only ``class=CODE``:
+    the key never shows on the projector). Written once per session."""
+    import json
+
+    value = f"{code}.{key}"
+    if st.session_state.get("_live_cookie") == value or st.context.cookies.get(LECTURER_COOKIE) == value:
+        st.session_state["_live_cookie"] = value
+        return
+    cookie = f"{LECTURER_COOKIE}={value}; path=/; max-age={LECTURE_S}; SameSite=Strict"
+    st.html(f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True)
+    st.session_state["_live_cookie"] = value
+
+
+def forget_lecturer() -> None:
+    """The class ended: the browser forgets the lecturer's key."""
+    st.html(f"<script>document.cookie = '{LECTURER_COOKIE}=; path=/; max-age=0; SameSite=Strict';</script>",
+            unsafe_allow_javascript=True)
+    st.session_state.pop("_live_cookie", None)
+
+
+def lecturer_from_cookie() -> None:
+    """A new session in the lecturer's browser (their replica died, or a new tab) is the lecturer
+    again when the kept key is still the class's key. Tried once per session; again on the next
+    run while the database does not answer."""
     from vizcore import live
 
+    kept = str(st.context.cookies.get(LECTURER_COOKIE) or "")
+    if LECTURER in st.session_state or st.session_state.get("_live_cookie_tried") or "." not in kept:
+        return
+    code, key = kept.split(".", 1)
+    found, cache = store()
+    if found is None:
+        return
+    try:
+        code = live.normalise_code(code)
+        state = cache.get(code, fresh=True)
+        if state is not None and not state.ended and found.is_lecturer(code, key):
+            st.session_state[LECTURER] = (code, key)
+            st.session_state["_live_cookie"] = kept
+            st.session_state.pop(MEMBER, None)
+    except live.StoreUnavailable:
+        return
+    except live.LiveError:
+        pass
+    st.session_state["_live_cookie_tried"] = True
+
+
+def before_page(page: str) -> None:
+    """app.py, before the page: the lecturer's browser is the lecturer again (its cookie); a
+    ``class=CODE`` link joins; a follower is moved to the lecturer's view when it changed (its link
+    state applied as a link's is)."""
+    from vizcore import live
+
+    lecturer_from_cookie()
     wanted = st.query_params.get("class")
     # Each link's code is tried once per session (not on every run while it stays in the address),
     # unless the database did not answer: a student whose replica died lands here in a new session
@@ -413,6 +468,28 @@ def offer_question(label: str, make_spec, key: str) -> None:
     if asked and asked[0] == key and time.monotonic() - asked[3] < ASKED_SHOWN_S:
         show = st.sidebar.caption if asked[1] is None else st.sidebar.error
         show(asked[2])
+
+
+def offer_which_class(probabilities, class_names: list[str], picture) -> None:
+    """For the lecturer: "which class will the network say?" about the picture on screen, with
+    the model's own probabilities (:func:`vizcore.live_questions.which_class`). The lecturer's
+    own photo or drawing stays on their screen unless the button says it is shown."""
+    if LECTURER not in st.session_state:
+        return
+    from pages._ui.links import UNLINKABLE_KEY
+    from vizcore import live_questions
+    from vizcore.figures import live as live_figs
+
+    def spec() -> dict:
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        names = [class_names[i] if i < len(class_names) else str(i) for i in range(p.size)]
+        return {**live_questions.which_class(p, names, secrets.randbelow(2**31)),
+                "png": live_figs.picture_png(picture)}
+
+    private = st.session_state.get(UNLINKABLE_KEY)
+    label = (f"Show {'this drawing' if private == 'your drawing' else 'this photo'} to the class and ask which class"
+             if private else "Ask the hall: which class will the network say?")
+    offer_question(label, spec, key="live_ask_class")
 
 
 ASKED = "_live_asked"  # (button key, error or None, sentence, when) of the last "ask the hall" from a page

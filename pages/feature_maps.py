@@ -19,7 +19,7 @@ import torch  # noqa: E402
 from pages import _live  # noqa: E402
 from pages._phone import first_on_phones  # noqa: E402
 from pages._ui.figures import download_array, show_figure  # noqa: E402
-from pages._ui.links import UNLINKABLE_KEY, finish_link, link_state  # noqa: E402
+from pages._ui.links import finish_link, link_state  # noqa: E402
 from pages._ui.model_input import (dataset_of, input_link_fields, model_input, only_knows_note,  # noqa: E402
                                    show_steps, test_pictures, test_split)
 from pages._ui.models import model_selector  # noqa: E402
@@ -154,20 +154,7 @@ with right:
     show_figure(feature_figs.probabilities_bar(prediction, title="Top 5 classes", height=300), key="fm_top5")
 
 
-def which_class_question() -> dict:
-    """"Which class will the network say?" for this input: the model's own probabilities, and the
-    picture the model sees (model size, not the uploaded file)."""
-    probabilities = acts[features.SOFTMAX][0].numpy()
-    names = [classes[i] if i < len(classes) else str(i) for i in range(probabilities.size)]  # as top_classes names them
-    spec = live_questions.which_class(probabilities, names, secrets.randbelow(2**31))
-    return {**spec, "png": live_figs.picture_png(input_picture)}
-
-
-# The lecturer's own photo or drawing stays on their screen unless the button says it is shown.
-private = {"your drawing": "this drawing"}.get(st.session_state.get(UNLINKABLE_KEY), "this photo") \
-    if st.session_state.get(UNLINKABLE_KEY) else None
-_live.offer_question(f"Show {private} to the class and ask which class" if private
-                     else "Ask the hall: which class will the network say?", which_class_question, key="live_ask_class")
+_live.offer_which_class(acts[features.SOFTMAX][0].numpy(), classes, input_picture)  # the picture the model sees
 
 
 # --- one layer ---------------------------------------------------------------------------------

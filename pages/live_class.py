@@ -109,7 +109,9 @@ def lecturer_view(code: str, key: str) -> None:
     if state is not None and state.ended:
         st.info("This class has ended.")
         st.session_state.pop(_live.LECTURER, None)
+        _live.forget_lecturer()
         return
+    _live.remember_lecturer(code, key)  # a reconnect on another replica is the lecturer again
     asked = state is not None and state.question is not None
     left, right = st.columns([3, 2] if not asked else [5, 1])
     # Large until the first question; then one line, so the question is on the projector's first screen.
@@ -158,6 +160,7 @@ def lecturer_view(code: str, key: str) -> None:
     if d2.button("End the class", key="live_end"):
         found.end_class(code, key)
         st.session_state.pop(_live.LECTURER, None)
+        st.session_state["_live_forget"] = True  # the next run tells the browser to drop the key
         st.session_state.pop("_live_published", None)
         st.rerun()
 
@@ -304,6 +307,8 @@ def send_typed(code: str, question: int) -> None:
 # --- the page ---------------------------------------------------------------------------------------
 
 lecturer_link_login()
+if st.session_state.pop("_live_forget", False):
+    _live.forget_lecturer()
 try:
     if _live.LECTURER in st.session_state:
         lecturer_view(*st.session_state[_live.LECTURER])

@@ -10,6 +10,7 @@ from pages import route_through_app
 
 route_through_app()  # a cold deep link runs inside app.py's frame
 
+from pages import _live  # noqa: E402
 from pages._phone import first_on_phones, last_on_phones  # noqa: E402
 from pages._ui.classes import PREDICTED, class_choice  # noqa: E402
 from pages._ui.figures import download_array, show_figure  # noqa: E402
@@ -185,6 +186,7 @@ input_hash = content_hash(x)
 logits = torch.from_numpy(class_logits(fingerprint, input_hash, model, x))
 probabilities = torch.softmax(logits, dim=0)
 predicted = int(probabilities.argmax())
+_live.offer_which_class(probabilities.numpy(), classes, chosen.picture)  # the hall guesses before the maps say why
 
 # --- the explained class and the methods ------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import os
 import re
 import time
 
-from _chromium import new_page, settle
+from _chromium import new_page, settle, watch_runs
 
 PHONE = (390, 844)
 SHOTS = os.environ.get("VIZCORE_SHOTS")  # a folder: the phone at the picture question goes there, to look at
@@ -24,6 +24,8 @@ def test_a_phone_joins_follows_and_answers(server_and_log, browser):
     lecturer.get_by_role("button", name="Start a class").click()
     settle(lecturer)
     code = re.search(r"Join code: ([A-Z0-9]{5})", lecturer.inner_text("body")).group(1)
+    # The lecturer's browser keeps the key for the lecture (the address never shows it).
+    lecturer.wait_for_function(f"() => document.cookie.includes('vizcore_lecturer={code}.')", timeout=15_000)
 
     phone_ctx, phone = new_page(browser, *PHONE, is_mobile=True, has_touch=True)
     phone.goto(f"{base}/live_class?class={code}")  # the QR code's address
@@ -100,6 +102,25 @@ def test_a_phone_joins_follows_and_answers(server_and_log, browser):
     print(f"the picture question went from Feature maps to an answer in {time.monotonic() - started:.1f} s")
     for page in (lecturer, phone):
         assert page.locator("[data-testid='stException'], [data-testid='stAlertContentError']").count() == 0
+
+    # The lecturer's replica dies: the browser reconnects in a new session (here: a new tab of the
+    # same browser, on the page the lecturer was on). It is the lecturer again, not a student.
+    again = lecturer_ctx.new_page()
+    watch_runs(again)
+    again.goto(f"{base}/feature_maps?class={code}")
+    settle(again)
+    again.get_by_role("link", name="Live class", exact=True).click()
+    settle(again)
+    body = again.inner_text("body")
+    assert f"Join code: {code}" in body and "1 of 1" in body, body[:500]  # the lecturer's view; no new member
+    # A student's forged key in the same cookie makes a student nothing more.
+    forged_ctx, forged = new_page(browser, *PHONE, is_mobile=True, has_touch=True)
+    forged_ctx.add_cookies([{"name": "vizcore_lecturer", "value": f"{code}.not-the-key", "url": base}])
+    forged.goto(f"{base}/live_class?class={code}")
+    settle(forged)
+    body = forged.inner_text("body")  # a member's line (it follows the lecturer's view), no lecturer's panel
+    assert f"Live class {code}: following the lecturer" in body and "Your lecturer link" not in body, body[-300:]
     assert not log.failures(), log.failures()
+    forged_ctx.close()
     lecturer_ctx.close()
     phone_ctx.close()

@@ -254,6 +254,21 @@ def test_which_class_on_feature_maps_shows_the_picture_and_reveals_the_models_an
     assert f"{top1},1,True" in csv_text.replace("\r", "")
 
 
+def test_which_class_on_saliency_asks_about_the_picture_being_explained():
+    """Saliency offers the same question: the hall guesses before the maps say why."""
+    _, code, key = lecturer()
+    page = lecturer_on("pages/saliency.py", code, key, sal_model="digits (pretrained)", sal_in_index=3)
+    page.sidebar.button(key="live_ask_class").click().run()
+    assert not page.exception
+    spec = _live.store()[0].state(code).question["spec"]
+    model, meta = models.load_pretrained("digits")
+    image = data.load_dataset("digits", "test").x[3:4]
+    with torch.no_grad():
+        probabilities = torch.softmax(model(image)[0], dim=0)
+    assert spec["choices"][spec["answer"]] == meta["classes"][int(probabilities.argmax())]
+    assert set(spec["choices"]) >= {meta["classes"][int(i)] for i in probabilities.argsort(descending=True)[:3]}  # the near misses
+
+
 def test_which_filter_is_offered_on_the_first_convolution_and_asks_with_four_filters():
     projector, code, key = lecturer()
     maps = lecturer_on("pages/feature_maps.py", code, key, fm_model="digits (pretrained)", fm_layer="conv1",
