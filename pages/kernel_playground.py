@@ -334,21 +334,39 @@ def response_pixels(z: np.ndarray, how: str, *, robust: bool) -> tuple[np.ndarra
     return style.colourise(drawn, zmin=zmin, zmax=zmax, colorscale=colorscale), note
 
 
-def first_picture(area, x: np.ndarray, shown: np.ndarray, y: np.ndarray, show: str, robust: bool,
-                  color: str, what: str) -> None:
+# Every rerun of the page shows these two pictures (a slider elsewhere, a student's second tab);
+# colouring and PNG-encoding them was half of an unchanged rerun's CPU (issue 28), so they are
+# made once per input and output, keyed on both arrays' full content.
+@st.cache_data(max_entries=32, max_size="50MB", show_spinner=False)
+def _first_pngs(input_hash: str, drawn_hash: str, _x: np.ndarray, _drawn: np.ndarray, show: str, robust: bool,
+                per_channel: bool) -> tuple[bytes, bytes, str]:
+    """The input's PNG, the output's PNG and how the output is coloured (its caption's note)."""
+    if per_channel:
+        pixels, note = input_pixels(np.clip(_drawn, 0, 255)), ""
+    else:
+        pixels, note = response_pixels(_drawn, show, robust=robust)
+    return _png(input_pixels(_x)), _png(pixels), note
+
+
+def first_picture(area, x: np.ndarray, image_hash: str, shown: np.ndarray, y: np.ndarray, show: str,
+                  robust: bool, color: str, what: str) -> None:
     """The input photo and its filtered result as two still images at the top of the view."""
     left, right = area.columns(2)
     steps = pg_figs.screen_step(np.shape(x))
     size = f"{x.shape[-2]}×{x.shape[-1]}" + (f", every {steps}th row and column shown" if steps > 1 else "")
-    left.image(_png(input_pixels(x)), caption=f"Input {size}", output_format="PNG", width="stretch")
-    if color == "per-channel":
-        pixels = input_pixels(np.clip(shown if show != "raw" else y, 0, 255))
+    per_channel = color == "per-channel"
+    if per_channel:
+        drawn = shown if show != "raw" else y
+    else:
+        drawn = shown if color in ("gray", "3D") else shown[0]
+    input_png, output_png, note = _first_pngs(image_hash, pg.content_hash(drawn), x, drawn, show, robust, per_channel)
+    left.image(input_png, caption=f"Input {size}", output_format="PNG", width="stretch")
+    if per_channel:
         caption = f"Output ({what}): the channels as one colour image (clipped 0..255)"
     else:
-        pixels, note = response_pixels(shown if color in ("gray", "3D") else shown[0], show, robust=robust)
         caption = (f"Output ({what}), {show}" + (": filter 1 (your kernel)" if color == "filters" else "")
                    + f"; {note}, as on the chart's colour bar")
-    right.image(_png(pixels), caption=caption, output_format="PNG", width="stretch")
+    right.image(output_png, caption=caption, output_format="PNG", width="stretch")
 
 
 def image_view(kernel: np.ndarray | None) -> None:
@@ -412,7 +430,7 @@ def image_view(kernel: np.ndarray | None) -> None:
     # The first picture is two still images (no Plotly: a cold browser needs seconds to evaluate
     # Plotly's bundle before it draws any chart); the interactive charts (hover values, colour bar)
     # follow in an expander. The images show the same pixels the charts draw.
-    first_picture(figure_area, x, shown, y, show, robust, color, f"{what}{after}")
+    first_picture(figure_area, x, image_hash, shown, y, show, robust, color, f"{what}{after}")
     left, right = figure_area.expander("Interactive charts: hover for the values, colour bar",
                                        expanded=False).columns(2)
     with left:
