@@ -446,11 +446,28 @@ def test_text_never_runs_together(server, page, state):
     assert not problems, "; ".join(problems)
 
 
+def pictures_mostly_on_first_screen(page) -> list:
+    """The page's pictures (images and charts) with at least half of their height on the first screen."""
+    height = page.viewport_size["height"]
+    return [(top, bottom) for top, bottom in page.evaluate(PICTURES, ANY_PICTURE)
+            if min(bottom, height) - max(top, 0) >= (bottom - top) / 2]
+
+
 def test_home_and_presenter_mode(server, page):
-    page.goto(server)
-    page.get_by_role("heading", name="Seeing convolutions").wait_for()
-    settle(page)
-    shot(page, "home")
+    """Issue 25: the home page's first screen shows what the app does in pictures (a card's
+    picture per page: at least four on the projector's first 720 px, in both modes), readable
+    from the back row; and Presenter mode makes every text larger."""
+    problems = []
+    for mode in ("", "?presenter=1"):
+        page.goto(f"{server}/{mode}")
+        page.get_by_role("heading", name="Seeing convolutions").wait_for()
+        settle(page)
+        shot(page, "home" + ("_presenter" if mode else ""))
+        shown = pictures_mostly_on_first_screen(page)
+        assert len(shown) >= 4, f"home{mode}: {len(shown)} pictures on the first screen: {page.evaluate(PICTURES, ANY_PICTURE)}"
+        found = readability_problems(page, "home") + low_contrast(page) + sidebar_below_the_fold(page)
+        problems += [f"home{mode}: {p}" for p in found + (small_text(page) if mode else [])]
+    assert not problems, "; ".join(problems)
     page.goto(f"{server}/pooling?presenter=1")
     page.get_by_test_id("stMain").locator("h1").first.wait_for()
     settle(page)
