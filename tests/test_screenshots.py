@@ -97,10 +97,10 @@ CLIPPED_TITLES = """() => [...document.querySelectorAll('[data-testid="stPlotlyC
 # Text in a chart that another text of the same chart covers, or that runs past the chart's box
 # (cut off or spilling onto the page), as "chart k: what" lines. Hover labels are left out; two
 # texts overlap when their boxes share more than 1 px across and 3 px down (neighbouring lines
-# of a label may touch).
-CHART_TEXT_PROBLEMS = r"""() => {
+# of a label may touch). A selector picks the charts (all by default).
+CHART_TEXT_PROBLEMS = r"""(selector) => {
   const problems = [];
-  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  const charts = [...document.querySelectorAll(selector || '[data-testid="stPlotlyChart"]')];
   charts.forEach((chart, k) => {  // text drawn fully transparent (the player's step labels) is not seen
     const box = chart.getBoundingClientRect();
     if (!box.width || !box.height) return;
@@ -125,6 +125,21 @@ CHART_TEXT_PROBLEMS = r"""() => {
   });
   return problems.slice(0, 20);
 }"""
+
+# Chart text that Plotly clips to its subplot (a heatmap cell's number) wider than that subplot, so
+# drawn cut short, as [text, its left and right, the subplot's], of the charts a selector finds:
+# the feature maps' strip showed "100%" as "00%" on a phone.
+CUT_BY_ITS_PLOT = r"""(selector) => [...document.querySelectorAll(selector)].flatMap(chart =>
+  [...chart.querySelectorAll('svg text')].filter(t => t.textContent.trim() && t.closest('[clip-path]')).flatMap(t => {
+    const holder = t.closest('[clip-path]');
+    const id = (holder.getAttribute('clip-path').match(/#([^)'"]+)/) || [])[1];
+    const clip = id && document.getElementById(id)?.firstElementChild;
+    if (!clip || !clip.width) return [];
+    const m = holder.getScreenCTM(), r = t.getBoundingClientRect();  // the clip's rectangle, on the screen
+    const left = m.e + m.a * clip.x.baseVal.value, right = left + m.a * clip.width.baseVal.value;
+    return r.width && (r.left < left - 1 || r.right > right + 1)
+      ? [[t.textContent.trim(), Math.round(r.left), Math.round(r.right), Math.round(left), Math.round(right)]] : [];
+  }))"""
 
 # Page text that the browser cuts short with an ellipsis (a widget's label, a select box's value).
 TRUNCATED_TEXT = """() => [...document.querySelectorAll('[data-testid="stMain"] *')]
@@ -388,6 +403,26 @@ def test_a_phone_closes_the_sidebar_after_a_pick(server, browser_for_phone):
     assert pictures_on_first_screen(page), \
         f"Feature maps: no picture on the first screen: {page.evaluate(PICTURES, ANY_PICTURE)}"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+
+FEATURE_STRIP = '.st-key-fm_strips [data-testid="stPlotlyChart"]'  # the whole network, left to right
+
+
+def test_a_phones_feature_map_strip_reads(server, browser_for_phone):
+    """Issue 25: at 390×844, in both modes, the whole-network strip of Feature maps shows its
+    column titles and class percentages apart, none past the strip and none cut short (laid out
+    for a projector's 700 px, titles ran into each other and "100%" lost its "1")."""
+    page = browser_for_phone
+    problems = []
+    for mode in ("", "?presenter=1"):
+        page.goto(f"{server}/feature_maps{mode}")
+        page.get_by_test_id("stMain").locator("h1").first.wait_for()
+        settle(page)
+        assert page.evaluate(PICTURES, FEATURE_STRIP), f"feature_maps{mode}: no strip on the phone"
+        found = page.evaluate(CHART_TEXT_PROBLEMS, FEATURE_STRIP) + page.evaluate(CUT_BY_ITS_PLOT, FEATURE_STRIP)
+        problems += [f"{mode or 'normal'}: {p}" for p in found]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    assert not problems, "; ".join(map(str, problems))
 
 
 @pytest.mark.parametrize("name", ["saliency", "quiz"])
