@@ -196,6 +196,7 @@ class Result(NamedTuple):
 
 
 FIRST_SCREEN = {
+    "kernel_playground": Result("the output size formula", ".st-key-kp_formula"),
     "shape_calculator": Result("the output shape", "[data-testid='stMetric']"),
     "pooling": Result("the pooled picture", ".st-key-pool_output_fig"),
     # The smallest run the page offers (200 digits, one epoch, no lecture pace): a few seconds.
