@@ -23,7 +23,11 @@ import time
 # AttributeError two of 30 students saw in a soak).
 MODULES = ("torch", "pandas", "plotly.graph_objects", "scipy.fft", "sklearn.linear_model", "skimage.segmentation",
            "vizcore.playground", "vizcore.figures.playground", "vizcore.features", "vizcore.figures.features",
-           "vizcore.explain", "vizcore.figures.saliency", "vizcore.models", "vizcore.train")
+           "vizcore.explain", "vizcore.figures.saliency", "vizcore.models", "vizcore.train",
+           "vizcore.thumbnails",  # the home page's pictures: the first page every student opens
+           # torch.broadcast_shapes (an occluded or hidden part's fill: Occlusion, LIME and the home
+           # page's pictures of them) imports this, and sympy with it, on its first call: 0.5 s.
+           "torch.fx.experimental.symbolic_shapes")
 
 log = logging.getLogger(__name__)
 

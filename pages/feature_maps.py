@@ -137,9 +137,20 @@ prediction = features.top_classes(acts[features.SOFTMAX], classes, k=5)
 
 # Four channels a layer, not six: the strip then fits a projector's first screen under the input.
 # On a phone (columns stacked) it comes right under the title: the picture and its maps first.
-with first_on_phones("fm_overview"):
-    show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes, max_channels=4),
-                key="fm_overview")
+# Its column titles are laid out for a width: a strip laid out for a projector's 700 px ran its
+# titles into each other on a phone and cut its "100%" short. So the page holds two, and the
+# browser shows the one made for the width the page's column has (a CSS container query).
+st.html(f"<style>.st-key-fm_strips {{ container-type: inline-size; }} "
+        f"@container (max-width: {feature_figs.OVERVIEW_WIDTH_PX - 1}px) {{ .st-key-fm_strip_wide {{ display: none; }} }} "
+        f"@container (min-width: {feature_figs.OVERVIEW_WIDTH_PX}px) {{ .st-key-fm_strip_narrow {{ display: none; }} }}</style>")
+with first_on_phones("fm_overview"), st.container(key="fm_strips"):
+    with st.container(key="fm_strip_wide"):
+        show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes, max_channels=4),
+                    key="fm_overview")
+    with st.container(key="fm_strip_narrow"):  # every column on one row: rows of 50-px maps were 1700 px tall
+        show_figure(feature_figs.network_overview(input_picture, acts_one, classes=classes, max_channels=4,
+                                                  width_px=feature_figs.PHONE_OVERVIEW_WIDTH_PX, min_map_px=0),
+                    key="fm_overview_narrow")
 st.caption("The whole network, left to right (a deep one row by row), each column titled with its tensor shape (channels×rows×cols; written where it changes). "
            "Maps show their first 4 channels, each on its own colour range; hover for the values.")
 with st.expander("On its way into the model: the input's preprocessing steps"):

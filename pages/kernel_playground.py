@@ -247,17 +247,21 @@ def operated_kernel(kernel: np.ndarray) -> np.ndarray:
     return kernels.rotate_180(kernel) if ss["kp_op"] == "convolution" else kernel
 
 
-def show_formula(in_hw: tuple[int, int], kernel_hw: tuple[int, int], cfg: dict, channels: str = "") -> tuple[int, int]:
-    """The output-size formula with the numbers put in; returns the output (rows, cols)."""
+def show_formula(area, in_hw: tuple[int, int], kernel_hw: tuple[int, int], cfg: dict,
+                 channels: str = "") -> tuple[int, int]:
+    """The output-size formula with the numbers put in, in ``area`` (beside the view's choice, on
+    the projector's first screen); returns the output (rows, cols)."""
     lines, (rows, cols) = pg.output_size_formulas(in_hw, kernel_hw, cfg["stride"], cfg["padding"],
                                                   cfg["dilation"])
+    alike = lines[1] == lines[0].replace("H", "W")  # a square input, the same settings both ways: one formula
     # The formula on one line, the numbers on the next: at 1280×720 a single line wraps and
     # leaves "= 510" alone on a line of its own.
     shown = []
-    for line in lines:
+    for line in lines[:1] if alike else lines:
         parts = line.split(" = ", 2)
-        shown.append(f"`{parts[0]} = {parts[1]}`  \n`  = {parts[2]}`" if len(parts) == 3 else f"`{line}`")
-    st.markdown("**Output size**  \n" + "  \n".join(shown) + f"  \n→ output **{channels}{rows}×{cols}**")
+        name = "H_out = W_out" if alike else parts[0]
+        shown.append(f"`{name} = {parts[1]}`  \n`  = {parts[2]}`" if len(parts) == 3 else f"`{line}`")
+    area.markdown(f"**Output size {channels}{rows}×{cols}**  \n" + "  \n".join(shown))
     return rows, cols
 
 
@@ -369,7 +373,7 @@ def first_picture(area, x: np.ndarray, image_hash: str, shown: np.ndarray, y: np
     right.image(output_png, caption=caption, output_format="PNG", width="stretch")
 
 
-def image_view(kernel: np.ndarray | None) -> None:
+def image_view(kernel: np.ndarray | None, formula_area) -> None:
     # The pictures first, the controls below them: on a 1280×720 projector the input and its
     # filter response are what shows above the fold (the widgets' values come from session
     # state, so they may be drawn after the figures that use them).
@@ -417,7 +421,7 @@ def image_view(kernel: np.ndarray | None) -> None:
 
     channels = {"gray": "", "per-channel": "3×", "3D": "", "filters": f"{len(ss['kp_filters']) + 1}×"}[color]
     try:
-        show_formula(x.shape[-2:], used.shape[-2:], cfg, channels)
+        show_formula(formula_area, x.shape[-2:], used.shape[-2:], cfg, channels)
         y = _correlate(image_hash, x, used, **cfg)
     except conv.ConvError as err:
         st.error(f"These settings do not work: {err}")
@@ -491,7 +495,7 @@ def image_view(kernel: np.ndarray | None) -> None:
 
 # --- Matrix view ---------------------------------------------------------------------------
 
-def matrix_view(kernel: np.ndarray | None) -> None:
+def matrix_view(kernel: np.ndarray | None, formula_area) -> None:
     st.selectbox("Worked example", list(kernels.WORKED_EXAMPLES), key="kp_example", on_change=_load_example)
     st.caption("Choosing an example loads its matrix, its kernel (into the grid) and its stride, "
                "padding and dilation (in the sidebar); change any of them afterwards.")
@@ -526,7 +530,7 @@ def matrix_view(kernel: np.ndarray | None) -> None:
     used = operated_kernel(kernel)
     bias, act = float(ss["kp_bias"]), ss["kp_act"]
     try:
-        out_hw = show_formula(x.shape, used.shape, cfg)
+        out_hw = show_formula(formula_area, x.shape, used.shape, cfg)
         y = conv.correlate2d(x, used, **cfg)
         pads = conv.resolve_padding(x.shape, used.shape, cfg["stride"], cfg["padding"], cfg["dilation"])
         padded = pg.pad_array(x, pads, cfg["padding_mode"])
@@ -589,7 +593,7 @@ def signal_controls() -> None:
     st.checkbox("Causal (pad d·(k−1) zeros on the left only: no peeking into the future)", key="kp_causal")
 
 
-def signal_view() -> None:
+def signal_view(formula_area) -> None:
     st.selectbox("Worked example", list(kernels.SIGNAL_EXAMPLES), key="kp_ex1d", on_change=_load_signal_example)
     st.text_input("Signal (numbers separated by commas)", key="kp_signal")
     c1, c2 = st.columns([1, 2])
@@ -617,7 +621,7 @@ def signal_view() -> None:
     except conv.ConvError as err:
         st.error(f"These settings do not work: {err}")
         return
-    st.markdown(f"**Output length**  \n`{formula}`")
+    formula_area.markdown(f"**Output length**  \n`{formula}`")
     padded = np.concatenate([np.zeros(before), x, np.zeros(after)])
     count = len(y)
     ss["kp_cell1d"] = min(int(ss["kp_cell1d"]), count - 1)
@@ -667,8 +671,12 @@ if "kp_url_ignored" in ss:
 if "kp_flash" in ss:
     show_text(ss.pop("kp_flash"), "error")
 
-st.radio("View", pg_state.VIEWS, horizontal=True, key="kp_view",
-         format_func={"Image": "Image", "Matrix": "Matrix (worked example)", "1D": "1D signal"}.get)
+# The view's choice and, beside it, how the output's size follows from the input, the kernel, the
+# padding and the stride: both on the projector's first screen, above the pictures.
+view_column, formula_area = st.columns(2)
+view_column.radio("View", pg_state.VIEWS, horizontal=True, key="kp_view",
+                  format_func={"Image": "Image", "Matrix": "Matrix (worked example)", "1D": "1D signal"}.get)
+formula_area = formula_area.container(key="kp_formula")
 view = ss["kp_view"]
 if view == "Matrix" and not ss.get("kp_example_loaded"):
     _load_example()  # before the sidebar draws the widgets the example sets
@@ -679,10 +687,10 @@ with st.sidebar:
         current_kernel = kernel_controls()
         operation_controls(view)
 if view == "Image":
-    image_view(current_kernel)
+    image_view(current_kernel, formula_area)
 elif view == "Matrix":
-    matrix_view(current_kernel)
+    matrix_view(current_kernel, formula_area)
 else:
-    signal_view()
+    signal_view(formula_area)
 _write_url()
 finish_link()  # the "Copy link" box in the sidebar

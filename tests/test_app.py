@@ -19,11 +19,12 @@ def test_home_page_links_every_registered_page():
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not at.exception
     assert at.title[0].value == "Seeing convolutions"
-    shown_sections = [h.value for h in at.header]
+    shown_sections = [h.value for h in at.subheader]
     assert shown_sections == [s for s in SECTION_ORDER if any(p.section == s for p in PAGES)]
-    text = " ".join(m.value for m in at.markdown)
-    for page in PAGES:
-        assert page.teaches in text
+    lines = [m.value for m in at.markdown]
+    links = {link.proto.page: link.proto.help for link in at.main.get("page_link")}
+    for page in PAGES:  # its card: the link (what it teaches in the link's help) and its short line
+        assert page.short in lines and links[Path(page.path).stem] == page.teaches
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.path)

@@ -261,6 +261,31 @@ def test_network_overview_of_a_small_network_keeps_one_row():
     assert 6 * map_px <= plot_px <= 6 * map_px * 1.3
 
 
+def test_network_overview_for_a_phone_keeps_its_titles_apart_and_a_line_per_class():
+    """Issue 25: laid out for a phone's column (one row, at PHONE_OVERVIEW_WIDTH_PX), no two column
+    titles overlap, "100%" fits its column and each class's percentage gets a line of its own."""
+    acts = {name: rng.normal(size=shape) for name, shape in [
+        ("conv1", (16, 28, 28)), ("relu1", (16, 28, 28)), ("pool1", (16, 14, 14)), ("conv2", (32, 10, 10)),
+        ("relu2", (32, 10, 10)), ("pool2", (32, 5, 5)), ("flatten", (800,)), ("fc1", (120,)), ("relu3", (120,)),
+        ("fc2", (84,)), ("relu4", (84,)), ("fc3", (10,))]}
+    acts[SOFTMAX] = np.eye(10)[3]  # "100%": the widest percentage
+    width = feature_figs.PHONE_OVERVIEW_WIDTH_PX
+    fig = feature_figs.network_overview(rng.integers(0, 256, (28, 28)), acts, classes=list("0123456789"),
+                                        max_channels=4, width_px=width, min_map_px=0)
+    size = feature_figs.SMALL_FONT * style.PRESENTER_SCALE  # Presenter mode: the largest text
+    boxes = []
+    for a in fig.layout.annotations:
+        w = max(style.text_width(line, size) for line in a.text.split("<br>"))
+        boxes.append((a.x * width - w / 2, a.x * width + w / 2, a.yshift or 0))
+    assert all(left >= -1 and right <= width + 1 for left, right, _ in boxes)
+    for i, (l1, r1, y1) in enumerate(boxes):
+        assert all(y1 != y2 or r1 <= l2 or r2 <= l1 for l2, r2, y2 in boxes[i + 1:]), "two titles overlap"
+    softmax = fig.layout[f"xaxis{len(acts) + 1}"].domain
+    assert (softmax[1] - softmax[0]) * width >= style.text_width("100%", size)
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    assert plot_px >= 10 * 1.25 * size - 1  # (the figure's height is a whole number of px)
+
+
 def test_network_overview_titles_of_a_64x64_model_never_overlap():
     """A 64×64 model has twenty narrow columns: titles overlapped ("16×64×6416×64×64")."""
     acts = {}

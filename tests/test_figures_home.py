@@ -13,7 +13,7 @@ VIZCORE = ROOT / "vizcore"
 ARITHMETIC = ["vizcore.conv", "vizcore.kernels", "vizcore.pooling", "vizcore.shapes", "vizcore.quiz",
               "vizcore.images", "vizcore.links", "vizcore.models", "vizcore.data", "vizcore.train",
               "vizcore.features", "vizcore.explain", "vizcore.playground", "vizcore.augment",
-              "vizcore.efficientnet"]
+              "vizcore.efficientnet", "vizcore.thumbnails"]
 ARITHMETIC += sorted(f"vizcore.explain.{p.stem}" for p in (VIZCORE / "explain").glob("*.py") if p.stem != "__init__")
 
 # One fresh interpreter: each module in turn, and which of them (if any) brought Plotly in.

@@ -97,10 +97,10 @@ CLIPPED_TITLES = """() => [...document.querySelectorAll('[data-testid="stPlotlyC
 # Text in a chart that another text of the same chart covers, or that runs past the chart's box
 # (cut off or spilling onto the page), as "chart k: what" lines. Hover labels are left out; two
 # texts overlap when their boxes share more than 1 px across and 3 px down (neighbouring lines
-# of a label may touch).
-CHART_TEXT_PROBLEMS = r"""() => {
+# of a label may touch). A selector picks the charts (all by default).
+CHART_TEXT_PROBLEMS = r"""(selector) => {
   const problems = [];
-  const charts = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')];
+  const charts = [...document.querySelectorAll(selector || '[data-testid="stPlotlyChart"]')];
   charts.forEach((chart, k) => {  // text drawn fully transparent (the player's step labels) is not seen
     const box = chart.getBoundingClientRect();
     if (!box.width || !box.height) return;
@@ -125,6 +125,21 @@ CHART_TEXT_PROBLEMS = r"""() => {
   });
   return problems.slice(0, 20);
 }"""
+
+# Chart text that Plotly clips to its subplot (a heatmap cell's number) wider than that subplot, so
+# drawn cut short, as [text, its left and right, the subplot's], of the charts a selector finds:
+# the feature maps' strip showed "100%" as "00%" on a phone.
+CUT_BY_ITS_PLOT = r"""(selector) => [...document.querySelectorAll(selector)].flatMap(chart =>
+  [...chart.querySelectorAll('svg text')].filter(t => t.textContent.trim() && t.closest('[clip-path]')).flatMap(t => {
+    const holder = t.closest('[clip-path]');
+    const id = (holder.getAttribute('clip-path').match(/#([^)'"]+)/) || [])[1];
+    const clip = id && document.getElementById(id)?.firstElementChild;
+    if (!clip || !clip.width) return [];
+    const m = holder.getScreenCTM(), r = t.getBoundingClientRect();  // the clip's rectangle, on the screen
+    const left = m.e + m.a * clip.x.baseVal.value, right = left + m.a * clip.width.baseVal.value;
+    return r.width && (r.left < left - 1 || r.right > right + 1)
+      ? [[t.textContent.trim(), Math.round(r.left), Math.round(r.right), Math.round(left), Math.round(right)]] : [];
+  }))"""
 
 # Page text that the browser cuts short with an ellipsis (a widget's label, a select box's value).
 TRUNCATED_TEXT = """() => [...document.querySelectorAll('[data-testid="stMain"] *')]
@@ -181,6 +196,7 @@ class Result(NamedTuple):
 
 
 FIRST_SCREEN = {
+    "kernel_playground": Result("the output size formula", ".st-key-kp_formula"),
     "shape_calculator": Result("the output shape", "[data-testid='stMetric']"),
     "pooling": Result("the pooled picture", ".st-key-pool_output_fig"),
     # The smallest run the page offers (200 digits, one epoch, no lecture pace): a few seconds.
@@ -335,19 +351,52 @@ def sidebar_below_the_fold(page) -> list[str]:
     return found
 
 
+def title_hidden_or_sideways_scroll(page, url: str) -> list[str]:
+    """Open a page: its title must start below Streamlit's top bar (opaque wherever the sidebar is
+    folded away) and the page must not scroll sideways."""
+    page.goto(url)
+    title = page.get_by_test_id("stMain").locator("h1").first
+    title.wait_for()
+    settle(page)
+    bar, box = page.get_by_test_id("stHeader").bounding_box(), title.bounding_box()
+    width, scroll = page.viewport_size["width"], page.evaluate("document.documentElement.scrollWidth")
+    return ([f"the title starts under the top bar ({box['y']:.0f} < {bar['y'] + bar['height']:.0f} px)"]
+            if box["y"] < bar["y"] + bar["height"] - 1 else []) + \
+        ([f"the page scrolls sideways ({scroll} px wide in a {width}-px window)"] if scroll > width + 1 else [])
+
+
 @pytest.mark.parametrize("info", PAGES, ids=lambda p: url_path(p.path))
 def test_a_phones_first_screen_shows_the_title(server, browser_for_phone, info):
     """Issue 25: at 390×844 every page's title starts below Streamlit's top bar (it was hidden
     under it), and the page never scrolls sideways."""
-    page = browser_for_phone
-    page.goto(f"{server}/{url_path(info.path)}")
-    title = page.get_by_test_id("stMain").locator("h1").first
-    title.wait_for()
-    settle(page)
-    bar = page.get_by_test_id("stHeader").bounding_box()
-    box = title.bounding_box()
-    assert box["y"] >= bar["y"] + bar["height"] - 1, f"{info.title}: the title starts under the top bar"
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    problems = title_hidden_or_sideways_scroll(browser_for_phone, f"{server}/{url_path(info.path)}")
+    assert not problems, f"{info.title}: {problems}"
+
+
+@pytest.fixture(scope="module")
+def narrow_page(browser_and_page):
+    """Half a laptop's screen or a tablet (a window of its own, its size set by each test)."""
+    context, page = new_page(browser_and_page[0], 640, 800, timeout_ms=TIMEOUT_MS)
+    yield page
+    context.close()
+
+
+# The pages that put the most side by side at these widths (Streamlit keeps columns from 640 px
+# up): the home page's rows of four cards, the playground's view and formula over two pictures,
+# Feature maps' strip (laid out anew below 700 px) and Explanation scores' four controls in a row.
+# The others stack less. All 14 pages at both sizes passed when this was written (2.3 s a page);
+# the phone test opens them all, and the top bar's rule is one rule for every page.
+NARROW_PAGES = ["", "kernel_playground", "feature_maps", "explanation_scores"]
+
+
+@pytest.mark.parametrize("size", [(640, 800), (768, 1024)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("path", NARROW_PAGES, ids=lambda p: p or "home")
+def test_half_a_screen_or_a_tablet_shows_the_title_and_never_scrolls_sideways(server, narrow_page, size, path):
+    """Issue 25: from 640 to 768 px wide Streamlit folds the sidebar away and its top bar covered
+    the title (up to 768 px; the phone's rule stopped at 640), while columns stay side by side."""
+    narrow_page.set_viewport_size({"width": size[0], "height": size[1]})
+    problems = title_hidden_or_sideways_scroll(narrow_page, f"{server}/{path}")
+    assert not problems, f"{path or 'home'}: {problems}"
 
 
 # The tops and bottoms of the pictures a selector finds: any image or chart of the page, or
@@ -388,6 +437,26 @@ def test_a_phone_closes_the_sidebar_after_a_pick(server, browser_for_phone):
     assert pictures_on_first_screen(page), \
         f"Feature maps: no picture on the first screen: {page.evaluate(PICTURES, ANY_PICTURE)}"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+
+FEATURE_STRIP = '.st-key-fm_strips [data-testid="stPlotlyChart"]'  # the whole network, left to right
+
+
+def test_a_phones_feature_map_strip_reads(server, browser_for_phone):
+    """Issue 25: at 390×844, in both modes, the whole-network strip of Feature maps shows its
+    column titles and class percentages apart, none past the strip and none cut short (laid out
+    for a projector's 700 px, titles ran into each other and "100%" lost its "1")."""
+    page = browser_for_phone
+    problems = []
+    for mode in ("", "?presenter=1"):
+        page.goto(f"{server}/feature_maps{mode}")
+        page.get_by_test_id("stMain").locator("h1").first.wait_for()
+        settle(page)
+        assert page.evaluate(PICTURES, FEATURE_STRIP), f"feature_maps{mode}: no strip on the phone"
+        found = page.evaluate(CHART_TEXT_PROBLEMS, FEATURE_STRIP) + page.evaluate(CUT_BY_ITS_PLOT, FEATURE_STRIP)
+        problems += [f"{mode or 'normal'}: {p}" for p in found]
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    assert not problems, "; ".join(map(str, problems))
 
 
 @pytest.mark.parametrize("name", ["saliency", "quiz"])
@@ -446,11 +515,28 @@ def test_text_never_runs_together(server, page, state):
     assert not problems, "; ".join(problems)
 
 
+def pictures_mostly_on_first_screen(page) -> list:
+    """The page's pictures (images and charts) with at least half of their height on the first screen."""
+    height = page.viewport_size["height"]
+    return [(top, bottom) for top, bottom in page.evaluate(PICTURES, ANY_PICTURE)
+            if min(bottom, height) - max(top, 0) >= (bottom - top) / 2]
+
+
 def test_home_and_presenter_mode(server, page):
-    page.goto(server)
-    page.get_by_role("heading", name="Seeing convolutions").wait_for()
-    settle(page)
-    shot(page, "home")
+    """Issue 25: the home page's first screen shows what the app does in pictures (a card's
+    picture per page: at least four on the projector's first 720 px, in both modes), readable
+    from the back row; and Presenter mode makes every text larger."""
+    problems = []
+    for mode in ("", "?presenter=1"):
+        page.goto(f"{server}/{mode}")
+        page.get_by_role("heading", name="Seeing convolutions").wait_for()
+        settle(page)
+        shot(page, "home" + ("_presenter" if mode else ""))
+        shown = pictures_mostly_on_first_screen(page)
+        assert len(shown) >= 4, f"home{mode}: {len(shown)} pictures on the first screen: {page.evaluate(PICTURES, ANY_PICTURE)}"
+        found = readability_problems(page, "home") + low_contrast(page) + sidebar_below_the_fold(page)
+        problems += [f"home{mode}: {p}" for p in found + (small_text(page) if mode else [])]
+    assert not problems, "; ".join(problems)
     page.goto(f"{server}/pooling?presenter=1")
     page.get_by_test_id("stMain").locator("h1").first.wait_for()
     settle(page)

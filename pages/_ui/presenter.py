@@ -24,7 +24,9 @@ APP_CSS = ("<style>[data-testid='stMainBlockContainer'] { padding: 1.5rem 2.5rem
            "margin: 6px 0 2px 0 !important; } "
            "[data-testid='stSidebarNavSeparator'] { padding-top: 6px !important; } "
            "[data-testid='stSidebarUserContent'] { padding-top: 8px !important; } "
-           # On a phone Streamlit's top bar covers the page's first 4rem: the title started under it.
+           # Up to 768 px wide (a phone, a tablet, half a laptop screen) Streamlit folds the sidebar away
+           # and its top bar, opaque, covers the page's first 4rem: the title started under it.
+           "@media (max-width: 768px) { [data-testid='stMainBlockContainer'] { padding-top: 4.25rem !important; } }"
            "@media (max-width: 640px) { [data-testid='stMainBlockContainer'] { padding: 4.25rem 1rem 4rem 1rem !important; } }"
            "</style>")
 

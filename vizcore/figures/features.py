@@ -315,7 +315,9 @@ OVERVIEW_WIDTH_PX = 700
 # network's 19 stages in one row left 28-px thumbnails of its 224² photo, specks from the back row
 # (issue 25). A network with more stages wraps onto further rows (the digits model keeps one).
 MIN_MAP_PX = 50
-_TITLE_LINE_PX = 1.25 * SMALL_FONT * style.PRESENTER_SCALE  # one line of a column title, presenter size
+_TITLE_LINE_PX = 1.25 * SMALL_FONT * style.PRESENTER_SCALE  # one line of a column title (or a class), presenter size
+# The width a phone variant of the overview is laid out for: the page's column on a 360-px phone.
+PHONE_OVERVIEW_WIDTH_PX = 330
 
 
 def title_levels(centres_px, widths_px, gap_px: float = 8.0) -> list[int]:
@@ -349,7 +351,8 @@ def _shown_classes(probabilities: np.ndarray) -> np.ndarray:
 
 
 def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classes: list[str],
-                     max_channels: int = 6, height: int = 620, width_px: int = OVERVIEW_WIDTH_PX) -> go.Figure:
+                     max_channels: int = 6, height: int = 620, width_px: int = OVERVIEW_WIDTH_PX,
+                     min_map_px: float = MIN_MAP_PX) -> go.Figure:
     """The whole network as columns, input -> ... -> probabilities, each titled with its shape.
 
     Feature maps show their first ``max_channels`` channels stacked, each stretched to its own
@@ -371,7 +374,7 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
     percent_px = style.text_width("100%", SMALL_FONT * style.PRESENTER_SCALE) + 12
     weights = [2.0] + [2.0 if np.ndim(acts[n]) == 3 else 1.0 for n in names]
     rows = _overview_rows(weights, names and names[-1] == SOFTMAX, spacing, percent_px / width_px,
-                          MIN_MAP_PX / 2 / width_px)
+                          min_map_px / 2 / width_px)
     lefts, units, row_of = np.zeros(count), np.zeros(count), np.zeros(count, dtype=int)
     for r, (columns, unit, row_weights) in enumerate(rows):
         weights[columns[0]:columns[-1] + 1] = row_weights
@@ -427,6 +430,10 @@ def network_overview(picture: np.ndarray, acts: dict[str, np.ndarray], *, classe
                  for columns, _, _ in rows]
     stacked = min(max_channels, max([np.shape(a)[0] for a in acts.values() if np.ndim(a) == 3], default=1))
     row_px = [min(height, stacked * 2 * unit * width_px * 1.25) for _, unit, _ in rows]
+    if names and names[-1] == SOFTMAX:  # a line of text for each class's percentage: at a phone's
+        # width the row came out so low that the percentages ran into each other
+        classes_px = len(_shown_classes(acts[SOFTMAX])) * _TITLE_LINE_PX
+        row_px[-1] = max(row_px[-1], classes_px)
     tops = [0.0]
     for r in range(1, len(rows)):
         tops.append(tops[-1] + row_px[r - 1] + titles_px[r] + 12)
