@@ -28,6 +28,10 @@ and the server's RSS and thread count over time (a soak: memory must stay flat a
 
     python benchmarks/bench_lecture_hall.py --hall [--students 30] [--duration 600] [--replicas N]
 
+``--against REV`` (issue 28: the CPU per rerun against the old figure, in one run) runs the same hall
+on git revision REV's app (a throwaway worktree) and on this tree's, ``--rounds`` times each in
+turn, and prints CPU per rerun, p50, p95 and reruns/s for both and the ratios this tree / REV.
+
 With ``--replicas N`` (issue 21) the same hall goes through HAProxy in front of N replicas started
 by ``deploy/hall.py``: each student first fetches a page (Streamlit's XSRF cookie and HAProxy's
 SRV cookie, as a browser does), then opens its websocket and uploads with those cookies. It
@@ -100,10 +104,10 @@ def rss_mib(pid: int) -> float:
     return int(line.split()[1]) / 1024
 
 
-def start_server(port: int, extra: list[str], log) -> subprocess.Popen:
+def start_server(port: int, extra: list[str], log, root: Path = ROOT) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
            "--server.address", "127.0.0.1", "--server.port", str(port), *extra]
-    server = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(cmd, cwd=root, stdout=log, stderr=subprocess.STDOUT)
     health = f"http://127.0.0.1:{port}/_stcore/health"
     for _ in range(240):
         if server.poll() is not None:
@@ -494,13 +498,14 @@ def children(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def servers(replicas: int, log, class_db: str = ""):
+def servers(replicas: int, log, class_db: str = "", root: Path = ROOT):
     """``replicas`` 0: one `streamlit run` (the app's plain way to run); N >= 1: N replicas behind
     HAProxy started by ``deploy/hall.py --replicas N`` (``class_db``: their live class database).
+    ``root``: the app's folder (another revision's checkout for ``--against``).
     Yields (port, {process name: pid})."""
     port = free_port()
     if replicas == 0:
-        server = start_server(port, [], log)
+        server = start_server(port, [], log, root)
         try:
             yield port, {"server": server.pid}
         finally:
@@ -508,7 +513,7 @@ def servers(replicas: int, log, class_db: str = ""):
         return
     hall_py = subprocess.Popen([sys.executable, "deploy/hall.py", "--replicas", str(replicas), "--port", str(port),
                                 "--bind", "127.0.0.1", *(["--class-db", class_db] if class_db else [])],
-                               cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                               cwd=root, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 180
         pids: dict[str, int] = {}
@@ -534,17 +539,18 @@ def servers(replicas: int, log, class_db: str = ""):
             hall_py.wait()
 
 
-def run_hall(args, students: int | None = None, replicas: int | None = None) -> dict:
+def run_hall(args, students: int | None = None, replicas: int | None = None, root: Path = ROOT,
+             label: str = "") -> dict:
     students = args.students if students is None else students
     replicas = args.replicas if replicas is None else replicas
     pages = hall_pages()
     where = "one `streamlit run` server" if replicas == 0 else f"{replicas} replica(s) behind HAProxy (deploy/hall.py)"
-    print(f"Lecture exercise: {students} students on {where}, over {', '.join(pages)}, each acting every 2-5 s "
+    print(f"{label + ': ' if label else ''}Lecture exercise: {students} students on {where}, over {', '.join(pages)}, each acting every 2-5 s "
           f"for {args.duration:.0f} s ({args.uploads:.0%} of playground actions upload a new photo); shipped config; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}", flush=True)
     with tempfile.TemporaryFile() as log:
         try:
-            with servers(replicas, log) as (port, pids):
+            with servers(replicas, log, root=root) as (port, pids):
                 result = asyncio.run(hall(port, pids, students, args.duration, pages, uploads=args.uploads))
         except BaseException:
             log.seek(0)
@@ -578,9 +584,9 @@ def run_hall(args, students: int | None = None, replicas: int | None = None) -> 
     (t0, first, _), (t1, last, _) = result["timeline"][0], result["timeline"][-1]
     busy = {name: (last[name][2] - first[name][2]) / (t1 - t0) for name in names}
     own = result["simulator_cpu"] / result["wall"]
+    result["cpu_per_rerun_ms"] = 1000 * sum(busy.values()) / result["rate"]
     print("  CPU in use (cores): " + ", ".join(f"{name} {c:.2f}" for name, c in busy.items())
-          + f", the students' simulator {own:.2f}; server CPU per rerun "
-          f"{1000 * sum(busy.values()) / result['rate']:.0f} ms")
+          + f", the students' simulator {own:.2f}; server CPU per rerun {result['cpu_per_rerun_ms']:.0f} ms")
     # Memory: the second half of the run against its middle (after warm-up), per process.
     half = args.duration / 2
     growth = {}
@@ -593,6 +599,39 @@ def run_hall(args, students: int | None = None, replicas: int | None = None) -> 
     result["growth"] = growth
     print(f"  load average at the end {os.getloadavg()[0]:.2f}", flush=True)
     return result
+
+
+@contextlib.contextmanager
+def checkout(revision: str):
+    """A throwaway checkout of ``revision`` (a git worktree in a temporary folder), removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="vizcore-against-"))
+    subprocess.run(["git", "worktree", "add", "--detach", str(folder), revision], cwd=ROOT, check=True,
+                   capture_output=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=ROOT, capture_output=True)
+
+
+def run_against(args) -> None:
+    """``--hall --against REV``: the same hall on REV's app and on this tree's, in turn (``--rounds``
+    times each, alternating, so drift on the machine hits both), and the ratios this tree / REV."""
+    with checkout(args.against) as old_root:
+        runs: dict[str, list[dict]] = {args.against: [], "this tree": []}
+        for round_ in range(args.rounds):
+            for label, root in ((args.against, old_root), ("this tree", ROOT)):
+                runs[label].append(run_hall(args, root=root, label=f"{label}, round {round_ + 1}"))
+    print(f"\n{'':12s} {'CPU per rerun':>14s} {'p50':>7s} {'p95':>7s} {'reruns/s':>9s} {'errors':>7s}")
+    summary = {}
+    for label, results in runs.items():
+        summary[label] = {key: statistics.median(r[key] for r in results)
+                          for key in ("cpu_per_rerun_ms", "p50", "p95", "rate", "errors_total")}
+        row = summary[label]
+        print(f"{label:12s} {row['cpu_per_rerun_ms']:11.0f} ms {row['p50']:6.2f}s {row['p95']:6.2f}s "
+              f"{row['rate']:9.2f} {row['errors_total']:7.0f}")
+    new, old = summary["this tree"], summary[args.against]
+    print("this tree / " + args.against + ": " + "  ".join(
+        f"{key} {new[key] / old[key]:.2f}×" for key in ("cpu_per_rerun_ms", "p50", "p95", "rate")))
 
 
 def run_matrix(args) -> None:
@@ -994,6 +1033,9 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=4, help="--live: the lecturer's view changes")
     parser.add_argument("--saliency", action=argparse.BooleanOptionalAction, default=True,
                         help="--live: the lecturer also opens Saliency on the ImageNet network (computed once per replica?)")
+    parser.add_argument("--against", metavar="REV",
+                        help="--hall: also run the same hall on git revision REV's app, in turn, and print the ratios")
+    parser.add_argument("--rounds", type=int, default=1, help="--against: runs of each, alternating")
     parser.add_argument("--answer-window", type=float, default=20.0, help="--live: seconds in which all answers are sent")
     args = parser.parse_args()
     if args.live:
@@ -1009,6 +1051,9 @@ def main() -> None:
         args.students, args.reruns = 5, 3
     if args.matrix:
         run_matrix(args)
+        return
+    if args.hall and args.against:
+        run_against(args)
         return
     if args.hall:
         run_hall(args)
