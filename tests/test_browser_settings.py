@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from _chromium import new_page, settle, streamlit_server
-from test_browser_random_walk import assert_clean, choose  # (skips the module without chromium)
+from test_browser_random_walk import assert_clean, choose, run_costly_steps  # (skips the module without chromium)
 
 PHOTO_INPUT = "Photo (sample, upload or camera)"
 TEST_IMAGE = "Test image from the data set"
@@ -112,6 +112,9 @@ class Student:
         since = self.lines()
         action()
         settle(self.page)
+        # On a busy server LIME's measured pace makes its sampling wait for a "Sample N perturbed
+        # images" button (pages/_ui/runs.py): a student presses it, and only then is anything computed.
+        run_costly_steps(self.page)
         assert_clean(self.page, self.log, f"{self.name} after {what}")
         shown = controls(self.page, CHECKED[self.name])
         assert shown, f"{self.name} after {what}: none of {list(CHECKED[self.name])} is on the page"
