@@ -216,6 +216,15 @@ def session_id() -> str:
     return st.session_state[SESSION_ID]
 
 
+def live_address(**query: str) -> str:
+    """The Live class page's address on this server, as a phone in the hall opens it, with
+    ``query`` as its link's fields (``class=CODE``; the lecturer's link adds ``key``)."""
+    from urllib.parse import urlencode, urlsplit
+
+    parts = urlsplit(st.context.url or "http://localhost:8501/")
+    return f"{parts.scheme}://{parts.netloc}/{LIVE_PAGE}" + (f"?{urlencode(query)}" if query else "")
+
+
 def view_of(page: str) -> dict:
     """This run's page and its link state, as the lecturer's view is stored."""
     return {"page": page, "query": {k: v for k, v in st.query_params.to_dict().items() if k != "class"}}

@@ -3,11 +3,10 @@ app's own code as that page computes it (vizcore.thumbnails), the page's link an
 import io
 from pathlib import Path
 from typing import Callable, NamedTuple
-from urllib.parse import urlsplit
 
 import streamlit as st
 
-from pages import route_through_app
+from pages import _live, route_through_app
 from pages._catalog import PAGES, SECTION_ORDER
 
 route_through_app()  # a cold deep link runs inside app.py's frame
@@ -75,12 +74,6 @@ def picture_png(path: str, address: str = "") -> bytes:
     return out.getvalue()
 
 
-def live_address() -> str:
-    """The live class's address on this server, as a phone in the hall opens it."""
-    parts = urlsplit(st.context.url or "http://localhost:8501/")
-    return f"{parts.scheme}://{parts.netloc}/live_class"
-
-
 def card(page) -> None:
     """A page's card: its picture, its link and its short line, one under the other."""
     with st.container(border=True, key=f"home_card_{Path(page.path).stem}"):
@@ -92,7 +85,7 @@ def card(page) -> None:
 def live_card(page) -> None:
     """The live class's card, beside the title: its QR code left of the link and the line (as
     low as the title's lines, so the pages' pictures start on the first screen)."""
-    address = live_address()
+    address = _live.live_address()
     with st.container(border=True, horizontal=True, vertical_alignment="center", key="home_card_live_class"):
         # at its own size: a QR code scaled by the browser blurs its modules
         st.image(picture_png(page.path, address), width="content", alt=f"QR code of {address}", output_format="PNG")

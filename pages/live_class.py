@@ -9,7 +9,6 @@ database (:mod:`vizcore.live`), so every replica of a hall sees the same class.
 from __future__ import annotations
 
 import io
-from urllib.parse import urlencode, urlsplit
 
 import streamlit as st
 
@@ -61,11 +60,6 @@ def show_picture(code: str, spec: dict) -> None:
             st.container(key="live_picture").image(png, width=PICTURE_PX)
 
 
-def base_url() -> str:
-    parts = urlsplit(st.context.url or "http://localhost:8501/")
-    return f"{parts.scheme}://{parts.netloc}"
-
-
 def qr_png(text: str) -> bytes:
     import segno
 
@@ -99,7 +93,7 @@ def lecturer_link_login() -> None:
 
 
 def lecturer_view(code: str, key: str) -> None:
-    join = f"{base_url()}/{_live.LIVE_PAGE}?{urlencode({'class': code})}"
+    join = _live.live_address(**{"class": code})
     st.query_params["class"] = code  # Copy link gives the join link
     try:
         state = cache.get(code, fresh=True)
@@ -145,7 +139,7 @@ def lecturer_view(code: str, key: str) -> None:
             st.error(literal(err))
         st.rerun()  # the new question at the top
     with st.expander("Your lecturer link (bookmark it: it gives the class back to you on any device)"):
-        st.code(f"{base_url()}/{_live.LIVE_PAGE}?{urlencode({'class': code, 'key': key})}", language=None,
+        st.code(_live.live_address(**{"class": code, "key": key}), language=None,
                 wrap_lines=True)
         st.caption("Keep it private: whoever has it can run this class.")
     st.caption("Every page you open now is shown to the students who follow you.")
